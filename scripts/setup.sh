@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Create .venv and install semcode (editable) with its dependencies.
+#
+#   scripts/setup.sh          the tool
+#   scripts/setup.sh --dev    plus test tools and test models (what scripts/test-all.sh needs)
+#
+# llama-cpp-python ships only as source and compiles for ~20 minutes on 2 cores, so the
+# wheel is built once and kept in $SEMCODE_WHEEL_CACHE (default ~/.cache/semcode-build/wheels);
+# later setups, CI runs included, install it in seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+LLAMA_CPP_VERSION=0.3.36   # keep in step with pyproject.toml
+WHEELS="${SEMCODE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/semcode-build/wheels}"
+PYTHON="${PYTHON:-python3}"
+extras=""
+[ "${1:-}" = "--dev" ] && extras="[dev]"
+
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "semcode needs Python >= 3.11 (set PYTHON=/path/to/python3.11)" >&2
+  exit 1
+fi
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
+"${PIP[@]}" install --upgrade pip wheel setuptools
+
+mkdir -p "$WHEELS"
+if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_CPP_VERSION"-*.whl >/dev/null 2>&1; then
+  echo "building llama-cpp-python $LLAMA_CPP_VERSION once (about 20 minutes on 2 cores; cached in $WHEELS)..." >&2
+  CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}" \
+    "${PIP[@]}" wheel --no-deps -w "$WHEELS" "llama-cpp-python==$LLAMA_CPP_VERSION"
+fi
+"${PIP[@]}" install --find-links "$WHEELS" -e ".$extras"
+echo "semcode installed: $(.venv/bin/semcode --version)" >&2

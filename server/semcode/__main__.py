@@ -1,0 +1,3 @@
+from semcode.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,398 @@
+"""The `semcode` command line: a thin adapter over the engine.
+
+    semcode index [PATH]          build or update the index (progress bars, ETA)
+    semcode search QUERY          update incrementally, then search (human or --json)
+    semcode status                what the index holds
+    semcode models                configured models: cached, missing, download
+    semcode serve                 the language server on stdio
+    semcode eval                  measure search quality on your own code
+
+`--json` output is a published interface (scripts rely on it): change it deliberately,
+documented in README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from semcode import __version__
+from semcode.config import ConfigError, Settings, load_settings
+from semcode.index.indexer import Progress
+from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
+from semcode.index.store import StoreError
+
+log = logging.getLogger("semcode")
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+# ====================================================================== argument parsing
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("models and storage")
+    g.add_argument("--embedding-model", metavar="SPEC",
+                   help="hf:OWNER/REPO/FILE.gguf, a local GGUF path, or 'off'")
+    g.add_argument("--reranker-model", metavar="SPEC",
+                   help="hf:OWNER/REPO/FILE.gguf, a local GGUF path, or 'off'")
+    g.add_argument("--embedding-profile", metavar="NAME",
+                   help="the embedder's recipe (default: detected from the GGUF)")
+    g.add_argument("--offline", action="store_true", default=None,
+                   help="never download models (also: HF_HUB_OFFLINE=1)")
+    g.add_argument("--index-dir", metavar="DIR", help="where indexes live (default: user cache)")
+    g.add_argument("--config", metavar="FILE", type=Path, help="a config.toml to read")
+    g.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                   help="any setting (see README: Configuration); repeatable")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="semcode", description="Find code by meaning, locally.")
+    parser.add_argument("--version", action="version", version=f"semcode {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("index", help="build or update the index of a folder")
+    p.add_argument("path", nargs="?", default=".", type=Path)
+    p.add_argument("--no-embed", action="store_true", help="chunk and BM25 only")
+    p.add_argument("--full", action="store_true",
+                   help="drop and rebuild the index (cached embeddings are reused)")
+    _add_model_options(p)
+
+    p = sub.add_parser("search", help="search a folder by meaning")
+    p.add_argument("query", nargs="?", help="what you are looking for")
+    p.add_argument("-w", "--workspace", type=Path, default=Path("."))
+    p.add_argument("-k", "--limit", type=int, default=10, metavar="N")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--mode", choices=("hybrid", "lexical", "dense"), default="hybrid")
+    p.add_argument("--no-rerank", action="store_true")
+    p.add_argument("--lang", action="append", default=[], metavar="L",
+                   help="only this language (repeatable)")
+    p.add_argument("--path", action="append", default=[], metavar="GLOB",
+                   help="only paths matching this gitignore-style glob (repeatable)")
+    p.add_argument("--queries", type=Path, metavar="FILE",
+                   help="answer every line of FILE (with --json: one JSON object per line)")
+    p.add_argument("--no-update", action="store_true",
+                   help="search the index as it is, without checking the disk first")
+    p.add_argument("--embed-budget", type=float, default=20.0, metavar="SECONDS",
+                   help="at most this long embedding new chunks before searching "
+                        "(default 20; `semcode index` embeds everything)")
+    _add_model_options(p)
+
+    p = sub.add_parser("status", help="what the index of a folder holds")
+    p.add_argument("-w", "--workspace", type=Path, default=Path("."))
+    p.add_argument("--json", action="store_true")
+    _add_model_options(p)
+
+    p = sub.add_parser("models", help="configured models: cached, missing; download them")
+    p.add_argument("--download", action="store_true", help="download missing models now")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("-w", "--workspace", type=Path, default=Path("."))
+    _add_model_options(p)
+
+    p = sub.add_parser("serve", help="run the language server on stdio", add_help=False)
+    p.add_argument("serve_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def _settings(args: argparse.Namespace, workspace: Path | None) -> Settings:
+    overrides: dict[str, Any] = {}
+    for key in ("embedding_model", "reranker_model", "embedding_profile", "offline", "index_dir"):
+        value = getattr(args, key, None)
+        if value is not None:
+            overrides[key] = value
+    for item in getattr(args, "set", []) or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides[key.strip()] = value.strip()
+    if getattr(args, "no_rerank", False):
+        overrides["rerank"] = False
+    return load_settings(workspace, overrides, getattr(args, "config", None))
+
+
+# ====================================================================== progress output
+class ProgressPrinter:
+    """tqdm bars on stderr (hidden when stderr is not a terminal), one per stage."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bars: dict[str, Any] = {}
+
+    def __call__(self, p: Progress) -> None:
+        if not self.enabled or p.total <= 0:
+            return
+        from tqdm import tqdm
+
+        bar = self._bars.get(p.stage)
+        if bar is None:
+            unit = "chunk" if p.stage == "embed" else "file"
+            label = {"embed": "embedding", "chunk": "chunking"}.get(p.stage, p.stage)
+            bar = self._bars[p.stage] = tqdm(total=p.total, desc=label, unit=unit,
+                                             file=sys.stderr, dynamic_ncols=True)
+        bar.total = p.total
+        bar.n = p.done
+        bar.refresh()
+
+    def close(self) -> None:
+        for bar in self._bars.values():
+            bar.close()
+        self._bars.clear()
+
+
+def _notice(line: str) -> None:
+    print(f"semcode: {line}", file=sys.stderr)
+
+
+# ====================================================================== commands
+def cmd_index(args: argparse.Namespace) -> int:
+    root = _workspace_root(args.path)
+    settings = _settings(args, root)
+    if args.no_embed:
+        settings = Settings.from_mapping({"embedding_model": "off"}, settings)
+    engine = Engine.open(root, settings)
+    printer = ProgressPrinter(sys.stderr.isatty())
+    started = time.perf_counter()
+    try:
+        if args.full:
+            engine.reset()
+        report = engine.sync(printer)
+        printer.close()
+        print(f"indexed {root}: {report.files_seen} files ({report.files_indexed} changed, "
+              f"{report.files_removed} removed, {report.files_skipped} skipped), "
+              f"{report.chunks} chunks in {report.seconds:.1f}s", file=sys.stderr)
+        for warning in report.warnings[:5] if args.verbose else []:
+            _notice(f"warning: {warning}")
+        if len(report.warnings) > 0 and not args.verbose:
+            _notice(f"{len(report.warnings)} files fell back to line windows (-v lists them)")
+        embed = engine.embed_pending(printer)
+        printer.close()
+        for line in engine.models.notices():
+            _notice(line)
+        if embed.model:
+            print(f"embedded {embed.embedded} chunks in {embed.seconds:.1f}s "
+                  f"({embed.pending} pending)", file=sys.stderr)
+    except KeyboardInterrupt:
+        printer.close()
+        _notice("interrupted: what was indexed so far is saved")
+        return 130
+    finally:
+        engine.close()
+        engine.models.close()
+    log.debug("index took %.2fs", time.perf_counter() - started)
+    return EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    if args.query is None and args.queries is None:
+        print("semcode search: give a QUERY or --queries FILE", file=sys.stderr)
+        return EXIT_USAGE
+    root = _workspace_root(args.workspace)
+    settings = _settings(args, root)
+    queries = [args.query] if args.query is not None else _read_queries(args.queries)
+    engine = Engine.open(root, settings)
+    printer = ProgressPrinter(sys.stderr.isatty())
+    try:
+        if not args.no_update:
+            engine.sync(printer)
+            if args.mode != "lexical":
+                engine.embed_pending(printer, budget_s=args.embed_budget)
+            printer.close()
+        shown: set[str] = set()
+        for query in queries:
+            req = SearchRequest(query=query, limit=args.limit, mode=args.mode,
+                                languages=tuple(args.lang), paths=tuple(args.path),
+                                rerank=not args.no_rerank and settings.rerank)
+            try:
+                response = engine.search(req)
+                response = engine.rerank(req, response)
+            except SearchError as exc:
+                print(f"semcode search: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            for line in response.notices:
+                if line not in shown:
+                    shown.add(line)
+                    _notice(line)
+            _print_response(query, response, args.json, many=len(queries) > 1 or args.queries)
+        engine.flush()
+    finally:
+        engine.close()
+        engine.models.close()
+    return EXIT_OK
+
+
+def result_json(response: SearchResponse) -> list[dict[str, Any]]:
+    """The published `--json` shape: one object per result, best first."""
+    out = []
+    for hit in response.hits:
+        c = hit.chunk
+        out.append({
+            "path": c.path,
+            "start_line": c.start_line,
+            "end_line": c.end_line,
+            "name": c.name,
+            "container": c.container,
+            "kind": c.kind.name.lower(),
+            "symbol_kind": int(c.kind),
+            "language": c.language,
+            "score": round(hit.score, 6),
+            "reranked": response.reranked,
+            "stages": {k: {"rank": v.rank, "score": round(v.score, 6)}
+                       for k, v in hit.stages.items()},
+            "preview": c.preview(),
+        })
+    return out
+
+
+def _print_response(query: str, response: SearchResponse, as_json: bool, many: bool) -> None:
+    if as_json:
+        results = result_json(response)
+        if many:
+            print(json.dumps({"query": query, "mode": response.mode,
+                              "reranked": response.reranked, "results": results}))
+        else:
+            print(json.dumps(results, indent=2))
+        return
+    if many:
+        print(f"# {query}")
+    if not response.hits:
+        print("no results")
+    for n, hit in enumerate(response.hits, start=1):
+        c = hit.chunk
+        kind = c.kind.name.lower()
+        print(f"{n:2}. {c.path}:{c.start_line} {c.qualified_name} ({kind})  {hit.score:.3f}")
+        preview = c.preview()
+        if preview:
+            print(f"      {preview}")
+    if many:
+        print()
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    root = _workspace_root(args.workspace)
+    engine = Engine.open(root, _settings(args, root))
+    try:
+        status = engine.status()
+    finally:
+        engine.indexer.close()
+    if args.json:
+        print(json.dumps(status, indent=2))
+    else:
+        for key, value in status.items():
+            print(f"{key:>18}: {value}")
+    return EXIT_OK
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from semcode.models.registry import ModelError, ModelSpec, cached_model_file, \
+        resolve_model_file
+
+    root = _workspace_root(args.workspace)
+    settings = _settings(args, root)
+    rows = []
+    failed = False
+    for role, raw in (("embedder", settings.embedding_model),
+                      ("reranker", settings.reranker_model)):
+        row: dict[str, Any] = {"role": role, "spec": raw, "backend": "llama.cpp"}
+        try:
+            spec = ModelSpec.parse(raw)
+            if spec.off:
+                row.update(state="off", path=None)
+            else:
+                path = cached_model_file(spec)
+                if path is None and args.download:
+                    path = resolve_model_file(spec, settings.offline_mode, download=True)
+                row.update(state="cached" if path else "missing", path=str(path) if path else None)
+        except ModelError as exc:
+            row.update(state="error", path=None, message=str(exc))
+            failed = True
+        row["why_backend"] = _backend_reason(settings)
+        rows.append(row)
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['role']:>9}: {row['state']:<8} {row['spec']}")
+            if row.get("path"):
+                print(f"{'':>11}{row['path']}")
+            if row.get("message"):
+                print(f"{'':>11}{row['message']}")
+        print(f"  backend: llama.cpp ({rows[0]['why_backend']})")
+        if any(r["state"] == "missing" for r in rows):
+            print("run `semcode models --download` to fetch missing models")
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _backend_reason(settings: Settings) -> str:
+    import platform
+
+    if settings.backend != "auto":
+        return f"set by the 'backend' setting ({settings.backend})"
+    if sys.platform == "darwin" and platform.machine() == "arm64":
+        return "auto: Apple silicon, llama.cpp with Metal"
+    return "auto: llama.cpp on the CPU"
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from semcode.lsp.server import serve
+
+    return serve(list(args.serve_args))
+
+
+# ====================================================================== helpers
+def _workspace_root(path: Path) -> Path:
+    root = path.expanduser().resolve()
+    if not root.is_dir():
+        raise ConfigError(f"not a directory: {path}")
+    return root
+
+
+def _read_queries(path: Path) -> list[str]:
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ConfigError(f"cannot read --queries file {path}: {exc.strerror}") from None
+    return [line.strip() for line in lines if line.strip()]
+
+
+def _configure_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity == 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="semcode: %(levelname)s: %(message)s")
+    # The hub client logs every retry; our own message says what matters in one line.
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
+
+
+COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
+            "models": cmd_models, "serve": cmd_serve}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    # `serve` forwards everything (VS Code appends --stdio) to the server's own parser.
+    if argv and argv[0] == "serve":
+        args = argparse.Namespace(command="serve", serve_args=argv[1:], verbose=0)
+    else:
+        args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    _configure_logging(args.verbose)
+    try:
+        return COMMANDS[args.command](args)
+    except (ConfigError, StoreError) as exc:
+        print(f"semcode: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # `semcode search … | head`
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""Settings: defaults, the config file, CLI flags and LSP initializationOptions,
+validated in one place (`Settings.from_mapping`), so a bad value fails clearly at the
+door instead of deep inside the engine.
+
+Sources, later wins: built-in defaults < user config file (`semcode/config.toml` in the
+platform config dir) < workspace `.semcode.toml` < explicit overrides (flags, LSP).
+Keys are the dataclass field names; LSP clients send them in camelCase, which is
+accepted too (`maxFileBytes` == `max_file_bytes`).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+APP_NAME = "semcode"
+
+DEFAULT_EMBEDDING_MODEL = "hf:Qwen/Qwen3-Embedding-0.6B-GGUF/Qwen3-Embedding-0.6B-Q8_0.gguf"
+DEFAULT_RERANKER_MODEL = "hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf"
+
+
+class ConfigError(ValueError):
+    """A setting has the wrong type or value; the message names the setting."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- which files count (workspace.py)
+    max_file_bytes: int = 1_000_000
+    exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
+    include_hidden: bool = False  # dot-files and dot-directories (other than .git, always skipped)
+    # --- chunking
+    max_chunk_lines: int = 120  # longer definitions are split with overlap
+    chunk_overlap_lines: int = 12
+    window_lines: int = 60  # line-window fallback size
+    # --- models ("off" disables; "hf:owner/repo/file.gguf" or a local path)
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    reranker_model: str = DEFAULT_RERANKER_MODEL
+    embedding_profile: str = "auto"  # a name from models.profiles, or auto-detect
+    backend: str = "auto"  # auto | llama.cpp | mlx | remote
+    offline: bool = False  # never touch the network (HF_HUB_OFFLINE does the same)
+    n_threads: int = 0  # 0: llama.cpp decides
+    n_gpu_layers: int = -1  # -1: all layers on the GPU where there is one (Metal)
+    embed_batch_tokens: int = 2048
+    # --- retrieval
+    rrf_k: int = 60
+    lexical_weight: float = 1.0
+    dense_weight: float = 1.0
+    candidates: int = 100  # per first-stage retriever
+    # --- reranking
+    rerank: bool = True
+    rerank_depth: int = 30  # at most this many fused candidates are reranked
+    rerank_budget_ms: int = 4000  # fit the depth to this, from measured throughput
+    rerank_doc_tokens: int = 384
+    # --- storage
+    index_dir: str = ""  # "" -> the user's cache dir; one sub-directory per workspace
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any], base: Settings | None = None) -> Settings:
+        """Validate `data` (snake_case or camelCase keys) over `base` (or defaults)."""
+        base = base or cls()
+        known = {f.name: f for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for raw_key, value in data.items():
+            key = _snake(raw_key)
+            if key not in known:
+                raise ConfigError(f"unknown setting {raw_key!r}")
+            default = getattr(base, key)
+            changes[key] = _coerce(key, value, default)
+        settings = replace(base, **changes)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        positive = ("max_file_bytes", "max_chunk_lines", "window_lines", "rrf_k", "candidates",
+                    "rerank_doc_tokens", "embed_batch_tokens")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"setting {name!r} must be > 0, got {getattr(self, name)!r}")
+        if not 0 <= self.chunk_overlap_lines < self.max_chunk_lines:
+            raise ConfigError("setting 'chunk_overlap_lines' must be >= 0 and < max_chunk_lines")
+        for name in ("rerank_depth", "rerank_budget_ms", "n_threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"setting {name!r} must be >= 0")
+        if self.lexical_weight < 0 or self.dense_weight < 0:
+            raise ConfigError("fusion weights must be >= 0")
+        if self.backend not in ("auto", "llama.cpp", "mlx", "remote"):
+            raise ConfigError(f"setting 'backend' must be auto, llama.cpp, mlx or remote, "
+                              f"got {self.backend!r}")
+
+    @property
+    def offline_mode(self) -> bool:
+        return self.offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def cache_dir() -> Path:
+    """Where indexes live unless `index_dir` says otherwise (SEMCODE_CACHE_DIR wins)."""
+    env = os.environ.get("SEMCODE_CACHE_DIR")
+    return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME))
+
+
+def load_settings(workspace: Path | None = None, overrides: dict[str, Any] | None = None,
+                  config_file: Path | None = None) -> Settings:
+    """Defaults < user config < workspace `.semcode.toml` < overrides."""
+    settings = Settings()
+    sources: list[Path] = [config_file or Path(os.environ.get("SEMCODE_CONFIG", user_config_path()))]
+    if workspace is not None:
+        sources.append(workspace / ".semcode.toml")
+    for path in sources:
+        if path.is_file():
+            try:
+                data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+            try:
+                settings = Settings.from_mapping(data, settings)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: {exc}") from None
+    if overrides:
+        settings = Settings.from_mapping(overrides, settings)
+    return settings
+
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def _snake(key: str) -> str:
+    return _CAMEL.sub("_", key).lower().replace("-", "_")
+
+
+def _coerce(key: str, value: Any, default: Any) -> Any:
+    expected = type(default)
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+            return int(value)
+    elif isinstance(default, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif isinstance(default, tuple):
+        if isinstance(value, str):
+            return tuple(v for v in value.split(",") if v.strip())
+        if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    raise ConfigError(f"setting {key!r} expects {expected.__name__}, got {value!r}")
+
+
+__all__ = ["Settings", "ConfigError", "load_settings", "cache_dir", "user_config_path",
+           "DEFAULT_EMBEDDING_MODEL", "DEFAULT_RERANKER_MODEL", "field"]

@@ -1,0 +1,127 @@
+"""The interfaces every model backend implements, and the per-model recipe ("profile").
+
+The recipe (how queries and documents are formatted, which instruction the reranker is
+given) belongs to the *model*, not to the runtime: the same Qwen3 GGUF must produce the
+same vectors whether llama.cpp, MLX or a remote server runs it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Called with (done, total) as batches finish; returning True asks the backend to stop early.
+ProgressFn = Callable[[int, int], bool | None]
+
+
+class ModelError(RuntimeError):
+    """A model could not be found, downloaded or loaded. The message is one line meant
+    for the user (no traceback): the engine degrades instead of failing."""
+
+
+@dataclass(frozen=True)
+class EmbeddingProfile:
+    """How a particular embedding model wants its inputs.
+
+    `query_template` receives `{task}` and `{query}`. Qwen3-Embedding wants
+    "Instruct: {task}\\nQuery:{query}" (no space after "Query:"), documents verbatim, an
+    EOS token at the end of every input, last-token pooling and L2 normalisation.
+    """
+
+    name: str
+    query_template: str = "{query}"
+    document_template: str = "{text}"
+    task: str = "Given a natural-language question about a codebase, retrieve the code that answers it"
+    pooling: str = "last"  # "last" | "mean" | "cls"
+    append_eos: bool = True
+    normalize: bool = True
+    max_tokens: int = 512  # per document; longer inputs are truncated (the EOS kept)
+    dims: int | None = None  # Matryoshka truncation; None keeps the model's width
+
+    def format_query(self, query: str) -> str:
+        return self.query_template.format(task=self.task, query=query)
+
+    def format_document(self, text: str) -> str:
+        return self.document_template.format(text=text)
+
+
+@dataclass(frozen=True)
+class RerankerProfile:
+    """How a yes/no cross-encoder is prompted (the official Qwen3-Reranker template)."""
+
+    name: str
+    instruction: str = (
+        "Given a developer's question about a codebase, judge whether this code "
+        "snippet is the code that answers it"
+    )
+    max_doc_tokens: int = 384
+    # Scoring with the GGUF's rank head (pooling_type=RANK) instead of yes/no logits:
+    # only GGUFs converted by recent llama.cpp carry one; detected, never assumed.
+    use_rank_head: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `semcode models` and `semcode status` show about a loaded model."""
+
+    identity: str  # stable id used in cache keys: backend-independent where the weights are the same
+    backend: str  # "llama.cpp", "mlx", "remote"
+    device: str  # "cpu", "metal", "cuda", "http://host:port"...
+    path: str  # local file/folder or URL
+    dims: int | None = None  # embedders only
+
+
+class Embedder(ABC):
+    """Turns texts into L2-normalised float32 vectors of a fixed width."""
+
+    profile: EmbeddingProfile
+
+    @property
+    @abstractmethod
+    def info(self) -> ModelInfo: ...
+
+    @property
+    @abstractmethod
+    def dims(self) -> int: ...
+
+    @abstractmethod
+    def embed_documents(
+        self, texts: Sequence[str], progress: ProgressFn | None = None
+    ) -> np.ndarray:
+        """Shape (len(texts), dims), float32, each row L2-normalised.
+        Implementations batch many texts per forward pass."""
+
+    @abstractmethod
+    def embed_query(self, query: str) -> np.ndarray:
+        """Shape (dims,), float32, L2-normalised, with the profile's query instruction."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free native resources."""
+
+
+class Reranker(ABC):
+    """Scores (query, document) pairs; higher is more relevant, in [0, 1] (P(yes))."""
+
+    profile: RerankerProfile
+
+    @property
+    @abstractmethod
+    def info(self) -> ModelInfo: ...
+
+    @abstractmethod
+    def score(
+        self, query: str, documents: Sequence[str], progress: ProgressFn | None = None
+    ) -> list[float]:
+        """One score per document, in order. Implementations share the query prefix
+        across documents and trim each document to `profile.max_doc_tokens`."""
+
+    def tokens_per_second(self) -> float | None:
+        """Measured throughput so far (used to fit rerank depth into a latency budget)."""
+        return None
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Free native resources."""

@@ -1,0 +1,305 @@
+"""From settings to loaded models: where a model file comes from (a local path or the
+Hugging Face hub), which backend runs it, and what to tell the user when it can't.
+
+`ModelSet` is the one object the engine and the LSP server hold. It loads lazily, never
+raises for a missing model (it records one line saying why and returns None, so the
+engine degrades to lexical-only or no-rerank), and serialises use of each model
+(llama.cpp contexts are not thread-safe) with one lock per model.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semcode.config import Settings
+from semcode.models.base import Embedder, ModelError, Reranker
+
+log = logging.getLogger(__name__)
+
+HF_PREFIX = "hf:"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A parsed `embedding_model`/`reranker_model` setting."""
+
+    raw: str
+    repo_id: str | None = None  # hub models
+    filename: str | None = None
+    local_path: Path | None = None  # local files
+
+    @property
+    def off(self) -> bool:
+        return self.raw.strip().lower() in ("", "off", "none")
+
+    @classmethod
+    def parse(cls, raw: str) -> ModelSpec:
+        text = raw.strip()
+        if text.lower() in ("", "off", "none"):
+            return cls(raw=text)
+        if text.startswith(HF_PREFIX):
+            parts = text[len(HF_PREFIX):].split("/")
+            if len(parts) < 3 or not all(parts):
+                raise ModelError(f"model {raw!r}: expected hf:OWNER/REPO/FILE.gguf")
+            return cls(raw=text, repo_id="/".join(parts[:2]), filename="/".join(parts[2:]))
+        return cls(raw=text, local_path=Path(os.path.expanduser(text)))
+
+
+def resolve_model_file(spec: ModelSpec, offline: bool, download: bool = True) -> Path:
+    """The local file for a spec: a local path as is, a hub file from the hub cache, or
+    downloaded into it (with huggingface_hub's progress bar) when allowed."""
+    if spec.local_path is not None:
+        if not spec.local_path.exists():
+            raise ModelError(f"model file not found: {spec.local_path}")
+        return spec.local_path
+    assert spec.repo_id and spec.filename
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:  # the cache first: no network round trip when the file is there
+        return Path(hf_hub_download(spec.repo_id, spec.filename, local_files_only=True))
+    except LocalEntryNotFoundError:
+        pass
+    except Exception as exc:  # noqa: BLE001 - any hub error becomes one line
+        raise ModelError(f"model {spec.raw}: {_one_line(exc)}") from None
+    if offline or not download:
+        why = "offline mode" if offline else "not downloaded yet"
+        raise ModelError(f"model {spec.raw} is not in the cache ({why}; "
+                         f"run `semcode models --download`)")
+    unreachable = _hub_unreachable()
+    if unreachable:
+        raise ModelError(f"cannot download {spec.raw}: {unreachable}")
+    try:
+        return Path(hf_hub_download(spec.repo_id, spec.filename))
+    except Exception as exc:  # noqa: BLE001
+        raise ModelError(f"cannot download {spec.raw}: {_one_line(exc)}") from None
+
+
+_hub_probe: dict[str, str | None] = {}
+
+
+def _hub_unreachable() -> str | None:
+    """Why the hub cannot be reached, or None. One quick TCP connect instead of
+    huggingface_hub's retry loop (~25 s of retries and log noise on a machine with no
+    network), remembered for the life of the process."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    if endpoint not in _hub_probe:
+        from urllib.parse import urlparse
+
+        url = urlparse(endpoint)
+        host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+        try:
+            socket.create_connection((host, port), timeout=5).close()
+            _hub_probe[endpoint] = None
+        except OSError as exc:
+            _hub_probe[endpoint] = f"{host} is unreachable ({exc.strerror or exc})"
+    return _hub_probe[endpoint]
+
+
+def cached_model_file(spec: ModelSpec) -> Path | None:
+    """The file if it is already on disk (never touches the network)."""
+    try:
+        return resolve_model_file(spec, offline=True, download=False)
+    except ModelError:
+        return None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+
+
+class _Slot:
+    """One model role (embedder for documents, embedder for queries, reranker)."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+        self.model: Any = None
+        self.state = "not loaded"  # "not loaded" | "loading" | "loaded" | "off" | "missing" | "error"
+        self.message = ""
+        self.lock = threading.Lock()  # serialises use of the native model
+        self.load_lock = threading.Lock()
+
+
+class ModelSet:
+    """Lazily loaded models for one configuration, shared by every workspace."""
+
+    def __init__(self, settings: Settings, on_notice: Callable[[str], None] | None = None,
+                 download: bool = True) -> None:
+        self.settings = settings
+        self.download = download
+        self._on_notice = on_notice
+        self._slots = {role: _Slot(role) for role in ("embedder", "query_embedder", "reranker")}
+        self._notified: set[str] = set()
+
+    # ------------------------------------------------------------------ access
+    def embedder(self) -> Embedder | None:
+        """The document embedder (background indexing uses it)."""
+        return self._get("embedder")
+
+    def query_embedder(self) -> Embedder | None:
+        """A second instance for queries, so a search never waits behind a long
+        background embedding batch. llama.cpp memory-maps the weights, so the two
+        instances share them; only the context (KV cache) is duplicated."""
+        if self._get("embedder") is None:
+            return None
+        return self._get("query_embedder")
+
+    def reranker(self) -> Reranker | None:
+        return self._get("reranker")
+
+    @contextmanager
+    def using(self, role: str) -> Iterator[None]:
+        """Hold a model for one call (`with models.using("reranker"): ...`)."""
+        with self._slots[role].lock:
+            yield
+
+    def embedder_identity(self) -> tuple[str, int] | None:
+        embedder = self.embedder()
+        if embedder is None:
+            return None
+        return f"{embedder.info.identity}:{embedder.dims}", embedder.dims
+
+    # ------------------------------------------------------------------ state
+    def notices(self) -> list[str]:
+        lines = []
+        emb, rer = self._slots["embedder"], self._slots["reranker"]
+        if emb.state in ("missing", "error", "off"):
+            lines.append(f"semantic search is off: {emb.message}")
+        if rer.state in ("missing", "error", "off") and self.settings.rerank:
+            lines.append(f"reranking is off: {rer.message}")
+        return lines
+
+    def status(self) -> dict[str, dict[str, object]]:
+        out: dict[str, dict[str, object]] = {}
+        for role in ("embedder", "reranker"):
+            slot = self._slots[role]
+            entry: dict[str, object] = {"state": slot.state, "message": slot.message,
+                                        "spec": self._spec_text(role)}
+            if slot.model is not None:
+                info = slot.model.info
+                entry.update(identity=info.identity, backend=info.backend, device=info.device,
+                             path=info.path)
+                if info.dims is not None:
+                    entry["dims"] = info.dims
+            out[role] = entry
+        return out
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply new settings; models whose configuration changed are reloaded lazily."""
+        model_keys = ("embedding_model", "embedding_profile", "backend", "n_threads",
+                      "n_gpu_layers", "embed_batch_tokens")
+        rerank_keys = ("reranker_model", "backend", "n_threads", "n_gpu_layers",
+                       "rerank_doc_tokens")
+        old, self.settings = self.settings, settings
+        if any(getattr(old, k) != getattr(settings, k) for k in model_keys):
+            self._unload("embedder")
+            self._unload("query_embedder")
+        if any(getattr(old, k) != getattr(settings, k) for k in rerank_keys):
+            self._unload("reranker")
+        if old.offline != settings.offline:
+            for role in self._slots:
+                if self._slots[role].state == "missing":
+                    self._unload(role)
+
+    def retry_missing(self) -> None:
+        """Forget failures so that the next access tries again (e.g. after a download)."""
+        for role, slot in self._slots.items():
+            if slot.state in ("missing", "error"):
+                self._unload(role)
+
+    def close(self) -> None:
+        for role in self._slots:
+            self._unload(role)
+
+    # ------------------------------------------------------------------ loading
+    def _spec_text(self, role: str) -> str:
+        return (self.settings.reranker_model if role == "reranker"
+                else self.settings.embedding_model)
+
+    def _get(self, role: str) -> Any:
+        slot = self._slots[role]
+        if slot.state == "loaded":
+            return slot.model
+        if slot.state in ("off", "missing", "error"):
+            return None
+        with slot.load_lock:
+            if slot.state == "not loaded":
+                self._load(slot)
+        return slot.model if slot.state == "loaded" else None
+
+    def _load(self, slot: _Slot) -> None:
+        raw = self._spec_text(slot.role)
+        slot.state = "loading"
+        try:
+            spec = ModelSpec.parse(raw)
+            if spec.off:
+                slot.state, slot.message = "off", f"{self._label(slot.role)} is set to off"
+                return
+            path = resolve_model_file(spec, self.settings.offline_mode, self.download)
+            slot.model = self._construct(slot.role, path)
+            slot.state, slot.message = "loaded", ""
+            log.info("loaded %s %s (%s)", slot.role, path, slot.model.info.device)
+        except ModelError as exc:
+            missing = "not found" in str(exc) or "not in the cache" in str(exc) or \
+                "cannot download" in str(exc)
+            slot.state, slot.message = ("missing" if missing else "error"), str(exc)
+            self._notice(slot)
+        except Exception as exc:  # noqa: BLE001 - a broken model must not take the server down
+            slot.state, slot.message = "error", f"cannot load {raw}: {_one_line(exc)}"
+            log.exception("loading %s failed", slot.role)
+            self._notice(slot)
+
+    def _construct(self, role: str, path: Path) -> Any:
+        backend = self.settings.backend
+        if backend not in ("auto", "llama.cpp"):
+            raise ModelError(f"backend {backend!r} is not available in this build")
+        from semcode.models import llama_cpp
+        from semcode.models.profiles import get_embedding_profile
+
+        s = self.settings
+        if role == "reranker":
+            return llama_cpp.LlamaCppReranker(
+                path, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
+                max_doc_tokens=s.rerank_doc_tokens,
+            )
+        profile = None if s.embedding_profile == "auto" else get_embedding_profile(
+            s.embedding_profile)
+        return llama_cpp.LlamaCppEmbedder(
+            path, profile=profile, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
+            batch_tokens=s.embed_batch_tokens,
+        )
+
+    def _notice(self, slot: _Slot) -> None:
+        role = "embedder" if slot.role == "query_embedder" else slot.role
+        if role in self._notified:
+            return
+        self._notified.add(role)
+        line = (f"semantic search is off: {slot.message}" if role == "embedder"
+                else f"reranking is off: {slot.message}")
+        log.warning(line)
+        if self._on_notice is not None:
+            self._on_notice(line)
+
+    def _unload(self, role: str) -> None:
+        slot = self._slots[role]
+        with slot.lock:
+            if slot.model is not None:
+                try:
+                    slot.model.close()
+                except Exception:  # noqa: BLE001
+                    log.exception("closing %s", role)
+            slot.model, slot.state, slot.message = None, "not loaded", ""
+        self._notified.discard("embedder" if role == "query_embedder" else role)
+
+    @staticmethod
+    def _label(role: str) -> str:
+        return "the reranker model" if role == "reranker" else "the embedding model"

@@ -1,0 +1,1 @@
+"""The read side: first-stage retrieval, fusion, reranking (engine.py is the facade)."""

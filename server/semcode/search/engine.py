@@ -1,0 +1,385 @@
+"""The engine: one workspace's index plus the models, behind the API that the CLI and
+the LSP server call. It knows no editor and no model runtime.
+
+    query ─► BM25 top-N ──┐
+          ─► dense top-N ─┴► RRF ─► first-stage hits  (search)
+                                       └► cross-encoder on the top few ─► reranked (rerank)
+
+Thread-safety: `search`, `rerank`, `related` and the write methods may be called from
+different threads. Index mutations are serialised by the indexer's lock; each model is
+used by one thread at a time (ModelSet locks), and queries have their own embedder
+instance so they never wait behind background embedding.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pathspec
+
+from semcode.chunks import Chunk
+from semcode.config import Settings
+from semcode.index.indexer import Indexer, Progress, ProgressFn, SyncReport
+from semcode.index.tokenizer import query_tokens
+from semcode.models.registry import ModelSet
+from semcode.search.fusion import reciprocal_rank_fusion
+
+log = logging.getLogger(__name__)
+
+MODES = ("hybrid", "lexical", "dense")
+MAX_QUERY_CHARS = 10_000
+EMBED_BATCH_CHUNKS = 16  # small batches keep cancellation and budgets responsive
+
+__all__ = ["Engine", "SearchRequest", "SearchResponse", "Hit", "StageScore", "Progress",
+           "SyncReport", "EmbedReport", "SearchError"]
+
+
+class SearchError(ValueError):
+    """A request the engine cannot answer as asked (bad mode, query too long…)."""
+
+
+@dataclass(frozen=True)
+class SearchRequest:
+    query: str
+    limit: int = 20
+    mode: str = "hybrid"
+    languages: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()  # gitignore-style globs on workspace-relative paths
+    kinds: tuple[int, ...] = ()  # SymbolKind values
+    rerank: bool | None = None  # None: the `rerank` setting
+
+    def validate(self) -> None:
+        if not self.query.strip():
+            raise SearchError("query is empty")
+        if len(self.query) > MAX_QUERY_CHARS:
+            raise SearchError(f"query is longer than {MAX_QUERY_CHARS} characters")
+        if self.mode not in MODES:
+            raise SearchError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if not 1 <= self.limit <= 1000:
+            raise SearchError("limit must be between 1 and 1000")
+
+
+@dataclass(frozen=True)
+class StageScore:
+    rank: int  # 1-based
+    score: float
+
+
+@dataclass(frozen=True)
+class Hit:
+    chunk_id: int
+    chunk: Chunk
+    score: float  # the score the list is ordered by (P(yes) when reranked, else fused)
+    stages: dict[str, StageScore]
+
+
+@dataclass
+class SearchResponse:
+    hits: list[Hit]
+    reranked: bool
+    mode: str
+    notices: list[str] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    # Fused candidates beyond `hits`, kept for the reranker (not shown to users).
+    candidates: list[Hit] = field(default_factory=list, repr=False)
+
+
+@dataclass
+class EmbedReport:
+    embedded: int = 0  # chunks embedded by the model in this call
+    pending: int = 0  # still without a vector afterwards
+    seconds: float = 0.0
+    cancelled: bool = False
+    model: str = ""
+
+
+class Engine:
+    def __init__(self, indexer: Indexer, models: ModelSet) -> None:
+        self.indexer = indexer
+        self.models = models
+        self.root = indexer.root
+        self.settings = indexer.settings
+        self._embed_lock = threading.Lock()  # one embedding pass at a time
+
+    @classmethod
+    def open(cls, root: Path, settings: Settings, models: ModelSet | None = None) -> Engine:
+        """Open (or create) the persisted index of `root`. Fast: no scan, no model load."""
+        return cls(Indexer(root, settings), models or ModelSet(settings))
+
+    # ================================================================ writing
+    def sync(self, progress: ProgressFn | None = None,
+             cancel: threading.Event | None = None) -> SyncReport:
+        return self.indexer.sync(progress, cancel)
+
+    def update_file(self, rel_path: str, text: str) -> list[str]:
+        return self.indexer.update_text(rel_path, text)
+
+    def remove_file(self, rel_path: str) -> None:
+        self.indexer.remove_file(rel_path)
+
+    def rename_file(self, old_rel: str, new_rel: str) -> None:
+        # Re-reading the new path is enough: its chunks hash the same, so the embedding
+        # cache answers and nothing is embedded again.
+        self.indexer.remove_file(old_rel)
+        self.indexer.revert_file(new_rel)
+
+    def revert_file(self, rel_path: str) -> None:
+        self.indexer.revert_file(rel_path)
+
+    def is_included(self, rel_path: str) -> bool:
+        return self.indexer.workspace.is_included(rel_path)
+
+    def rel_path(self, path: Path | str) -> str | None:
+        return self.indexer.workspace.rel_path(path)
+
+    def reset(self) -> None:
+        self.indexer.reset()
+
+    def _attach_embedder(self) -> bool:
+        identity = self.models.embedder_identity()
+        if identity is None:
+            self.indexer.detach_model()
+            return False
+        self.indexer.attach_model(*identity)
+        return True
+
+    def embed_pending(self, progress: ProgressFn | None = None,
+                      cancel: threading.Event | None = None, budget_s: float | None = None,
+                      priority: Sequence[str] = ()) -> EmbedReport:
+        """Embed chunks that have no vector yet (the cache answers first), in small
+        batches, priority paths first; stops on `cancel` or after `budget_s` seconds."""
+        started = time.perf_counter()
+        report = EmbedReport()
+        with self._embed_lock:
+            if not self._attach_embedder():
+                return report
+            embedder = self.models.embedder()
+            assert embedder is not None and self.indexer.model_id is not None
+            model_id = self.indexer.model_id
+            report.model = model_id
+            pending = self.indexer.pending_embeddings(priority)
+            total = len(pending)
+            for start in range(0, total, EMBED_BATCH_CHUNKS):
+                if cancel is not None and cancel.is_set():
+                    report.cancelled = True
+                    break
+                if budget_s is not None and time.perf_counter() - started > budget_s:
+                    break
+                ids = pending[start:start + EMBED_BATCH_CHUNKS]
+                chunks = self.indexer.chunks(ids)  # some may be gone since
+                ids = [i for i in ids if i in chunks]
+                if not ids:
+                    continue
+                texts = [chunks[i].embedding_text() for i in ids]
+                with self.models.using("embedder"):
+                    vectors = embedder.embed_documents(texts)
+                hashes = [chunks[i].content_hash() for i in ids]
+                self.indexer.add_vectors(model_id, ids, hashes, vectors)
+                report.embedded += len(ids)
+                if progress:
+                    done = min(start + len(ids), total)
+                    progress(Progress("embed", done, total, f"embedding {done}/{total} chunks"))
+        report.pending = self.indexer.pending_count()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def flush(self) -> None:
+        self.indexer.flush()
+
+    def close(self) -> None:
+        self.indexer.flush()
+        self.indexer.close()
+
+    # ================================================================ reading
+    def search(self, req: SearchRequest) -> SearchResponse:
+        """The first stage: BM25 and dense retrieval in parallel, fused by RRF."""
+        req.validate()
+        s = self.settings
+        notices: list[str] = []
+        timings: dict[str, float] = {}
+        allow = self._filter(req)
+        lists: dict[str, list[tuple[int, float]]] = {}
+        mode = req.mode
+
+        if mode in ("hybrid", "dense"):
+            t = time.perf_counter()
+            dense = self._dense(req.query, s.candidates, allow, notices)
+            timings["dense"] = _ms(t)
+            if dense is None:
+                mode = "lexical"  # degrade, and say so
+            else:
+                lists["dense"] = dense
+        if mode in ("hybrid", "lexical"):
+            t = time.perf_counter()
+            tokens = query_tokens(req.query)
+            lists["lexical"] = self.indexer.lexical.search(tokens, s.candidates, allow)
+            timings["lexical"] = _ms(t)
+
+        t = time.perf_counter()
+        fused = reciprocal_rank_fusion(
+            {name: [i for i, _ in hits] for name, hits in lists.items()},
+            k=s.rrf_k, weights={"lexical": s.lexical_weight, "dense": s.dense_weight},
+        )
+        raw_scores = {name: dict(hits) for name, hits in lists.items()}
+        keep = max(req.limit, self._rerank_depth_limit(req))
+        fused = fused[:keep]
+        chunks = self.indexer.chunks(f.doc_id for f in fused)
+        hits: list[Hit] = []
+        for rank, f in enumerate(fused, start=1):
+            chunk = chunks.get(f.doc_id)
+            if chunk is None:  # removed while we searched
+                continue
+            stages = {name: StageScore(r, raw_scores[name][f.doc_id]) for name, r in f.ranks.items()}
+            stages["fused"] = StageScore(rank, f.score)
+            hits.append(Hit(f.doc_id, chunk, f.score, stages))
+        timings["fusion"] = _ms(t)
+        return SearchResponse(hits=hits[:req.limit], reranked=False, mode=mode, notices=notices,
+                              timings_ms=timings, candidates=hits)
+
+    def _dense(self, query: str, k: int, allow: Callable[[int], bool] | None,
+               notices: list[str]) -> list[tuple[int, float]] | None:
+        embedder = self.models.query_embedder()
+        if embedder is None or not self._attach_embedder():
+            notices.extend(n for n in self.models.notices() if n.startswith("semantic"))
+            return None
+        vectors = self.indexer.vectors
+        if vectors is None or len(vectors) == 0:
+            notices.append("semantic search has no vectors yet: run `semcode index` "
+                           "(or wait for the background embedding)")
+            return None
+        pending = self.indexer.pending_count()
+        if pending:
+            notices.append(f"semantic search covers {len(vectors)} of "
+                           f"{len(vectors) + pending} chunks (embedding in progress)")
+        with self.models.using("query_embedder"):
+            qv = embedder.embed_query(query)
+        return vectors.search(qv, k, allow)
+
+    def _filter(self, req: SearchRequest) -> Callable[[int], bool] | None:
+        if not (req.languages or req.paths or req.kinds):
+            return None
+        langs = set(req.languages)
+        kinds = set(req.kinds)
+        spec = pathspec.GitIgnoreSpec.from_lines(req.paths) if req.paths else None
+        refs = self.indexer.refs
+        allowed = {
+            i for i, r in list(refs.items())
+            if (not langs or r.language in langs) and (not kinds or r.kind in kinds)
+            and (spec is None or spec.match_file(r.path))
+        }
+        return allowed.__contains__
+
+    # ================================================================ second stage
+    def _rerank_depth_limit(self, req: SearchRequest) -> int:
+        wants = self.settings.rerank if req.rerank is None else req.rerank
+        return self.settings.rerank_depth if wants else 0
+
+    def rerank(self, req: SearchRequest, first: SearchResponse,
+               cancel: threading.Event | None = None) -> SearchResponse:
+        """Reorder the top of the first stage with the cross-encoder. The depth is the
+        `rerank_depth` setting, shrunk to what fits `rerank_budget_ms` at the measured
+        throughput. Returns `first` unchanged when there is no reranker."""
+        wants = self.settings.rerank if req.rerank is None else req.rerank
+        if not wants or not first.candidates:
+            return first
+        reranker = self.models.reranker()
+        if reranker is None:
+            first.notices.extend(n for n in self.models.notices() if n.startswith("reranking"))
+            return first
+        depth = self._fit_depth(reranker.tokens_per_second(), first.candidates)
+        head, tail = first.candidates[:depth], first.candidates[depth:]
+        documents = [_rerank_document(h.chunk) for h in head]
+        t = time.perf_counter()
+
+        def progress(done: int, total: int) -> bool:
+            return bool(cancel is not None and cancel.is_set())
+
+        with self.models.using("reranker"):
+            if cancel is not None and cancel.is_set():
+                return first
+            scores = reranker.score(req.query, documents, progress=progress)
+        if cancel is not None and cancel.is_set():
+            return first
+        order = sorted(range(len(head)), key=lambda n: -scores[n])
+        reranked: list[Hit] = []
+        for rank, n in enumerate(order, start=1):
+            h = head[n]
+            stages = dict(h.stages)
+            stages["rerank"] = StageScore(rank, scores[n])
+            reranked.append(Hit(h.chunk_id, h.chunk, scores[n], stages))
+        # Below the reranked head, the fused order continues; their scores are scaled
+        # under the lowest reranked score so the list stays sorted by `score`.
+        floor = min(scores) if scores else 0.0
+        for n, h in enumerate(tail):
+            reranked.append(Hit(h.chunk_id, h.chunk, floor * (1 - (n + 1) / (len(tail) + 1)),
+                                h.stages))
+        timings = dict(first.timings_ms)
+        timings["rerank"] = _ms(t)
+        return SearchResponse(hits=reranked[:req.limit], reranked=True, mode=first.mode,
+                              notices=first.notices, timings_ms=timings, candidates=reranked)
+
+    def _fit_depth(self, tokens_per_s: float | None, candidates: Sequence[Hit]) -> int:
+        depth = min(self.settings.rerank_depth, len(candidates))
+        if tokens_per_s and self.settings.rerank_budget_ms:
+            per_doc = [min(self.settings.rerank_doc_tokens, len(h.chunk.text) // 3 + 40)
+                       for h in candidates[:depth]]
+            budget_tokens = tokens_per_s * self.settings.rerank_budget_ms / 1000
+            used, fit = 0.0, 0
+            for tokens in per_doc:
+                used += tokens
+                if used > budget_tokens:
+                    break
+                fit += 1
+            depth = max(min(3, depth), fit)  # always rerank a few: that is what was asked
+        return depth
+
+    # ================================================================ related code
+    def related(self, rel_path: str, line: int, limit: int = 20) -> SearchResponse:
+        """Code most similar to the chunk at `rel_path:line` (1-based), by its stored
+        vector: no query embedding."""
+        notices: list[str] = []
+        t = time.perf_counter()
+        chunks = self.indexer.store.chunks_of_file(rel_path)
+        # The innermost chunk containing the line (the smallest span).
+        containing = [(c.end_line - c.start_line, i) for i, c in chunks.items()
+                      if c.start_line <= line <= c.end_line]
+        if not containing:
+            notices.append(f"no indexed symbol at {rel_path}:{line}")
+            return SearchResponse([], False, "dense", notices)
+        _, chunk_id = min(containing)
+        if not self._attach_embedder() or self.indexer.vectors is None:
+            notices.extend(n for n in self.models.notices() if n.startswith("semantic"))
+            return SearchResponse([], False, "dense", notices)
+        vector = self.indexer.vectors.get(chunk_id)
+        if vector is None:
+            notices.append("that symbol has not been embedded yet")
+            return SearchResponse([], False, "dense", notices)
+        found = self.indexer.vectors.search(np.asarray(vector, dtype=np.float32), limit + 1,
+                                            lambda i: i != chunk_id)
+        found = found[:limit]
+        found_chunks = self.indexer.chunks(i for i, _ in found)
+        hits = [Hit(i, found_chunks[i], score, {"dense": StageScore(rank, score)})
+                for rank, (i, score) in enumerate(found, start=1) if i in found_chunks]
+        return SearchResponse(hits, False, "dense", notices, {"dense": _ms(t)})
+
+    # ================================================================ status
+    def status(self) -> dict[str, object]:
+        return self.indexer.status()
+
+
+def _rerank_document(chunk: Chunk) -> str:
+    """What the cross-encoder reads: where the code lives and what it is, then the code."""
+    header = f"{chunk.path}:{chunk.start_line}"
+    if chunk.is_symbol:
+        header += f" {chunk.kind.name.lower()} {chunk.qualified_name}"
+    return f"{header}\n{chunk.text}"
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000, 3)

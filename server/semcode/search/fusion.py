@@ -1,0 +1,44 @@
+"""Reciprocal rank fusion (Cormack, Clarke & Büttcher, 2009).
+
+RRF uses ranks, not scores, so BM25 scores (unbounded) and cosine similarities
+([-1, 1]) combine without calibration: score(d) = sum_i w_i / (k + rank_i(d)).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Fused:
+    doc_id: int
+    score: float
+    # 1-based rank of this document in each input list that contained it, by list name.
+    ranks: dict[str, int] = field(default_factory=dict)
+
+
+def reciprocal_rank_fusion(
+    ranked_lists: dict[str, Sequence[int]],
+    k: int = 60,
+    weights: dict[str, float] | None = None,
+) -> list[Fused]:
+    """Fuse ranked id lists (best first). Ties break by the best single rank, then by
+    id, so the output is deterministic."""
+    if k <= 0:
+        raise ValueError("k must be > 0")
+    weights = weights or {}
+    fused: dict[int, Fused] = {}
+    for name, ids in ranked_lists.items():
+        weight = weights.get(name, 1.0)
+        if weight == 0:
+            continue
+        for rank, doc_id in enumerate(ids, start=1):
+            entry = fused.get(doc_id)
+            if entry is None:
+                entry = fused[doc_id] = Fused(doc_id, 0.0)
+            if name in entry.ranks:  # a list repeating an id counts once, at its best rank
+                continue
+            entry.ranks[name] = rank
+            entry.score += weight / (k + rank)
+    return sorted(fused.values(), key=lambda f: (-f.score, min(f.ranks.values()), f.doc_id))
