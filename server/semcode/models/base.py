@@ -34,7 +34,9 @@ class EmbeddingProfile:
     name: str
     query_template: str = "{query}"
     document_template: str = "{text}"
-    task: str = "Given a natural-language question about a codebase, retrieve the code that answers it"
+    task: str = (
+        "Given a natural-language question about a codebase, retrieve the code that answers it"
+    )
     pooling: str = "last"  # "last" | "mean" | "cls"
     append_eos: bool = True
     normalize: bool = True
@@ -68,7 +70,8 @@ class RerankerProfile:
 class ModelInfo:
     """What `semcode models` and `semcode status` show about a loaded model."""
 
-    identity: str  # stable id used in cache keys: backend-independent where the weights are the same
+    # Stable id used in cache keys: backend-independent where the weights are the same.
+    identity: str
     backend: str  # "llama.cpp", "mlx", "remote"
     device: str  # "cpu", "metal", "cuda", "http://host:port"...
     path: str  # local file/folder or URL

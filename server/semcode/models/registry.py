@@ -95,7 +95,8 @@ def _hub_unreachable() -> str | None:
         from urllib.parse import urlparse
 
         url = urlparse(endpoint)
-        host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+        host = url.hostname or "huggingface.co"
+        port = url.port or (443 if url.scheme == "https" else 80)
         try:
             socket.create_connection((host, port), timeout=5).close()
             _hub_probe[endpoint] = None
@@ -123,7 +124,8 @@ class _Slot:
     def __init__(self, role: str) -> None:
         self.role = role
         self.model: Any = None
-        self.state = "not loaded"  # "not loaded" | "loading" | "loaded" | "off" | "missing" | "error"
+        # "not loaded" | "loading" | "loaded" | "off" | "missing" | "error"
+        self.state = "not loaded"
         self.message = ""
         self.lock = threading.Lock()  # serialises use of the native model
         self.load_lock = threading.Lock()

