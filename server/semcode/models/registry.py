@@ -287,7 +287,7 @@ class ModelSet:
         self._notified.add(role)
         line = (f"semantic search is off: {slot.message}" if role == "embedder"
                 else f"reranking is off: {slot.message}")
-        log.warning(line)
+        log.info(line)  # users see it through notices()/on_notice, once
         if self._on_notice is not None:
             self._on_notice(line)
 

@@ -1,0 +1,265 @@
+"""The engine end to end on a small workspace: real chunking, SQLite, bm25s, usearch and
+(where a test asks for them) the tiny llama.cpp models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sample_workspace import FILES, write_files
+from semcode.config import Settings
+from semcode.search.engine import Engine, SearchError, SearchRequest
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "ws"
+    root.mkdir()
+    write_files(root, FILES)
+    return root
+
+
+def lexical_settings(tmp_path: Path, **extra: object) -> Settings:
+    return Settings.from_mapping({"embedding_model": "off", "reranker_model": "off",
+                                  "index_dir": str(tmp_path / "index"), **extra})
+
+
+def model_settings(tmp_path: Path, tiny_models, **extra: object) -> Settings:
+    return Settings.from_mapping({"embedding_model": str(tiny_models.embedder),
+                                  "reranker_model": str(tiny_models.reranker),
+                                  "index_dir": str(tmp_path / "index"), **extra})
+
+
+def names(response) -> list[str]:
+    return [h.chunk.qualified_name for h in response.hits]
+
+
+def test_lexical_search_finds_symbols_with_line_ranges(workspace, tmp_path):
+    engine = Engine.open(workspace, lexical_settings(tmp_path))
+    report = engine.sync()
+    assert report.files_seen == 4 and report.files_indexed == 4
+    response = engine.search(SearchRequest("sleep with exponential backoff between attempts",
+                                           limit=5))
+    assert response.mode == "lexical"  # no embedder: degraded, and said so
+    assert any("semantic search is off" in n for n in response.notices)
+    top = response.hits[0].chunk
+    assert top.qualified_name == "HttpClient.get_with_retry"
+    assert (top.path, top.start_line, top.end_line) == ("src/http_client.py", 11, 17)
+    assert response.hits[0].stages["lexical"].rank == 1
+
+    response = engine.search(SearchRequest("refresh expired token", limit=3))
+    assert names(response)[0] == "refreshExpiredToken"
+    assert response.hits[0].chunk.language == "typescript"
+    engine.close()
+
+
+def test_filters_by_language_path_and_kind(workspace, tmp_path):
+    engine = Engine.open(workspace, lexical_settings(tmp_path))
+    engine.sync()
+    only_go = engine.search(SearchRequest("read configuration file", languages=("go",)))
+    assert {h.chunk.language for h in only_go.hits} == {"go"}
+    only_src = engine.search(SearchRequest("token", paths=("src/**",)))
+    assert only_src.hits and all(h.chunk.path.startswith("src/") for h in only_src.hits)
+    classes = engine.search(SearchRequest("token cache user", kinds=(5,)))
+    assert names(classes) == ["TokenCache"]
+    engine.close()
+
+
+def test_bad_requests_raise_clear_errors(workspace, tmp_path):
+    engine = Engine.open(workspace, lexical_settings(tmp_path))
+    engine.sync()
+    for bad in (SearchRequest(""), SearchRequest("x" * 10_001), SearchRequest("a", mode="fuzzy"),
+                SearchRequest("a", limit=0)):
+        with pytest.raises(SearchError):
+            engine.search(bad)
+    engine.close()
+
+
+def test_incremental_updates_edit_remove_rename(workspace, tmp_path):
+    engine = Engine.open(workspace, lexical_settings(tmp_path))
+    engine.sync()
+    # An unsaved edit is searchable at once, with the right lines.
+    engine.update_file("src/tokens.ts", "export function frobnicateWidgets(w: number) {\n"
+                                        "  return w * 42;\n}\n")
+    hit = engine.search(SearchRequest("frobnicate widgets")).hits[0].chunk
+    assert (hit.name, hit.start_line, hit.end_line) == ("frobnicateWidgets", 1, 3)
+    assert "refreshExpiredToken" not in names(engine.search(SearchRequest("refresh expired")))
+    # Reverting (closing the unsaved buffer) brings back the disk's content.
+    engine.revert_file("src/tokens.ts")
+    assert names(engine.search(SearchRequest("refresh expired token")))[0] == "refreshExpiredToken"
+    assert "frobnicateWidgets" not in names(engine.search(SearchRequest("frobnicate widgets")))
+    # Rename: the symbol moves with its file.
+    (workspace / "src/tokens.ts").rename(workspace / "src/auth_tokens.ts")
+    engine.rename_file("src/tokens.ts", "src/auth_tokens.ts")
+    hit = engine.search(SearchRequest("refresh expired token")).hits[0].chunk
+    assert hit.path == "src/auth_tokens.ts"
+    # Removal.
+    engine.remove_file("pkg/parse.go")
+    assert "ParseConfigFile" not in names(engine.search(SearchRequest("parse config file")))
+    engine.close()
+
+
+def test_sync_picks_up_disk_changes_and_deletions(workspace, tmp_path):
+    settings = lexical_settings(tmp_path)
+    engine = Engine.open(workspace, settings)
+    engine.sync()
+    (workspace / "pkg/parse.go").unlink()
+    write_files(workspace, {"lib/mailer.py": "def send_welcome_email(user):\n    pass\n"})
+    report = engine.sync()
+    assert (report.files_indexed, report.files_removed) == (1, 1)
+    assert names(engine.search(SearchRequest("send welcome email")))[0] == "send_welcome_email"
+    assert "ParseConfigFile" not in names(engine.search(SearchRequest("parse config file")))
+    # No change: nothing re-chunked.
+    again = engine.sync()
+    assert again.files_indexed == 0 and again.files_unchanged == again.files_seen
+    engine.close()
+
+
+def test_persisted_index_reopens_without_rechunking(workspace, tmp_path):
+    settings = lexical_settings(tmp_path)
+    engine = Engine.open(workspace, settings)
+    engine.sync()
+    engine.close()
+    reopened = Engine.open(workspace, settings)
+    assert names(reopened.search(SearchRequest("retry backoff")))[0] == \
+        "HttpClient.get_with_retry"  # served from the saved index before any sync
+    assert reopened.sync().files_indexed == 0
+    reopened.close()
+
+
+def test_damaged_derived_index_is_rebuilt_from_the_store(workspace, tmp_path):
+    settings = lexical_settings(tmp_path)
+    engine = Engine.open(workspace, settings)
+    engine.sync()
+    index_dir = engine.indexer.dir
+    engine.close()
+    for path in (index_dir / "lexical").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"garbage")
+    reopened = Engine.open(workspace, settings)
+    assert names(reopened.search(SearchRequest("retry backoff")))[0] == \
+        "HttpClient.get_with_retry"
+    reopened.close()
+
+
+def test_crash_before_flush_keeps_the_last_good_index(workspace, tmp_path):
+    settings = lexical_settings(tmp_path)
+    engine = Engine.open(workspace, settings)
+    engine.sync()
+    engine.close()
+    engine = Engine.open(workspace, settings)
+    write_files(workspace, {"lib/new.py": "def brand_new_feature():\n    pass\n"})
+    engine.sync()
+    # No flush, no close: as if the process died here. SQLite committed the sync; the
+    # saved lexical index is a generation behind and must be rebuilt, not trusted.
+    del engine
+    reopened = Engine.open(workspace, settings)
+    assert names(reopened.search(SearchRequest("brand new feature")))[0] == "brand_new_feature"
+    reopened.close()
+
+
+def test_bad_input_files_are_skipped_with_reasons_and_nothing_crashes(tmp_path):
+    root = tmp_path / "bad"
+    root.mkdir()
+    (root / "blob.bin").write_bytes(b"\x00\x01\x02" * 100)
+    (root / "latin1.py").write_bytes(b"def caf\xe9_menu():\n    return 'cr\xe8me'\n")
+    with open(root / "huge.py", "wb") as f:  # 50 MB, sparse: never read
+        f.truncate(50 * 1024 * 1024)
+    (root / "loop").symlink_to(root)
+    (root / "outside.py").symlink_to("/etc/hostname")
+    engine = Engine.open(root, lexical_settings(tmp_path))
+    report = engine.sync()
+    indexed = {h.chunk.path for h in engine.search(SearchRequest("menu", limit=50)).hits}
+    assert indexed == {"latin1.py"}  # invalid UTF-8 decoded with replacement, not lost
+    assert report.files_skipped >= 3
+    assert "huge.py" in engine.indexer.skipped and "blob.bin" in engine.indexer.skipped
+    engine.close()
+
+
+def test_empty_workspace(tmp_path):
+    root = tmp_path / "empty"
+    root.mkdir()
+    engine = Engine.open(root, lexical_settings(tmp_path))
+    assert engine.sync().chunks == 0
+    assert engine.search(SearchRequest("anything")).hits == []
+    engine.close()
+
+
+# ----------------------------------------------------------------- with the tiny models
+def test_hybrid_search_and_rerank_with_tiny_models(workspace, tmp_path, tiny_models):
+    engine = Engine.open(workspace, model_settings(tmp_path, tiny_models))
+    engine.sync()
+    report = engine.embed_pending()
+    assert report.embedded == len(engine.indexer.refs) and report.pending == 0
+    req = SearchRequest("retry http request with backoff", limit=5)
+    first = engine.search(req)
+    assert first.mode == "hybrid" and not first.reranked
+    assert all("dense" in h.stages or "lexical" in h.stages for h in first.hits)
+    assert any("dense" in h.stages for h in first.hits)
+    second = engine.rerank(req, first)
+    assert second.reranked
+    scores = [h.score for h in second.hits]
+    assert scores == sorted(scores, reverse=True)
+    assert all("rerank" in h.stages for h in second.hits[:3])
+    assert {h.chunk_id for h in second.hits} <= {h.chunk_id for h in first.candidates}
+    engine.close()
+    engine.models.close()
+
+
+def test_second_index_of_the_same_tree_embeds_nothing(workspace, tmp_path, tiny_models):
+    settings = model_settings(tmp_path, tiny_models)
+    engine = Engine.open(workspace, settings)
+    engine.sync()
+    first = engine.embed_pending()
+    assert first.embedded > 0
+    engine.close()
+    engine.models.close()
+    again = Engine.open(workspace, settings)
+    again.sync()
+    assert again.embed_pending().embedded == 0
+    # Editing one function re-embeds only that chunk.
+    path = workspace / "pkg/parse.go"
+    path.write_text(path.read_text().replace("return decode(data)", "return decodeStrict(data)"))
+    again.sync()
+    assert again.embed_pending().embedded == 1
+    # Renaming a file re-embeds nothing (vectors are keyed by content, not path).
+    (workspace / "pkg/parse.go").rename(workspace / "pkg/parser.go")
+    again.sync()
+    assert again.embed_pending().embedded == 0
+    again.close()
+    again.models.close()
+
+
+def test_model_change_reembeds_instead_of_failing(workspace, tmp_path, tiny_models):
+    settings = model_settings(tmp_path, tiny_models)
+    engine = Engine.open(workspace, settings)
+    engine.sync()
+    engine.embed_pending()
+    total = len(engine.indexer.refs)
+    engine.close()
+    engine.models.close()
+    # Another model file (same weights plus padding: another identity as far as the
+    # cache can tell) must re-embed everything through the new model.
+    other = tmp_path / "other.gguf"
+    other.write_bytes(tiny_models.embedder.read_bytes() + b"\0" * 64)
+    changed = Settings.from_mapping({"embedding_model": str(other)}, settings)
+    engine = Engine.open(workspace, changed)
+    engine.sync()
+    assert engine.embed_pending().embedded == total
+    assert engine.search(SearchRequest("token cache")).mode == "hybrid"
+    engine.close()
+    engine.models.close()
+
+
+def test_related_code_uses_stored_vectors(workspace, tmp_path, tiny_models):
+    engine = Engine.open(workspace, model_settings(tmp_path, tiny_models))
+    engine.sync()
+    engine.embed_pending()
+    related = engine.related("src/http_client.py", 12, limit=5)
+    assert related.hits
+    assert all(h.chunk.qualified_name != "HttpClient.get_with_retry" for h in related.hits)
+    nothing = engine.related("src/http_client.py", 999, limit=5)
+    assert nothing.hits == [] and nothing.notices
+    engine.close()
+    engine.models.close()
