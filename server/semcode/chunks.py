@@ -55,7 +55,8 @@ class Chunk:
 
     path: str  # workspace-relative, '/'-separated
     language: str  # tree-sitter language name, or "text" for the line-window fallback
-    kind: SymbolKind  # File for a line window of a non-code file, Module for code between definitions
+    # File for a line window of a non-code file, Module for code between definitions.
+    kind: SymbolKind
     name: str  # the symbol's own name; for windows, the file name
     container: str  # enclosing symbols joined by '.', e.g. "Outer.Inner" ("" at top level)
     start_line: int

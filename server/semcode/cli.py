@@ -25,8 +25,8 @@ from typing import Any
 from semcode import __version__
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Progress
-from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
 from semcode.index.store import StoreError
+from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
 
 log = logging.getLogger("semcode")
 
@@ -289,8 +289,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from semcode.models.registry import ModelError, ModelSpec, cached_model_file, \
-        resolve_model_file
+    from semcode.models.registry import ModelError, ModelSpec, cached_model_file, resolve_model_file
 
     root = _workspace_root(args.workspace)
     settings = _settings(args, root)

@@ -114,7 +114,8 @@ def load_settings(workspace: Path | None = None, overrides: dict[str, Any] | Non
                   config_file: Path | None = None) -> Settings:
     """Defaults < user config < workspace `.semcode.toml` < overrides."""
     settings = Settings()
-    sources: list[Path] = [config_file or Path(os.environ.get("SEMCODE_CONFIG", user_config_path()))]
+    user_file = config_file or Path(os.environ.get("SEMCODE_CONFIG", user_config_path()))
+    sources: list[Path] = [user_file]
     if workspace is not None:
         sources.append(workspace / ".semcode.toml")
     for path in sources:
@@ -164,9 +165,8 @@ def _coerce(key: str, value: Any, default: Any) -> Any:
             return tuple(v for v in value.split(",") if v.strip())
         if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
             return tuple(value)
-    elif isinstance(default, str):
-        if isinstance(value, str):
-            return value
+    elif isinstance(default, str) and isinstance(value, str):
+        return value
     raise ConfigError(f"setting {key!r} expects {expected.__name__}, got {value!r}")
 
 

@@ -13,6 +13,7 @@ editors (buffer text is handed to it like disk text).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -398,8 +399,6 @@ def _dir_size(path: Path) -> int:
     total = 0
     for dirpath, _, files in os.walk(path):
         for name in files:
-            try:
+            with contextlib.suppress(OSError):  # a file removed while we count
                 total += os.path.getsize(os.path.join(dirpath, name))
-            except OSError:
-                pass
     return total

@@ -235,7 +235,8 @@ class Engine:
             chunk = chunks.get(f.doc_id)
             if chunk is None:  # removed while we searched
                 continue
-            stages = {name: StageScore(r, raw_scores[name][f.doc_id]) for name, r in f.ranks.items()}
+            stages = {name: StageScore(r, raw_scores[name][f.doc_id])
+                      for name, r in f.ranks.items()}
             stages["fused"] = StageScore(rank, f.score)
             hits.append(Hit(f.doc_id, chunk, f.score, stages))
         timings["fusion"] = _ms(t)

@@ -1,0 +1,511 @@
+"""BM25 over code-aware tokens (bm25s), kept fresh between rebuilds.
+
+bm25s builds an immutable sparse matrix and has no incremental add/delete (DESIGN §3).
+This index keeps two layers:
+
+- the **built** layer: a bm25s matrix over a snapshot of all chunks, plus the statistics
+  it was built with (N, document frequencies, average length);
+- the **pending** layer: chunks added or changed since that build. They are scored by
+  brute force with the same BM25 formula and the *built* layer's statistics (a few edited
+  files: cheap), while their stale rows in the matrix, and the rows of removed chunks,
+  are hidden with bm25s' `weight_mask`.
+
+`upsert`/`remove` are visible to the next `search` at once. `rebuild()` (run it in a
+worker thread when `pending` grows) snapshots the token ids under the lock, builds the
+matrix outside it, and swaps it in under the lock; searches keep using the old layer
+meanwhile. Changes made during the build stay pending after the swap.
+
+What holds (tested against a brute-force BM25):
+- right after `rebuild()` (nothing pending) scores equal a fresh bm25s build of the live
+  chunks (float32 precision);
+- with pending changes, built chunks keep their built scores exactly, and pending chunks
+  are scored with the built N/df/avgdl, so they differ from a fresh full build only by
+  how far those statistics drifted (small while few files are pending). A term that is
+  new since the build has df 0 there (the highest IDF). With nothing built yet, the
+  pending chunks' own statistics are used, which *is* a fresh build.
+
+Scoring is bm25s `method="lucene"`, `k1=1.2`, `b=0.75`: Lucene's (and Elasticsearch's)
+defaults. Lucene's IDF, log(1 + (N - df + 0.5) / (df + 0.5)), is never negative, so a
+term present in most chunks (`self`-like words the stopword list missed) cannot push a
+matching chunk below a non-matching one, as Robertson's IDF can; b=0.75 normalises the
+very uneven lengths of code chunks the standard amount. Query terms count with their
+multiplicity (as bm25s does).
+
+Tokens are mapped to ids in a vocabulary that only grows (ids are never reused, so a
+rebuild never re-tokenises and never remaps); terms of deleted chunks stay in it until
+the index is rebuilt from scratch by its owner.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+METHOD = "lucene"
+K1 = 1.2
+B = 0.75
+FORMAT_VERSION = 1
+
+_DOCS_FILE = "docs.npz"
+_BUILT_FILE = "built.npz"
+_VOCAB_FILE = "vocab.json"
+_META_FILE = "meta.json"
+
+
+class LexicalIndexError(Exception):
+    """A saved lexical index is missing, corrupt or of another format; rebuild it."""
+
+
+@dataclass(frozen=True)
+class _Built:
+    """An immutable built layer. `bm25` is None when the snapshot was empty."""
+
+    bm25: bm25s.BM25 | None
+    row_ids: np.ndarray  # int64 chunk id of each matrix row
+    row_of: dict[int, int]
+    n_vocab: int  # vocabulary size at build time (matrix columns)
+    df: np.ndarray  # int64 document frequency per term id < n_vocab
+    n_docs: int
+    avgdl: float
+
+    @classmethod
+    def empty(cls) -> _Built:
+        return cls(None, np.zeros(0, np.int64), {}, 0, np.zeros(0, np.int64), 0, 0.0)
+
+
+@dataclass
+class _PendingCache:
+    version: int
+    chunk_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # doc index per token
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def _new_bm25() -> bm25s.BM25:
+    return bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy", csc_backend="numpy")
+
+
+def _build(docs: list[tuple[int, np.ndarray]], n_vocab: int) -> _Built:
+    """The heavy part of a rebuild (touches no shared state): the bm25s score matrix of
+    `docs`, computed with vectorised NumPy (see `_score_matrix`)."""
+    if not docs:
+        return _Built.empty()
+    row_ids = np.fromiter((cid for cid, _ in docs), dtype=np.int64, count=len(docs))
+    row_of = {int(c): i for i, c in enumerate(row_ids)}
+    lengths = np.fromiter((len(ids) for _, ids in docs), dtype=np.int64, count=len(docs))
+    if not lengths.sum():  # only empty documents: nothing can ever match them
+        return _Built(None, row_ids, row_of, n_vocab, np.zeros(n_vocab, np.int64), len(docs), 0.0)
+    flat = np.concatenate([ids for _, ids in docs])
+    scores, df = _score_matrix(flat, lengths, n_vocab)
+    bm25 = _new_bm25()
+    bm25.scores = scores
+    bm25.vocab_dict = {}
+    bm25.nonoccurrence_array = None
+    return _Built(bm25=bm25, row_ids=row_ids, row_of=row_of, n_vocab=n_vocab, df=df,
+                  n_docs=len(docs), avgdl=float(lengths.mean()))
+
+
+def _score_matrix(flat: np.ndarray, lengths: np.ndarray, n_vocab: int
+                  ) -> tuple[dict[str, object], np.ndarray]:
+    """The CSC score matrix `bm25s.BM25.build_index_from_ids` builds for method="lucene"
+    (same dtypes, same layout, same float32 arithmetic; a test checks they agree), but
+    vectorised: bm25s loops over documents in Python (17 s at 100k chunks here, holding
+    the GIL the LSP event loop needs), this takes a fraction of that in NumPy."""
+    n_docs = len(lengths)
+    owner = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    keys, tf = np.unique(owner * n_vocab + flat.astype(np.int64), return_counts=True)
+    doc = keys // n_vocab  # sorted by (doc, term)
+    term = keys - doc * n_vocab
+    df = np.bincount(term, minlength=n_vocab).astype(np.int64)
+    idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    avgdl = lengths.mean()
+    norm = (K1 * ((1 - B) + B * lengths / avgdl)).astype(np.float32)
+    tf32 = tf.astype(np.float32)
+    data = idf[term] * (tf32 / (norm[doc] + tf32))
+    order = np.argsort(term, kind="stable")  # by (term, doc): CSC over terms
+    indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    scores = {"data": data[order].astype(np.float32), "indices": doc[order].astype(np.int32),
+              "indptr": indptr, "num_docs": n_docs}
+    return scores, df
+
+
+class LexicalIndex:
+    """BM25 over chunk token lists, keyed by chunk id (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._rebuild_lock = threading.Lock()  # one rebuild at a time
+        self._vocab: dict[str, int] = {}
+        self._terms: list[str] = []
+        self._docs: dict[int, np.ndarray] = {}  # chunk id -> int32 token ids (current)
+        self._built = _Built.empty()
+        self._mask = np.zeros(0, np.float32)  # 1 = row live, 0 = hidden
+        self._hidden: set[int] = set()  # chunk ids whose built row is hidden
+        self._pending: set[int] = set()  # chunk ids whose current tokens are not built
+        self._changed_during_build: set[int] | None = None
+        self._version = 0
+        self._cache = _PendingCache(version=-1)
+
+    # ------------------------------------------------------------------ writing
+    def _ids_for(self, tokens: list[str]) -> np.ndarray:
+        vocab = self._vocab
+        out = np.empty(len(tokens), np.int32)
+        for i, tok in enumerate(tokens):
+            tid = vocab.get(tok)
+            if tid is None:
+                tid = vocab[tok] = len(self._terms)
+                self._terms.append(tok)
+            out[i] = tid
+        return out
+
+    def _hide(self, chunk_id: int) -> None:
+        row = self._built.row_of.get(chunk_id)
+        if row is not None and chunk_id not in self._hidden:
+            self._mask[row] = 0.0
+            self._hidden.add(chunk_id)
+
+    def upsert(self, chunk_id: int, tokens: list[str]) -> None:
+        """Add or replace a chunk's tokens; visible to the next search."""
+        chunk_id = int(chunk_id)
+        with self._lock:
+            ids = self._ids_for(tokens)
+            old = self._docs.get(chunk_id)
+            if (old is not None and chunk_id not in self._pending
+                    and chunk_id not in self._hidden and np.array_equal(old, ids)):
+                return  # unchanged and already built: nothing to do
+            self._docs[chunk_id] = ids
+            self._hide(chunk_id)
+            self._pending.add(chunk_id)
+            if self._changed_during_build is not None:
+                self._changed_during_build.add(chunk_id)
+            self._version += 1
+
+    def remove(self, chunk_id: int) -> None:
+        """Forget a chunk; missing ids are ignored."""
+        chunk_id = int(chunk_id)
+        with self._lock:
+            if self._docs.pop(chunk_id, None) is None:
+                return
+            self._pending.discard(chunk_id)
+            self._hide(chunk_id)
+            if self._changed_during_build is not None:
+                self._changed_during_build.add(chunk_id)
+            self._version += 1
+
+    def __len__(self) -> int:
+        return len(self._docs)
+
+    def __contains__(self, chunk_id: object) -> bool:
+        return chunk_id in self._docs
+
+    @property
+    def pending(self) -> int:
+        """Chunks added, changed or removed since the last build."""
+        with self._lock:
+            return len(self._pending | self._hidden)
+
+    @property
+    def vocabulary_size(self) -> int:
+        return len(self._terms)
+
+    # ------------------------------------------------------------------ rebuild
+    def rebuild(self) -> None:
+        """Rebuild the matrix from the stored token ids and swap it in. Safe to call from
+        a worker thread while another thread searches and writes."""
+        with self._rebuild_lock:
+            with self._lock:
+                snapshot = sorted(self._docs.items())
+                n_vocab = len(self._terms)
+                self._changed_during_build = set()
+            try:
+                built = _build(snapshot, n_vocab)
+            except BaseException:
+                with self._lock:
+                    self._changed_during_build = None
+                raise
+            with self._lock:
+                changed = self._changed_during_build or set()
+                self._changed_during_build = None
+                self._install(built, changed)
+
+    def _install(self, built: _Built, changed: set[int]) -> None:
+        self._built = built
+        self._mask = np.ones(built.n_docs, np.float32)
+        self._hidden = set()
+        self._pending = {cid for cid in changed if cid in self._docs}
+        for cid in changed:
+            self._hide(cid)
+        self._version += 1
+
+    # ------------------------------------------------------------------ search
+    def search(self, query_tokens: list[str], k: int,
+               allow: Callable[[int], bool] | None = None) -> list[tuple[int, float]]:
+        """The `k` best (chunk_id, score) pairs, best first; ties by chunk id. Chunks
+        scoring 0 (no query term) are never returned. `allow` filters chunk ids."""
+        if k <= 0 or not query_tokens:
+            return []
+        with self._lock:
+            qids = [self._vocab[t] for t in query_tokens if t in self._vocab]
+            if not qids:
+                return []
+            built = self._built
+            mask = self._mask.copy() if self._hidden else None
+            cache = self._pending_cache()
+        cand_ids: list[np.ndarray] = []
+        cand_scores: list[np.ndarray] = []
+        if built.bm25 is not None:
+            in_matrix = [q for q in qids if q < built.n_vocab]
+            if in_matrix:
+                scores = built.bm25.get_scores_from_ids(in_matrix, weight_mask=mask)
+                rows = np.flatnonzero(scores > 0)
+                cand_ids.append(built.row_ids[rows])
+                cand_scores.append(scores[rows].astype(np.float64))
+        if len(cache.chunk_ids):
+            pscores = self._score_pending(cache, qids, built)
+            hit = np.flatnonzero(pscores > 0)
+            cand_ids.append(cache.chunk_ids[hit])
+            cand_scores.append(pscores[hit])
+        if not cand_ids:
+            return []
+        return _top_k(np.concatenate(cand_ids), np.concatenate(cand_scores), k, allow)
+
+    def _pending_cache(self) -> _PendingCache:
+        """Concatenated token ids of the pending chunks (rebuilt when they change)."""
+        if self._cache.version == self._version:
+            return self._cache
+        cids = np.array(sorted(self._pending), dtype=np.int64)
+        arrays = [self._docs[int(c)] for c in cids]
+        lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        cache = _PendingCache(
+            version=self._version, chunk_ids=cids,
+            tokens=np.concatenate(arrays) if arrays else np.zeros(0, np.int32),
+            owner=np.repeat(np.arange(len(cids), dtype=np.int64), lengths), lengths=lengths)
+        self._cache = cache
+        return cache
+
+    @staticmethod
+    def _score_pending(cache: _PendingCache, qids: list[int], built: _Built) -> np.ndarray:
+        n = len(cache.chunk_ids)
+        scores = np.zeros(n, np.float64)
+        own_stats = built.n_docs == 0 or built.avgdl <= 0
+        if own_stats:
+            n_docs, avgdl = n, float(cache.lengths.mean()) if n else 0.0
+        else:
+            n_docs, avgdl = built.n_docs, built.avgdl
+        if avgdl <= 0:
+            return scores
+        norm = K1 * (1.0 - B + B * cache.lengths / avgdl)
+        uniq, mult = np.unique(np.asarray(qids, dtype=np.int64), return_counts=True)
+        for q, m in zip(uniq.tolist(), mult.tolist(), strict=True):
+            sel = cache.tokens == q
+            if not sel.any():
+                continue
+            tf = np.bincount(cache.owner[sel], minlength=n).astype(np.float64)
+            if own_stats:
+                df = int(np.count_nonzero(tf))
+            else:
+                df = int(built.df[q]) if q < built.n_vocab else 0
+            idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))  # = bm25s lucene IDF
+            scores += m * idf * tf / (tf + norm)
+        # float32 like the built matrix, so equal documents tie across the two layers
+        return scores.astype(np.float32).astype(np.float64)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, directory: Path) -> None:
+        """Write the index to `directory` atomically: a temp dir beside it is filled,
+        then renamed into place (a previous copy is moved aside first and removed after;
+        `load` falls back to it if a crash hit between the two renames)."""
+        directory = Path(directory)
+        with self._lock:
+            items = sorted(self._docs.items())
+            chunk_ids = np.fromiter((c for c, _ in items), dtype=np.int64, count=len(items))
+            lengths = np.fromiter((len(a) for _, a in items), dtype=np.int64, count=len(items))
+            tokens = (np.concatenate([a for _, a in items]) if items
+                      else np.zeros(0, np.int32)).astype(np.int32)
+            terms = list(self._terms)
+            built = self._built
+            mask = self._mask.copy()
+            pending = np.array(sorted(self._pending), dtype=np.int64)
+            hidden = np.array(sorted(self._hidden), dtype=np.int64)
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
+        try:
+            np.savez(tmp / _DOCS_FILE, chunk_ids=chunk_ids, lengths=lengths, tokens=tokens)
+            scores = built.bm25.scores if built.bm25 is not None else None
+            np.savez(
+                tmp / _BUILT_FILE,
+                data=scores["data"] if scores else np.zeros(0, np.float32),
+                indices=scores["indices"] if scores else np.zeros(0, np.int32),
+                indptr=scores["indptr"] if scores else np.zeros(1, np.int64),
+                row_ids=built.row_ids, df=built.df, mask=mask, pending=pending, hidden=hidden)
+            (tmp / _VOCAB_FILE).write_text(json.dumps(terms), encoding="utf-8")
+            meta = {
+                "format": FORMAT_VERSION, "method": METHOD, "k1": K1, "b": B,
+                "n_vocab_built": built.n_vocab, "n_docs_built": built.n_docs,
+                "avgdl": built.avgdl,
+                "files": {name: _digest(tmp / name)
+                          for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE)},
+            }
+            (tmp / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+            for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE, _META_FILE):
+                _fsync(tmp / name)
+            backup = directory.with_name(directory.name + ".old")
+            if backup.exists():
+                shutil.rmtree(backup)
+            if directory.exists():
+                os.replace(directory, backup)
+            os.replace(tmp, directory)
+            shutil.rmtree(backup, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
+        """Load what `save` wrote. Raises `LexicalIndexError` (one line) when it is
+        missing, corrupt or of another format: the caller then rebuilds from its store."""
+        directory = Path(directory)
+        if not (directory / _META_FILE).is_file():
+            backup = directory.with_name(directory.name + ".old")
+            if (backup / _META_FILE).is_file():
+                directory = backup
+        try:
+            return cls._load(directory)
+        except LexicalIndexError:
+            raise
+        except Exception as exc:  # any decoding/shape problem means "corrupt"
+            raise LexicalIndexError(f"lexical index at {directory} is unreadable "
+                                    f"({type(exc).__name__}: {exc}); rebuild it") from exc
+
+    @classmethod
+    def _load(cls, directory: Path) -> LexicalIndex:
+        def bad(why: str) -> LexicalIndexError:
+            return LexicalIndexError(f"lexical index at {directory} is corrupt ({why}); "
+                                     "rebuild it")
+
+        meta_path = directory / _META_FILE
+        if not meta_path.is_file():
+            raise LexicalIndexError(f"no lexical index at {directory}")
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("format") != FORMAT_VERSION:
+            raise LexicalIndexError(f"lexical index at {directory} has format "
+                                    f"{meta.get('format')!r}, expected {FORMAT_VERSION}; "
+                                    "rebuild it")
+        if (meta.get("method"), meta.get("k1"), meta.get("b")) != (METHOD, K1, B):
+            raise LexicalIndexError(f"lexical index at {directory} was built with other "
+                                    "BM25 parameters; rebuild it")
+        for name, digest in meta["files"].items():
+            path = directory / name
+            if not path.is_file():
+                raise bad(f"{name} missing")
+            if _digest(path) != digest:
+                raise bad(f"{name} checksum mismatch")
+        terms = json.loads((directory / _VOCAB_FILE).read_text(encoding="utf-8"))
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise bad("vocabulary is not a list of strings")
+        with np.load(directory / _DOCS_FILE, allow_pickle=False) as z:
+            chunk_ids, lengths, tokens = z["chunk_ids"], z["lengths"], z["tokens"]
+        with np.load(directory / _BUILT_FILE, allow_pickle=False) as z:
+            b = {k: z[k] for k in ("data", "indices", "indptr", "row_ids", "df", "mask",
+                                   "pending", "hidden")}
+        n_vocab, n_docs = int(meta["n_vocab_built"]), int(meta["n_docs_built"])
+        if len(chunk_ids) != len(lengths) or int(lengths.sum()) != len(tokens):
+            raise bad("document arrays disagree")
+        if len(tokens) and (tokens.min() < 0 or tokens.max() >= len(terms)):
+            raise bad("token id out of range")
+        if len(np.unique(chunk_ids)) != len(chunk_ids):
+            raise bad("duplicate chunk ids")
+        if (len(b["row_ids"]) != n_docs or len(b["mask"]) != n_docs
+                or len(b["df"]) != n_vocab or n_vocab > len(terms)):
+            raise bad("built arrays disagree")
+        has_matrix = n_docs > 0 and float(meta["avgdl"]) > 0
+        if has_matrix and (len(b["indptr"]) != n_vocab + 1 or len(b["indices"]) != len(b["data"])
+                       or int(b["indptr"][-1]) != len(b["data"])
+                       or (len(b["indices"]) and int(b["indices"].max()) >= n_docs)):
+            raise bad("score matrix is malformed")
+
+        index = cls()
+        index._terms = terms
+        index._vocab = {t: i for i, t in enumerate(terms)}
+        if len(index._vocab) != len(terms):
+            raise bad("duplicate vocabulary terms")
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        index._docs = {int(c): tokens[offsets[i]:offsets[i + 1]].astype(np.int32)
+                       for i, c in enumerate(chunk_ids.tolist())}
+        if n_docs:
+            bm25: bm25s.BM25 | None = None
+            if has_matrix:
+                bm25 = _new_bm25()
+                bm25.scores = {"data": b["data"], "indices": b["indices"],
+                               "indptr": b["indptr"], "num_docs": n_docs}
+                bm25.vocab_dict = {}
+                bm25.nonoccurrence_array = None  # lucene: none (set by a real build)
+            row_ids = b["row_ids"].astype(np.int64)
+            index._built = _Built(bm25, row_ids, {int(c): i for i, c in enumerate(row_ids)},
+                                  n_vocab, b["df"].astype(np.int64), n_docs,
+                                  float(meta["avgdl"]))
+        index._mask = b["mask"].astype(np.float32)
+        index._pending = {int(c) for c in b["pending"]}
+        index._hidden = {int(c) for c in b["hidden"]}
+        if not index._pending <= index._docs.keys():
+            raise bad("pending chunk ids unknown")
+        if not index._hidden <= index._built.row_of.keys():
+            raise bad("hidden chunk ids unknown")
+        return index
+
+
+def _top_k(ids: np.ndarray, scores: np.ndarray, k: int,
+           allow: Callable[[int], bool] | None) -> list[tuple[int, float]]:
+    """Best `k` by score (desc), ties by id (asc), keeping only ids `allow` accepts."""
+    n = len(ids)
+    take = k if allow is None else k * 4
+    while True:
+        if take < n:
+            # Everything scoring at least the take-th best score (so ties are not cut).
+            threshold = np.partition(scores, n - take)[n - take]
+            sel = np.flatnonzero(scores >= threshold)
+        else:
+            sel = np.arange(n)
+        order = sel[np.lexsort((ids[sel], -scores[sel]))]
+        out: list[tuple[int, float]] = []
+        for i in order.tolist():
+            cid = int(ids[i])
+            if allow is None or allow(cid):
+                out.append((cid, float(scores[i])))
+                if len(out) == k:
+                    return out
+        if take >= n:
+            return out
+        take *= 4
+
+
+def _digest(path: Path) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B"]

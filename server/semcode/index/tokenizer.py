@@ -1,0 +1,142 @@
+"""Code-aware tokens for BM25: the same function turns documents and queries into terms.
+
+bm25s' own tokenizer lowercases before splitting and so loses camelCase (DESIGN §3). Here
+every word is split into identifier parts first, then lowercased, stop-filtered and
+stemmed:
+
+    getHTTPResponse2Code -> gethttpresponse2code  get  http  respons  code
+
+Rules (documents and queries alike, so they always agree):
+- A *word* is a run of letters, digits and `_`; words joined by `-` where the next piece
+  starts with a letter (`kebab-case`, `well-known`) count as one word. `a-1`, `x - y` do not.
+- Each word yields its *whole form* (lowercased, `_`/`-` removed, so `get_user`,
+  `getUser` and `get-user` all give `getuser`) and, when it has more than one part, each
+  part (`split_identifier`). The whole form rewards an exact identifier match (a rare,
+  high-IDF term); the parts let a query in words find it.
+- Tokens of one character are dropped (loop variables, single digits); longer numbers
+  stay (`256` in `sha256`).
+- `STOPWORDS` (checked before stemming, on the lowercased form) are dropped: English
+  function words plus the few code keywords that occur in nearly every chunk and say
+  nothing about it (`self`, `def`, `return`, `import`, `none`, `true`...). Words like
+  `class`, `function`, `get`, `set` are kept: they carry meaning in queries, and BM25's IDF
+  already discounts them.
+- Stemming: Snowball English (PyStemmer). Results are cached per word in a dict, so
+  tokenising real code is a regex scan plus dict look-ups.
+
+Tokens are plain `str`; token order is irrelevant to BM25 but kept (text order).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import Stemmer
+
+from ..chunks import Chunk
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+STOPWORDS: frozenset[str] = _words(
+    # English function words
+    "a an and are as at be been but by can do does for from had has have he her his i if "
+    "in into is it its me my no nor not of on or our she so such than that the their them "
+    "then there these they this those to too us was we were what when where which while "
+    "who whom why will with would you your "
+    # code keywords that appear in almost every chunk of their language
+    "self cls def return import elif else pass none null nil true false var let const "
+    "end fn func"
+)
+
+NAME_BOOST = 2  # extra repetitions of the symbol's name in a chunk's tokens (see chunk_tokens)
+
+_WORD = re.compile(r"\w+(?:-(?=[^\W\d_])\w+)*")
+_SEPARATORS = re.compile(r"[_\-]+")
+# ASCII camel/Pascal case with acronyms and digits: getHTTPResponse2Code -> get HTTP Response 2 Code
+_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
+# Non-ASCII pieces: split into letter runs and digit runs only (no case splitting).
+_UNICODE_PARTS = re.compile(r"[^\W\d_]+|\d+")
+_PATH_EXT = re.compile(r"\.[^./]*$")
+
+_stemmer = Stemmer.Stemmer("english")
+_stem_lock = threading.Lock()  # a PyStemmer object is not documented as thread-safe
+_word_cache: dict[str, tuple[str, ...]] = {}
+_WORD_CACHE_MAX = 500_000
+
+
+def split_identifier(word: str) -> list[str]:
+    """Split an identifier into its lowercased parts (split first, then lowercase):
+    "getHTTPResponse2Code" -> ["get", "http", "response", "2", "code"].
+    snake_case, kebab-case, camelCase, PascalCase, acronyms and digit runs are handled;
+    non-ASCII pieces are split only at letter/digit boundaries."""
+    parts: list[str] = []
+    for piece in _SEPARATORS.split(word):
+        if not piece:
+            continue
+        if piece.isascii():
+            parts.extend(p.lower() for p in _CAMEL.findall(piece))
+        else:
+            parts.extend(p.lower() for p in _UNICODE_PARTS.findall(piece))
+    return parts
+
+
+def _stem(token: str) -> str:
+    with _stem_lock:
+        return str(_stemmer.stemWord(token))
+
+
+def _word_tokens(word: str) -> tuple[str, ...]:
+    cached = _word_cache.get(word)
+    if cached is not None:
+        return cached
+    out: list[str] = []
+    whole = _SEPARATORS.sub("", word).lower()
+    if len(whole) > 1 and whole not in STOPWORDS:
+        out.append(_stem(whole))
+    parts = split_identifier(word)
+    if len(parts) > 1:
+        for part in parts:
+            if len(part) > 1 and part not in STOPWORDS:
+                out.append(_stem(part))
+    result = tuple(out)
+    if len(_word_cache) >= _WORD_CACHE_MAX:
+        _word_cache.clear()
+    _word_cache[word] = result
+    return result
+
+
+def tokenize(text: str) -> list[str]:
+    """Terms of `text` (a document or a query); see the module docstring for the rules."""
+    out: list[str] = []
+    extend = out.extend
+    cache = _word_cache
+    for word in _WORD.findall(text):
+        cached = cache.get(word)
+        extend(cached if cached is not None else _word_tokens(word))
+    return out
+
+
+def path_tokens(path: str) -> list[str]:
+    """"server/semcode/index/lexical.py" -> tokens of "server semcode index lexical"
+    (the last extension is dropped: `.py` says nothing the language filter doesn't)."""
+    return tokenize(_PATH_EXT.sub("", path).replace("/", " "))
+
+
+def chunk_tokens(chunk: Chunk) -> list[str]:
+    """A chunk's BM25 terms: its name (repeated `NAME_BOOST` times, on top of its natural
+    occurrence in the text), its container, its path components, then its text."""
+    name = tokenize(chunk.name)
+    return (name * NAME_BOOST + tokenize(chunk.container) + path_tokens(chunk.path)
+            + tokenize(chunk.text))
+
+
+def query_tokens(query: str) -> list[str]:
+    """Terms of a search query: exactly `tokenize`, so queries and documents agree."""
+    return tokenize(query)
+
+
+__all__ = ["STOPWORDS", "NAME_BOOST", "split_identifier", "tokenize", "path_tokens",
+           "chunk_tokens", "query_tokens"]
