@@ -263,3 +263,18 @@ def test_related_code_uses_stored_vectors(workspace, tmp_path, tiny_models):
     assert nothing.hits == [] and nothing.notices
     engine.close()
     engine.models.close()
+
+
+def test_pieces_of_a_long_definition_appear_once(tmp_path):
+    root = tmp_path / "long"
+    root.mkdir()
+    body = "\n".join(f"    total += quantize_sample(value_{i})" for i in range(300))
+    (root / "dsp.py").write_text(f"def process_samples(values):\n    total = 0\n{body}\n"
+                                 "    return total\n")
+    engine = Engine.open(root, lexical_settings(tmp_path))
+    engine.sync()
+    pieces = [c for c in engine.indexer.chunks(engine.indexer.refs).values() if c.part]
+    assert len(pieces) >= 3 and {c.name for c in pieces} == {"process_samples"}
+    hits = engine.search(SearchRequest("quantize sample total", limit=10)).hits
+    assert [h.chunk.name for h in hits].count("process_samples") == 1
+    engine.close()

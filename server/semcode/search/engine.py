@@ -231,10 +231,17 @@ class Engine:
         fused = fused[:keep]
         chunks = self.indexer.chunks(f.doc_id for f in fused)
         hits: list[Hit] = []
+        seen_pieces: set[tuple[str, str, str, int]] = set()
         for rank, f in enumerate(fused, start=1):
             chunk = chunks.get(f.doc_id)
             if chunk is None:  # removed while we searched
                 continue
+            if chunk.part:
+                # Pieces of one long definition: show the symbol once, at its best piece.
+                piece_key = (chunk.path, chunk.container, chunk.name, int(chunk.kind))
+                if piece_key in seen_pieces:
+                    continue
+                seen_pieces.add(piece_key)
             stages = {name: StageScore(r, raw_scores[name][f.doc_id])
                       for name, r in f.ranks.items()}
             stages["fused"] = StageScore(rank, f.score)
