@@ -1,0 +1,11 @@
+"""Chunking: turn a file's text into `Chunk`s (tree-sitter definitions, line windows).
+
+Knows nothing of indexes, models or editors. `languages` describes each language;
+`chunker` applies those descriptions. The indexer calls `chunk_file` and stores
+`CHUNKER_VERSION` to know when to re-chunk.
+"""
+
+from semcode.chunking.chunker import CHUNKER_VERSION, ChunkerConfig, ChunkResult, chunk_file
+from semcode.chunking.languages import detect_language
+
+__all__ = ["CHUNKER_VERSION", "ChunkResult", "ChunkerConfig", "chunk_file", "detect_language"]
