@@ -1,0 +1,122 @@
+-- Two-phase results with the tiny random-weight models (tests/tiny_models.py): the
+-- first-stage list at once, then the reranked list via semcode/searchRefined; related
+-- code by stored vectors; the live telescope picker (stand-in UI) showing both phases.
+local dir = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2))
+local H = dofile(dir .. "/helpers.lua")
+local semcode = require("semcode")
+local search = require("semcode.search")
+
+local python = vim.env.SEMCODE_PYTHON or (H.repo_root .. "/.venv/bin/python")
+local model_dir = (vim.env.SEMCODE_TEST_TMP or vim.fn.tempname()) .. "/tiny-models"
+local res = vim.system({ python, H.repo_root .. "/tests/tiny_models.py", "--json", model_dir }, { text = true }):wait(120000)
+if res.code ~= 0 then
+  H.skip("two-phase search with tiny models", "tiny_models.py failed: " .. (res.stderr or ""))
+  H.finish()
+end
+local models = vim.json.decode(res.stdout)
+
+local ws = H.workspace({
+  ["tokens.py"] = "def refresh_expired_token(session):\n    return session.renew()\n\n\ndef revoke_token(session):\n    session.token = None\n",
+  ["http.py"] = "def retry_request(request, attempts=3):\n    for _ in range(attempts):\n        pass\n\n\ndef send_request(request):\n    return request\n",
+  ["pool.py"] = "def open_connection_pool(url):\n    return [url]\n\n\ndef close_pool(pool):\n    pool.clear()\n",
+})
+H.capture_notify()
+
+local function status()
+  local c = require("semcode.client").get()
+  if not c or not c.initialized then
+    return nil
+  end
+  local result
+  require("semcode.client").command(c, "semcode.status", {}, function(_, r)
+    result = r
+  end)
+  vim.wait(5000, function()
+    return result ~= nil
+  end, 20)
+  return result
+end
+
+H.test("setup with tiny models: embedder and reranker load, every chunk embedded", function()
+  H.truthy(semcode.setup({
+    cmd = H.server_cmd(),
+    init_options = {
+      embeddingModel = models.embedder,
+      rerankerModel = models.reranker,
+      indexDir = vim.fn.tempname() .. "-index",
+      rerankBudgetMs = 60000,
+    },
+  }), "setup")
+  vim.cmd.edit(ws .. "/tokens.py")
+  local st = H.wait(90000, function()
+    local s = status()
+    if s and s.state == "error" then
+      error("server state error:\n" .. require("semcode.status").describe(s))
+    end
+    local w = s and s.workspaces and s.workspaces[1]
+    return s and s.state == "ready" and w and w.chunks > 0 and w.pendingEmbeddings == 0 and s
+  end, "index ready and embedded")
+  H.eq("loaded", st.models.embedder.state, "embedder")
+  H.truthy(st.models.reranker.state == "loaded" or st.models.reranker.state == "not loaded",
+    "reranker usable: " .. tostring(st.models.reranker.state))
+end)
+
+H.test("two phases: first-stage list, then the reranked list for the same searchId", function()
+  local updates = {}
+  local s = search.session({
+    debounce_ms = 0,
+    on_update = function(state)
+      updates[#updates + 1] = state
+    end,
+  })
+  s:set_query("refresh an expired token")
+  H.wait(60000, function()
+    return #updates >= 2 or (updates[1] and not updates[1].pending)
+  end, "both phases")
+  s:close()
+  local first, refined = updates[1], updates[2]
+  H.eq(false, first.reranked, "first phase is the fused list")
+  H.eq(true, first.pending, "rerankPending")
+  H.truthy(#first.items > 0, "first-stage items")
+  H.truthy(refined, "a refined update")
+  H.eq(true, refined.reranked, "second phase reranked" .. (refined.error and (": " .. refined.error) or ""))
+  H.eq(first.search_id, refined.search_id, "same searchId")
+  H.truthy(#refined.items > 0, "refined items")
+  for i, it in ipairs(refined.items) do
+    H.truthy(it.stages and it.stages.rerank, "item " .. i .. " has a rerank stage")
+  end
+end)
+
+H.test("related: code similar to the symbol under the cursor", function()
+  vim.cmd.edit(ws .. "/tokens.py")
+  vim.api.nvim_win_set_cursor(0, { 1, 5 })
+  local got
+  search.related({}, function(state)
+    got = state
+  end)
+  H.wait(20000, function()
+    return got
+  end, "related answer")
+  H.eq(nil, got.error, "no error")
+  H.truthy(#got.items > 0, "items: " .. vim.inspect(got.notices))
+  for _, it in ipairs(got.items) do
+    H.truthy(it.name ~= "refresh_expired_token", "the symbol itself is excluded")
+  end
+end)
+
+H.test("telescope picker (stand-in UI): first stage shown, then replaced by the reranked list", function()
+  dofile(dir .. "/telescope_stub.lua")
+  local picker = require("semcode.pickers.telescope").search({ debounce_ms = 0 })
+  picker:type("retry a failed request")
+  H.wait(20000, function()
+    return picker.results and #picker.results > 0
+  end, "first stage in picker")
+  H.wait(60000, function()
+    return picker.results_border.title:find("(reranked)", 1, true)
+  end, "reranked title")
+  local first = picker.results[1].value
+  H.truthy(first.stages.rerank and first.stages.rerank.rank == 1, "top entry is rerank #1")
+  picker:close()
+end)
+
+H.finish()
