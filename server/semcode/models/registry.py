@@ -141,6 +141,18 @@ class ModelSet:
         self._on_notice = on_notice
         self._slots = {role: _Slot(role) for role in ("embedder", "query_embedder", "reranker")}
         self._notified: set[str] = set()
+        self._mark_off()
+
+    def _mark_off(self) -> None:
+        """Models set to "off" are known to be off before anything asks for them, so a
+        client's first status already says so."""
+        for role, slot in self._slots.items():
+            try:
+                off = ModelSpec.parse(self._spec_text(role)).off
+            except ModelError:
+                continue  # a malformed spec is reported when the model is first loaded
+            if slot.state == "not loaded" and off:
+                slot.state, slot.message = "off", f"{self._label(role)} is set to off"
 
     # ------------------------------------------------------------------ access
     def embedder(self) -> Embedder | None:
@@ -211,6 +223,7 @@ class ModelSet:
             for role in self._slots:
                 if self._slots[role].state == "missing":
                     self._unload(role)
+        self._mark_off()
 
     def retry_missing(self) -> None:
         """Forget failures so that the next access tries again (e.g. after a download)."""
