@@ -174,6 +174,8 @@ def cmd_index(args: argparse.Namespace) -> int:
         printer.close()
         for line in engine.models.notices():
             _notice(line)
+        if embed.error:
+            _notice(f"embedding stopped, {embed.pending} chunks still pending: {embed.error}")
         if embed.model:
             print(f"embedded {embed.embedded} chunks in {embed.seconds:.1f}s "
                   f"({embed.pending} pending)", file=sys.stderr)
@@ -289,7 +291,13 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from semcode.models.registry import ModelError, ModelSpec, cached_model_file, resolve_model_file
+    from semcode.models.backends import backend_for
+    from semcode.models.registry import (
+        ModelError,
+        ModelSpec,
+        cached_model_file,
+        resolve_model_file,
+    )
 
     root = _workspace_root(args.workspace)
     settings = _settings(args, root)
@@ -297,10 +305,17 @@ def cmd_models(args: argparse.Namespace) -> int:
     failed = False
     for role, raw in (("embedder", settings.embedding_model),
                       ("reranker", settings.reranker_model)):
-        row: dict[str, Any] = {"role": role, "spec": raw, "backend": "llama.cpp"}
+        backend, why = backend_for(settings, role)
+        row: dict[str, Any] = {"role": role, "spec": raw, "backend": backend,
+                               "why_backend": why}
         try:
-            spec = ModelSpec.parse(raw)
-            if spec.off:
+            spec = ModelSpec.parse(raw) if backend == "llama.cpp" else None
+            if raw.strip().lower() in ("", "off", "none"):
+                row.update(state="off", path=None)
+            elif spec is None:
+                remote = settings.remote_url if backend == "remote" else ""
+                row.update(state="configured", path=remote or raw)
+            elif spec.off:
                 row.update(state="off", path=None)
             else:
                 path = cached_model_file(spec)
@@ -310,7 +325,6 @@ def cmd_models(args: argparse.Namespace) -> int:
         except ModelError as exc:
             row.update(state="error", path=None, message=str(exc))
             failed = True
-        row["why_backend"] = _backend_reason(settings)
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -321,20 +335,10 @@ def cmd_models(args: argparse.Namespace) -> int:
                 print(f"{'':>11}{row['path']}")
             if row.get("message"):
                 print(f"{'':>11}{row['message']}")
-        print(f"  backend: llama.cpp ({rows[0]['why_backend']})")
+            print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
         if any(r["state"] == "missing" for r in rows):
             print("run `semcode models --download` to fetch missing models")
     return EXIT_ERROR if failed else EXIT_OK
-
-
-def _backend_reason(settings: Settings) -> str:
-    import platform
-
-    if settings.backend != "auto":
-        return f"set by the 'backend' setting ({settings.backend})"
-    if sys.platform == "darwin" and platform.machine() == "arm64":
-        return "auto: Apple silicon, llama.cpp with Metal"
-    return "auto: llama.cpp on the CPU"
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

@@ -48,6 +48,14 @@ class Settings:
     n_threads: int = 0  # 0: llama.cpp decides
     n_gpu_layers: int = -1  # -1: all layers on the GPU where there is one (Metal)
     embed_batch_tokens: int = 2048
+    # --- remote inference servers (backend "remote", or "auto" when remote_url is set)
+    remote_url: str = ""  # e.g. http://gpu-box:8080 (OpenAI-compatible /v1/embeddings)
+    remote_reranker_url: str = ""  # "" -> remote_url (/v1/rerank or /rerank)
+    remote_embedding_model: str = ""
+    remote_reranker_model: str = ""
+    remote_api_key_env: str = "SEMCODE_REMOTE_API_KEY"  # the variable's name, never the key
+    remote_timeout_s: float = 30.0
+    remote_batch_size: int = 32
     # --- retrieval
     rrf_k: int = 60
     lexical_weight: float = 1.0
@@ -80,7 +88,8 @@ class Settings:
 
     def validate(self) -> None:
         positive = ("max_file_bytes", "max_chunk_lines", "window_lines", "rrf_k", "candidates",
-                    "rerank_doc_tokens", "embed_batch_tokens")
+                    "rerank_doc_tokens", "embed_batch_tokens", "remote_timeout_s",
+                    "remote_batch_size")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name!r} must be > 0, got {getattr(self, name)!r}")

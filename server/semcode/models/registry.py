@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from semcode.models.base import Embedder, ModelError, Reranker
 log = logging.getLogger(__name__)
 
 HF_PREFIX = "hf:"
+REMOTE_RETRY_S = 30.0  # how long a remote model that failed to load stays off
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,9 @@ class _Slot:
         self.message = ""
         self.lock = threading.Lock()  # serialises use of the native model
         self.load_lock = threading.Lock()
+        self.backend = ""
+        self.backend_reason = ""
+        self.retry_at = 0.0  # a remote server that was down is asked again after this
 
 
 class ModelSet:
@@ -198,6 +203,8 @@ class ModelSet:
             slot = self._slots[role]
             entry: dict[str, object] = {"state": slot.state, "message": slot.message,
                                         "spec": self._spec_text(role)}
+            if slot.backend:
+                entry["backend"], entry["backend_reason"] = slot.backend, slot.backend_reason
             if slot.model is not None:
                 info = slot.model.info
                 entry.update(identity=info.identity, backend=info.backend, device=info.device,
@@ -209,10 +216,13 @@ class ModelSet:
 
     def reconfigure(self, settings: Settings) -> None:
         """Apply new settings; models whose configuration changed are reloaded lazily."""
+        remote_keys = ("remote_url", "remote_reranker_url", "remote_api_key_env",
+                       "remote_timeout_s", "remote_batch_size")
         model_keys = ("embedding_model", "embedding_profile", "backend", "n_threads",
-                      "n_gpu_layers", "embed_batch_tokens")
+                      "n_gpu_layers", "embed_batch_tokens", "remote_embedding_model",
+                      *remote_keys)
         rerank_keys = ("reranker_model", "backend", "n_threads", "n_gpu_layers",
-                       "rerank_doc_tokens")
+                       "rerank_doc_tokens", "remote_reranker_model", *remote_keys)
         old, self.settings = self.settings, settings
         if any(getattr(old, k) != getattr(settings, k) for k in model_keys):
             self._unload("embedder")
@@ -244,6 +254,8 @@ class ModelSet:
         slot = self._slots[role]
         if slot.state == "loaded":
             return slot.model
+        if slot.state == "error" and slot.retry_at and time.monotonic() >= slot.retry_at:
+            self._unload(slot.role)  # the remote server may be back: try again
         if slot.state in ("off", "missing", "error"):
             return None
         with slot.load_lock:
@@ -255,28 +267,39 @@ class ModelSet:
         raw = self._spec_text(slot.role)
         slot.state = "loading"
         try:
-            spec = ModelSpec.parse(raw)
-            if spec.off:
+            if raw.strip().lower() in ("", "off", "none"):
                 slot.state, slot.message = "off", f"{self._label(slot.role)} is set to off"
                 return
-            path = resolve_model_file(spec, self.settings.offline_mode, self.download)
-            slot.model = self._construct(slot.role, path)
+            from semcode.models.backends import backend_for
+
+            backend_role = "embedder" if slot.role == "query_embedder" else slot.role
+            slot.backend, slot.backend_reason = backend_for(self.settings, backend_role)
+            path = None
+            if slot.backend == "llama.cpp":
+                path = resolve_model_file(ModelSpec.parse(raw), self.settings.offline_mode,
+                                          self.download)
+            slot.model = self._construct(slot.role, path, slot.backend)
             slot.state, slot.message = "loaded", ""
             log.info("loaded %s %s (%s)", slot.role, path, slot.model.info.device)
         except ModelError as exc:
             missing = "not found" in str(exc) or "not in the cache" in str(exc) or \
                 "cannot download" in str(exc)
             slot.state, slot.message = ("missing" if missing else "error"), str(exc)
+            if slot.backend == "remote":
+                slot.retry_at = time.monotonic() + REMOTE_RETRY_S
             self._notice(slot)
         except Exception as exc:  # noqa: BLE001 - a broken model must not take the server down
             slot.state, slot.message = "error", f"cannot load {raw}: {_one_line(exc)}"
             log.exception("loading %s failed", slot.role)
             self._notice(slot)
 
-    def _construct(self, role: str, path: Path) -> Any:
-        backend = self.settings.backend
-        if backend not in ("auto", "llama.cpp"):
-            raise ModelError(f"backend {backend!r} is not available in this build")
+    def _construct(self, role: str, path: Path | None, backend: str) -> Any:
+        if backend in ("mlx", "remote"):
+            from semcode.models.backends import build_model
+
+            return build_model(backend, self.settings, "reranker" if role == "reranker"
+                               else "embedder")
+        assert path is not None
         from semcode.models import llama_cpp
         from semcode.models.profiles import get_embedding_profile
 
@@ -313,6 +336,7 @@ class ModelSet:
                 except Exception:  # noqa: BLE001
                     log.exception("closing %s", role)
             slot.model, slot.state, slot.message = None, "not loaded", ""
+            slot.retry_at = 0.0
         self._notified.discard("embedder" if role == "query_embedder" else role)
 
     @staticmethod

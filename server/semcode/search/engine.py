@@ -27,6 +27,7 @@ from semcode.chunks import Chunk
 from semcode.config import Settings
 from semcode.index.indexer import Indexer, Progress, ProgressFn, SyncReport
 from semcode.index.tokenizer import query_tokens
+from semcode.models.base import ModelError
 from semcode.models.registry import ModelSet
 from semcode.search.fusion import reciprocal_rank_fusion
 
@@ -97,6 +98,7 @@ class EmbedReport:
     seconds: float = 0.0
     cancelled: bool = False
     model: str = ""
+    error: str = ""  # why embedding stopped early, if a model call failed
 
 
 class Engine:
@@ -177,8 +179,13 @@ class Engine:
                 if not ids:
                     continue
                 texts = [chunks[i].embedding_text() for i in ids]
-                with self.models.using("embedder"):
-                    vectors = embedder.embed_documents(texts)
+                try:
+                    with self.models.using("embedder"):
+                        vectors = embedder.embed_documents(texts)
+                except ModelError as exc:  # the rest stays pending for the next pass
+                    report.error = str(exc)
+                    log.warning("embedding stopped: %s", exc)
+                    break
                 hashes = [chunks[i].content_hash() for i in ids]
                 self.indexer.add_vectors(model_id, ids, hashes, vectors)
                 report.embedded += len(ids)
@@ -265,8 +272,12 @@ class Engine:
         if pending:
             notices.append(f"semantic search covers {len(vectors)} of "
                            f"{len(vectors) + pending} chunks (embedding in progress)")
-        with self.models.using("query_embedder"):
-            qv = embedder.embed_query(query)
+        try:
+            with self.models.using("query_embedder"):
+                qv = embedder.embed_query(query)
+        except ModelError as exc:  # e.g. a remote server went down: degrade this query
+            notices.append(f"semantic search is off: {exc}")
+            return None
         return vectors.search(qv, k, allow)
 
     def _filter(self, req: SearchRequest) -> Callable[[int], bool] | None:
@@ -308,12 +319,16 @@ class Engine:
         def progress(done: int, total: int) -> bool:
             return bool(cancel is not None and cancel.is_set())
 
-        with self.models.using("reranker"):
-            if cancel is not None and cancel.is_set():
-                return first
-            scores = reranker.score(req.query, documents, progress=progress)
-        if cancel is not None and cancel.is_set():
+        try:
+            with self.models.using("reranker"):
+                if cancel is not None and cancel.is_set():
+                    return first
+                scores = reranker.score(req.query, documents, progress=progress)
+        except ModelError as exc:
+            first.notices.append(f"reranking is off: {exc}")
             return first
+        if (cancel is not None and cancel.is_set()) or len(scores) != len(head):
+            return first  # stopped early: the partial order is not worth showing
         order = sorted(range(len(head)), key=lambda n: -scores[n])
         reranked: list[Hit] = []
         for rank, n in enumerate(order, start=1):
