@@ -5,10 +5,16 @@ Speeds are printed (-s), never asserted."""
 
 from __future__ import annotations
 
+import os
+import tempfile
 import time
 
 import numpy as np
 import pytest
+
+# MLX's CPU backend JIT-compiles kernels into $TMPDIR/mlx/<version>/cpu, shared by every
+# process on the machine; a private directory keeps another MLX process from racing ours.
+os.environ["TMPDIR"] = tempfile.mkdtemp(prefix="semcode-mlx-")
 
 pytest.importorskip("mlx.core")
 pytest.importorskip("mlx_lm")

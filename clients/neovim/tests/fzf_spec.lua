@@ -22,6 +22,8 @@ local function item(name, path, line)
 end
 
 local notes = H.capture_notify()
+-- A command name that exists nowhere (CI puts the real `semcode` on PATH).
+local MISSING = "semcode-not-installed-for-this-test"
 
 H.test("auto backend picks fzf-lua when telescope is absent", function()
   H.eq("fzf", require("semcode.pickers").backend("auto"))
@@ -57,9 +59,17 @@ H.test("fzf_live: server order, reranked list awaited, <CR> jumps", function()
 end)
 
 H.test("a missing server command is reported once, not per buffer", function()
+  local config = require("semcode.config")
+  local saved = config.options
+  config.options = config.resolve({ cmd = { MISSING, "serve" } })
+  for _, name in ipairs({ "a.py", "b.py" }) do
+    vim.cmd.edit(ws .. "/" .. name)
+    H.eq(nil, require("semcode.client").attach(0), "no client for " .. name)
+  end
+  config.options = saved
   local n = 0
   for _, m in ipairs(notes) do
-    if m.msg:find("server command not found: semcode", 1, true) then
+    if m.msg:find("server command not found: " .. MISSING, 1, true) then
       n = n + 1
     end
   end
