@@ -1,0 +1,109 @@
+"""Chunks and hits to LSP items (docs/protocol.md `SearchItem`, `WorkspaceSymbol`).
+
+Chunk lines are 1-based and columns are code points; LSP positions are 0-based and
+columns are counted in the negotiated position encoding (UTF-16 unless the client
+offered another). The text of the line comes from the open buffer when there is one
+(the index follows the buffer), else from the chunk's own text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pygls.uris import from_fs_path
+
+from semcode.chunks import Chunk
+from semcode.search.engine import Hit
+
+PREVIEW_CHARS = 200
+
+# (absolute path, 0-based line) -> that line of the open buffer, or None
+LineLookup = Callable[[Path, int], "str | None"]
+
+
+@dataclass(frozen=True)
+class FolderRef:
+    uri: str  # as the client spelled it
+    root: Path
+
+    def file_uri(self, rel_path: str) -> str:
+        return from_fs_path(str(self.root / rel_path)) or (self.root / rel_path).as_uri()
+
+
+def column(line: str, code_points: int, encoding: str) -> int:
+    """A code-point column of `line` in the units of `encoding`."""
+    prefix = line[:code_points]
+    if encoding == "utf-8":
+        return len(prefix.encode("utf-8"))
+    if encoding == "utf-32":
+        return len(prefix)
+    return len(prefix.encode("utf-16-le")) // 2
+
+
+def _chunk_line(chunk: Chunk, line: int) -> str | None:
+    lines = chunk.text.splitlines()
+    i = line - chunk.start_line
+    return lines[i] if 0 <= i < len(lines) else None
+
+
+def _pos(line: int, character: int) -> dict[str, int]:
+    return {"line": max(line, 0), "character": max(character, 0)}
+
+
+def ranges(chunk: Chunk, root: Path, lookup: LineLookup, encoding: str) -> tuple[dict, dict]:
+    """(range, selectionRange): the whole symbol (end = start of the next line), and its
+    name (or its first line when it has none)."""
+    full = {"start": _pos(chunk.start_line - 1, 0), "end": _pos(chunk.end_line, 0)}
+    line_no = chunk.name_line if chunk.name_line > 0 else chunk.start_line
+    text = lookup(root / chunk.path, line_no - 1)
+    if text is None:
+        text = _chunk_line(chunk, line_no) or ""
+    if chunk.name_line > 0:
+        start, end = chunk.name_start_col, chunk.name_end_col
+    else:
+        start, end = 0, len(text)
+    sel = {"start": _pos(line_no - 1, column(text, start, encoding)),
+           "end": _pos(line_no - 1, column(text, end, encoding))}
+    return full, sel
+
+
+def preview(chunk: Chunk) -> str:
+    """The most telling line: the one with the name, else the first non-blank one."""
+    line = _chunk_line(chunk, chunk.name_line) if chunk.name_line > 0 else None
+    if not line or not line.strip():
+        line = next((ln for ln in chunk.text.splitlines() if ln.strip()), "")
+    line = line.strip()
+    return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
+
+
+def search_item(hit: Hit, folder: FolderRef, lookup: LineLookup, encoding: str) -> dict[str, Any]:
+    chunk = hit.chunk
+    full, sel = ranges(chunk, folder.root, lookup, encoding)
+    return {
+        "uri": folder.file_uri(chunk.path),
+        "path": chunk.path,
+        "workspaceFolder": folder.uri,
+        "range": full,
+        "selectionRange": sel,
+        "name": chunk.name,
+        "kind": int(chunk.kind),
+        "containerName": chunk.container,
+        "language": chunk.language,
+        "preview": preview(chunk),
+        "score": float(hit.score),
+        "stages": {name: {"rank": int(s.rank), "score": float(s.score)}
+                   for name, s in hit.stages.items()},
+    }
+
+
+def workspace_symbol(item: dict[str, Any]) -> dict[str, Any]:
+    """A `WorkspaceSymbol` from a `SearchItem`."""
+    return {
+        "name": item["name"],
+        "kind": item["kind"],
+        "containerName": item["containerName"],
+        "location": {"uri": item["uri"], "range": item["range"]},
+    }

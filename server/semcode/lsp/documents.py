@@ -1,0 +1,93 @@
+"""Per-document bookkeeping for live updates: which buffers are open, which may hold
+text that differs from the disk, and a debounce timer per document.
+
+Everything here runs on the event loop; the callbacks it fires submit the real work
+(`engine.update_file` / `revert_file`) to worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from urllib.parse import unquote
+
+DEBOUNCE_S = 0.3
+
+
+def doc_key(uri: str) -> str:
+    """Documents are keyed like pygls keys them (unquoted URIs)."""
+    return unquote(uri)
+
+
+class Documents:
+    def __init__(self, loop: asyncio.AbstractEventLoop, flush: Callable[[str], None],
+                 delay_s: float = DEBOUNCE_S) -> None:
+        self._loop = loop
+        self._flush = flush  # called with the uri once its edits have settled
+        self._delay = delay_s
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self.open: set[str] = set()
+        self._buffered: set[str] = set()  # the index may hold buffer text != disk
+        self._saved: set[str] = set()  # the latest event was a save: buffer == disk
+
+    def is_open(self, uri: str) -> bool:
+        return doc_key(uri) in self.open
+
+    def opened(self, uri: str) -> None:
+        self.open.add(doc_key(uri))
+        self._schedule(uri)
+
+    def changed(self, uri: str) -> None:
+        self._saved.discard(doc_key(uri))
+        self._schedule(uri)
+
+    def saved(self, uri: str) -> None:
+        self._saved.add(doc_key(uri))
+        self._schedule(uri)
+
+    def take_saved(self, key: str) -> bool:
+        """Whether the text about to be applied is the saved one (clears the mark)."""
+        saved = key in self._saved
+        self._saved.discard(key)
+        return saved
+
+    def applied(self, key: str, saved: bool) -> None:
+        """The buffer's text went into the index (saved: it equals the disk now)."""
+        if saved:
+            self._buffered.discard(key)
+        elif key in self.open:
+            self._buffered.add(key)
+
+    def closed(self, uri: str) -> bool:
+        """Forget the buffer; True when the index must be reverted to the disk."""
+        key = doc_key(uri)
+        self.open.discard(key)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        dirty = key in self._buffered or timer is not None
+        self._buffered.discard(key)
+        self._saved.discard(key)
+        return dirty
+
+    def pending(self) -> list[str]:
+        return list(self._timers)
+
+    def buffered(self) -> list[str]:
+        return list(self._buffered)
+
+    def cancel_all(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def _schedule(self, uri: str) -> None:
+        key = doc_key(uri)
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        self._timers[key] = self._loop.call_later(self._delay, self._fire, key)
+
+    def _fire(self, key: str) -> None:
+        self._timers.pop(key, None)
+        self._flush(key)

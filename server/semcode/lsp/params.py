@@ -1,0 +1,156 @@
+"""Validation of the params of semcode's own methods and commands (docs/protocol.md).
+
+Every error is a `JsonRpcInvalidParams` whose message names the field, e.g.
+"semcode/search: 'limit' must be an integer in 1..200, got 0".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pygls.exceptions import JsonRpcInvalidParams
+
+from semcode.config import ConfigError, Settings
+from semcode.search.engine import SearchRequest
+
+MAX_QUERY_CHARS = 10_000
+MAX_LIMIT = 200
+MODES = ("hybrid", "lexical", "dense")
+_SEARCH_KEYS = {"query", "limit", "mode", "languages", "paths", "kinds", "rerank",
+                "workDoneToken", "partialResultToken"}
+
+
+class ParamError(JsonRpcInvalidParams):
+    def __init__(self, method: str, message: str) -> None:
+        super().__init__(message=f"{method}: {message}")
+
+
+def _object(method: str, params: Any, what: str = "params") -> Mapping[str, Any]:
+    if params is None:
+        return {}
+    if not isinstance(params, Mapping):
+        raise ParamError(method, f"{what} must be an object, got {type(params).__name__}")
+    return params
+
+
+def _int(method: str, params: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = params.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ParamError(method, f"{key!r} must be an integer in {lo}..{hi}, got {value!r}")
+    return value
+
+
+def _strings(method: str, params: Mapping[str, Any], key: str) -> tuple[str, ...]:
+    value = params.get(key) or []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ParamError(method, f"{key!r} must be an array of strings, got {value!r}")
+    return tuple(value)
+
+
+def query_text(method: str, value: Any, key: str = "query") -> str:
+    if not isinstance(value, str):
+        raise ParamError(method, f"{key!r} must be a string, got {type(value).__name__}")
+    if len(value) > MAX_QUERY_CHARS:
+        raise ParamError(method, f"{key!r} is too long: {len(value)} characters "
+                                 f"(at most {MAX_QUERY_CHARS})")
+    return value
+
+
+def search_request(params: Any, method: str = "semcode/search") -> SearchRequest:
+    """`semcode/search` params (or the options of the `semcode.search` command)."""
+    p = _object(method, params)
+    unknown = sorted(set(p) - _SEARCH_KEYS)
+    if unknown:
+        raise ParamError(method, f"unknown field {unknown[0]!r}")
+    if "query" not in p:
+        raise ParamError(method, "'query' is required")
+    mode = p.get("mode") or "hybrid"
+    if mode not in MODES:
+        raise ParamError(method, f"'mode' must be one of {', '.join(MODES)}, got {mode!r}")
+    kinds = p.get("kinds") or []
+    if not isinstance(kinds, list) or not all(
+        isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 26 for k in kinds
+    ):
+        raise ParamError(method, f"'kinds' must be an array of SymbolKind integers, got {kinds!r}")
+    rerank = p.get("rerank")
+    if rerank is not None and not isinstance(rerank, bool):
+        raise ParamError(method, f"'rerank' must be a boolean, got {rerank!r}")
+    return SearchRequest(
+        query=query_text(method, p["query"]),
+        limit=_int(method, p, "limit", 20, 1, MAX_LIMIT),
+        mode=mode,
+        languages=_strings(method, p, "languages"),
+        paths=_strings(method, p, "paths"),
+        kinds=tuple(kinds),
+        rerank=rerank,
+    )
+
+
+def search_command(args: tuple[Any, ...]) -> SearchRequest:
+    """`semcode.search` arguments: `[query, options?]`."""
+    method = "semcode.search"
+    if not 1 <= len(args) <= 2:
+        raise ParamError(method, f"expects [query, options?], got {len(args)} arguments")
+    options = dict(_object(method, args[1] if len(args) > 1 else None, "options"))
+    options["query"] = args[0]
+    return search_request(options, method)
+
+
+@dataclass(frozen=True)
+class RelatedParams:
+    uri: str
+    line: int  # 0-based, as LSP sends it
+    limit: int
+
+
+def related(params: Any) -> RelatedParams:
+    method = "semcode/related"
+    p = _object(method, params)
+    doc = p.get("textDocument")
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("uri"), str):
+        raise ParamError(method, "'textDocument.uri' is required (a string)")
+    pos = p.get("position")
+    if not isinstance(pos, Mapping):
+        raise ParamError(method, "'position' is required (an object)")
+    line = _int(method, pos, "line", -1, 0, 10**9)
+    _int(method, pos, "character", 0, 0, 10**9)
+    return RelatedParams(doc["uri"], line, _int(method, p, "limit", 20, 1, MAX_LIMIT))
+
+
+def search_id(params: Any, method: str = "semcode/cancelSearch") -> str:
+    p = _object(method, params)
+    value = p.get("searchId")
+    if not isinstance(value, str):
+        raise ParamError(method, f"'searchId' must be a string, got {value!r}")
+    return value
+
+
+def reindex_full(args: tuple[Any, ...]) -> bool:
+    method = "semcode.reindex"
+    if not args:
+        return False
+    options = _object(method, args[0], "options") if len(args) == 1 else None
+    if options is None or not isinstance(options.get("full", False), bool):
+        raise ParamError(method, 'expects [] or [{"full": true|false}]')
+    return bool(options.get("full", False))
+
+
+def settings_mapping(data: Any, what: str) -> dict[str, Any]:
+    """The settings object a client sent: `{"semcode": {...}}` or the object itself; nulls
+    mean "the default" (some clients send every key, unset ones as null)."""
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{what} must be an object of settings, got {type(data).__name__}")
+    inner = data.get("semcode")
+    if isinstance(inner, Mapping):
+        data = inner
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def validate_settings(overrides: dict[str, Any], base: Settings | None = None) -> Settings:
+    return Settings.from_mapping(overrides, base)

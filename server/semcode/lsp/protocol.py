@@ -1,0 +1,84 @@
+"""JSON-RPC details that pygls leaves to us.
+
+* Params of our own methods (`semcode/*`) arrive as plain dicts (pygls would turn them
+  into namedtuples), so that `params.py` validates them and names the bad field.
+* A standard request whose params do not match the LSP schema is answered with
+  `InvalidParams` naming the field (pygls only logs it, leaving the client waiting).
+* The `initialize` result carries `experimental.semcode.protocolVersion` and
+  `workspaceSymbolProvider: true`, as docs/protocol.md promises.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator
+from typing import Any
+
+import cattrs
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.protocol import (
+    JsonRPCNotification,
+    JsonRPCRequestMessage,
+    LanguageServerProtocol,
+    default_converter,
+    lsp_method,
+)
+
+from semcode.lsp import PROTOCOL_VERSION
+
+log = logging.getLogger(__name__)
+
+_ANSWERED = object()  # a request already answered with an error while being decoded
+
+
+def converter_factory() -> cattrs.Converter:
+    converter = default_converter()
+
+    def request(obj: dict[str, Any], cls: type) -> Any:
+        return cls(id=obj["id"], method=obj["method"], jsonrpc=obj["jsonrpc"],
+                   params=obj.get("params"))
+
+    def notification(obj: dict[str, Any], cls: type) -> Any:
+        return cls(method=obj["method"], jsonrpc=obj["jsonrpc"], params=obj.get("params"))
+
+    converter.register_structure_hook(JsonRPCRequestMessage, request)
+    converter.register_structure_hook(JsonRPCNotification, notification)
+    return converter
+
+
+def describe_structure_error(method: str, exc: BaseException) -> str:
+    """'workspace/symbol: invalid params: required field missing @ params.query'."""
+    cause = exc.__cause__
+    if isinstance(cause, cattrs.ClassValidationError):
+        details = "; ".join(cattrs.transform_error(cause, path="message"))
+    else:
+        details = str(cause or exc)
+    return f"{method}: invalid params: {details}"
+
+
+class SemcodeProtocol(LanguageServerProtocol):
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException as exc:
+            if isinstance(data, dict) and "jsonrpc" in data and "id" in data and "method" in data:
+                message = describe_structure_error(str(data["method"]), exc)
+                log.warning("%s", message)
+                error = types.ResponseError(code=exc.code, message=message)
+                self._send_response(data["id"], error=error)
+                return _ANSWERED
+            raise
+
+    def handle_message(self, message: Any) -> None:
+        if message is not _ANSWERED:
+            super().handle_message(message)
+
+    @lsp_method(types.INITIALIZE)
+    def lsp_initialize(
+        self, params: types.InitializeParams
+    ) -> Generator[Any, Any, types.InitializeResult]:
+        result = yield from super().lsp_initialize(params)
+        result.capabilities.experimental = {"semcode": {"protocolVersion": PROTOCOL_VERSION}}
+        result.capabilities.workspace_symbol_provider = True
+        return result

@@ -1,0 +1,203 @@
+"""`semcode serve`: the pygls adapter. Each handler is a few lines and delegates to
+`Session` (state, threads) or to `params`/`convert` (validation, LSP shapes); retrieval
+lives in `semcode.search.engine`. The contract is docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from lsprotocol import types
+from pygls.lsp.server import LanguageServer
+
+import semcode
+from semcode.lsp import logs
+from semcode.lsp.protocol import SemcodeProtocol, converter_factory
+from semcode.lsp.session import Session
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("semcode.search", "semcode.reindex", "semcode.status")
+
+
+class SemcodeServer(LanguageServer):
+    def __init__(self) -> None:
+        super().__init__("semcode", semcode.__version__,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+                         protocol_cls=SemcodeProtocol, converter_factory=converter_factory)
+        self.session = Session(self)
+        self._loop_thread: int | None = None
+
+    def log_to_client(self, level: int, text: str) -> None:
+        """`window/logMessage` from any thread (a sink for `logs.ClientLogHandler`)."""
+        loop = self.session.loop
+        if loop is None or loop.is_closed() or self.session.closed:
+            return
+        kind = (types.MessageType.Error if level >= logging.ERROR else
+                types.MessageType.Warning if level >= logging.WARNING else types.MessageType.Log)
+        params = types.LogMessageParams(type=kind, message=text)
+        if threading.get_ident() == self._loop_thread:
+            self.window_log_message(params)
+        else:
+            loop.call_soon_threadsafe(self.window_log_message, params)
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
+        super().report_server_error(error, source)
+
+
+# ---------------------------------------------------------------------- lifecycle
+def initialize(ls: SemcodeServer, params: types.InitializeParams) -> None:
+    ls._loop_thread = threading.get_ident()
+    ls.session.initialize(params)
+
+
+async def initialized(ls: SemcodeServer, params: types.InitializedParams) -> None:
+    await ls.session.initialized()
+
+
+async def shutdown(ls: SemcodeServer, params: Any) -> None:
+    await ls.session.shutdown()
+
+
+def exit_(ls: SemcodeServer, params: Any) -> None:
+    ls.session.exit()
+
+
+async def did_change_configuration(ls: SemcodeServer,
+                                   params: types.DidChangeConfigurationParams) -> None:
+    await ls.session.configure(params.settings)
+
+
+async def did_change_folders(ls: SemcodeServer,
+                             params: types.DidChangeWorkspaceFoldersParams) -> None:
+    await ls.session.change_folders(params.event)
+
+
+# ---------------------------------------------------------------------- documents
+def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    ls.session.did_open(params.text_document.uri)
+
+
+def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    ls.session.did_change(params.text_document.uri)
+
+
+def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None:
+    ls.session.did_save(params.text_document.uri)
+
+
+def did_close(ls: SemcodeServer, params: types.DidCloseTextDocumentParams) -> None:
+    ls.session.did_close(params.text_document.uri)
+
+
+def did_change_watched_files(ls: SemcodeServer,
+                             params: types.DidChangeWatchedFilesParams) -> None:
+    ls.session.watched_files(params.changes)
+
+
+def did_rename_files(ls: SemcodeServer, params: types.RenameFilesParams) -> None:
+    ls.session.renamed_files(params.files)
+
+
+# ---------------------------------------------------------------------- requests
+async def search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
+    return await ls.session.search(params)
+
+
+def cancel_search(ls: SemcodeServer, params: Any) -> None:
+    ls.session.cancel_search(params)
+
+
+async def related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
+    return await ls.session.related(params)
+
+
+async def workspace_symbol(ls: SemcodeServer,
+                           params: types.WorkspaceSymbolParams) -> list[dict[str, Any]]:
+    return await ls.session.workspace_symbols(params.query)
+
+
+async def command_search(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+    return await ls.session.search_command(args)
+
+
+async def command_reindex(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+    return await ls.session.reindex(args)
+
+
+async def command_status(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+    return await ls.session.status()
+
+
+_SAVE = types.SaveOptions(include_text=False)
+_RENAMES = types.FileOperationRegistrationOptions(
+    filters=[types.FileOperationFilter(pattern=types.FileOperationPattern(glob="**/*"))])
+
+FEATURES: list[tuple[str, Any, Any]] = [
+    (types.INITIALIZE, initialize, None),
+    (types.INITIALIZED, initialized, None),
+    (types.SHUTDOWN, shutdown, None),
+    (types.EXIT, exit_, None),
+    (types.WORKSPACE_DID_CHANGE_CONFIGURATION, did_change_configuration, None),
+    (types.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS, did_change_folders, None),
+    (types.TEXT_DOCUMENT_DID_OPEN, did_open, None),
+    (types.TEXT_DOCUMENT_DID_CHANGE, did_change, None),
+    (types.TEXT_DOCUMENT_DID_SAVE, did_save, _SAVE),
+    (types.TEXT_DOCUMENT_DID_CLOSE, did_close, None),
+    (types.WORKSPACE_DID_CHANGE_WATCHED_FILES, did_change_watched_files, None),
+    (types.WORKSPACE_DID_RENAME_FILES, did_rename_files, _RENAMES),
+    (types.WORKSPACE_SYMBOL, workspace_symbol, None),
+    ("semcode/search", search, None),
+    ("semcode/cancelSearch", cancel_search, None),
+    ("semcode/related", related, None),
+]
+COMMAND_HANDLERS = dict(zip(COMMANDS, (command_search, command_reindex, command_status),
+                            strict=True))
+
+
+def create_server() -> SemcodeServer:
+    ls = SemcodeServer()
+    for name, handler, options in FEATURES:
+        ls.feature(name, options)(handler)
+    for name, handler in COMMAND_HANDLERS.items():
+        ls.command(name)(handler)
+    return ls
+
+
+# ---------------------------------------------------------------------- entry point
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="semcode serve",
+                                     description="Run the semcode language server on stdio.")
+    parser.add_argument("--stdio", action="store_true", help="accepted and ignored (the default)")
+    parser.add_argument("--log-file", type=Path, default=None,
+                        help=f"log file (default: {logs.default_log_file()})")
+    parser.add_argument("--log-level", choices=sorted(logs.LEVELS), default="info")
+    return parser.parse_args(argv)
+
+
+def serve(argv: list[str]) -> int:
+    """Run the server on stdin/stdout until `exit` (or the client goes away)."""
+    args = parse_args(argv)
+    client_log = logs.setup(args.log_file, args.log_level)
+    ls = create_server()
+    client_log.sink = ls.log_to_client
+    log.info("semcode %s serving on stdio (pid %d)", semcode.__version__, os.getpid())
+    try:
+        ls.start_io(sys.stdin.buffer, sys.stdout.buffer)
+    finally:
+        client_log.sink = None
+    rc = ls.session.exit_code()
+    if not ls.session.closed:  # the client vanished without shutdown
+        ls.session.exit()
+    if not ls.session.close_executors(timeout_s=5.0):
+        log.warning("worker threads still busy at exit; leaving without waiting")
+        logging.shutdown()
+        os._exit(rc)
+    return rc
