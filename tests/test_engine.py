@@ -278,3 +278,19 @@ def test_pieces_of_a_long_definition_appear_once(tmp_path):
     hits = engine.search(SearchRequest("quantize sample total", limit=10)).hits
     assert [h.chunk.name for h in hits].count("process_samples") == 1
     engine.close()
+
+
+def test_directories_deleted_and_created_as_one_event(workspace, tmp_path):
+    import shutil
+
+    engine = Engine.open(workspace, lexical_settings(tmp_path))
+    engine.sync()
+    shutil.rmtree(workspace / "src")
+    engine.remove_file("src")  # a file watcher reports the folder, not each file
+    assert {h.chunk.path for h in engine.search(SearchRequest("token", limit=50)).hits} \
+        <= {"README.md"}
+    write_files(workspace, {"lib/deep/mailer.py": "def send_welcome_email(user):\n    pass\n"})
+    engine.revert_file("lib")  # "created: lib"
+    assert names(engine.search(SearchRequest("send welcome email")))[0] == "send_welcome_email"
+    assert engine.status()["files"] == 3
+    engine.close()

@@ -392,6 +392,17 @@ class Workspace:
         visited = {(st.st_dev, st.st_ino)}
         yield from self._walk("", self.root, str(self.root), [""], visited)
 
+    def scan_under(self, rel_dir: str) -> Iterator[FileEntry]:
+        """The files `scan()` would yield below `rel_dir`. It walks from the root so that
+        every ancestor's ignore rules apply exactly as in a full scan; a directory
+        appearing is rare enough (a checkout, an unpacked archive) for that to be fine."""
+        prefix = rel_dir.strip("/") + "/"
+        skipped = self.skipped
+        try:
+            yield from (e for e in self.scan() if e.rel_path.startswith(prefix))
+        finally:
+            self.skipped = skipped
+
     def _walk(self, dir_rel: str, dir_abs: Path, dir_real: str, ancestors: list[str],
               visited: set[tuple[int, int]]) -> Iterator[FileEntry]:
         """Walk one included directory; `ancestors` ends with `dir_rel` itself."""

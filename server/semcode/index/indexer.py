@@ -239,6 +239,11 @@ class Indexer:
         """Forget any buffer text for `rel_path` and index what the disk holds."""
         with self.lock:
             self.buffers.discard(rel_path)
+        if (self.root / rel_path).is_dir() and self.workspace.is_included(rel_path):
+            # A directory appeared (a checkout, an unpacked archive): index what it holds.
+            for entry in self.workspace.scan_under(rel_path):
+                self.revert_file(entry.rel_path)
+            return
         if not self.workspace.is_included(rel_path) or not (self.root / rel_path).is_file():
             self.remove_file(rel_path)
             return
@@ -253,9 +258,10 @@ class Indexer:
         self.rebuild_lexical_if_needed(background=True)
 
     def remove_file(self, rel_path: str) -> None:
+        """Remove a file, or everything under a directory."""
         with self.lock:
-            self.buffers.discard(rel_path)
-            removed = self.store.remove_file(rel_path)
+            files, removed = self.store.remove_path(rel_path)
+            self.buffers.difference_update([rel_path, *files])
             self._forget(removed)
 
     def forget_buffer(self, rel_path: str) -> None:

@@ -174,14 +174,21 @@ class Store:
                 "UPDATE files SET size=?, mtime_ns=? WHERE path=?", (size, mtime_ns, path)
             )
 
-    def remove_file(self, path: str) -> list[int]:
+    def remove_path(self, path: str) -> tuple[list[str], list[int]]:
+        """Remove a file, or every file under a directory (a deleted folder arrives from
+        file watchers as one event). Returns (removed file paths, removed chunk ids)."""
+        prefix = path.rstrip("/") + "/"
+        where = "path = ? OR substr(path, 1, ?) = ?"
+        args = (path, len(prefix), prefix)
         with self._lock, self._transaction():
-            removed = self._chunk_ids(path)
-            self._db.execute("DELETE FROM chunks WHERE path=?", (path,))
-            self._db.execute("DELETE FROM files WHERE path=?", (path,))
-            if removed:
+            files = [r[0] for r in self._db.execute(f"SELECT path FROM files WHERE {where}", args)]
+            removed = [r[0] for r in self._db.execute(f"SELECT id FROM chunks WHERE {where}",
+                                                      args)]
+            self._db.execute(f"DELETE FROM chunks WHERE {where}", args)
+            self._db.execute(f"DELETE FROM files WHERE {where}", args)
+            if removed or files:
                 self._bump_generation()
-        return removed
+        return files, removed
 
     def clear_chunks(self) -> None:
         """Forget all files and chunks (a chunker upgrade, a full reindex); the embedding
