@@ -266,6 +266,19 @@ def test_configuration_change_and_reindex(spawn, workspace: Path) -> None:
                             "AllowRequestWithTokenBucket") is None)
     assert find(client, "refresh expired token", "refresh_expired_token")
 
+    # A search-side setting keeps the index: no re-index starts, searches keep answering.
+    def indexing_runs() -> int:
+        return sum(1 for p in client.received("$/progress")
+                   if p["value"].get("kind") == "begin"
+                   and "indexing" in p["value"].get("title", ""))
+
+    before = indexing_runs()
+    client.notify("workspace/didChangeConfiguration",
+                  {"settings": {"semcode": {"exclude": ["server/**"], "rrfK": 10}}})
+    time.sleep(1.0)  # the notification has been handled by now
+    assert indexing_runs() == before
+    assert find(client, "refresh expired token", "refresh_expired_token")
+
     client.notify("workspace/didChangeConfiguration", {"settings": {"rrfK": "not a number"}})
     message = client.wait_for("window/showMessage", lambda p: "rrf" in p["message"], timeout=10)
     assert message["type"] == 1

@@ -219,9 +219,16 @@ class Session:
         await self._run(self.embeds, None, self.models.reconfigure, settings)
         for folder in self.folders:
             fresh = self._folder_settings(folder.ref.root)
-            reopen = fresh != folder.settings
+            engine = folder.engine
             folder.settings = fresh
-            self.tasks.spawn(self._index(folder, reopen=reopen), f"reindexing {folder.name}")
+            if engine is not None and not engine.needs_reopen(fresh):
+                # Search-side settings (fusion, rerank, models): the index stays, searches
+                # keep answering, and a new embedder fills its vectors in the background.
+                engine.update_settings(fresh)
+                self._kick_embedding()
+                continue
+            self.tasks.spawn(self._index(folder, reopen=engine is not None),
+                             f"reindexing {folder.name}")
 
     async def change_folders(self, event: types.WorkspaceFoldersChangeEvent) -> None:
         for removed in event.removed:

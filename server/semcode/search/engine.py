@@ -109,6 +109,20 @@ class Engine:
         self.settings = indexer.settings
         self._embed_lock = threading.Lock()  # one embedding pass at a time
 
+    # Settings that change what is indexed; any other setting applies to the next search.
+    INDEX_SETTINGS = ("max_file_bytes", "exclude", "include_hidden", "max_chunk_lines",
+                      "chunk_overlap_lines", "window_lines", "index_dir")
+
+    def needs_reopen(self, settings: Settings) -> bool:
+        return any(getattr(self.settings, k) != getattr(settings, k) for k in self.INDEX_SETTINGS)
+
+    def update_settings(self, settings: Settings) -> None:
+        """Apply settings that leave the index as it is (fusion, reranking, models...).
+        Model changes reach the index through `_attach_embedder` on the next use."""
+        if self.needs_reopen(settings):
+            raise ValueError("these settings change the index: reopen the engine")
+        self.settings = settings
+
     @classmethod
     def open(cls, root: Path, settings: Settings, models: ModelSet | None = None) -> Engine:
         """Open (or create) the persisted index of `root`. Fast: no scan, no model load."""
