@@ -53,6 +53,18 @@ run_suite pytest python -m pytest -q -p no:cacheprovider
 [ -e clients/vscode/scripts/test.sh ] && run_suite vscode bash clients/vscode/scripts/test.sh
 [ -e bench/run ] && run_suite bench bash bench/run --quick
 
+# VS Code end to end: the packaged .vsix in a real VS Code host (code-server, headless
+# Chromium). It installs its own prerequisites; exit 77 means it could not run here.
+if [ -e clients/vscode/scripts/e2e.sh ]; then
+  echo "=== vscode-e2e: bash clients/vscode/scripts/e2e.sh"
+  bash clients/vscode/scripts/e2e.sh 2>&1 | tee .test-artifacts/vscode-e2e.log
+  case ${PIPESTATUS[0]} in
+    0) passed=$((passed + 1)) ;;
+    77) echo "=== vscode-e2e: COULD NOT RUN on this machine (reason above); not counted" ;;
+    *) failed=$((failed + 1)); suite_failures+=("vscode-e2e") ;;
+  esac
+fi
+
 echo
 if [ ${#suite_failures[@]} -gt 0 ]; then
   echo "failed suites: ${suite_failures[*]}"
