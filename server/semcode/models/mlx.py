@@ -68,6 +68,13 @@ def _mx() -> Any:
         raise ModelError(why)
     import mlx.core as mx
 
+    if mx.default_device() == mx.cpu:
+        # MLX's CPU backend JIT-compiles `mx.compile`d functions (mlx-lm compiles its
+        # activations) by generating C++ source through iostreams; with usearch's native
+        # module loaded in the same process (the engine always loads it) that source
+        # comes out truncated and g++ fails. Plain eager evaluation gives the same
+        # numbers; on Apple silicon the GPU path keeps compilation.
+        mx.disable_compile()
     return mx
 
 
