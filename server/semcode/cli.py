@@ -221,7 +221,6 @@ def cmd_search(args: argparse.Namespace) -> int:
                     shown.add(line)
                     _notice(line)
             _print_response(query, response, args.json, many=len(queries) > 1 or args.queries)
-        engine.flush()
     finally:
         engine.close()
         engine.models.close()

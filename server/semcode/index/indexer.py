@@ -98,6 +98,7 @@ class Indexer:
         self.vectors: VectorIndex | None = None
         self.model_id: str | None = None  # identity of the embedder whose vectors `vectors` holds
         self.buffers: set[str] = set()  # paths whose text the editor owns right now
+        self._vectors_dirty = False  # changed since the last save
         self.skipped: dict[str, str] = {}  # path -> reason, from the last sync
         self._rebuilding = False
         self._load()
@@ -147,6 +148,7 @@ class Indexer:
                     vectors = VectorIndex.load(path, dims)
                 except Exception as exc:
                     log.warning("rebuilding the vector index (%s)", exc)
+            fresh = vectors is None
             if vectors is None:
                 vectors = VectorIndex(dims)
             # Reconcile: drop vectors of chunks that are gone, add cached ones that are missing.
@@ -154,6 +156,7 @@ class Indexer:
             vectors.remove(stale)
             missing = [i for i in self.refs if i not in vectors]
             self.vectors, self.model_id = vectors, model_id
+            self._vectors_dirty = fresh or bool(stale)
             self._add_cached_vectors(missing)
             self.store.set_meta("vectors_model", model_id)
             self.store.set_meta("vectors_dims", str(dims))
@@ -290,6 +293,7 @@ class Indexer:
             self.refs.pop(chunk_id, None)
         if self.vectors is not None and chunk_ids:
             self.vectors.remove(chunk_ids)
+            self._vectors_dirty = True
 
     # ================================================================ vectors
     def _add_cached_vectors(self, chunk_ids: Iterable[int]) -> None:
@@ -303,6 +307,7 @@ class Indexer:
         if ids:
             matrix = np.stack([cached[refs[i].hash] for i in ids])
             self.vectors.add(np.asarray(ids, dtype=np.uint64), matrix)
+            self._vectors_dirty = True
 
     def pending_embeddings(self, priority: Sequence[str] = ()) -> list[int]:
         """Chunks of the attached model still without a vector, priority paths first."""
@@ -334,6 +339,7 @@ class Indexer:
             if keep:
                 self.vectors.add(np.asarray([chunk_ids[n] for n in keep], dtype=np.uint64),
                                  vectors[keep])
+                self._vectors_dirty = True
 
     # ================================================================ lexical upkeep
     def rebuild_lexical_if_needed(self, background: bool) -> None:
@@ -367,9 +373,10 @@ class Indexer:
             if self.store.get_meta("lexical_generation") != generation:
                 self.lexical.save(self.dir / "lexical")
                 self.store.set_meta("lexical_generation", generation)
-            if self.vectors is not None:
+            if self.vectors is not None and self._vectors_dirty:
                 self.vectors.save(self.dir / "vectors.usearch")
                 self.store.set_meta("vectors_generation", generation)
+                self._vectors_dirty = False
 
     def reset(self) -> None:
         """Drop chunks and derived indexes (a full reindex); the embedding cache stays."""
