@@ -118,3 +118,26 @@ def test_usage_errors_are_one_line(tmp_path):
     assert proc.returncode == 2 and "rrf_k" in proc.stderr
     proc = run(["search", "-w", str(tmp_path)], tmp_path, check=False)
     assert proc.returncode == 2
+
+
+def test_eval_prints_a_table_per_stage(tmp_path):
+    root = tmp_path / "proj"
+    root.mkdir()
+    write_files(root, {
+        "shapes.py": '''
+            def circle_area(radius):
+                """Compute the area enclosed by a circle of the given radius."""
+                return 3.14159 * radius * radius
+
+
+            def rectangle_perimeter(width, height):
+                """Return the total length of the boundary of a rectangle."""
+                return 2 * (width + height)
+            ''',
+    })
+    proc = run(["eval", "-w", str(root), "--json", *LEXICAL], tmp_path)
+    (docstring,) = json.loads(proc.stdout)  # not a git repository: no commit protocol
+    assert docstring["protocol"] == "docstring" and docstring["corpus"]["queries"] == 2
+    lexical = docstring["summary"]["all"]["stages"]["lexical"]
+    assert lexical["MRR@10"]["mean"] == 1.0  # both functions found first by their summaries
+    assert "dense" not in docstring["summary"]["all"]["stages"]  # no embedder: not measured

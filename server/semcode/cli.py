@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from semcode import __version__
+from semcode import __version__, evaluation
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Progress
 from semcode.index.store import StoreError
@@ -34,7 +34,7 @@ EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 # ====================================================================== argument parsing
-def _add_model_options(p: argparse.ArgumentParser) -> None:
+def add_model_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("models and storage")
     g.add_argument("--embedding-model", metavar="SPEC",
                    help="hf:OWNER/REPO/FILE.gguf, a local GGUF path, or 'off'")
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-embed", action="store_true", help="chunk and BM25 only")
     p.add_argument("--full", action="store_true",
                    help="drop and rebuild the index (cached embeddings are reused)")
-    _add_model_options(p)
+    add_model_options(p)
 
     p = sub.add_parser("search", help="search a folder by meaning")
     p.add_argument("query", nargs="?", help="what you are looking for")
@@ -82,25 +82,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--embed-budget", type=float, default=20.0, metavar="SECONDS",
                    help="at most this long embedding new chunks before searching "
                         "(default 20; `semcode index` embeds everything)")
-    _add_model_options(p)
+    add_model_options(p)
 
     p = sub.add_parser("status", help="what the index of a folder holds")
     p.add_argument("-w", "--workspace", type=Path, default=Path("."))
     p.add_argument("--json", action="store_true")
-    _add_model_options(p)
+    add_model_options(p)
 
     p = sub.add_parser("models", help="configured models: cached, missing; download them")
     p.add_argument("--download", action="store_true", help="download missing models now")
     p.add_argument("--json", action="store_true")
     p.add_argument("-w", "--workspace", type=Path, default=Path("."))
-    _add_model_options(p)
+    add_model_options(p)
+
+    evaluation.add_parser(sub)
 
     p = sub.add_parser("serve", help="run the language server on stdio", add_help=False)
     p.add_argument("serve_args", nargs=argparse.REMAINDER)
     return parser
 
 
-def _settings(args: argparse.Namespace, workspace: Path | None) -> Settings:
+def settings_from_args(args: argparse.Namespace, workspace: Path | None) -> Settings:
     overrides: dict[str, Any] = {}
     for key in ("embedding_model", "reranker_model", "embedding_profile", "offline", "index_dir"):
         value = getattr(args, key, None)
@@ -151,8 +153,8 @@ def _notice(line: str) -> None:
 
 # ====================================================================== commands
 def cmd_index(args: argparse.Namespace) -> int:
-    root = _workspace_root(args.path)
-    settings = _settings(args, root)
+    root = workspace_root(args.path)
+    settings = settings_from_args(args, root)
     if args.no_embed:
         settings = Settings.from_mapping({"embedding_model": "off"}, settings)
     engine = Engine.open(root, settings)
@@ -194,8 +196,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     if args.query is None and args.queries is None:
         print("semcode search: give a QUERY or --queries FILE", file=sys.stderr)
         return EXIT_USAGE
-    root = _workspace_root(args.workspace)
-    settings = _settings(args, root)
+    root = workspace_root(args.workspace)
+    settings = settings_from_args(args, root)
     queries = [args.query] if args.query is not None else _read_queries(args.queries)
     engine = Engine.open(root, settings)
     printer = ProgressPrinter(sys.stderr.isatty())
@@ -275,8 +277,8 @@ def _print_response(query: str, response: SearchResponse, as_json: bool, many: b
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    root = _workspace_root(args.workspace)
-    engine = Engine.open(root, _settings(args, root))
+    root = workspace_root(args.workspace)
+    engine = Engine.open(root, settings_from_args(args, root))
     try:
         status = engine.status()
     finally:
@@ -298,8 +300,8 @@ def cmd_models(args: argparse.Namespace) -> int:
         resolve_model_file,
     )
 
-    root = _workspace_root(args.workspace)
-    settings = _settings(args, root)
+    root = workspace_root(args.workspace)
+    settings = settings_from_args(args, root)
     rows = []
     failed = False
     for role, raw in (("embedder", settings.embedding_model),
@@ -347,7 +349,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 # ====================================================================== helpers
-def _workspace_root(path: Path) -> Path:
+def workspace_root(path: Path) -> Path:
     root = path.expanduser().resolve()
     if not root.is_dir():
         raise ConfigError(f"not a directory: {path}")
@@ -370,7 +372,7 @@ def _configure_logging(verbosity: int) -> None:
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
-            "models": cmd_models, "serve": cmd_serve}
+            "models": cmd_models, "eval": evaluation.run, "serve": cmd_serve}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

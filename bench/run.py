@@ -1,0 +1,362 @@
+"""semcode benchmarks: quality (docstring → function, commit → files) and speed.
+
+    bench/run --quick        tiny models, this repo + a CPython stdlib subset, no downloads
+    bench/run                pinned real corpora (bench/quality/corpora.toml), 3 sizes
+    bench/run --embedder GGUF --embedding-profile generic-mean --reranker GGUF
+
+Writes bench/out/results.json and bench/out/results.md; the last line is
+"N passed, N failed" over the harness checks (exit status 1 if any failed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.speed import speed  # noqa: E402
+from semcode import __version__  # noqa: E402
+from semcode.config import Settings  # noqa: E402
+from semcode.evaluation import (  # noqa: E402
+    markdown_table,
+    read_tree,
+    result_json,
+    run_commit,
+    run_docstring,
+)
+
+STDLIB = Path(sysconfig.get_paths()["stdlib"])
+QUICK_STDLIB = ("json", "logging")
+MEDIUM_STDLIB = ("asyncio", "email", "unittest", "xml", "multiprocessing", "importlib",
+                 "logging", "http", "urllib", "json", "concurrent", "ctypes", "idlelib",
+                 "tkinter", "lib2to3", "distutils")
+
+
+class Checks:
+    """Each protocol or measurement that ran and produced sane output is one check."""
+
+    def __init__(self) -> None:
+        self.passed: list[str] = []
+        self.failed: list[str] = []
+        self.after: Callable[[], None] = lambda: None  # e.g. save partial results
+
+    def run(self, name: str, fn: Callable[[], Any], sane: Callable[[Any], bool]) -> Any:
+        self.after()  # what the previous checks stored
+        print(f"== {name}", flush=True)
+        t = time.perf_counter()
+        try:
+            value = fn()
+            ok = sane(value)
+        except Exception:  # noqa: BLE001 - a failed check is reported, not raised
+            traceback.print_exc()
+            value, ok = None, False
+        (self.passed if ok else self.failed).append(name)
+        print(f"   {'ok' if ok else 'FAILED'} ({time.perf_counter() - t:.1f}s)", flush=True)
+        return value
+
+
+def sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tiny_models() -> tuple[str, str]:
+    out = Path.home() / ".cache" / "semcode-build" / "tiny-models"
+    lines = subprocess.run([sys.executable, str(REPO / "tests" / "tiny_models.py"), str(out)],
+                           check=True, capture_output=True, text=True).stdout.split()
+    return lines[0], lines[1]
+
+
+def stdlib_files(packages: tuple[str, ...]) -> dict[str, str]:
+    files: dict[str, str] = {}
+    for pkg in packages:
+        for path in sorted((STDLIB / pkg).rglob("*.py")):
+            files[f"stdlib/{path.relative_to(STDLIB).as_posix()}"] = path.read_text(
+                "utf-8", "replace")
+    return files
+
+
+def synthetic_repo(root: Path) -> Path:
+    """A three-commit repository of real stdlib code, for when this checkout has no
+    usable history (a shallow CI clone, an early project)."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+    root.mkdir(parents=True)
+    git("init", "-q")
+    git("config", "user.email", "bench@example.com")
+    git("config", "user.name", "bench")
+    for name in ("decoder.py", "encoder.py", "scanner.py", "__init__.py"):
+        (root / "json").mkdir(exist_ok=True)
+        (root / "json" / name).write_text((STDLIB / "json" / name).read_text())
+    git("add", ".")
+    git("commit", "-qm", "Import the JSON package")
+    with open(root / "json" / "decoder.py", "a") as f:
+        f.write("\n\ndef strict_loads(s):\n    return JSONDecoder(strict=True).decode(s)\n")
+    git("commit", "-qam", "Decode JSON documents strictly, rejecting control characters")
+    with open(root / "json" / "encoder.py", "a") as f:
+        f.write("\n\ndef ascii_dumps(o):\n    return JSONEncoder(ensure_ascii=True).encode(o)\n")
+    git("commit", "-qam", "Encode objects as ASCII-only JSON text")
+    return root
+
+
+def quality_sane(run: dict[str, Any]) -> bool:
+    block = run["summary"]["all"]
+    if block["n"] == 0 or "fused" not in block["stages"]:
+        return False
+    return all(0.0 <= m["mean"] <= 1.0 for stage in block["stages"].values()
+               for m in stage.values())
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="tiny models, small corpora, no downloads")
+    ap.add_argument("--embedder", help="GGUF path (default: tiny model in --quick, else settings)")
+    ap.add_argument("--reranker", help="GGUF path or 'off'")
+    ap.add_argument("--embedding-profile", default="auto")
+    ap.add_argument("--max-queries", type=int, default=None)
+    ap.add_argument("--rerank-depth", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--skip", action="append", default=[],
+                    help="docstring, commit, speed-small, speed-medium, speed-large, models, "
+                         "rss, lsp (repeatable)")
+    ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    args = ap.parse_args(argv)
+    quick = args.quick
+    max_queries = args.max_queries or (60 if quick else 200)
+    depth = args.rerank_depth or (10 if quick else 20)
+    repeats = args.repeats or (2 if quick else 3)
+
+    if quick and not args.embedder:
+        embedder, reranker = tiny_models()
+    else:
+        s = Settings()
+        embedder = args.embedder or s.embedding_model
+        reranker = args.reranker or s.reranker_model
+    if args.reranker:
+        reranker = args.reranker
+    base = Settings.from_mapping({
+        "embedding_model": embedder, "reranker_model": reranker,
+        "embedding_profile": args.embedding_profile, "rerank_depth": depth,
+        "rerank_budget_ms": 0, "offline": True})
+    models = {role: {"path": p, "sha256": sha256(p) if Path(p).is_file() else None}
+              for role, p in (("embedder", embedder), ("reranker", reranker))}
+    results: dict[str, Any] = {
+        "mode": "quick" if quick else "full",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+        "machine": {"platform": platform.platform(),
+                    "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "python": platform.python_version()},
+        "versions": {"semcode": __version__, "llama_cpp_python": speed.llama_version(),
+                     "git": _git_head()},
+        "models": models, "settings": {"embedding_profile": args.embedding_profile,
+                                       "rerank_depth": depth, "max_queries": max_queries},
+        "quality": {}, "speed": {}}
+    checks = Checks()
+    md: list[str] = []
+
+    def save() -> None:
+        results["checks"] = {"passed": checks.passed, "failed": checks.failed}
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "results.json").write_text(json.dumps(results, indent=2))
+        (args.out / "results.md").write_text(render_markdown(results, md))
+    checks.after = save
+
+    with tempfile.TemporaryDirectory(prefix="semcode-bench-") as tmp_s:
+        tmp = Path(tmp_s)
+        settings = Settings.from_mapping({"index_dir": str(tmp / "index")}, base)
+
+        # ------------------------------------------------------------ quality
+        if "docstring" not in args.skip:
+            if quick:
+                sources = {"semcode": read_tree(REPO / "server" / "semcode", settings),
+                           "stdlib": stdlib_files(QUICK_STDLIB)}
+                corpora = [{"name": "semcode+stdlib", "files": {
+                    f"{k}/{p}": t for k, fs in sources.items() for p, t in fs.items()}}]
+            else:
+                from bench.quality.corpora import describe, load_manifest, read_corpus
+
+                corpora = []
+                by_lang: dict[str, dict[str, str]] = {}
+                manifest = load_manifest()
+                for c in manifest:
+                    by_lang.setdefault(c["language"], {}).update(read_corpus(c))
+                results["corpora"] = [describe(c) for c in manifest]
+                corpora = [{"name": lang, "files": files} for lang, files in by_lang.items()]
+            for corpus in corpora:
+                name = f"docstring/{corpus['name']}"
+                run = checks.run(name, lambda c=corpus: run_docstring(
+                    c["files"], settings, tmp / "doc" / c["name"], max_queries,
+                    rerank=True, log=print), quality_sane)
+                if run is not None:
+                    results["quality"][name] = result_json(run)
+                    md.append(markdown_table(name, run["summary"]))
+        if "commit" not in args.skip:
+            def commit() -> dict[str, Any]:
+                run = run_commit(REPO, settings, tmp / "commit-self", max_queries, log=print)
+                if not run["results"]:
+                    print("   this repository has no usable commits: using a synthetic one")
+                    repo = synthetic_repo(tmp / "synthetic-repo")
+                    run = run_commit(repo, settings, tmp / "commit-synth", max_queries, log=print)
+                    run["corpus"]["synthetic"] = True
+                return run
+            run = checks.run("commit", commit, quality_sane)
+            if run is not None:
+                results["quality"]["commit"] = result_json(run)
+                md.append(markdown_table("commit", run["summary"]))
+
+        # ------------------------------------------------------------ speed
+        sizes = {"small": [(REPO / "server", "server"), (REPO / "tests", "tests")]}
+        if not quick:
+            sizes["medium"] = [(STDLIB / p, p) for p in MEDIUM_STDLIB]
+            sizes["large"] = [(STDLIB, "stdlib")]
+        trees: dict[str, Path] = {}
+        for size, sources_ in sizes.items():
+            if f"speed-{size}" in args.skip:
+                continue
+            tree = trees[size] = tmp / "speed" / size
+            speed.copy_tree(sources_, tree)
+            n = repeats if size != "large" else max(1, repeats - 1)
+            r = checks.run(f"speed/index/{size}", lambda t=tree, n=n: speed.measure_indexing(
+                t, settings, n),
+                lambda v: v["chunks"] > 0 and v["full_index_s"]["median"] > 0)
+            if r is not None:
+                results["speed"].setdefault("indexing", {})[size] = r
+        small = trees.get("small")
+        if small is not None and "models" not in args.skip:
+            queries = [q["query"] for run in results["quality"].values()
+                       for q in run["queries"]][:20 if quick else 50] or ["parse a file"]
+            r = checks.run("speed/models", lambda: speed.measure_models(
+                small, settings, queries, tmp / "index-models", 200 if quick else 1000,
+                (10, 20) if quick else (10, 20, 50), embed_budget_s=15 if quick else None),
+                lambda v: "query_latency_ms" in v)
+            if r is not None:
+                results["speed"]["models"] = r
+        if small is not None and "rss" not in args.skip:
+            def rss() -> dict[str, int]:
+                idx = str(tmp / "index-models")
+                off = {"index_dir": idx, "embedding_model": "off", "reranker_model": "off"}
+                on = {"index_dir": idx, "embedding_model": embedder, "reranker_model": reranker,
+                      "embedding_profile": args.embedding_profile, "offline": True}
+                return {"without_models": speed.peak_rss(small, off),
+                        "with_models": speed.peak_rss(small, on)}
+            r = checks.run("speed/rss", rss, lambda v: v["without_models"] > 0)
+            if r is not None:
+                results["speed"]["peak_rss_bytes"] = r
+
+        # ------------------------------------------------------------ LSP freshness
+        fresh = REPO / "bench" / "lsp_freshness.py"
+        if "lsp" in args.skip:
+            pass
+        elif fresh.is_file():
+            def lsp() -> dict[str, Any]:
+                cmd = [sys.executable, str(fresh), "--embedder", embedder, "--reranker", reranker,
+                       "--json", str(tmp / "lsp_freshness.json")]
+                if quick:
+                    cmd += ["--edits", "10"]
+                p = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+                out_json = tmp / "lsp_freshness.json"
+                return {"rc": p.returncode, "output": p.stdout[-4000:], "stderr": p.stderr[-2000:],
+                        "result": json.loads(out_json.read_text()) if out_json.is_file() else None}
+            r = checks.run("lsp_freshness", lsp, lambda v: v["rc"] == 0)
+            results["speed"]["lsp_freshness"] = r
+        else:
+            print("== lsp_freshness: bench/lsp_freshness.py does not exist yet; skipped")
+
+    save()
+    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    print(f"{len(checks.passed)} passed, {len(checks.failed)} failed")
+    return 1 if checks.failed else 0
+
+
+def _git_head() -> str:
+    p = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+                       capture_output=True, text=True)
+    return p.stdout.strip() or "unknown"
+
+
+def render_markdown(r: dict[str, Any], quality_tables: list[str]) -> str:
+    m = r["machine"]
+    lines = [f"# semcode benchmark ({r['mode']})", "",
+             f"- date: {r['date']}",
+             f"- machine: {m['platform']}, {m['cpu']}, {m['cores']} cores, Python {m['python']}",
+             f"- versions: semcode {r['versions']['semcode']} (git {r['versions']['git']}), "
+             f"llama-cpp-python {r['versions']['llama_cpp_python']}"]
+    for role, info in r["models"].items():
+        lines.append(f"- {role}: `{Path(info['path']).name}` sha256 `{info['sha256']}`")
+    lines.append(f"- settings: {r['settings']}")
+    for c in r.get("corpora", []):
+        lines.append(f"- corpus {c['name']} ({c['language']}): `{c['file']}` "
+                     f"sha256 `{c['sha256']}`")
+    lines += ["", "Cells: mean [95% bootstrap CI] over queries.", "", "## Quality", ""]
+    for name, q in r["quality"].items():
+        lines.append(f"- {name}: corpus {q['corpus']}")
+    lines += [""] + quality_tables + ["## Speed", ""]
+    idx = r["speed"].get("indexing", {})
+    if idx:
+        lines += ["| size | files | chunks | MB | full index s (median [min, max]) | files/s | "
+                  "MB/s | chunks/s | no-change s | one-file s | index bytes/chunk (no vectors) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for size, v in idx.items():
+            f = v["full_index_s"]
+            lines.append(
+                f"| {size} | {v['files']} | {v['chunks']} | {v['mbytes']} | "
+                f"{f['median']:.2f} [{f['min']:.2f}, {f['max']:.2f}] (n={f['n']}) | "
+                f"{v['files_per_s']} | {v['mb_per_s']} | {v['chunks_per_s']} | "
+                f"{v['nochange_reindex_s']['median']:.3f} | "
+                f"{v['one_file_change_s']['median']:.3f} | "
+                f"{v['index_bytes_per_chunk_no_vectors']} |")
+        lines.append("")
+    mdl = r["speed"].get("models", {})
+    if "embedding" in mdl:
+        e = mdl["embedding"]
+        lines.append(f"Embedding: {e['tokens_per_s']} tokens/s ({e['chunks_per_s']} chunks/s "
+                     f"over {e['chunks']} chunks) = **{e['ratio_to_raw']}×** raw prompt "
+                     f"processing ({e['raw_prompt_tokens_per_s']} tokens/s, one "
+                     f"{e['raw_sequence_tokens']}-token sequence).\n")
+    if "query_latency_ms" in mdl:
+        lines += ["| query stage | p50 ms | p95 ms | n |", "|---|---|---|---|"]
+        for k, v in mdl["query_latency_ms"].items():
+            lines.append(f"| {k} | {v['p50']} | {v['p95']} | {v['n']} |")
+        for d, v in mdl.get("rerank", {}).get("by_depth", {}).items():
+            lines.append(f"| rerank depth {d} | {v['p50']} | {v['p95']} | {v['n']} |")
+        lines.append("")
+    if "rerank" in mdl:
+        rr = mdl["rerank"]
+        lines += [f"Rerank throughput (raw prompt processing "
+                  f"{rr['raw_prompt_tokens_per_s']} tokens/s):",
+                  "", "| depth | pairs/s | tokens/s | ratio to raw |", "|---|---|---|---|"]
+        for d, v in rr["by_depth"].items():
+            lines.append(f"| {d} | {v['pairs_per_s']} | {v['tokens_per_s']} | "
+                         f"{v['ratio_to_raw']} |")
+        lines.append("")
+    rss = r["speed"].get("peak_rss_bytes")
+    if rss:
+        lines.append(f"Peak RSS, index of the small tree loaded + one query: "
+                     f"{rss['without_models'] / 2**20:.0f} MiB without models, "
+                     f"{rss['with_models'] / 2**20:.0f} MiB with both models.\n")
+    lines.append(f"Checks: {len(r['checks']['passed'])} passed, "
+                 f"{len(r['checks']['failed'])} failed {r['checks']['failed'] or ''}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
