@@ -7,6 +7,7 @@ same vectors whether llama.cpp, MLX or a remote server runs it.
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,14 @@ class EmbeddingProfile:
 
     def format_document(self, text: str) -> str:
         return self.document_template.format(text=text)
+
+    def recipe_key(self, token_budget: int, dims: int) -> str:
+        """The recipe's share of an embedder's cache identity: the same weights prepared
+        another way (templates, pooling, EOS, truncation, width) give other vectors."""
+        templates = hashlib.sha256(
+            f"{self.query_template}\0{self.document_template}".encode()).hexdigest()[:8]
+        return (f"{self.name}|{self.pooling}|eos={int(self.append_eos)}|t={token_budget}"
+                f"|d={dims}|{templates}")
 
 
 @dataclass(frozen=True)

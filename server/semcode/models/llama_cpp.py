@@ -410,12 +410,7 @@ class LlamaCppEmbedder(Embedder):
     def _identity(self) -> str:
         # Vectors depend on the weights *and* on how inputs are prepared, so both are in
         # the cache key: the model's content hash, not its path, plus the recipe.
-        p = self.profile
-        recipe = f"{p.name}|{p.pooling}|eos={int(p.append_eos)}|t={self._budget}|d={self._dims}"
-        recipe += (
-            "|"
-            + hashlib.sha256(f"{p.query_template}\0{p.document_template}".encode()).hexdigest()[:8]
-        )
+        recipe = self.profile.recipe_key(self._budget, self._dims)
         return f"gguf:{self._model.identity[:32]}:{recipe}"
 
     @property

@@ -338,10 +338,7 @@ class MlxEmbedder(Embedder):
         dims = self.profile.dims
         self._dims = min(dims, m.n_embd) if dims else m.n_embd
         self._speed = _Throughput()
-        p = self.profile
-        recipe = f"{p.name}|{p.pooling}|eos={int(p.append_eos)}|t={self._budget}|d={self._dims}"
-        recipe += "|" + hashlib.sha256(
-            f"{p.query_template}\0{p.document_template}".encode()).hexdigest()[:8]
+        recipe = self.profile.recipe_key(self._budget, self._dims)
         self._info = ModelInfo(identity=f"mlx:{m.identity[:32]}:{recipe}", backend=BACKEND,
                                device=m.device, path=str(m.path), dims=self._dims)
 
