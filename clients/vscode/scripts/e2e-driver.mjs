@@ -86,8 +86,19 @@ try {
       { timeout: 30000 },
       EXPECT_LINE,
     );
-    const quickInputVisible = await page.$eval('.quick-input-widget', (el) => getComputedStyle(el).display !== 'none').catch(() => false);
-    if (quickInputVisible) throw new Error('the QuickPick is still open after Enter');
+    // The active item is previewed while the list is open, so the editor checks above can
+    // pass before Enter lands: what proves the pick is the list closing.
+    await page
+      .waitForFunction(
+        () => {
+          const el = document.querySelector('.quick-input-widget');
+          return !el || getComputedStyle(el).display === 'none';
+        },
+        { timeout: 10000, polling: 100 },
+      )
+      .catch(() => {
+        throw new Error('the QuickPick is still open 10 s after Enter');
+      });
     await new Promise((r) => setTimeout(r, 500));
     await page.screenshot({ path: path.join(artifacts, 'vscode-e2e.png') });
   });
