@@ -294,3 +294,18 @@ def test_directories_deleted_and_created_as_one_event(workspace, tmp_path):
     assert names(engine.search(SearchRequest("send welcome email")))[0] == "send_welcome_email"
     assert engine.status()["files"] == 3
     engine.close()
+
+
+def test_identical_chunks_are_embedded_once(tmp_path, tiny_models):
+    root = tmp_path / "copies"
+    root.mkdir()
+    body = "def checksum(data):\n    return sum(data) % 255\n"
+    for n in range(40):  # more copies than one embedding batch holds
+        (root / f"copy{n:02}.py").write_text(body)
+    engine = Engine.open(root, model_settings(tmp_path, tiny_models))
+    engine.sync()
+    report = engine.embed_pending()
+    assert report.embedded == 1 and report.pending == 0
+    assert len(engine.indexer.vectors) == 40
+    engine.close()
+    engine.models.close()

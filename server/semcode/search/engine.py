@@ -192,17 +192,27 @@ class Engine:
                 ids = [i for i in ids if i in chunks]
                 if not ids:
                     continue
-                texts = [chunks[i].embedding_text() for i in ids]
+                hashes = [chunks[i].content_hash() for i in ids]
+                # Identical chunks (copied code, license headers) are embedded once: the
+                # first copy's vector is in the cache by the time a later batch needs it.
+                known = self.indexer.store.cached_vectors(model_id, hashes)
+                todo: dict[str, str] = {}  # hash -> text, each content once
+                for i, h in zip(ids, hashes, strict=True):
+                    if h not in known:
+                        todo.setdefault(h, chunks[i].embedding_text())
+                computed: Sequence[np.ndarray] = []
                 try:
                     with self.models.using("embedder"):
-                        vectors = embedder.embed_documents(texts)
+                        if todo:
+                            computed = list(embedder.embed_documents(list(todo.values())))
                 except ModelError as exc:  # the rest stays pending for the next pass
                     report.error = str(exc)
                     log.warning("embedding stopped: %s", exc)
                     break
-                hashes = [chunks[i].content_hash() for i in ids]
+                known.update(zip(todo, computed, strict=True))
+                vectors = np.stack([known[h] for h in hashes])
                 self.indexer.add_vectors(model_id, ids, hashes, vectors)
-                report.embedded += len(ids)
+                report.embedded += len(todo)
                 if progress:
                     done = min(start + len(ids), total)
                     progress(Progress("embed", done, total, f"embedding {done}/{total} chunks"))
