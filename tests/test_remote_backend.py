@@ -405,3 +405,44 @@ def test_bad_config():
     with pytest.raises(ModelError, match="http"):
         RemoteConfig("ftp://x")
 
+
+
+# ----------------------------------------------------------------- through the engine
+
+
+def test_engine_on_remote_servers_and_a_server_going_down(llama_server, tiny_models, tmp_path):
+    """Settings alone send the engine to remote servers (`remote_url` makes `auto` pick
+    the remote backend); a server going down costs one notice, never an exception."""
+    from sample_workspace import FILES, write_files
+    from semcode.config import Settings
+    from semcode.search.engine import Engine, SearchRequest
+
+    root = tmp_path / "ws"
+    write_files(root, FILES)
+    served = LlamaCppReranker(tiny_models.reranker, n_threads=2)
+    reranks = RerankServer(served).start()
+    settings = Settings.from_mapping({
+        "remote_url": llama_server, "remote_reranker_url": reranks.url,
+        "remote_embedding_model": "tiny-qwen3-embedding", "remote_timeout_s": 5,
+        "index_dir": str(tmp_path / "index")})
+    engine = Engine.open(root, settings)
+    try:
+        engine.sync()
+        report = engine.embed_pending()
+        assert report.embedded > 0 and report.pending == 0 and not report.error
+        req = SearchRequest("refresh expired token", limit=5)
+        first = engine.search(req)
+        assert first.mode == "hybrid" and any("dense" in h.stages for h in first.hits)
+        assert engine.rerank(req, first).reranked
+        status = engine.models.status()
+        assert status["embedder"]["backend"] == status["reranker"]["backend"] == "remote"
+
+        reranks.stop()  # the rerank server dies: first-stage results, one notice
+        second = engine.rerank(req, engine.search(req))
+        assert not second.reranked
+        assert any(n.startswith("reranking is off") for n in second.notices)
+    finally:
+        engine.close()
+        engine.models.close()
+        reranks.stop()
+        served.close()
