@@ -15,18 +15,8 @@ pytest.importorskip("llama_cpp")
 
 from semcode.models.base import ModelError  # noqa: E402
 from semcode.models.llama_cpp import LlamaCppEmbedder, LlamaCppReranker  # noqa: E402
-
-TEXTS = [
-    "def refresh_token(session, expires_at):\n    return fetch_new_token(session.user)",
-    "class UserAccount:\n    def __init__(self, name): self.name = name",
-    "The quick brown fox jumps over the lazy dog.",
-    'function parseConfig(path) { return JSON.parse(fs.readFileSync(path, "utf8")); }',
-    'fn main() { println!("{}", 42); }  // braces {doc} {text} survive',
-    "für größere Ströme: ünïcödé ✓ 日本語",
-    "x",
-    "for i in range(10):\n    print(i)\n" * 20,
-]
-QUERY = "where do we refresh expired tokens"
+from tiny_models import SAMPLE_QUERY as QUERY  # noqa: E402
+from tiny_models import SAMPLE_TEXTS as TEXTS  # noqa: E402
 
 
 @pytest.fixture(scope="module")

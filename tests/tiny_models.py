@@ -118,6 +118,21 @@ The quick brown fox jumps over the lazy dog. Search code by meaning, not by name
 _ANSWERS = "yes no\nyes\nno\n" * 40
 
 
+# Texts and a query that exercise tokenisation edge cases (templates' braces, non-ASCII,
+# a one-character text, a long repetitive one); shared by the backend test suites.
+SAMPLE_TEXTS = [
+    "def refresh_token(session, expires_at):\n    return fetch_new_token(session.user)",
+    "class UserAccount:\n    def __init__(self, name): self.name = name",
+    "The quick brown fox jumps over the lazy dog.",
+    'function parseConfig(path) { return JSON.parse(fs.readFileSync(path, "utf8")); }',
+    'fn main() { println!("{}", 42); }  // braces {doc} {text} survive',
+    "für größere Ströme: ünïcödé ✓ 日本語",
+    "x",
+    "for i in range(10):\n    print(i)\n" * 20,
+]
+SAMPLE_QUERY = "where do we refresh expired tokens"
+
+
 class TinyModels(NamedTuple):
     embedder: Path
     reranker: Path
