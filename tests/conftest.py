@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
+from sample_workspace import FILES, write_files  # noqa: E402
 from tiny_models import TinyModels, write_tiny_models  # noqa: E402
 
 
@@ -32,3 +33,12 @@ def gemma_gguf() -> Path:
     env = os.environ.get("SEMCODE_TEST_MODELS")
     target = gemma.default_output_path(env) if env else gemma.default_output_path()
     return Path(gemma.assemble(target))
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    """The small multi-language workspace of `sample_workspace.FILES` (tests/lsp has its own)."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    write_files(root, FILES)
+    return root

@@ -8,9 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
-from sample_workspace import FILES, write_files
+from sample_workspace import write_files
 
 SEMCODE = [sys.executable, "-m", "semcode"]
 
@@ -24,14 +22,6 @@ def run(args: list[str], tmp_path: Path, env_extra: dict[str, str] | None = None
     if check and proc.returncode != 0:
         raise AssertionError(f"semcode {args} exited {proc.returncode}:\n{proc.stderr}")
     return proc
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    write_files(root, FILES)
-    return root
 
 
 LEXICAL = ["--embedding-model", "off", "--reranker-model", "off"]

@@ -7,17 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from sample_workspace import FILES, write_files
+from sample_workspace import write_files
 from semcode.config import Settings
 from semcode.search.engine import Engine, SearchError, SearchRequest
-
-
-@pytest.fixture
-def workspace(tmp_path: Path) -> Path:
-    root = tmp_path / "ws"
-    root.mkdir()
-    write_files(root, FILES)
-    return root
 
 
 def lexical_settings(tmp_path: Path, **extra: object) -> Settings:

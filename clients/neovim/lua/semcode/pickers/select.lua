@@ -5,20 +5,8 @@ local search = require("semcode.search")
 
 local M = {}
 
--- Notices ("semantic search is off: …") repeat on every search; say each one once.
-local seen_notices = {}
-
-local function show_notices(state)
-  for _, notice in ipairs(state.notices or {}) do
-    if not seen_notices[notice] then
-      seen_notices[notice] = true
-      vim.notify("semcode: " .. notice, vim.log.levels.INFO)
-    end
-  end
-  if state.error then
-    vim.notify("semcode: " .. state.error, vim.log.levels.ERROR)
-  end
-end
+-- Notices repeat on every search; one reporter for the session says each one once.
+local show_notices = require("semcode.pickers.notices").reporter()
 
 --- Present `items`; on choice jump there.
 function M.list(opts)

@@ -162,7 +162,7 @@ function M.search(opts)
   local pickers = require("telescope.pickers")
   local conf = require("telescope.config").values
   local picker
-  local seen_notices = {}
+  local show_notices = require("semcode.pickers.notices").reporter()
   local finder = M.live_finder({
     client = opts.client,
     params = opts.params,
@@ -171,15 +171,7 @@ function M.search(opts)
       if not picker or not picker.prompt_bufnr or not vim.api.nvim_buf_is_valid(picker.prompt_bufnr) then
         return
       end
-      for _, notice in ipairs(state.notices or {}) do
-        if not seen_notices[notice] then
-          seen_notices[notice] = true
-          vim.notify("semcode: " .. notice, vim.log.levels.INFO)
-        end
-      end
-      if state.error then
-        vim.notify("semcode: " .. state.error, vim.log.levels.ERROR)
-      end
+      show_notices(state)
       if picker.results_border and picker.results_border.change_title then
         pcall(picker.results_border.change_title, picker.results_border, title_for(state))
       end
