@@ -410,22 +410,20 @@ def test_bad_config():
 # ----------------------------------------------------------------- through the engine
 
 
-def test_engine_on_remote_servers_and_a_server_going_down(llama_server, tiny_models, tmp_path):
+def test_engine_on_remote_servers_and_a_server_going_down(llama_server, tiny_models, workspace,
+                                                          tmp_path):
     """Settings alone send the engine to remote servers (`remote_url` makes `auto` pick
     the remote backend); a server going down costs one notice, never an exception."""
-    from sample_workspace import FILES, write_files
     from semcode.config import Settings
     from semcode.search.engine import Engine, SearchRequest
 
-    root = tmp_path / "ws"
-    write_files(root, FILES)
     served = LlamaCppReranker(tiny_models.reranker, n_threads=2)
     reranks = RerankServer(served).start()
     settings = Settings.from_mapping({
         "remote_url": llama_server, "remote_reranker_url": reranks.url,
         "remote_embedding_model": "tiny-qwen3-embedding", "remote_timeout_s": 5,
         "index_dir": str(tmp_path / "index")})
-    engine = Engine.open(root, settings)
+    engine = Engine.open(workspace, settings)
     try:
         engine.sync()
         report = engine.embed_pending()
