@@ -301,3 +301,27 @@ def test_identical_chunks_are_embedded_once(tmp_path, tiny_models):
     assert len(engine.indexer.vectors) == 40
     engine.close()
     engine.models.close()
+
+
+def test_rerank_depth_fits_the_budget_even_when_the_reranker_is_cold(workspace, tmp_path,
+                                                                       tiny_models):
+    def reranked_count(**extra: object) -> int:
+        engine = Engine.open(workspace, model_settings(tmp_path, tiny_models, **extra))
+        engine.sync()
+        engine.embed_pending()  # dense retrieval makes every chunk a candidate
+        req = SearchRequest("token", limit=20)
+        first = engine.search(req)
+        assert len(first.candidates) > 5
+        second = engine.rerank(req, first)
+        engine.close()
+        engine.models.close()  # the next engine starts with a cold reranker again
+        assert second.reranked
+        return sum("rerank" in h.stages for h in second.candidates)
+
+    # A cold reranker has no measured speed: a short probe measures it, and a budget of
+    # 1 ms leaves just the minimum a rerank promises.
+    assert reranked_count(rerank_budget_ms=1, rerank_depth=30) == 3
+    # No budget: the whole depth (all candidates here), cold or not.
+    assert reranked_count(rerank_budget_ms=0, rerank_depth=6) == 6
+    # A budget that is ample for the tiny model: the whole depth.
+    assert reranked_count(rerank_budget_ms=60_000, rerank_depth=6) == 6

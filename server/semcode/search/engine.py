@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 MODES = ("hybrid", "lexical", "dense")
 MAX_QUERY_CHARS = 10_000
 EMBED_BATCH_CHUNKS = 16  # small batches keep cancellation and budgets responsive
+RERANK_PROBE = 2  # documents scored first to measure a cold reranker's speed
+RERANK_MIN = 3  # reranking was asked for: at least this many, whatever the budget
 
 __all__ = ["Engine", "SearchRequest", "SearchResponse", "Hit", "StageScore", "Progress",
            "SyncReport", "EmbedReport", "SearchError"]
@@ -335,22 +337,39 @@ class Engine:
         if reranker is None:
             first.notices.extend(n for n in self.models.notices() if n.startswith("reranking"))
             return first
-        depth = self._fit_depth(reranker.tokens_per_second(), first.candidates)
-        head, tail = first.candidates[:depth], first.candidates[depth:]
-        documents = [_rerank_document(h.chunk) for h in head]
+        candidates = first.candidates
+        budget_ms = self.settings.rerank_budget_ms
+        limit = min(self.settings.rerank_depth, len(candidates))
         t = time.perf_counter()
 
         def progress(done: int, total: int) -> bool:
             return bool(cancel is not None and cancel.is_set())
 
+        def score(hits: Sequence[Hit]) -> list[float]:
+            return list(reranker.score(req.query, [_rerank_document(h.chunk) for h in hits],
+                                       progress=progress)) if hits else []
+
+        scores: list[float] = []
         try:
             with self.models.using("reranker"):
                 if cancel is not None and cancel.is_set():
                     return first
-                scores = reranker.score(req.query, documents, progress=progress)
+                if reranker.tokens_per_second() is None and budget_ms and limit > RERANK_PROBE:
+                    # First use: no throughput measured yet. Score a couple, measure, and
+                    # fit the rest of the budget (a cold CPU reranker at full depth can
+                    # take minutes).
+                    scores = score(candidates[:RERANK_PROBE])
+                    depth = RERANK_PROBE + self._fit_depth(
+                        reranker.tokens_per_second(), candidates[RERANK_PROBE:limit],
+                        budget_ms - _ms(t))
+                else:
+                    depth = self._fit_depth(reranker.tokens_per_second(), candidates, budget_ms)
+                depth = max(depth, min(RERANK_MIN, limit))  # always rerank a few: that was asked
+                scores += score(candidates[len(scores):depth])
         except ModelError as exc:
             first.notices.append(f"reranking is off: {exc}")
             return first
+        head, tail = candidates[:depth], candidates[depth:]
         if (cancel is not None and cancel.is_set()) or len(scores) != len(head):
             return first  # stopped early: the partial order is not worth showing
         order = sorted(range(len(head)), key=lambda n: -scores[n])
@@ -371,20 +390,22 @@ class Engine:
         return SearchResponse(hits=reranked[:req.limit], reranked=True, mode=first.mode,
                               notices=first.notices, timings_ms=timings, candidates=reranked)
 
-    def _fit_depth(self, tokens_per_s: float | None, candidates: Sequence[Hit]) -> int:
-        depth = min(self.settings.rerank_depth, len(candidates))
-        if tokens_per_s and self.settings.rerank_budget_ms:
-            per_doc = [min(self.settings.rerank_doc_tokens, len(h.chunk.text) // 3 + 40)
-                       for h in candidates[:depth]]
-            budget_tokens = tokens_per_s * self.settings.rerank_budget_ms / 1000
-            used, fit = 0.0, 0
-            for tokens in per_doc:
-                used += tokens
-                if used > budget_tokens:
-                    break
-                fit += 1
-            depth = max(min(3, depth), fit)  # always rerank a few: that is what was asked
-        return depth
+    def _fit_depth(self, tokens_per_s: float | None, candidates: Sequence[Hit],
+                   budget_ms: float) -> int:
+        """How many of `candidates`, in order, fit in `budget_ms` at `tokens_per_s` (all,
+        up to `rerank_depth`, when the throughput or the budget is unknown)."""
+        limit = min(self.settings.rerank_depth, len(candidates))
+        if not tokens_per_s or not self.settings.rerank_budget_ms:
+            return limit
+        budget_tokens = tokens_per_s * max(budget_ms, 0.0) / 1000
+        used, fit = 0.0, 0
+        for h in candidates[:limit]:
+            # ~3 characters per token for code, plus the prompt around each document.
+            used += min(self.settings.rerank_doc_tokens, len(h.chunk.text) // 3 + 40)
+            if used > budget_tokens:
+                break
+            fit += 1
+        return fit
 
     # ================================================================ related code
     def related(self, rel_path: str, line: int, limit: int = 20) -> SearchResponse:
