@@ -185,6 +185,18 @@ class Session:
         self.tasks.spawn(self._register_watchers(), "watcher registration")
         for folder in self.folders:
             self.tasks.spawn(self._index(folder), f"indexing {folder.name}")
+        self.tasks.spawn(self._warm_up_models(), "model warm-up")
+
+    async def _warm_up_models(self) -> None:
+        """Load the query embedder and the reranker now, in the background, so that the
+        first search does not wait for them (the document embedder loads with indexing)."""
+        if self.models is None:
+            return
+        for load in (self.models.query_embedder, self.models.reranker):
+            if self.closed:
+                return
+            await self._run(self.reads, None, load)
+        await self._check_models()
 
     async def shutdown(self) -> None:
         self.shutdown_requested = True
