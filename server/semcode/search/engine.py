@@ -231,7 +231,8 @@ class Engine:
 
     # ================================================================ reading
     def search(self, req: SearchRequest) -> SearchResponse:
-        """The first stage: BM25 and dense retrieval in parallel, fused by RRF."""
+        """The first stage: BM25 and dense retrieval, fused by RRF. Keeps enough fused
+        candidates (`SearchResponse.candidates`) for a later `rerank`."""
         req.validate()
         s = self.settings
         notices: list[str] = []
@@ -260,7 +261,7 @@ class Engine:
             k=s.rrf_k, weights={"lexical": s.lexical_weight, "dense": s.dense_weight},
         )
         raw_scores = {name: dict(hits) for name, hits in lists.items()}
-        keep = max(req.limit, self._rerank_depth_limit(req))
+        keep = max(req.limit, self.settings.rerank_depth if self._wants_rerank(req) else 0)
         fused = fused[:keep]
         chunks = self.indexer.chunks(f.doc_id for f in fused)
         hits: list[Hit] = []
@@ -321,17 +322,15 @@ class Engine:
         return allowed.__contains__
 
     # ================================================================ second stage
-    def _rerank_depth_limit(self, req: SearchRequest) -> int:
-        wants = self.settings.rerank if req.rerank is None else req.rerank
-        return self.settings.rerank_depth if wants else 0
+    def _wants_rerank(self, req: SearchRequest) -> bool:
+        return self.settings.rerank if req.rerank is None else req.rerank
 
     def rerank(self, req: SearchRequest, first: SearchResponse,
                cancel: threading.Event | None = None) -> SearchResponse:
         """Reorder the top of the first stage with the cross-encoder. The depth is the
         `rerank_depth` setting, shrunk to what fits `rerank_budget_ms` at the measured
         throughput. Returns `first` unchanged when there is no reranker."""
-        wants = self.settings.rerank if req.rerank is None else req.rerank
-        if not wants or not first.candidates:
+        if not self._wants_rerank(req) or not first.candidates:
             return first
         reranker = self.models.reranker()
         if reranker is None:
