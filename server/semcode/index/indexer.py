@@ -181,10 +181,13 @@ class Indexer:
         seen: set[str] = set()
         total = len(entries)
         last_report = 0.0
-        for n, entry in enumerate(entries, start=1):
+        for n, entry in enumerate(entries):
             if cancel is not None and cancel.is_set():
                 report.cancelled = True
                 break
+            if progress and time.monotonic() - last_report > 0.1:
+                last_report = time.monotonic()
+                progress(Progress("chunk", n, total, f"{n}/{total} files"))
             seen.add(entry.rel_path)
             report.files_seen += 1
             if entry.rel_path in self.buffers:
@@ -211,10 +214,8 @@ class Indexer:
             if warning:
                 report.warnings.append(f"{entry.rel_path}: {warning}")
             report.files_indexed += 1
-            now = time.monotonic()
-            if progress and (now - last_report > 0.1 or n == total):
-                last_report = now
-                progress(Progress("chunk", n, total, f"{n}/{total} files"))
+        if progress and not report.cancelled:
+            progress(Progress("chunk", total, total, f"{total}/{total} files"))
         if not report.cancelled:
             for path in known.keys() - seen - self.buffers:
                 self.remove_file(path)
