@@ -17,7 +17,6 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,8 +26,6 @@ from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Progress
 from semcode.index.store import StoreError
 from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
-
-log = logging.getLogger("semcode")
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -159,7 +156,6 @@ def cmd_index(args: argparse.Namespace) -> int:
         settings = Settings.from_mapping({"embedding_model": "off"}, settings)
     engine = Engine.open(root, settings)
     printer = ProgressPrinter(sys.stderr.isatty())
-    started = time.perf_counter()
     try:
         if args.full:
             engine.reset()
@@ -168,10 +164,10 @@ def cmd_index(args: argparse.Namespace) -> int:
         print(f"indexed {root}: {report.files_seen} files ({report.files_indexed} changed, "
               f"{report.files_removed} removed, {report.files_skipped} skipped), "
               f"{report.chunks} chunks in {report.seconds:.1f}s", file=sys.stderr)
-        for warning in report.warnings[:5] if args.verbose else []:
+        for warning in report.warnings if args.verbose else []:
             _notice(f"warning: {warning}")
-        if len(report.warnings) > 0 and not args.verbose:
-            _notice(f"{len(report.warnings)} files fell back to line windows (-v lists them)")
+        if report.warnings and not args.verbose:
+            _notice(f"{len(report.warnings)} files had parse warnings (-v lists them)")
         embed = engine.embed_pending(printer)
         printer.close()
         for line in engine.models.notices():
@@ -188,7 +184,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     finally:
         engine.close()
         engine.models.close()
-    log.debug("index took %.2fs", time.perf_counter() - started)
     return EXIT_OK
 
 
@@ -210,8 +205,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         shown: set[str] = set()
         for query in queries:
             req = SearchRequest(query=query, limit=args.limit, mode=args.mode,
-                                languages=tuple(args.lang), paths=tuple(args.path),
-                                rerank=not args.no_rerank and settings.rerank)
+                                languages=tuple(args.lang), paths=tuple(args.path))
             try:
                 response = engine.search(req)
                 response = engine.rerank(req, response)
