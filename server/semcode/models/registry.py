@@ -235,12 +235,6 @@ class ModelSet:
                     self._unload(role)
         self._mark_off()
 
-    def retry_missing(self) -> None:
-        """Forget failures so that the next access tries again (e.g. after a download)."""
-        for role, slot in self._slots.items():
-            if slot.state in ("missing", "error"):
-                self._unload(role)
-
     def close(self) -> None:
         for role in self._slots:
             self._unload(role)
