@@ -92,6 +92,9 @@ def test_index_with_tiny_models_embeds_then_embeds_nothing(workspace, tmp_path, 
 
 
 def test_status_and_models_commands(workspace, tmp_path):
+    before = run(["status", "-w", str(workspace), "--json"], tmp_path, check=False)
+    assert before.returncode == 1 and json.loads(before.stdout)["indexed"] is False
+    assert not (tmp_path / "cache").exists()  # asking created nothing
     run(["index", str(workspace), *LEXICAL], tmp_path)
     status = json.loads(run(["status", "-w", str(workspace), "--json"], tmp_path).stdout)
     assert status["files"] == 4 and status["chunks"] > 4

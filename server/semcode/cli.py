@@ -23,7 +23,7 @@ from typing import Any
 
 from semcode import __version__, evaluation
 from semcode.config import ConfigError, Settings, load_settings
-from semcode.index.indexer import Progress
+from semcode.index.indexer import Progress, index_dir_for
 from semcode.index.store import StoreError
 from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
 
@@ -272,9 +272,17 @@ def _print_response(query: str, response: SearchResponse, as_json: bool, many: b
 
 def cmd_status(args: argparse.Namespace) -> int:
     root = workspace_root(args.workspace)
-    engine = Engine.open(root, settings_from_args(args, root))
+    settings = settings_from_args(args, root)
+    if not (index_dir_for(root, settings) / "index.sqlite").exists():
+        # Asking must not create an empty index as a side effect.
+        if args.json:
+            print(json.dumps({"root": str(root), "indexed": False}, indent=2))
+        else:
+            print(f"{root} has no index yet: run `semcode index {args.workspace}`")
+        return EXIT_ERROR
+    engine = Engine.open(root, settings)
     try:
-        status = engine.status()
+        status = {**engine.status(), "indexed": True}
     finally:
         engine.indexer.close()
     if args.json:
