@@ -11,7 +11,6 @@ Writes bench/out/results.json and bench/out/results.md; the last line is
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -28,6 +27,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.quality.corpora import sha256  # noqa: E402
 from bench.speed import speed  # noqa: E402
 from semcode import __version__  # noqa: E402
 from semcode.config import Settings  # noqa: E402
@@ -67,14 +67,6 @@ class Checks:
         (self.passed if ok else self.failed).append(name)
         print(f"   {'ok' if ok else 'FAILED'} ({time.perf_counter() - t:.1f}s)", flush=True)
         return value
-
-
-def sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def tiny_models() -> tuple[str, str]:

@@ -31,7 +31,7 @@ def load_manifest(path: Path = MANIFEST) -> list[dict[str, Any]]:
     return corpora
 
 
-def sha256(path: Path) -> str:
+def sha256(path: Path | str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
