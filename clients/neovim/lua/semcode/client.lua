@@ -135,6 +135,18 @@ function M.find_root(bufnr)
   return nil
 end
 
+--- `t` as a JSON object for the wire. Lua cannot tell `{}` from an empty list, and
+--- vim.json encodes an empty table as `[]`: the server wants an object of settings, so
+--- "no settings" (`setup({})`, lazy.nvim's `opts = {}`) must go out as `{}`.
+---@param t table|nil
+---@return table
+function M.json_object(t)
+  if t == nil or (type(t) == "table" and next(t) == nil) then
+    return vim.empty_dict()
+  end
+  return t
+end
+
 local handlers -- set lazily: search/status require this module
 
 local function make_handlers()
@@ -176,7 +188,7 @@ function M.attach(bufnr)
     cmd_env = opts.cmd_env,
     root_dir = root,
     workspace_folders = { { uri = vim.uri_from_fname(root), name = vim.fs.basename(root) } },
-    init_options = opts.init_options,
+    init_options = M.json_object(opts.init_options),
     capabilities = opts.capabilities,
     handlers = handlers,
     on_attach = opts.on_attach,
@@ -194,7 +206,7 @@ end
 --- Send new settings to every running server (workspace/didChangeConfiguration).
 function M.update_settings(settings)
   for _, client in ipairs(M.clients()) do
-    M.notify(client, "workspace/didChangeConfiguration", { settings = { semcode = settings } })
+    M.notify(client, "workspace/didChangeConfiguration", { settings = { semcode = M.json_object(settings) } })
   end
 end
 
