@@ -286,6 +286,7 @@ def test_concurrent_rebuilds_and_writes() -> None:
         assert close(as_dict(idx.search(q, 10_000)), reference(corpus, q)), q
 
 
+@pytest.mark.bench
 def test_build_and_query_speed_report(capsys: pytest.CaptureFixture[str]) -> None:
     """~10k synthetic chunks: build time and median query latency (printed only)."""
     rng = random.Random(5)

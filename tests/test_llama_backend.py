@@ -1,7 +1,7 @@
 """The llama.cpp backend on real GGUFs: tiny random-weight Qwen3 models (exact checks)
 and the real Gemma 3 270M from PyPI (the yes/no scoring path on a real model).
 
-Speeds are printed (run with -s, or read the "speed" lines), never asserted."""
+Speeds are printed by the `bench` tests (pytest -m bench), never asserted."""
 
 from __future__ import annotations
 
@@ -11,12 +11,10 @@ import time
 import numpy as np
 import pytest
 
-pytest.importorskip("llama_cpp")
-
-from semcode.models.base import ModelError  # noqa: E402
-from semcode.models.llama_cpp import LlamaCppEmbedder, LlamaCppReranker  # noqa: E402
-from tiny_models import SAMPLE_QUERY as QUERY  # noqa: E402
-from tiny_models import SAMPLE_TEXTS as TEXTS  # noqa: E402
+from semcode.models.base import ModelError
+from semcode.models.llama_cpp import LlamaCppEmbedder, LlamaCppReranker
+from tiny_models import SAMPLE_QUERY as QUERY
+from tiny_models import SAMPLE_TEXTS as TEXTS
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +220,7 @@ def _speed_line(name: str, r: LlamaCppReranker, docs: list[str]) -> str:
     )
 
 
+@pytest.mark.bench
 def test_speed_report(tiny_models, capsys):
     docs = [TEXTS[i % len(TEXTS)] * 3 for i in range(32)]
     e = LlamaCppEmbedder(tiny_models.embedder, n_threads=2)
@@ -241,6 +240,7 @@ def test_speed_report(tiny_models, capsys):
         print("\n" + "\n".join(lines))
 
 
+@pytest.mark.bench
 def test_speed_report_gemma(gemma_gguf, capsys):
     docs = [RELEVANT, UNRELATED, *TEXTS] * 2
     r = LlamaCppReranker(gemma_gguf, n_threads=2)

@@ -6,11 +6,10 @@
 * a stdlib fault server for what real servers do on bad days: connection refused, HTTP
   500, too slow, wrong width, malformed JSON, and recovery afterwards.
 
-Speeds are printed (-s), never asserted."""
+Speeds are printed by the `bench` tests (pytest -m bench), never asserted."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import socket
 import subprocess
@@ -21,16 +20,21 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# fastapi ... uvicorn: llama_cpp.server's own dependencies (the dev extra), imported so
+# that a missing one fails here instead of skipping the server tests.
+import fastapi  # noqa: F401
 import numpy as np
+import pydantic_settings  # noqa: F401
 import pytest
+import sse_starlette  # noqa: F401
+import starlette_context  # noqa: F401
+import uvicorn  # noqa: F401
 
-pytest.importorskip("llama_cpp")
-
-from rerank_server import RerankServer  # noqa: E402
-from semcode.models.base import ModelError  # noqa: E402
-from semcode.models.llama_cpp import LlamaCppEmbedder, LlamaCppReranker  # noqa: E402
-from semcode.models.profiles import QWEN3_EMBEDDING  # noqa: E402
-from semcode.models.remote import RemoteConfig, RemoteEmbedder, RemoteReranker  # noqa: E402
+from rerank_server import RerankServer
+from semcode.models.base import ModelError
+from semcode.models.llama_cpp import LlamaCppEmbedder, LlamaCppReranker
+from semcode.models.profiles import QWEN3_EMBEDDING
+from semcode.models.remote import RemoteConfig, RemoteEmbedder, RemoteReranker
 
 TEXTS = [
     "def refresh_token(session, expires_at):\n    return fetch_new_token(session.user)",
@@ -43,7 +47,6 @@ TEXTS = [
 ]
 QUERY = "where do we refresh expired tokens"
 
-_SERVER_DEPS = ("fastapi", "uvicorn", "sse_starlette", "starlette_context", "pydantic_settings")
 
 
 def _free_port() -> int:
@@ -57,10 +60,6 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def llama_server(tiny_models, tmp_path_factory):
-    missing = [m for m in _SERVER_DEPS if importlib.util.find_spec(m) is None]
-    if missing:
-        pytest.skip(f"llama_cpp.server needs {', '.join(missing)} (pip install fastapi "
-                    "uvicorn sse-starlette starlette-context pydantic-settings)")
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(tiny_models.embedder),
@@ -132,6 +131,7 @@ def test_identity_rule(llama_server, local_embedder):
     assert a.info.backend == "remote" and a.info.dims == 64
 
 
+@pytest.mark.bench
 def test_speed_report_remote_embeddings(llama_server, local_embedder, capsys):
     remote = RemoteEmbedder(RemoteConfig(llama_server, model="tiny-qwen3-embedding"),
                             profile=QWEN3_EMBEDDING)
@@ -181,6 +181,7 @@ def test_rerank_scores_equal_in_process(rerank_server, local_reranker, api):
     assert remote.info.backend == "remote" and remote.tokens_per_second()
 
 
+@pytest.mark.bench
 def test_speed_report_remote_rerank(rerank_server, local_reranker, capsys):
     remote = RemoteReranker(RemoteConfig(rerank_server.url))
     docs = [f"{TEXTS[i % len(TEXTS)]} # {i}" for i in range(30)]

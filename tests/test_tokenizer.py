@@ -78,6 +78,7 @@ def test_chunk_tokens() -> None:
     assert "py" not in toks
 
 
+@pytest.mark.bench
 def test_tokenizer_throughput_report(capsys: pytest.CaptureFixture[str]) -> None:
     """Prints tokens/s and MB/s on real code (a measurement, not an assertion)."""
     stdlib = Path(sysconfig.get_paths()["stdlib"])

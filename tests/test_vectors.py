@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -121,8 +120,7 @@ def test_save_load_roundtrip_and_errors(tmp_path: Path) -> None:
     assert len(VectorIndex.load(empty, 12)) == 0
 
 
-@pytest.mark.skipif(not os.environ.get("SEMCODE_BENCH"),
-                    reason="slow (~20 s of HNSW building): set SEMCODE_BENCH=1")
+@pytest.mark.bench  # ~20 s of HNSW building
 def test_search_latency_report(capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:
     """10k x 1024 dims: add time, exact and HNSW search median (printed only)."""

@@ -359,6 +359,7 @@ def test_huge_ignored_directory_is_pruned(tmp_path: Path, monkeypatch: pytest.Mo
     assert listed == [str(tmp_path)]
 
 
+@pytest.mark.bench
 def test_scan_speed_report(capsys: pytest.CaptureFixture[str]) -> None:
     """Prints files/s over the Python stdlib (a measurement, not an assertion)."""
     import sysconfig

@@ -7,11 +7,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+import llama_cpp  # noqa: F401  (required: the server loads models with it; never skipped)
 import pytest
 from client import LspError
 from lsp_helpers import LEXICAL, names, write_workspace
-
-pytest.importorskip("llama_cpp")
 
 
 def model_options(tiny_models: Any, **extra: Any) -> dict[str, Any]:

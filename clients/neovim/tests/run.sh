@@ -13,7 +13,9 @@
 #                       <repo>/.venv/bin/python -m semcode.lsp)
 #   SEMCODE_PYTHON      python for tests/tiny_models.py (default: <repo>/.venv/bin/python)
 #
-# Last line of output: "N passed, N failed". Exit status non-zero on any failure.
+# Last line of output: "N passed, N failed, N skipped". Exit status non-zero on any
+# failure, and on any skip: every spec must run on a machine that runs this suite (a
+# spec that cannot do its job fails; it does not skip).
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -42,7 +44,7 @@ find_nvim() {
   echo "$bin"
 }
 
-nvim_bin="$(find_nvim)" || { echo "0 passed, 1 failed"; exit 1; }
+nvim_bin="$(find_nvim)" || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
 if [[ -z "${SEMCODE_SERVER_CMD:-}" ]]; then
   if [[ -x "$repo_root/.venv/bin/semcode" ]]; then
@@ -74,13 +76,14 @@ fi
 
 passed=0
 failed=0
+skipped=0
 for spec in "${specs[@]}"; do
   echo "== $(basename "$spec")"
   out="$scratch/$(basename "$spec").out"
   # A hung server must not hang CI: each file gets a hard limit.
   timeout "${SEMCODE_SPEC_TIMEOUT:-300}" "$nvim_bin" --headless --clean -l "$spec" 2>&1 | tee "$out"
   status=${PIPESTATUS[0]}
-  result="$(grep -E '^RESULT [0-9]+ passed, [0-9]+ failed' "$out" | tail -n1)"
+  result="$(grep -E '^RESULT [0-9]+ passed, [0-9]+ failed, [0-9]+ skipped' "$out" | tail -n1)"
   if [[ -z "$result" ]]; then
     echo "!! $(basename "$spec") did not finish (exit $status)"
     failed=$((failed + 1))
@@ -88,13 +91,18 @@ for spec in "${specs[@]}"; do
   fi
   p="$(sed -E 's/^RESULT ([0-9]+) passed.*/\1/' <<<"$result")"
   f="$(sed -E 's/^RESULT [0-9]+ passed, ([0-9]+) failed.*/\1/' <<<"$result")"
+  s="$(sed -E 's/^RESULT [0-9]+ passed, [0-9]+ failed, ([0-9]+) skipped.*/\1/' <<<"$result")"
   passed=$((passed + p))
   failed=$((failed + f))
+  skipped=$((skipped + s))
   if [[ "$f" == 0 && "$status" != 0 ]]; then
     echo "!! $(basename "$spec") exited $status"
     failed=$((failed + 1))
   fi
 done
 
-echo "$passed passed, $failed failed"
-[[ "$failed" == 0 ]]
+if [[ "$skipped" != 0 ]]; then
+  echo "!! $skipped skipped (see the SKIP lines): every spec must run here"
+fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[[ "$failed" == 0 && "$skipped" == 0 ]]
