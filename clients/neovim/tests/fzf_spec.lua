@@ -1,20 +1,13 @@
--- The fzf-lua picker against a stand-in of fzf-lua's documented API (fzf_live(contents,
--- opts) where contents(args) returns function(cb) that emits lines then cb(nil);
--- opts.actions["default"|"ctrl-v"...](selected)). fzf-lua is not installable here.
+-- The fzf-lua picker in the real, unmodified fzf-lua (vendored, see helpers.vendor_dir)
+-- running the real `fzf` (Debian package) in Neovim's terminal: type the query into fzf,
+-- read fzf's screen, press Enter. The server is a fake client so that the two phases
+-- are exact; server_spec.lua drives the same picker against the real server.
 local dir = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2))
 local H = dofile(dir .. "/helpers.lua")
-
-local calls = {}
-package.loaded["fzf-lua"] = {
-  fzf_live = function(contents, opts)
-    calls[#calls + 1] = { kind = "live", contents = contents, opts = opts }
-  end,
-  fzf_exec = function(lines, opts)
-    calls[#calls + 1] = { kind = "exec", lines = lines, opts = opts }
-  end,
-}
+H.use_plugins("fzf-lua")
 
 local ws = H.workspace({ ["a.py"] = "x = 1\n\ndef alpha():\n    pass\n", ["b.py"] = "def beta():\n    pass\n" })
+vim.cmd.cd(ws) -- fzf-lua shows paths relative to the cwd
 local function item(name, path, line)
   local it = H.item(name, path, line)
   it.uri = vim.uri_from_fname(ws .. "/" .. path)
@@ -25,37 +18,118 @@ local notes = H.capture_notify()
 -- A command name that exists nowhere (CI puts the real `semcode` on PATH).
 local MISSING = "semcode-not-installed-for-this-test"
 
+--- The result lines fzf shows, top first ("path:line:col: name [Kind] preview").
+local function fzf_results()
+  local screen = H.fzf_screen() or ""
+  local out = {}
+  for line in screen:gmatch("[^\n]+") do
+    local entry = line:match("^[> ]%s?(%S+:%d+:%d+: .-)%s*$")
+    if entry then
+      out[#out + 1] = entry
+    end
+  end
+  return out
+end
+
+--- The windows of the current tab that are not floating (fzf's own are).
+local function split_windows()
+  return vim.tbl_filter(function(w)
+    return vim.api.nvim_win_get_config(w).relative == ""
+  end, vim.api.nvim_tabpage_list_wins(0))
+end
+
+local fake = H.fake_client()
+require("semcode.client").get = function()
+  return fake
+end
+
+--- Open the live picker and type `query` into fzf; returns the fzf terminal channel.
+local function open_and_type(query)
+  vim.cmd.enew()
+  require("semcode").search({ backend = "fzf" })
+  local chan = H.wait(5000, function()
+    local _, chan = H.fzf_screen()
+    return chan
+  end, "fzf's terminal")
+  H.wait(5000, function()
+    return (H.fzf_screen()):find(">", 1, true)
+  end, "fzf's prompt")
+  vim.api.nvim_chan_send(chan, query)
+  return chan
+end
+
 H.test("auto backend picks fzf-lua when telescope is absent", function()
   H.eq("fzf", require("semcode.pickers").backend("auto"))
 end)
 
-H.test("fzf_live: server order, reranked list awaited, <CR> jumps", function()
-  local fake = H.fake_client()
-  local client_mod = require("semcode.client")
-  client_mod.get = function()
-    return fake
-  end
-  require("semcode").search({})
-  local call = calls[#calls]
-  H.eq("live", call.kind, "fzf_live used")
-  H.eq(true, call.opts.fzf_opts["--no-sort"], "--no-sort")
-  local lines, done = {}, false
-  call.contents({ "alpha function" })(function(line)
-    if line == nil then
-      done = true
-    else
-      lines[#lines + 1] = line
+H.test("live: the typed query is searched, the reranked list awaited and shown in order, <CR> jumps", function()
+  local chan = open_and_type("alpha function")
+  local req = H.wait(5000, function()
+    for _, r in ipairs(fake.requests) do
+      if r.params.query == "alpha function" then
+        return r
+      end
     end
-  end)
-  fake:respond(1, nil, { searchId = "f1", items = { item("beta", "b.py", 0), item("alpha", "a.py", 2) }, rerankPending = true })
-  H.eq(false, done, "waits for the reranked list")
+  end, "a semcode/search for the typed query")
+  H.eq("semcode/search", req.method, "method")
+  fake:respond(#fake.requests, nil, { searchId = "f1", rerankPending = true,
+    items = { item("beta", "b.py", 0), item("alpha", "a.py", 2) } })
+  vim.wait(300)
+  H.eq({}, fzf_results(), "nothing shown while the reranked list is pending")
   require("semcode.search").on_refined(nil, { searchId = "f1", reranked = true,
     items = { item("alpha", "a.py", 2), item("beta", "b.py", 0) } })
-  H.eq(true, done, "done after refinement")
-  H.truthy(lines[1]:find("a.py:3:5: alpha", 1, true), "first line " .. lines[1])
+  H.wait(5000, function()
+    return #fzf_results() == 2
+  end, "the reranked list in fzf")
+  local shown = fzf_results()
+  H.truthy(shown[1]:find("^a.py:3:5: alpha %[Function%]"), "first line: " .. shown[1])
+  H.truthy(shown[2]:find("^b.py:1:5: beta %[Function%]"), "second line: " .. shown[2])
+  vim.api.nvim_chan_send(chan, "\r")
+  H.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0) == ws .. "/a.py"
+  end, "jump to a.py")
+  H.eq({ 3, 4 }, vim.api.nvim_win_get_cursor(0), "cursor on alpha")
+  vim.cmd("stopinsert")
+end)
+
+H.test("live: fzf keeps the server's order (no re-sorting by the query), <C-v> opens a split", function()
+  local n = #fake.requests
   vim.cmd.enew()
-  call.opts.actions["default"]({ lines[1] })
-  H.eq({ ws .. "/a.py", 3, 4 }, { vim.api.nvim_buf_get_name(0), unpack(vim.api.nvim_win_get_cursor(0)) }, "landed")
+  local wins = #split_windows()
+  -- A query that fuzzy-matches the second item better than the first.
+  local chan = open_and_type("beta")
+  H.wait(5000, function()
+    return #fake.requests > n and fake.requests[#fake.requests].params.query == "beta"
+  end, "request")
+  fake:respond(#fake.requests, nil, { searchId = "f2", rerankPending = false,
+    items = { item("alpha", "a.py", 2), item("beta", "b.py", 0) } })
+  H.wait(5000, function()
+    return #fzf_results() == 2
+  end, "results")
+  H.truthy(fzf_results()[1]:find("alpha", 1, true), "server's first stays first: " .. fzf_results()[1])
+  vim.api.nvim_chan_send(chan, "\22") -- <C-v>
+  H.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0) == ws .. "/a.py"
+  end, "jump to a.py")
+  H.eq(wins + 1, #split_windows(), "a new split")
+  vim.cmd("stopinsert")
+end)
+
+H.test("a fixed list (related) in fzf: order kept, <CR> jumps", function()
+  vim.cmd.enew()
+  require("semcode.pickers").list({ backend = "fzf", title = "related",
+    items = { item("beta", "b.py", 0), item("alpha", "a.py", 2) } })
+  H.wait(5000, function()
+    return #fzf_results() == 2
+  end, "list shown")
+  H.truthy(fzf_results()[1]:find("beta", 1, true), "first: " .. fzf_results()[1])
+  local _, chan = H.fzf_screen()
+  vim.api.nvim_chan_send(chan, "\r")
+  H.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0) == ws .. "/b.py"
+  end, "jump to b.py")
+  H.eq({ 1, 4 }, vim.api.nvim_win_get_cursor(0), "cursor on beta")
+  vim.cmd("stopinsert")
 end)
 
 H.test("a missing server command is reported once, not per buffer", function()

@@ -1,6 +1,6 @@
--- A small test harness for `nvim --headless --clean -l <spec>.lua`: no plenary/busted
--- (not installable here), just named tests, assertions, polling, and a RESULT line that
--- tests/run.sh adds up.
+-- A small test harness for `nvim --headless --clean -l <spec>.lua`: named tests,
+-- assertions, polling, and a RESULT line that tests/run.sh adds up; plus access to the
+-- real picker plugins vendored in ../shared/vendor/nvim (H.use_plugins).
 local H = {}
 
 local counts = { passed = 0, failed = 0, skipped = 0 }
@@ -19,6 +19,7 @@ H.repo_root = vim.env.SEMCODE_REPO_ROOT or vim.fs.dirname(vim.fs.dirname(H.plugi
 
 vim.opt.runtimepath:prepend(H.plugin_dir)
 vim.opt.swapfile = false
+vim.o.showmode = false -- no "-- INSERT --" in the test output
 vim.cmd.runtime("plugin/semcode.lua")
 
 function H.test(name, fn)
@@ -50,15 +51,17 @@ function H.truthy(value, what)
   return value
 end
 
---- Poll `cond` (processing events) until it returns truthy; error after `ms`.
-function H.wait(ms, cond, what)
+--- Poll `cond` (processing events) until it returns truthy; error after `ms`
+--- (`detail()`, if given, adds what was seen instead).
+function H.wait(ms, cond, what, detail)
   local value
   local ok = vim.wait(ms, function()
     value = cond()
     return value
   end, 20)
   if not ok then
-    error(("timed out after %d ms waiting for %s"):format(ms, what or "condition"), 2)
+    error(("timed out after %d ms waiting for %s%s"):format(ms, what or "condition",
+      detail and (": " .. detail()) or ""), 2)
   end
   return value
 end
@@ -93,6 +96,92 @@ function H.workspace(files)
     f:close()
   end
   return root
+end
+
+--- The folder of the vendored real picker plugins (telescope.nvim, plenary.nvim,
+--- fzf-lua): $SEMCODE_NVIM_VENDOR, else <repo>/../shared/vendor/nvim (CI lays shared/
+--- beside the clone), else the same beside the main checkout of a git worktree.
+function H.vendor_dir()
+  local candidates = { vim.env.SEMCODE_NVIM_VENDOR }
+  candidates[#candidates + 1] = vim.fs.dirname(H.repo_root) .. "/shared/vendor/nvim"
+  local git = vim.system({ "git", "-C", H.repo_root, "rev-parse", "--path-format=absolute", "--git-common-dir" },
+    { text = true }):wait(5000)
+  if git.code == 0 then
+    local main = vim.fs.dirname(vim.trim(git.stdout)) -- <main checkout>/.git -> <main checkout>
+    candidates[#candidates + 1] = vim.fs.dirname(main) .. "/shared/vendor/nvim"
+  end
+  for _, dir in ipairs(candidates) do
+    if dir and dir ~= "" and vim.fn.isdirectory(dir .. "/telescope.nvim") == 1 then
+      return dir
+    end
+  end
+  error("the vendored Neovim plugins are not found (set SEMCODE_NVIM_VENDOR; tried "
+    .. table.concat(vim.tbl_filter(function(d) return d ~= nil end, candidates), ", ") .. ")")
+end
+
+--- Put real, unmodified plugins from the vendor folder on the runtimepath, e.g.
+--- H.use_plugins("plenary.nvim", "telescope.nvim"). Missing plugins are an error (the
+--- specs that need them fail; they never skip).
+function H.use_plugins(...)
+  local vendor = H.vendor_dir()
+  for _, name in ipairs({ ... }) do
+    local path = vendor .. "/" .. name
+    if vim.fn.isdirectory(path) ~= 1 then
+      error("vendored plugin missing: " .. path)
+    end
+    vim.opt.runtimepath:append(path)
+    -- Source its plugin/ files, as a plugin manager or :packadd would (-l runs after
+    -- start-up, so Neovim does not).
+    for _, file in ipairs(vim.fn.glob(path .. "/plugin/**/*.{vim,lua}", false, true)) do
+      vim.cmd.source(vim.fn.fnameescape(file))
+    end
+  end
+end
+
+--- Type `keys` (<> notation) into a picker's prompt as a user would: through Neovim's
+--- input, the prompt's Insert-mode mappings included. Keys typed with nvim_feedkeys'
+--- "x" end Insert mode when they are done, so each call first lets pending keys run
+--- (telescope queues its own `A`) and re-enters Insert mode at the end of the prompt.
+function H.type(keys)
+  vim.api.nvim_feedkeys("", "x", false)
+  local insert = vim.api.nvim_get_mode().mode:sub(1, 1) == "i" and "" or "A"
+  vim.api.nvim_feedkeys(insert .. vim.keycode(keys), "tx", false)
+end
+
+--- A real telescope picker's results as the user sees them, best first: the display
+--- text of each shown line (the selection caret stripped).
+function H.telescope_shown(picker)
+  if not picker.results_bufnr or not vim.api.nvim_buf_is_valid(picker.results_bufnr) then
+    return {}
+  end
+  local shown = {}
+  for _, line in ipairs(vim.api.nvim_buf_get_lines(picker.results_bufnr, 0, -1, false)) do
+    if vim.trim(line) ~= "" then
+      shown[#shown + 1] = line:gsub("^> ", ""):gsub("^  ", "")
+    end
+  end
+  if picker.sorting_strategy ~= "ascending" then -- descending: the best is at the bottom
+    shown = vim.fn.reverse(shown)
+  end
+  return shown
+end
+
+--- The title a real telescope picker shows above its results.
+function H.telescope_title(picker)
+  local border = picker.results_border
+  if not border or not border.bufnr or not vim.api.nvim_buf_is_valid(border.bufnr) then
+    return ""
+  end
+  return table.concat(vim.api.nvim_buf_get_lines(border.bufnr, 0, -1, false), "\n")
+end
+
+--- The real fzf-lua window: its terminal buffer's text and its terminal channel.
+function H.fzf_screen()
+  for _, buf in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_is_valid(buf) and vim.bo[buf].buftype == "terminal" and vim.bo[buf].filetype == "fzf" then
+      return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n"), vim.bo[buf].channel, buf
+    end
+  end
 end
 
 function H.finish()

@@ -1,6 +1,6 @@
 -- Two-phase results with the tiny random-weight models (tests/tiny_models.py): the
 -- first-stage list at once, then the reranked list via semcode/searchRefined; related
--- code by stored vectors; the live telescope picker (stand-in UI) showing both phases.
+-- code by stored vectors; the real telescope and fzf-lua pickers showing the reranked list.
 local dir = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2))
 local H = dofile(dir .. "/helpers.lua")
 local semcode = require("semcode")
@@ -108,19 +108,100 @@ H.test("related: code similar to the symbol under the cursor", function()
   end
 end)
 
-H.test("telescope picker (stand-in UI): first stage shown, then replaced by the reranked list", function()
-  dofile(dir .. "/telescope_stub.lua")
+--- Record every list a live session hands its picker (first stage, then reranked).
+local function record_updates()
+  local states = {}
+  local real = search.session
+  search.session = function(opts)
+    local on_update = opts.on_update
+    opts.on_update = function(state)
+      states[#states + 1] = state
+      on_update(state)
+    end
+    return real(opts)
+  end
+  return states, function()
+    search.session = real
+  end
+end
+
+local function names_of(items)
+  return vim.tbl_map(function(it)
+    return it.name
+  end, items)
+end
+
+H.test("telescope (real plugin): first stage shown, then swapped for the reranked list; <CR> jumps to its top", function()
+  H.use_plugins("plenary.nvim", "telescope.nvim")
+  local states, restore = record_updates()
+  vim.cmd.enew()
   local picker = require("semcode.pickers.telescope").search({ debounce_ms = 0 })
-  picker:type("retry a failed request")
-  H.wait(20000, function()
-    return picker.results and #picker.results > 0
-  end, "first stage in picker")
+  restore()
+  H.type("retry a failed request")
   H.wait(60000, function()
-    return picker.results_border.title:find("(reranked)", 1, true)
-  end, "reranked title")
-  local first = picker.results[1].value
-  H.truthy(first.stages.rerank and first.stages.rerank.rank == 1, "top entry is rerank #1")
-  picker:close()
+    return H.telescope_title(picker):find("(reranked)", 1, true)
+  end, "reranked title", function()
+    return H.telescope_title(picker)
+  end)
+  local first, final = states[1], states[#states]
+  H.truthy(first and first.pending and not first.reranked, "a first-stage list came first")
+  H.eq(true, final.reranked, "then the reranked list")
+  H.truthy(final.items[1].stages.rerank and final.items[1].stages.rerank.rank == 1, "top entry is rerank #1")
+  local shown = vim.tbl_map(function(line)
+    return line:match("^(%S+)")
+  end, H.telescope_shown(picker))
+  H.eq(names_of(final.items), shown, "telescope shows the reranked list in its order")
+  local top = final.items[1]
+  H.type("<CR>")
+  H.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0) == vim.uri_to_fname(top.uri)
+  end, "jump to the top result")
+  H.eq({ top.selectionRange.start.line + 1, top.selectionRange.start.character },
+    vim.api.nvim_win_get_cursor(0), "cursor on its name")
+  vim.cmd("stopinsert")
+end)
+
+H.test("fzf-lua (real plugin, real fzf): the reranked list in its order; <CR> jumps to its top", function()
+  H.use_plugins("fzf-lua")
+  local query = "open a connection pool"
+  local reranked
+  search.run(query, {}, function(state)
+    reranked = state
+  end)
+  H.wait(60000, function()
+    return reranked
+  end, "a reranked search")
+  H.eq(true, reranked.reranked, "reranked")
+  vim.cmd.enew()
+  vim.cmd.cd(ws) -- fzf-lua shows paths relative to the cwd
+  vim.o.columns, vim.o.lines = 160, 40 -- room for whole lines in fzf's window
+  require("semcode").search({ backend = "fzf" })
+  local chan = H.wait(5000, function()
+    return select(2, H.fzf_screen())
+  end, "fzf's terminal")
+  H.wait(5000, function()
+    return (H.fzf_screen()):find(">", 1, true)
+  end, "fzf's prompt")
+  vim.api.nvim_chan_send(chan, query)
+  local screen
+  local shown = H.wait(60000, function()
+    local names = {}
+    screen = H.fzf_screen() or ""
+    for line in screen:gmatch("[^\n]+") do
+      names[#names + 1] = line:match("^[> ]%s?%S+:%d+:%d+: (%S+) %[")
+    end
+    return #names == #reranked.items and names
+  end, "results in fzf", function()
+    return screen
+  end)
+  H.eq(names_of(reranked.items), shown, "fzf shows the reranked list in its order")
+  local top = reranked.items[1]
+  vim.api.nvim_chan_send(chan, "\r")
+  H.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0) == vim.uri_to_fname(top.uri)
+  end, "jump to the top result")
+  H.eq({ top.selectionRange.start.line + 1, top.selectionRange.start.character },
+    vim.api.nvim_win_get_cursor(0), "cursor on its name")
 end)
 
 H.finish()

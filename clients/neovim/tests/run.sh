@@ -12,6 +12,11 @@
 #   SEMCODE_SERVER_CMD  the server command (default: <repo>/.venv/bin/semcode serve, else
 #                       <repo>/.venv/bin/python -m semcode.lsp)
 #   SEMCODE_PYTHON      python for tests/tiny_models.py (default: <repo>/.venv/bin/python)
+#   SEMCODE_NVIM_VENDOR the real telescope.nvim, plenary.nvim and fzf-lua the picker specs
+#                       drive (default: <repo>/../shared/vendor/nvim, or the same beside
+#                       the main checkout when <repo> is a git worktree)
+#
+# `fzf` (Debian package) is installed with apt-get when missing.
 #
 # Last line of output: "N passed, N failed, N skipped". Exit status non-zero on any
 # failure, and on any skip: every spec must run on a machine that runs this suite (a
@@ -64,7 +69,19 @@ export XDG_CONFIG_HOME="$scratch/config" XDG_DATA_HOME="$scratch/data" XDG_STATE
 export SEMCODE_TEST_TMP="$scratch"
 export HF_HUB_OFFLINE=1
 
+# fzf, the program fzf-lua drives, from Debian when missing (CI starts on a clean machine).
+if ! command -v fzf >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  sudo=""
+  [[ "$(id -u)" == 0 ]] || sudo="sudo -n"
+  echo "installing fzf (apt-get)"
+  { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
+      --no-install-recommends fzf; } >"$scratch/apt-fzf.log" 2>&1 || tail -n 5 "$scratch/apt-fzf.log"
+fi
+command -v fzf >/dev/null 2>&1 ||
+  echo "!! fzf is not installed (apt-get install fzf): the fzf-lua specs will fail"
+
 echo "nvim: $nvim_bin ($("$nvim_bin" --version | head -n1))"
+echo "fzf: $(command -v fzf) ($(fzf --version 2>/dev/null))"
 echo "server: $SEMCODE_SERVER_CMD"
 
 specs=()

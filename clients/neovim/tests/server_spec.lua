@@ -1,7 +1,6 @@
 -- Against the real `semcode serve` (lexical only: models off): attach, search round
 -- trip, the vim.ui.select picker landing on the symbol, unsaved edits, workspace/symbol,
--- :checkhealth, :Semcode status, progress, and the telescope picker (stand-in UI, real
--- server).
+-- :checkhealth, :Semcode status, progress, and the real telescope and fzf-lua pickers.
 local dir = vim.fs.dirname(debug.getinfo(1, "S").source:sub(2))
 local H = dofile(dir .. "/helpers.lua")
 local semcode = require("semcode")
@@ -202,23 +201,76 @@ H.test(":checkhealth semcode reports server, version, models, index and picker",
   vim.cmd("bwipeout")
 end)
 
-H.test("telescope picker (stand-in UI) against the real server: type, rerank-free list, <CR>", function()
-  local T = dofile(dir .. "/telescope_stub.lua")
+--- The server's own order for `query` (names), to compare what pickers show with.
+local function server_order(query)
+  local state = search_until(query, function(items)
+    return #items > 0
+  end, 10000)
+  return vim.tbl_map(function(it)
+    return it.name
+  end, state.items)
+end
+
+H.test("telescope (real plugin) against the real server: type, server order, <CR> lands on the symbol", function()
+  H.use_plugins("plenary.nvim", "telescope.nvim")
+  local query = "open a pool of database connections"
+  local want = server_order(query)
   vim.cmd.enew()
   local picker = require("semcode.pickers.telescope").search({})
-  picker:type("open a pool of database connections")
+  H.type(query)
   H.wait(10000, function()
-    return picker.results and #picker.results > 0 and by_name(vim.tbl_map(function(e) return e.value end, picker.results), "open_connection_pool")
+    return #H.telescope_shown(picker) == #want
   end, "results in picker")
-  -- select the pool entry, as <C-n> would
-  for _, e in ipairs(picker.results) do
-    if e.value.name == "open_connection_pool" then
-      picker.selected = e
+  local names = vim.tbl_map(function(line)
+    return line:match("^(%S+)")
+  end, H.telescope_shown(picker))
+  H.eq(want, names, "the server's order")
+  -- select the pool entry (<C-n>/<C-p> move the selection), then <CR>
+  local idx = H.truthy(select(2, by_name(vim.tbl_map(function(n) return { name = n } end, names),
+    "open_connection_pool")), "pool entry shown")
+  local step = picker.sorting_strategy == "ascending" and "<C-n>" or "<C-p>"
+  H.type(string.rep(step, idx - 1) .. "<CR>")
+  H.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0) == ws .. "/src/db/pool.py"
+  end, "jump to pool.py")
+  H.eq({ 1, 4 }, vim.api.nvim_win_get_cursor(0), "cursor on open_connection_pool")
+  vim.cmd("stopinsert")
+end)
+
+H.test("fzf-lua (real plugin, real fzf) against the real server: type, server order, <CR> lands on the symbol", function()
+  H.use_plugins("fzf-lua")
+  local query = "retry failed requests"
+  local want = server_order(query)
+  vim.cmd.enew()
+  vim.cmd.cd(ws) -- fzf-lua shows paths relative to the cwd
+  vim.o.columns, vim.o.lines = 160, 40 -- room for whole lines in fzf's window
+  require("semcode").search({ backend = "fzf" })
+  local chan = H.wait(5000, function()
+    return select(2, H.fzf_screen())
+  end, "fzf's terminal")
+  H.wait(5000, function()
+    return (H.fzf_screen()):find(">", 1, true)
+  end, "fzf's prompt")
+  vim.api.nvim_chan_send(chan, query)
+  local screen
+  local shown = H.wait(10000, function()
+    local names = {}
+    screen = H.fzf_screen() or ""
+    for line in screen:gmatch("[^\n]+") do
+      names[#names + 1] = line:match("^[> ]%s?%S+:%d+:%d+: (%S+) %[")
     end
-  end
-  T.press("select_default")
-  H.eq(ws .. "/src/db/pool.py", vim.api.nvim_buf_get_name(0), "file")
-  H.eq({ 1, 4 }, vim.api.nvim_win_get_cursor(0), "cursor")
+    return #names == #want and names
+  end, "results in fzf", function()
+    return ("want %s, fzf shows:\n%s"):format(vim.inspect(want), screen)
+  end)
+  H.eq(want, shown, "the server's order")
+  local idx = H.truthy(select(2, by_name(vim.tbl_map(function(n) return { name = n } end, shown),
+    "retry_request")), "retry_request shown")
+  vim.api.nvim_chan_send(chan, string.rep("\14", idx - 1) .. "\r") -- <C-n>..., <CR>
+  H.wait(5000, function()
+    return vim.api.nvim_buf_get_name(0) == ws .. "/src/http/client.py"
+  end, "jump to client.py")
+  H.eq({ 4, 8 }, vim.api.nvim_win_get_cursor(0), "cursor on retry_request")
 end)
 
 H.finish()

@@ -213,6 +213,16 @@ H.test("root detection: markers, cwd fallback, never $HOME", function()
   config.options = config.resolve({})
 end)
 
+H.test(":checkhealth semcode says how to install a missing server", function()
+  config.options = config.resolve({ cmd = { "semcode-not-installed-for-this-test", "serve" } })
+  vim.cmd("checkhealth semcode")
+  local text = table.concat(vim.api.nvim_buf_get_lines(0, 0, -1, false), "\n")
+  vim.cmd("bwipeout")
+  config.options = config.resolve({})
+  H.truthy(text:find("server command not found: semcode-not-installed-for-this-test", 1, true), text)
+  H.truthy(text:find("pipx install semcode-<version>-py3-none-any.whl", 1, true), "install hint in: " .. text)
+end)
+
 H.test("plain packadd: :Semcode, :checkhealth and the telescope extension are found", function()
   local pack = vim.fn.tempname() .. "-pack"
   vim.fn.mkdir(pack .. "/pack/semcode/opt", "p")

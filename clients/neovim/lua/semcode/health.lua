@@ -33,7 +33,11 @@ local function check_executable(cmd)
   local exe = cmd[1]
   if vim.fn.executable(exe) ~= 1 then
     health.error(("server command not found: %s"):format(exe), {
-      "install semcode (pip install semcode) so `semcode` is on $PATH",
+      "install the semcode server (Python >= 3.11) so `semcode` is on $PATH: "
+        .. "`pipx install semcode-<version>-py3-none-any.whl` (or `uv tool install <wheel>`, "
+        .. "`pip install <wheel>`); build the wheel in a semcode checkout with "
+        .. "`python -m pip install build && python -m build` (README: Install without a checkout)",
+      "from a checkout: `scripts/setup.sh`, then cmd = { \"<checkout>/.venv/bin/semcode\", \"serve\" }",
       'or set cmd = { "/path/to/semcode", "serve" } in setup()',
     })
     return
@@ -104,6 +108,9 @@ local function check_picker()
   health.ok("picker: " .. names[backend])
   if backend == "select" then
     health.info("install telescope.nvim or fzf-lua for live results while typing")
+  elseif backend == "fzf" and vim.fn.executable("fzf") ~= 1 then
+    health.error("fzf-lua is installed but the `fzf` program is not on $PATH",
+      { "install fzf (e.g. `apt install fzf`, `brew install fzf`)" })
   end
 end
 

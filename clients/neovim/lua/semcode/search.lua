@@ -117,8 +117,23 @@ function M.jump(item, how, client)
   local pos = (item.selectionRange or item.range).start
   local row = math.min(pos.line + 1, vim.api.nvim_buf_line_count(bufnr))
   local line = vim.api.nvim_buf_get_lines(bufnr, row - 1, row, false)[1] or ""
-  vim.api.nvim_win_set_cursor(0, { row, byte_col(line, pos.character, encoding) })
+  local target = { row, byte_col(line, pos.character, encoding) }
+  vim.api.nvim_win_set_cursor(0, target)
   vim.cmd("normal! zv")
+  -- From a picker whose prompt is in Insert mode (telescope's): Insert mode ends after
+  -- this returns and, like <Esc>, moves the cursor one column left, off the name. Put it
+  -- back once Insert mode is over.
+  if vim.api.nvim_get_mode().mode:sub(1, 1) == "i" then
+    local win = vim.api.nvim_get_current_win()
+    vim.api.nvim_create_autocmd("InsertLeave", {
+      once = true,
+      callback = function()
+        if vim.api.nvim_win_is_valid(win) and vim.api.nvim_win_get_buf(win) == bufnr then
+          pcall(vim.api.nvim_win_set_cursor, win, target)
+        end
+      end,
+    })
+  end
 end
 
 --- Items as quickfix entries (for a "send to quickfix" action).

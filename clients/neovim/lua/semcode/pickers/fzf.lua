@@ -49,13 +49,14 @@ function M.search(opts)
         return
       end
       current = search.run(query, { params = opts.params }, function(state)
-        for _, notice in ipairs(state.notices or {}) do
-          cb("# " .. notice)
-        end
         for _, item in ipairs(state.items) do
           local line = line_for(item)
           lookup[line] = item
           cb(line)
+        end
+        -- Notices after the results: the best result stays the one <CR> picks at once.
+        for _, notice in ipairs(state.notices or {}) do
+          cb("# " .. notice)
         end
         cb(nil)
       end)

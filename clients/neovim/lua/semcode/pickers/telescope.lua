@@ -8,7 +8,7 @@
 -- and `picker:refresh()` when a list (first stage, then reranked) arrives.
 --
 -- The finder/sorter/entry logic is plain Lua with no telescope dependency at module
--- load, so the tests exercise it against a stand-in of telescope's documented API.
+-- load (telescope is optional); the tests drive it in the real telescope.nvim.
 local search = require("semcode.search")
 
 local M = {}
