@@ -64,15 +64,15 @@ end)
 
 H.test("live: the typed query is searched, the reranked list awaited and shown in order, <CR> jumps", function()
   local chan = open_and_type("alpha function")
-  local req = H.wait(5000, function()
-    for _, r in ipairs(fake.requests) do
+  local index = H.wait(5000, function()
+    for i, r in ipairs(fake.requests) do
       if r.params.query == "alpha function" then
-        return r
+        return i
       end
     end
   end, "a semcode/search for the typed query")
-  H.eq("semcode/search", req.method, "method")
-  fake:respond(#fake.requests, nil, { searchId = "f1", rerankPending = true,
+  H.eq("semcode/search", fake.requests[index].method, "method")
+  fake:respond(index, nil, { searchId = "f1", rerankPending = true,
     items = { item("beta", "b.py", 0), item("alpha", "a.py", 2) } })
   vim.wait(300)
   H.eq({}, fzf_results(), "nothing shown while the reranked list is pending")
