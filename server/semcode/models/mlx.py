@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import struct
 import time
@@ -37,19 +36,26 @@ from typing import Any
 import numpy as np
 
 from .base import (
-    Embedder,
     EmbeddingProfile,
     ModelError,
     ModelInfo,
     ProgressFn,
-    Reranker,
     RerankerProfile,
 )
-from .profiles import detect_embedding_profile, detect_reranker_profile, reranker_template
+from .common import (
+    CHARS_PER_TOKEN_CAP,
+    MAX_SEQS,
+    Throughput,
+    TokenEmbedder,
+    YesNoReranker,
+    embedding_input,
+    normalize_rows,
+    output_dims,
+    yes_probability,
+)
+from .profiles import detect_embedding_profile, detect_reranker_profile
 
 BACKEND = "mlx"
-_CHARS_PER_TOKEN_CAP = 32
-_MAX_SEQS = 64
 
 
 def mlx_available() -> str | None:
@@ -211,13 +217,6 @@ class _Model:
     def encode(self, text: str, add_special: bool) -> list[int]:
         return list(self.tokenizer.encode(text, add_special_tokens=add_special).ids)
 
-    def single_token(self, word: str) -> int:
-        ids = self.encode(word, add_special=False)
-        if len(ids) != 1:
-            raise ModelError(f"{self.path.name}: the answer word {word!r} is not a single "
-                             f"token ({ids})")
-        return ids[0]
-
     @property
     def device(self) -> str:
         d = self.mx.default_device()
@@ -273,14 +272,6 @@ class _PrefixCache:
         return _PrefixCache(self.keys, self.values, self.offset)
 
 
-def _truncate(tokens: list[int], budget: int, keep_last: bool) -> list[int]:
-    if len(tokens) <= budget:
-        return tokens
-    if keep_last:
-        return tokens[: budget - 1] + tokens[-1:]
-    return tokens[:budget]
-
-
 def _batches(lengths: list[int], order: list[int], budget: int) -> list[list[int]]:
     """Group indices (in `order`) so that rows x longest row stays within budget."""
     out: list[list[int]] = []
@@ -288,7 +279,7 @@ def _batches(lengths: list[int], order: list[int], budget: int) -> list[list[int
     longest = 0
     for i in order:
         new_longest = max(longest, lengths[i])
-        if cur and (new_longest * (len(cur) + 1) > budget or len(cur) >= _MAX_SEQS):
+        if cur and (new_longest * (len(cur) + 1) > budget or len(cur) >= MAX_SEQS):
             out.append(cur)
             cur, new_longest = [], lengths[i]
         cur.append(i)
@@ -298,23 +289,10 @@ def _batches(lengths: list[int], order: list[int], budget: int) -> list[list[int
     return out
 
 
-class _Throughput:
-    def __init__(self) -> None:
-        self.tokens = 0
-        self.seconds = 0.0
-
-    def add(self, tokens: int, seconds: float) -> None:
-        self.tokens += tokens
-        self.seconds += seconds
-
-    def rate(self) -> float | None:
-        return self.tokens / self.seconds if self.seconds > 0 and self.tokens else None
-
-
 # --------------------------------------------------------------------------- embedder
 
 
-class MlxEmbedder(Embedder):
+class MlxEmbedder(TokenEmbedder):
     """An embedding model (Qwen3-Embedding, ...) on MLX; `model` is a folder or hub repo."""
 
     def __init__(
@@ -335,41 +313,17 @@ class MlxEmbedder(Embedder):
         n_ctx = int(m.config.get("max_position_embeddings", 1 << 30))
         self._budget = max(8, min(self.profile.max_tokens, batch_tokens, n_ctx))
         self._batch_tokens = max(batch_tokens, self._budget)
-        dims = self.profile.dims
-        self._dims = min(dims, m.n_embd) if dims else m.n_embd
-        self._speed = _Throughput()
+        self._dims = output_dims(self.profile, m.n_embd)
+        self._speed = Throughput()
         recipe = self.profile.recipe_key(self._budget, self._dims)
         self._info = ModelInfo(identity=f"mlx:{m.identity[:32]}:{recipe}", backend=BACKEND,
                                device=m.device, path=str(m.path), dims=self._dims)
 
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    @property
-    def dims(self) -> int:
-        return self._dims
-
-    def tokens_per_second(self) -> float | None:
-        return self._speed.rate()
-
     def tokenize(self, text: str) -> list[int]:
         m = self._model
-        ids = m.encode(text[: self._budget * _CHARS_PER_TOKEN_CAP], add_special=True)
-        if self.profile.append_eos and m.eos is not None and (not ids or ids[-1] != m.eos):
-            ids.append(m.eos)
-        keep_last = bool(ids) and ids[-1] == m.eos
-        return _truncate(ids, self._budget, keep_last) or [m.eos if m.eos is not None else 0]
-
-    def embed_documents(
-        self, texts: Sequence[str], progress: ProgressFn | None = None
-    ) -> np.ndarray:
-        seqs = [self.tokenize(self.profile.format_document(t)) for t in texts]
-        return self._embed(seqs, progress)
-
-    def embed_query(self, query: str) -> np.ndarray:
-        vecs: np.ndarray = self._embed([self.tokenize(self.profile.format_query(query))], None)
-        return vecs[0]
+        ids = m.encode(text[: self._budget * CHARS_PER_TOKEN_CAP], add_special=True)
+        return embedding_input(ids, eos=m.eos, append_eos=self.profile.append_eos,
+                               keep=(m.eos,), budget=self._budget)
 
     def _embed(self, seqs: list[list[int]], progress: ProgressFn | None) -> np.ndarray:
         m, mx = self._model, self._model.mx
@@ -398,14 +352,14 @@ class MlxEmbedder(Embedder):
                 out = out[:done]
                 break
         if self.profile.normalize:
-            out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+            normalize_rows(out)
         return out
 
 
 # --------------------------------------------------------------------------- reranker
 
 
-class MlxReranker(Reranker):
+class MlxReranker(YesNoReranker):
     """A yes/no cross-encoder (Qwen3-Reranker) on MLX: P("yes") against "no"."""
 
     def __init__(
@@ -419,39 +373,20 @@ class MlxReranker(Reranker):
     ) -> None:
         self._model = m = _Model(model, offline)
         meta = {"general.architecture": m.config.get("model_type", "")}
-        self.profile = profile or detect_reranker_profile(meta, m.path.name)
+        profile = profile or detect_reranker_profile(meta, m.path.name)
         if max_doc_tokens is not None:
-            self.profile = replace(self.profile, max_doc_tokens=max_doc_tokens)
-        self._template = reranker_template(self.profile)
-        self._yes = m.single_token(self._template.yes)
-        self._no = m.single_token(self._template.no)
-        self._suffix = m.encode(self._template.suffix, add_special=False)
-        self._doc_budget = max(1, self.profile.max_doc_tokens)
-        self._batch_tokens = max(batch_tokens, self._doc_budget + len(self._suffix))
+            profile = replace(profile, max_doc_tokens=max_doc_tokens)
+        self._init_prompt(profile, batch_tokens, m.path.name)
         self._share_prefix = share_prefix
-        self._speed = _Throughput()
+        self._speed = Throughput()
         self._info = ModelInfo(identity=f"mlx:{m.identity[:32]}:{self.profile.name}",
                                backend=BACKEND, device=m.device, path=str(m.path))
 
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    def tokens_per_second(self) -> float | None:
-        return self._speed.rate()
+    def _encode(self, text: str, add_special: bool) -> list[int]:
+        return self._model.encode(text, add_special)
 
     def prefix_tokens(self, query: str) -> list[int]:
-        text = self._template.format_prefix(self.profile.instruction, query)
-        return self._model.encode(text, add_special=True)[: self._batch_tokens]
-
-    def document_tokens(self, doc: str) -> list[int]:
-        text = self._template.format_document(doc[: self._doc_budget * _CHARS_PER_TOKEN_CAP])
-        return self._model.encode(text, add_special=False)[: self._doc_budget] + self._suffix
-
-    def full_prompt_tokens(self, query: str, doc: str) -> list[int]:
-        t = self._template
-        text = t.format_prefix(self.profile.instruction, query) + t.format_document(doc) + t.suffix
-        return self._model.encode(text, add_special=True)
+        return self._model.encode(self.prefix_text(query), add_special=True)[: self._batch_tokens]
 
     def score(
         self, query: str, documents: Sequence[str], progress: ProgressFn | None = None
@@ -483,8 +418,7 @@ class MlxReranker(Reranker):
             logits = m.lm_head(last)
             pair = np.array(logits[:, mx.array([self._yes, self._no])].astype(mx.float32))
             for row, i in enumerate(group):
-                diff = float(pair[row, 1]) - float(pair[row, 0])
-                scores[i] = 1.0 / (1.0 + math.exp(diff)) if diff < 700 else 0.0
+                scores[i] = yes_probability(pair[row, 0], pair[row, 1])
             self._speed.add(sum(lengths[i] for i in group), time.perf_counter() - t0)
             done += len(group)
             if progress is not None and progress(done, len(docs)):
@@ -498,5 +432,4 @@ class MlxReranker(Reranker):
         h = m.hidden([ids])
         logits = m.lm_head(h[:, -1, :])
         pair = np.array(logits[0, mx.array([self._yes, self._no])].astype(mx.float32))
-        diff = float(pair[1]) - float(pair[0])
-        return 1.0 / (1.0 + math.exp(diff)) if diff < 700 else 0.0
+        return yes_probability(pair[0], pair[1])

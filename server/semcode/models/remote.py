@@ -50,21 +50,25 @@ from urllib.parse import urlsplit, urlunsplit
 import numpy as np
 
 from .base import (
-    Embedder,
     EmbeddingProfile,
     ModelError,
     ModelInfo,
     ProgressFn,
-    Reranker,
     RerankerProfile,
+)
+from .common import (
+    CHARS_PER_TOKEN_CAP,
+    MeasuredEmbedder,
+    MeasuredReranker,
+    Throughput,
+    normalize_rows,
+    output_dims,
+    sigmoid,
 )
 from .profiles import QWEN3_RERANKER, detect_embedding_profile
 
 BACKEND = "remote"
 log = logging.getLogger(__name__)
-
-# Same cap as the in-process backend: never ship megabytes of minified code per chunk.
-_CHARS_PER_TOKEN_CAP = 32
 
 
 class RemoteError(ModelError):
@@ -265,7 +269,7 @@ def _server_report(client: _Client, model: str, deadline: float) -> str:
 # --------------------------------------------------------------------------- embedder
 
 
-class RemoteEmbedder(Embedder):
+class RemoteEmbedder(MeasuredEmbedder):
     """Embeddings from an OpenAI-compatible `/v1/embeddings` endpoint.
 
     Construction probes the server once (width, reported model) and raises ModelError if
@@ -279,11 +283,10 @@ class RemoteEmbedder(Embedder):
         deadline = time.monotonic() + config.timeout_s
         probe = self._request(["semcode probe"], deadline, use_cooldown=False)
         width = probe[0].shape[0]
-        self._dims = min(self.profile.dims, width) if self.profile.dims else width
+        self._dims = output_dims(self.profile, width)
         self._width = width
         report = _server_report(self._client, config.model, deadline)
-        self._tokens = 0
-        self._seconds = 0.0
+        self._speed = Throughput()
         digest = hashlib.sha256(
             "|".join((self._client.root, config.model, self._reported_model, report,
                       str(width))).encode()
@@ -296,21 +299,11 @@ class RemoteEmbedder(Embedder):
                                + (f" ({config.model})" if config.model else ""),
                                dims=self._dims)
 
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    @property
-    def dims(self) -> int:
-        return self._dims
-
-    def tokens_per_second(self) -> float | None:
-        return self._tokens / self._seconds if self._seconds > 0 and self._tokens else None
-
     def embed_documents(
         self, texts: Sequence[str], progress: ProgressFn | None = None
     ) -> np.ndarray:
-        cap = self.profile.max_tokens * _CHARS_PER_TOKEN_CAP
+        # Never ship megabytes of minified code per chunk.
+        cap = self.profile.max_tokens * CHARS_PER_TOKEN_CAP
         inputs = [self.profile.format_document(t[:cap]) for t in texts]
         out = np.zeros((len(inputs), self._dims), dtype=np.float32)
         step = max(1, self.config.batch_size)
@@ -330,8 +323,7 @@ class RemoteEmbedder(Embedder):
     def _embed(self, inputs: list[str]) -> np.ndarray:
         t0 = time.perf_counter()
         rows = self._request(inputs, time.monotonic() + self.config.timeout_s)
-        self._seconds += time.perf_counter() - t0
-        self._tokens += getattr(self, "_last_tokens", 0)
+        self._speed.add(getattr(self, "_last_tokens", 0), time.perf_counter() - t0)
         mat = np.stack(rows)
         if mat.shape[1] != self._width:
             err = self._client._fail(
@@ -341,7 +333,7 @@ class RemoteEmbedder(Embedder):
             raise err
         mat = mat[:, : self._dims]
         if self.profile.normalize:
-            mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+            normalize_rows(mat)
         return mat.astype(np.float32, copy=False)
 
     def _request(self, inputs: list[str], deadline: float,
@@ -407,7 +399,7 @@ def _parse_embeddings(data: Any, n: int) -> list[np.ndarray]:
 # --------------------------------------------------------------------------- reranker
 
 
-class RemoteReranker(Reranker):
+class RemoteReranker(MeasuredReranker):
     """Scores from a rerank endpoint. The server applies its own prompt (llama-server
     formats Qwen3-Reranker's template itself); `profile` is informational. Construction
     checks the endpoint with one tiny request."""
@@ -417,8 +409,8 @@ class RemoteReranker(Reranker):
         self._client = _Client(config, "rerank")
         self.profile = profile or replace(QWEN3_RERANKER, name="remote")
         self._path = config.rerank_path or ""
-        self._chars = 0
-        self._seconds = 0.0
+        # In estimated tokens (characters / 4, the usual estimate): enough to size the depth.
+        self._speed = Throughput()
         deadline = time.monotonic() + config.timeout_s
         self._call("semcode probe", ["probe"], deadline, use_cooldown=False)
         report = _server_report(self._client, config.model, deadline)
@@ -428,14 +420,6 @@ class RemoteReranker(Reranker):
         self._info = ModelInfo(identity=f"remote:{digest}", backend=BACKEND,
                                device=self._client.root, path=self._client.root + self._path
                                + (f" ({config.model})" if config.model else ""))
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    def tokens_per_second(self) -> float | None:
-        # Characters / 4 is the usual token estimate; good enough to size the depth.
-        return self._chars / 4 / self._seconds if self._seconds > 0 and self._chars else None
 
     def score(
         self, query: str, documents: Sequence[str], progress: ProgressFn | None = None
@@ -447,8 +431,8 @@ class RemoteReranker(Reranker):
         docs = [d[:cap] for d in documents]
         t0 = time.perf_counter()
         scores = self._call(query, docs, time.monotonic() + self.config.timeout_s)
-        self._seconds += time.perf_counter() - t0
-        self._chars += sum(len(d) for d in docs) + len(query) * len(docs)
+        chars = sum(len(d) for d in docs) + len(query) * len(docs)
+        self._speed.add(chars / 4, time.perf_counter() - t0)
         if progress is not None:
             progress(len(docs), len(docs))
         return scores
@@ -482,15 +466,11 @@ class RemoteReranker(Reranker):
         self._client.mark_up()
         mode = self.config.rerank_scores
         if mode == "logit" or (mode == "auto" and any(s < 0 or s > 1 for s in raw)):
-            return [_sigmoid(s) for s in raw]
+            return [sigmoid(s) for s in raw]
         return raw
 
     def close(self) -> None:
         pass
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x > -700 else 0.0
 
 
 def _parse_rerank(data: Any, n: int) -> list[float]:

@@ -1,0 +1,222 @@
+"""What every model backend shares, written once: throughput measurement, input
+truncation, the yes/no score, L2 normalisation, packing sequences into batches, and the
+parts of an embedder or a yes/no reranker that do not depend on the runtime.
+
+The backends (`llama_cpp`, `mlx`, `remote`) keep only what their runtime does
+differently: loading weights, tokenising, running a forward pass, talking HTTP.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import abstractmethod
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .base import (
+    Embedder,
+    EmbeddingProfile,
+    ModelError,
+    ModelInfo,
+    ProgressFn,
+    Reranker,
+    RerankerProfile,
+)
+from .profiles import RerankTemplate, reranker_template
+
+# Before tokenising, cut absurdly long texts: tokens are never shorter than one byte and
+# code averages 3-4 characters a token, so this never removes text that would survive
+# truncation, and a 50 MB minified file does not get tokenised (or sent over HTTP) whole.
+CHARS_PER_TOKEN_CAP = 32
+
+# Sequences per batch. llama.cpp caps n_seq_max (LLAMA_MAX_SEQ = 256); more than a few
+# dozen short documents per batch buys nothing on CPU.
+MAX_SEQS = 64
+
+
+class Throughput:
+    """Tokens processed per second of model time, over an instance's lifetime (the
+    engine fits rerank depth into a latency budget with it)."""
+
+    def __init__(self) -> None:
+        self.tokens: float = 0
+        self.seconds = 0.0
+
+    def add(self, tokens: float, seconds: float) -> None:
+        self.tokens += tokens
+        self.seconds += seconds
+
+    def rate(self) -> float | None:
+        """Tokens per second so far; None before anything was measured."""
+        return self.tokens / self.seconds if self.seconds > 0 and self.tokens else None
+
+
+def truncate(tokens: list[int], budget: int, keep_last: bool) -> list[int]:
+    """Cut to `budget` tokens; with keep_last, the final (EOS/SEP) token survives."""
+    if len(tokens) <= budget:
+        return tokens
+    if keep_last:
+        return tokens[: budget - 1] + tokens[-1:]
+    return tokens[:budget]
+
+
+def embedding_input(ids: list[int], *, eos: int | None, append_eos: bool,
+                    keep: Sequence[int | None], budget: int) -> list[int]:
+    """An embedder's final token ids: the profile's EOS appended when it wants one, cut
+    to `budget` keeping a trailing token listed in `keep` (last-token pooling reads it);
+    never empty."""
+    if append_eos and eos is not None and (not ids or ids[-1] != eos):
+        ids.append(eos)
+    keep_last = bool(ids) and ids[-1] in keep
+    return truncate(ids, budget, keep_last) or [eos if eos is not None else 0]
+
+
+def yes_probability(yes_logit: float, no_logit: float) -> float:
+    """P("yes") of a yes/no answer: the softmax over the two logits, which is the sigmoid
+    of their difference; computed in float64 so that a confident model cannot overflow."""
+    diff = float(no_logit) - float(yes_logit)
+    return 1.0 / (1.0 + math.exp(diff)) if diff < 700 else 0.0
+
+
+def sigmoid(x: float) -> float:
+    """A logit as a probability (a rank head's yes-minus-no, a server's raw score)."""
+    return yes_probability(x, 0.0)
+
+
+def normalize_rows(mat: np.ndarray) -> np.ndarray:
+    """L2-normalise each row in place (a zero row stays zero); returns `mat`."""
+    mat /= np.maximum(np.linalg.norm(mat, axis=1, keepdims=True), 1e-12)
+    return mat
+
+
+def output_dims(profile: EmbeddingProfile, width: int) -> int:
+    """The vector width an embedder returns: the profile's Matryoshka cut, if any."""
+    return min(profile.dims, width) if profile.dims else width
+
+
+def pack(lengths: Sequence[int], start: int, budget: int,
+         max_seqs: int = MAX_SEQS) -> tuple[int, int]:
+    """Whole sequences from `start` that fit one batch of `budget` tokens and `max_seqs`
+    sequences (at least one, whatever its length): returns (end, tokens used)."""
+    end, used = start, 0
+    while end < len(lengths) and end - start < max_seqs:
+        if end > start and used + lengths[end] > budget:
+            break
+        used += lengths[end]
+        end += 1
+    return end, used
+
+
+def single_token(encode: Callable[[str], list[int]], word: str, model_name: str) -> int:
+    """The id of an answer word that must be exactly one token."""
+    ids = encode(word)
+    if len(ids) != 1:
+        raise ModelError(f"{model_name}: the answer word {word!r} is not a single token ({ids})")
+    return ids[0]
+
+
+class MeasuredEmbedder(Embedder):
+    """An embedder that keeps its ModelInfo, width and throughput in `_info`, `_dims` and
+    `_speed` (a Throughput), set by the subclass."""
+
+    _info: ModelInfo
+    _dims: int
+    _speed: Throughput
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def dims(self) -> int:
+        return self._dims
+
+    def tokens_per_second(self) -> float | None:
+        """Measured tokens/s of embedding so far."""
+        return self._speed.rate()
+
+
+class MeasuredReranker(Reranker):
+    """A reranker that keeps its ModelInfo and throughput in `_info` and `_speed`."""
+
+    _info: ModelInfo
+    _speed: Throughput
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def tokens_per_second(self) -> float | None:
+        """Measured tokens/s of scoring so far."""
+        return self._speed.rate()
+
+
+class TokenEmbedder(MeasuredEmbedder):
+    """An in-process embedder: format with the profile, tokenise (`tokenize`), run the
+    model over token ids (`_embed`). Subclasses set `profile`, `_info`, `_dims` and
+    `_speed`."""
+
+    @abstractmethod
+    def tokenize(self, text: str) -> list[int]:
+        """The exact token ids embedded for `text` (already formatted)."""
+
+    @abstractmethod
+    def _embed(self, seqs: list[list[int]], progress: ProgressFn | None) -> np.ndarray:
+        """One row per token sequence, in order (fewer if `progress` asked to stop)."""
+
+    def embed_documents(
+        self, texts: Sequence[str], progress: ProgressFn | None = None
+    ) -> np.ndarray:
+        """One row per text, in order. If `progress` returns True the rows finished so far
+        are returned (fewer than len(texts))."""
+        seqs = [self.tokenize(self.profile.format_document(t)) for t in texts]
+        return self._embed(seqs, progress)
+
+    def embed_query(self, query: str) -> np.ndarray:
+        vecs: np.ndarray = self._embed([self.tokenize(self.profile.format_query(query))], None)
+        return vecs[0]
+
+
+class YesNoReranker(MeasuredReranker):
+    """An in-process yes/no cross-encoder: the prompt of the profile's template split in
+    a query prefix (shared by all documents), a document part trimmed to the budget, and
+    a suffix that opens the answer; the score is P("yes") against "no".
+
+    Subclasses call `_init_prompt` once the model can tokenise, and implement `_encode`."""
+
+    _template: RerankTemplate
+    _yes: int
+    _no: int
+    _suffix: list[int]
+    _doc_budget: int
+    _batch_tokens: int
+
+    @abstractmethod
+    def _encode(self, text: str, add_special: bool) -> list[int]:
+        """Token ids of `text`; add_special adds the tokenizer's own BOS etc."""
+
+    def _init_prompt(self, profile: RerankerProfile, batch_tokens: int, model_name: str) -> None:
+        """Template, answer tokens, suffix and budgets of `profile`."""
+        self.profile = profile
+        self._template = reranker_template(profile)
+        self._yes = single_token(lambda w: self._encode(w, False), self._template.yes, model_name)
+        self._no = single_token(lambda w: self._encode(w, False), self._template.no, model_name)
+        self._suffix = self._encode(self._template.suffix, False)
+        self._doc_budget = max(1, profile.max_doc_tokens)
+        # The batch must hold at least one whole document with its suffix.
+        self._batch_tokens = max(batch_tokens, self._doc_budget + len(self._suffix))
+
+    def prefix_text(self, query: str) -> str:
+        """The prompt up to the document: system turn, instruction, query."""
+        return self._template.format_prefix(self.profile.instruction, query)
+
+    def document_tokens(self, doc: str) -> list[int]:
+        """The document part (leading space included), trimmed, then the suffix."""
+        text = self._template.format_document(doc[: self._doc_budget * CHARS_PER_TOKEN_CAP])
+        return self._encode(text, False)[: self._doc_budget] + self._suffix
+
+    def full_prompt_tokens(self, query: str, doc: str) -> list[int]:
+        """The whole prompt tokenised in one piece (reference for tests and debugging)."""
+        t = self._template
+        return self._encode(self.prefix_text(query) + t.format_document(doc) + t.suffix, True)
