@@ -71,6 +71,8 @@ def test_expected_skip_stays_a_skip(pytester: pytest.Pytester,
     monkeypatch.setattr(runner_rules, "EXPECTED_SKIPS", (
         runner_rules.ExpectedSkip("test_c.py", r"needs a Mac", "only macOS has it"),
         runner_rules.ExpectedSkip("test_d.py", r"needs a Mac", "only macOS has it"),
+        # right elsewhere, not on this machine: still a failure here
+        runner_rules.ExpectedSkip("test_c.py", r"needs root", "root only", when=lambda: False),
     ))
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_c='''
@@ -81,9 +83,12 @@ def test_mac_only():
 
 def test_other_reason():
     pytest.skip("something else")
+
+def test_not_expected_on_this_machine():
+    pytest.skip("needs root")
 ''', test_d='''
 import pytest
 pytest.skip("needs a Mac (module)", allow_module_level=True)
 ''')
     result = pytester.runpytest("-q", "-p", "no:cacheprovider")
-    result.assert_outcomes(skipped=2, failed=1)
+    result.assert_outcomes(skipped=2, failed=2)
