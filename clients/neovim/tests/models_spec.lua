@@ -164,6 +164,8 @@ end)
 H.test("fzf-lua (real plugin, real fzf): the reranked list in its order; <CR> jumps to its top", function()
   H.use_plugins("fzf-lua")
   local query = "open a connection pool"
+  -- A loaded machine may rerank slowly: wait for the reranked list, however long.
+  require("semcode.config").options.rerank_wait_ms = 60000
   local reranked
   search.run(query, {}, function(state)
     reranked = state
