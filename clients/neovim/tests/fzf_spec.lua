@@ -47,11 +47,11 @@ end
 local function open_and_type(query)
   vim.cmd.enew()
   require("semcode").search({ backend = "fzf" })
-  local chan = H.wait(5000, function()
+  local chan = H.wait(15000, function()
     local _, chan = H.fzf_screen()
     return chan
   end, "fzf's terminal")
-  H.wait(5000, function()
+  H.wait(15000, function()
     return (H.fzf_screen()):find(">", 1, true)
   end, "fzf's prompt")
   vim.api.nvim_chan_send(chan, query)
@@ -64,13 +64,17 @@ end)
 
 H.test("live: the typed query is searched, the reranked list awaited and shown in order, <CR> jumps", function()
   local chan = open_and_type("alpha function")
-  local index = H.wait(5000, function()
+  local index = H.wait(15000, function()
     for i, r in ipairs(fake.requests) do
       if r.params.query == "alpha function" then
         return i
       end
     end
-  end, "a semcode/search for the typed query")
+  end, "a semcode/search for the typed query", function()
+    return ("requests %s; fzf shows:\n%s"):format(vim.inspect(vim.tbl_map(function(r)
+      return r.params.query
+    end, fake.requests)), H.fzf_screen() or "(no fzf)")
+  end)
   H.eq("semcode/search", fake.requests[index].method, "method")
   fake:respond(index, nil, { searchId = "f1", rerankPending = true,
     items = { item("beta", "b.py", 0), item("alpha", "a.py", 2) } })
@@ -78,16 +82,18 @@ H.test("live: the typed query is searched, the reranked list awaited and shown i
   H.eq({}, fzf_results(), "nothing shown while the reranked list is pending")
   require("semcode.search").on_refined(nil, { searchId = "f1", reranked = true,
     items = { item("alpha", "a.py", 2), item("beta", "b.py", 0) } })
-  H.wait(5000, function()
+  H.wait(15000, function()
     return #fzf_results() == 2
   end, "the reranked list in fzf")
   local shown = fzf_results()
   H.truthy(shown[1]:find("^a.py:3:5: alpha %[Function%]"), "first line: " .. shown[1])
   H.truthy(shown[2]:find("^b.py:1:5: beta %[Function%]"), "second line: " .. shown[2])
   vim.api.nvim_chan_send(chan, "\r")
-  H.wait(5000, function()
+  H.wait(15000, function()
     return vim.api.nvim_buf_get_name(0) == ws .. "/a.py"
-  end, "jump to a.py")
+  end, "jump to a.py", function()
+    return ("in %s; fzf shows:\n%s"):format(vim.api.nvim_buf_get_name(0), H.fzf_screen() or "(no fzf)")
+  end)
   H.eq({ 3, 4 }, vim.api.nvim_win_get_cursor(0), "cursor on alpha")
   vim.cmd("stopinsert")
 end)
@@ -98,17 +104,17 @@ H.test("live: fzf keeps the server's order (no re-sorting by the query), <C-v> o
   local wins = #split_windows()
   -- A query that fuzzy-matches the second item better than the first.
   local chan = open_and_type("beta")
-  H.wait(5000, function()
+  H.wait(15000, function()
     return #fake.requests > n and fake.requests[#fake.requests].params.query == "beta"
   end, "request")
   fake:respond(#fake.requests, nil, { searchId = "f2", rerankPending = false,
     items = { item("alpha", "a.py", 2), item("beta", "b.py", 0) } })
-  H.wait(5000, function()
+  H.wait(15000, function()
     return #fzf_results() == 2
   end, "results")
   H.truthy(fzf_results()[1]:find("alpha", 1, true), "server's first stays first: " .. fzf_results()[1])
   vim.api.nvim_chan_send(chan, "\22") -- <C-v>
-  H.wait(5000, function()
+  H.wait(15000, function()
     return vim.api.nvim_buf_get_name(0) == ws .. "/a.py"
   end, "jump to a.py")
   H.eq(wins + 1, #split_windows(), "a new split")
@@ -119,13 +125,13 @@ H.test("a fixed list (related) in fzf: order kept, <CR> jumps", function()
   vim.cmd.enew()
   require("semcode.pickers").list({ backend = "fzf", title = "related",
     items = { item("beta", "b.py", 0), item("alpha", "a.py", 2) } })
-  H.wait(5000, function()
+  H.wait(15000, function()
     return #fzf_results() == 2
   end, "list shown")
   H.truthy(fzf_results()[1]:find("beta", 1, true), "first: " .. fzf_results()[1])
   local _, chan = H.fzf_screen()
   vim.api.nvim_chan_send(chan, "\r")
-  H.wait(5000, function()
+  H.wait(15000, function()
     return vim.api.nvim_buf_get_name(0) == ws .. "/b.py"
   end, "jump to b.py")
   H.eq({ 1, 4 }, vim.api.nvim_win_get_cursor(0), "cursor on beta")

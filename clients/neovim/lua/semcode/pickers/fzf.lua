@@ -37,6 +37,7 @@ function M.search(opts)
   local fzf = require("fzf-lua")
   local lookup = {}
   local current -- the running search: a new query supersedes it
+  local end_list -- ends the list fzf is reading for the current query
   fzf.fzf_live(function(args)
     -- Newer fzf-lua passes {query, ...}; older passed the query string.
     local query = type(args) == "table" and args[1] or args or ""
@@ -44,11 +45,26 @@ function M.search(opts)
       if current then
         current:close()
       end
+      -- A superseded search never answers: end its list now, or fzf may keep waiting
+      -- for it.
+      if end_list then
+        end_list()
+      end
+      local open = true
+      end_list = function()
+        if open then
+          open = false
+          cb(nil)
+        end
+      end
       if vim.trim(query) == "" then
-        cb(nil)
+        end_list()
         return
       end
       current = search.run(query, { params = opts.params }, function(state)
+        if not open then
+          return
+        end
         for _, item in ipairs(state.items) do
           local line = line_for(item)
           lookup[line] = item
@@ -58,7 +74,7 @@ function M.search(opts)
         for _, notice in ipairs(state.notices or {}) do
           cb("# " .. notice)
         end
-        cb(nil)
+        end_list()
       end)
     end
   end, {
