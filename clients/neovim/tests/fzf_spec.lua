@@ -43,6 +43,18 @@ require("semcode.client").get = function()
   return fake
 end
 
+--- Answer every request but the one for `query` with an empty list, as the server
+--- answers each query fzf asks for (the pty may hand fzf a typed query in pieces).
+local answered = {}
+local function answer_others(query)
+  for i, r in ipairs(fake.requests) do
+    if not answered[i] and r.params.query ~= query then
+      answered[i] = true
+      fake:respond(i, nil, { searchId = "other" .. i, items = {}, rerankPending = false })
+    end
+  end
+end
+
 --- Open the live picker and type `query` into fzf; returns the fzf terminal channel.
 local function open_and_type(query)
   vim.cmd.enew()
@@ -65,6 +77,7 @@ end)
 H.test("live: the typed query is searched, the reranked list awaited and shown in order, <CR> jumps", function()
   local chan = open_and_type("alpha function")
   local index = H.wait(15000, function()
+    answer_others("alpha function")
     for i, r in ipairs(fake.requests) do
       if r.params.query == "alpha function" then
         return i
@@ -76,6 +89,7 @@ H.test("live: the typed query is searched, the reranked list awaited and shown i
     end, fake.requests)), H.fzf_screen() or "(no fzf)")
   end)
   H.eq("semcode/search", fake.requests[index].method, "method")
+  answered[index] = true
   fake:respond(index, nil, { searchId = "f1", rerankPending = true,
     items = { item("beta", "b.py", 0), item("alpha", "a.py", 2) } })
   vim.wait(300)
@@ -105,8 +119,10 @@ H.test("live: fzf keeps the server's order (no re-sorting by the query), <C-v> o
   -- A query that fuzzy-matches the second item better than the first.
   local chan = open_and_type("beta")
   H.wait(15000, function()
+    answer_others("beta")
     return #fake.requests > n and fake.requests[#fake.requests].params.query == "beta"
   end, "request")
+  answered[#fake.requests] = true
   fake:respond(#fake.requests, nil, { searchId = "f2", rerankPending = false,
     items = { item("alpha", "a.py", 2), item("beta", "b.py", 0) } })
   H.wait(15000, function()

@@ -4,6 +4,7 @@
 -- fzf_live asks for a list per query and cannot swap it later, so each query waits (up
 -- to `rerank_wait_ms`) for the reranked list. Lines are "path:line:col: text", the
 -- format fzf-lua's builtin previewer understands; the item is looked up by line.
+local config = require("semcode.config")
 local search = require("semcode.search")
 
 local M = {}
@@ -45,8 +46,7 @@ function M.search(opts)
       if current then
         current:close()
       end
-      -- A superseded search never answers: end its list now, or fzf may keep waiting
-      -- for it.
+      -- The superseded search will not answer now: end its list (fzf has moved on).
       if end_list then
         end_list()
       end
@@ -80,6 +80,9 @@ function M.search(opts)
   end, {
     prompt = "semcode> ",
     query = opts.query,
+    -- The keystroke debounce: fzf waits this long before it asks for a query's list, so
+    -- a fast typist's intermediate queries are never searched.
+    query_delay = config.options.debounce_ms > 0 and config.options.debounce_ms or nil,
     exec_empty_query = false,
     previewer = "builtin",
     fzf_opts = { ["--no-sort"] = true },
