@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 # mlx exists for macOS arm64 and (mlx[cpu], the dev extra) Linux x86_64 only: elsewhere
-# this module skips, an expected skip listed in tests/conftest.py. Where mlx exists its
+# this module skips, an expected skip listed in tests/runner_rules.py. Where mlx exists its
 # modules are imported, never skipped.
 if (sys.platform, platform.machine()) not in {("darwin", "arm64"), ("linux", "x86_64")}:
     pytest.skip(f"MLX has no build for this platform ({sys.platform} {platform.machine()})",
