@@ -164,6 +164,31 @@ def test_tools_over_stdio(workspace: Path, tmp_path: Path) -> None:
     assert "Traceback" not in (tmp_path / "mcp.stderr").read_text()
 
 
+def test_tiny_models_embed_in_the_background(workspace: Path, tmp_path: Path,
+                                              tiny_models: Any) -> None:
+    """With (tiny, random) models: the server embeds in the background, `related` answers
+    from the stored vectors, searches are hybrid and reranked."""
+    models = ["--embedding-model", str(tiny_models.embedder),
+              "--reranker-model", str(tiny_models.reranker)]
+
+    async def scenario() -> None:
+        async with mcp_session(workspace, tmp_path, *models) as s:
+            for _ in range(200):  # bounded: the tiny models embed 11 chunks in well under 1 s
+                status = await call(s, "status")
+                if status["state"] == "ready" and status["index"]["embedded"] > 0:
+                    break
+                await anyio.sleep(0.1)
+            assert status["index"]["pendingEmbeddings"] == 0, status
+            assert status["models"]["embedder"]["state"] == "loaded"
+            out = await call(s, "related", path=str(workspace / "src/http_client.py"), line=12)
+            assert out["hits"] and all(
+                (h["path"], h["start_line"]) != ("src/http_client.py", 11) for h in out["hits"])
+            out = await call(s, "search", query="token cache lookup", limit=3)
+            assert out["mode"] == "hybrid" and out["reranked"] is True and out["hits"]
+
+    run_async(scenario)
+
+
 @pytest.mark.xfail(strict=False, reason=(
     "issue 12 finding 1: a process does not see chunks another process wrote to the same "
     "index (stale in-memory refs/lexical); fixed by the relindex branch, then drop this"))
