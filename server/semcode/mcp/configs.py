@@ -4,6 +4,7 @@ written: the user pastes it (or runs the command it shows)."""
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ def server_command() -> list[str]:
     that an agent started from a desktop launcher (another PATH) finds it too."""
     argv0 = Path(sys.argv[0])
     if argv0.name in ("semcode", "semcode.exe") and argv0.exists():
-        return [str(argv0.resolve())]
+        return [os.path.abspath(argv0)]
     return [sys.executable, "-m", "semcode"]
 
 
