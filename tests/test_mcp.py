@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -261,6 +263,44 @@ def lsp_hits(lsp: LspClient, query: str, expect: str) -> list[tuple[str, int, st
     return [(i["path"], i["range"]["start"]["line"] + 1,
              f"{i['containerName']}.{i['name']}" if i["containerName"] else i["name"])
             for i in items]
+
+
+def test_streamable_http_on_localhost(workspace: Path, tmp_path: Path) -> None:
+    from mcp.client.streamable_http import streamable_http_client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semcode", "mcp", "-w", str(workspace), "--http", str(port),
+         "--index-dir", str(tmp_path / "index"), *OFF],
+        env={**os.environ, **_env(tmp_path)}, stdout=subprocess.DEVNULL,
+        stderr=open(tmp_path / "http.stderr", "wb"))  # noqa: SIM115
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, (tmp_path / "http.stderr").read_text()
+            assert time.monotonic() < deadline, "the HTTP server did not start"
+            time.sleep(0.1)
+
+        async def scenario() -> None:
+            async with streamable_http_client(f"http://127.0.0.1:{port}/mcp") as (read, write), \
+                    ClientSession(read, write) as s:
+                await s.initialize()
+                out = await call(s, "search", query="exponential backoff", limit=2)
+                assert out["hits"][0]["symbol"] == "HttpClient.get_with_retry"
+
+        run_async(scenario)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        finally:
+            proc.kill()
+    assert "Traceback" not in (tmp_path / "http.stderr").read_text()
 
 
 @pytest.mark.parametrize("client", CLIENTS)
