@@ -100,7 +100,7 @@ stop_code_server() {
 cleanup() {
   stop_code_server
   [ -n "$tmp" ] || return 0
-  if [ "${E2E_KEEP:-}" = "1" ]; then echo "e2e: kept $tmp" >&2; else rm -rf "$tmp"; fi
+  if [ "${E2E_KEEP:-}" = "1" ]; then echo "e2e: kept $tmp" >&2; else rm -rf "$tmp" 2>/dev/null || { sleep 2; rm -rf "$tmp"; }; fi
 }
 trap cleanup EXIT
 
@@ -171,7 +171,7 @@ if [ "$scenario" = "install" ]; then
   server_settings="\"semcode.server.installSource\": \"$wheel\","
   ready_timeout_ms=600000
 else
-  args_json="$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' "${server_cmd[@]:1}")"
+  args_json="$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "${server_cmd[@]:1}")"
   server_settings="\"semcode.server.path\": \"${server_cmd[0]}\", \"semcode.server.args\": $args_json,"
   ready_timeout_ms="${E2E_READY_TIMEOUT_MS:-120000}"
 fi
@@ -231,7 +231,12 @@ if [ "$scenario" = "install" ]; then
   log "[install] the extension's venv has: $(find "$tmp/user-data" -path '*venv/bin/semcode' | head -1)"
 fi
 stop_code_server
-[ "${E2E_KEEP:-}" = "1" ] && echo "e2e: kept $tmp" >&2 || rm -rf "$tmp"
+if [ "${E2E_KEEP:-}" = "1" ]; then
+  echo "e2e: kept $tmp" >&2
+else
+  # The language server may still be saving its index for a moment after code-server stops.
+  rm -rf "$tmp" 2>/dev/null || { sleep 2; rm -rf "$tmp"; }
+fi
 tmp=""
 log "[$scenario] passed"
 }

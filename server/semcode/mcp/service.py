@@ -21,7 +21,14 @@ import semcode
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.indexer import SyncReport
-from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
+from semcode.search.engine import (
+    Engine,
+    Hit,
+    SearchError,
+    SearchRequest,
+    SearchResponse,
+    StageScore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -190,8 +197,6 @@ class McpService:
         defs = exact or defs  # exact case first; otherwise case-insensitive matches
         merged = _merge_pieces(defs)
         notices = [] if merged else [f"no definition named {name!r} in the index"]
-        from semcode.search.engine import Hit, StageScore
-
         hits = [Hit(i, c, 1.0, {"symbol": StageScore(n, 1.0)})
                 for n, (i, c) in enumerate(merged[:limit], start=1)]
         response = SearchResponse(hits, False, "symbol", notices)
