@@ -124,7 +124,7 @@ def installed(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     _run([sys.executable, "-m", "venv", venv], env=env)
     bin_dir = venv / ("Scripts" if os.name == "nt" else "bin")
     [wheel] = dist.glob("semcode-*.whl")
-    _run([bin_dir / "python", "-m", "pip", "install", "--disable-pip-version-check",
+    _run([bin_dir / "python", "-m", "pip", "install", "--disable-pip-version-check", "--no-compile",
           "--only-binary", "llama-cpp-python", "--find-links", wheel_cache(), wheel],
          timeout=900, env=env)
     return bin_dir
