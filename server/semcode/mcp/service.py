@@ -94,7 +94,28 @@ class McpService:
             finally:
                 self.engine.models.close()
 
+    def _warm_models(self) -> None:
+        """Load (and, when allowed, download) the reranker and the query embedder in the
+        background, so that no tool call waits for a model: until then searches answer
+        without them and say so."""
+        models = self.engine.models
+        for load in ((models.reranker,) if self.settings.rerank else ()) + (models.query_embedder,):
+            if self._stop.is_set():
+                return
+            try:
+                load()
+            except Exception as exc:  # ModelSet records why; status() shows it
+                log.warning("loading a model failed: %s", one_line(exc))
+
+    def _model_ready(self, role: str) -> bool:
+        """False while the model is still to be loaded; a model that is off, missing or
+        broken counts as ready (the engine degrades and says why)."""
+        state = str(self.engine.models.status().get(role, {}).get("state", ""))
+        return state not in ("not loaded", "loading")
+
     def _work(self) -> None:
+        threading.Thread(target=self._warm_models, name="semcode-mcp-models",
+                         daemon=True).start()
         try:
             self.state = "indexing"
             self.sync()
@@ -159,6 +180,14 @@ class McpService:
             else:
                 notices.append("this semcode cannot filter by content kind yet: "
                                "`contents` was ignored")
+        if mode != "lexical" and not self._model_ready("embedder"):
+            fields["mode"] = "lexical"
+            notices.append("semantic search is still loading its model (see `status`): "
+                           "this answer is lexical")
+        if self.settings.rerank and not self._model_ready("reranker"):
+            fields["rerank"] = False
+            notices.append("the reranker is still loading (see `status`): this answer is "
+                           "not reranked")
         req = SearchRequest(**fields)
         try:
             response = self.engine.search(req)
