@@ -159,8 +159,11 @@ class McpService:
         if report.files_indexed or report.files_removed:
             self._dirty = True
             self._wake.set()  # embed the new chunks, then save
-        if self.state == "error":
+        if self.state == "error":  # indexing failed at start and works now: resume
             self.state, self.error = "ready", ""
+            if self._worker is not None and not self._worker.is_alive() and \
+                    not self._stop.is_set():
+                self.start()
         return report
 
     # ================================================================ tools
