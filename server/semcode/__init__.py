@@ -1,7 +1,7 @@
 """semcode: find code by meaning, locally.
 
 The package is layered; data flows one way (see ARCHITECTURE.md):
-workspace -> chunking -> index -> search -> (cli | lsp).
+workspace -> chunking -> index -> search -> (cli | lsp | mcp).
 """
 
 __version__ = "0.1.0"

@@ -5,6 +5,7 @@
     semcode status                what the index holds
     semcode models                configured models: cached, missing, download
     semcode serve                 the language server on stdio
+    semcode mcp                   the MCP server for coding agents (stdio or --http)
     semcode eval                  measure search quality on your own code
 
 `--json` output is a published interface (scripts rely on it): change it deliberately,
@@ -93,6 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_options(p)
 
     evaluation.add_parser(sub)
+
+    p = sub.add_parser("mcp", help="serve a folder to coding agents over MCP (stdio)")
+    p.add_argument("-w", "--workspace", type=Path,
+                   help="the folder to search (default: the current directory)")
+    p.add_argument("--http", type=int, metavar="PORT",
+                   help="streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio")
+    p.add_argument("--print-config", choices=("claude", "codex", "cursor", "vscode"),
+                   metavar="CLIENT",
+                   help="print the setup snippet for claude, codex, cursor or vscode and exit")
+    add_model_options(p)
 
     p = sub.add_parser("serve", help="run the language server on stdio", add_help=False)
     p.add_argument("serve_args", nargs=argparse.REMAINDER)
@@ -344,6 +355,22 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_ERROR if failed else EXIT_OK
 
 
+def cmd_mcp(args: argparse.Namespace) -> int:
+    if args.print_config:
+        from semcode.mcp.configs import snippet
+
+        ws = workspace_root(args.workspace) if args.workspace is not None else None
+        print(snippet(args.print_config, ws), end="")
+        return EXIT_OK
+    if args.http is not None and not 0 < args.http < 65536:
+        raise ConfigError(f"--http expects a port number, got {args.http}")
+    root = workspace_root(args.workspace or Path("."))
+    settings = settings_from_args(args, root)
+    from semcode.mcp.server import run
+
+    return run(root, settings, args.http)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from semcode.lsp.server import serve
 
@@ -374,7 +401,8 @@ def _configure_logging(verbosity: int) -> None:
 
 
 COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
-            "models": cmd_models, "eval": evaluation.run, "serve": cmd_serve}
+            "models": cmd_models, "eval": evaluation.run, "serve": cmd_serve,
+            "mcp": cmd_mcp}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

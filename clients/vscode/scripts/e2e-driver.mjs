@@ -11,6 +11,10 @@ const env = (name) => {
 const require = createRequire(import.meta.url);
 const puppeteer = require(env('E2E_PUPPETEER'));
 const artifacts = env('E2E_ARTIFACTS');
+const scenario = process.env.E2E_SCENARIO ?? 'server';
+const READY_TIMEOUT_MS = Number(process.env.E2E_READY_TIMEOUT_MS ?? 120000);
+// vscode-e2e.png for the first scenario (as before), vscode-e2e-install*.png for the other.
+const shot = (suffix) => path.join(artifacts, `vscode-e2e${scenario === 'server' ? '' : `-${scenario}`}${suffix}.png`);
 const QUERY = 'refresh expired tokens';
 const EXPECT_FILE = 'tokens.py';
 const EXPECT_LINE = 11; // 1-based line of `def refresh_expired_tokens`
@@ -35,6 +39,33 @@ try {
     await page.waitForSelector('.monaco-workbench .part.statusbar', { timeout: 90000 });
   });
 
+  if (scenario === 'install') {
+    await step('click the extension\'s "Install semcode" button (no server is installed)', async () => {
+      const button = await page.waitForFunction(
+        () =>
+          [...document.querySelectorAll('.notifications-toasts .monaco-button, .notifications-center .monaco-button')].find(
+            (el) => el.textContent?.trim() === 'Install semcode',
+          ),
+        { timeout: 120000, polling: 500 },
+      );
+      await page.screenshot({ path: shot('-offer') });
+      await button.asElement().click();
+    });
+
+    await step('wait for pip to install the wheel into the extension\'s environment', async () => {
+      const outcome = await page.waitForFunction(
+        () => {
+          const texts = [...document.querySelectorAll('.notification-list-item')].map((el) => el.textContent ?? '');
+          return texts.find((t) => t.includes('the server is installed in') || t.includes('installing the server failed'));
+        },
+        { timeout: READY_TIMEOUT_MS, polling: 1000 },
+      );
+      const text = await outcome.jsonValue();
+      if (text.includes('failed')) throw new Error(`the extension says: ${text}`);
+      console.log(`e2e:     ${text.replace(/\s+/g, ' ').slice(0, 200)}`);
+    });
+  }
+
   await step('wait for the semcode status bar item to say the index is ready', async () => {
     // $(check) when all is well, $(warning) in degraded mode (models are off here).
     await page.waitForFunction(
@@ -42,7 +73,7 @@ try {
         [...document.querySelectorAll('.statusbar-item')].some(
           (el) => el.textContent?.includes('semcode') && el.querySelector('.codicon-check, .codicon-warning'),
         ),
-      { timeout: Number(process.env.E2E_READY_TIMEOUT_MS ?? 120000), polling: 500 },
+      { timeout: READY_TIMEOUT_MS, polling: 500 },
     );
   });
 
@@ -71,7 +102,7 @@ try {
       },
       { timeout: 30000, polling: 200 },
     );
-    await page.screenshot({ path: path.join(artifacts, 'vscode-e2e-results.png') });
+    await page.screenshot({ path: shot('-results') });
   });
 
   await step('press Enter and check the editor', async () => {
@@ -100,12 +131,12 @@ try {
         throw new Error('the QuickPick is still open 10 s after Enter');
       });
     await new Promise((r) => setTimeout(r, 500));
-    await page.screenshot({ path: path.join(artifacts, 'vscode-e2e.png') });
+    await page.screenshot({ path: shot('') });
   });
   console.log(`e2e:   ok: ${EXPECT_FILE} opened at line ${EXPECT_LINE}`);
 } catch (err) {
   console.error(`e2e: step failed: ${stepName}: ${err.message}`);
-  await page.screenshot({ path: path.join(artifacts, 'vscode-e2e-failure.png') }).catch(() => undefined);
+  await page.screenshot({ path: shot('-failure') }).catch(() => undefined);
   await browser.close();
   process.exit(1);
 }

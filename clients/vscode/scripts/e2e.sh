@@ -11,6 +11,14 @@
 # code-server and puppeteer-core (npm). @vscode/test-electron cannot be used: it
 # downloads VS Code, which is not reachable from here.
 #
+# Two scenarios, each with a fresh profile (SEMCODE_E2E_SCENARIOS, default "server install"):
+#   server   the extension starts the server named in settings (semcode.server.path);
+#   install  no server anywhere: the driver clicks the extension's own "Install semcode"
+#            button with semcode.server.installSource pointing at a wheel built here
+#            (python -m build) beside the llama-cpp-python wheel from $SEMCODE_WHEEL_CACHE,
+#            waits for pip, then searches. Skipped (with a line saying why) when that
+#            llama-cpp-python wheel is missing; the other dependencies come from PyPI.
+#
 # Exit status: 0 passed, 1 failed, 77 could not run (the reason is printed).
 set -uo pipefail
 
@@ -81,15 +89,42 @@ if [ -z "$vsix" ] || [ -n "$(find src package.json -newer "$vsix" -print -quit)"
 fi
 vsix="$here/${vsix#./}"
 
-# ---------- a fresh VS Code profile and workspace ----------
-tmp="$(mktemp -d /tmp/semcode-e2e.XXXXXX)"
+# ---------- a fresh VS Code profile and workspace per scenario ----------
+tmp=""
 server_pid=""
-cleanup() {
+stop_code_server() {
   [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null
   [ -n "$server_pid" ] && wait "$server_pid" 2>/dev/null
-  if [ "${E2E_KEEP:-}" = "1" ]; then echo "e2e: kept $tmp" >&2; else rm -rf "$tmp"; fi
+  server_pid=""
+}
+cleanup() {
+  stop_code_server
+  [ -n "$tmp" ] || return 0
+  if [ "${E2E_KEEP:-}" = "1" ]; then echo "e2e: kept $tmp" >&2; else rm -rf "$tmp" 2>/dev/null || { sleep 2; rm -rf "$tmp"; }; fi
 }
 trap cleanup EXIT
+
+build_python="${SEMCODE_BUILD_PYTHON:-$repo/.venv/bin/python}"
+wheel_cache="${SEMCODE_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/semcode-build/wheels}"
+
+# Builds the semcode wheel (from a copy of the sources: the checkout is not written to)
+# into $1, next to the cached llama-cpp-python wheel; prints why not on failure.
+build_wheels() {
+  local out="$1" src="$tmp/src"
+  local llama
+  llama="$(ls "$wheel_cache"/llama_cpp_python-*.whl 2>/dev/null | head -1)"
+  [ -n "$llama" ] || { echo "no llama-cpp-python wheel in $wheel_cache (scripts/setup.sh builds it)"; return 1; }
+  mkdir -p "$out" "$src"
+  cp -r "$repo/server" "$repo/pyproject.toml" "$repo/README.md" "$repo/LICENSE" "$src/" || return 1
+  find "$src" -name __pycache__ -prune -exec rm -rf {} + 2>/dev/null
+  env -u PYTHONPATH "$build_python" -m build --wheel --no-isolation --outdir "$out" "$src" >"$tmp/build.log" 2>&1 ||
+    { echo "python -m build failed; see $tmp/build.log"; tail -5 "$tmp/build.log"; return 1; }
+  cp "$llama" "$out/"
+}
+
+run_scenario() {
+scenario="$1"
+tmp="$(mktemp -d /tmp/semcode-e2e.XXXXXX)"
 
 ws="$tmp/workspace"
 mkdir -p "$ws/auth" "$ws/net" "$tmp/user-data/User" "$tmp/user-data/Machine" "$tmp/extensions" "$tmp/index"
@@ -126,11 +161,23 @@ class HttpClient:
                 time.sleep((2 ** attempt) + random.random())
         raise ConnectionError("gave up")
 PY
-args_json="$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' "${server_cmd[@]:1}")"
+if [ "$scenario" = "install" ]; then
+  if ! why="$(build_wheels "$tmp/wheels")"; then
+    log "install scenario SKIPPED: $why"
+    return 0
+  fi
+  wheel="$(ls "$tmp/wheels"/semcode-*.whl | head -1)"
+  log "install scenario: semcode.server.installSource = $wheel"
+  server_settings="\"semcode.server.installSource\": \"$wheel\","
+  ready_timeout_ms=600000
+else
+  args_json="$(node -e 'console.log(JSON.stringify(process.argv.slice(1)))' -- "${server_cmd[@]:1}")"
+  server_settings="\"semcode.server.path\": \"${server_cmd[0]}\", \"semcode.server.args\": $args_json,"
+  ready_timeout_ms="${E2E_READY_TIMEOUT_MS:-120000}"
+fi
 cat >"$tmp/user-data/User/settings.json" <<JSON
 {
-  "semcode.server.path": "${server_cmd[0]}",
-  "semcode.server.args": $args_json,
+  $server_settings
   "semcode.embeddingModel": "off",
   "semcode.rerankerModel": "off",
   "semcode.indexDir": "$tmp/index",
@@ -148,13 +195,14 @@ cp "$tmp/user-data/User/settings.json" "$tmp/user-data/Machine/settings.json"
 printf 'bind-addr: 127.0.0.1:0\nauth: none\ncert: false\n' >"$tmp/config.yaml"
 cs_args=(--config "$tmp/config.yaml" --user-data-dir "$tmp/user-data" --extensions-dir "$tmp/extensions")
 
-log "installing $(basename "$vsix") into code-server"
+log "[$scenario] installing $(basename "$vsix") into code-server"
 "$code_server" "${cs_args[@]}" --install-extension "$vsix" >"$tmp/install.log" 2>&1 ||
   { cat "$tmp/install.log" >&2; echo "e2e: FAILED: code-server could not install the .vsix" >&2; exit 1; }
 
 port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
 log "starting code-server on 127.0.0.1:$port"
-"$code_server" "${cs_args[@]}" --bind-addr "127.0.0.1:$port" --auth none --disable-telemetry \
+# No PYTHONPATH into the editor: python3 must not find a checkout's semcode by accident.
+env -u PYTHONPATH "$code_server" "${cs_args[@]}" --bind-addr "127.0.0.1:$port" --auth none --disable-telemetry \
   --disable-update-check --disable-workspace-trust --disable-getting-started-override "$ws" >"$tmp/code-server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 1 120); do
@@ -164,10 +212,11 @@ for _ in $(seq 1 120); do
 done
 
 # ---------- drive the UI ----------
-log "driving VS Code in headless chromium"
+log "[$scenario] driving VS Code in headless chromium"
 E2E_URL="http://127.0.0.1:$port/?folder=$ws" E2E_CHROMIUM="$chromium_bin" E2E_ARTIFACTS="$artifacts" \
   E2E_PUPPETEER="$cache/cs/node_modules/puppeteer-core" E2E_WORKSPACE="$ws" \
-  timeout 300 node "$here/scripts/e2e-driver.mjs"
+  E2E_SCENARIO="$scenario" E2E_READY_TIMEOUT_MS="$ready_timeout_ms" \
+  timeout $(( ready_timeout_ms / 1000 + 180 )) node "$here/scripts/e2e-driver.mjs"
 rc=$?
 if [ "$rc" -ne 0 ]; then
   echo "--- code-server log (tail) ---" >&2
@@ -175,7 +224,24 @@ if [ "$rc" -ne 0 ]; then
   # The extension's own output is in the exthost log of the profile.
   echo "--- extension output (tail) ---" >&2
   find "$tmp/user-data/logs" -name '*semcode*' -type f -exec tail -30 {} \; 2>/dev/null >&2
-  echo "e2e: FAILED (screenshots in $artifacts)" >&2
+  echo "e2e: FAILED: $scenario (screenshots in $artifacts)" >&2
   exit 1
 fi
-log "PASSED (screenshots: $artifacts/vscode-e2e.png, $artifacts/vscode-e2e-results.png)"
+if [ "$scenario" = "install" ]; then
+  log "[install] the extension's venv has: $(find "$tmp/user-data" -path '*venv/bin/semcode' | head -1)"
+fi
+stop_code_server
+if [ "${E2E_KEEP:-}" = "1" ]; then
+  echo "e2e: kept $tmp" >&2
+else
+  # The language server may still be saving its index for a moment after code-server stops.
+  rm -rf "$tmp" 2>/dev/null || { sleep 2; rm -rf "$tmp"; }
+fi
+tmp=""
+log "[$scenario] passed"
+}
+
+for scenario in ${SEMCODE_E2E_SCENARIOS:-server install}; do
+  run_scenario "$scenario"
+done
+log "PASSED (screenshots: $artifacts/vscode-e2e*.png)"

@@ -18,6 +18,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 export type ServerSource =
@@ -167,11 +168,55 @@ export async function interpreterFromPythonApi(api: PythonExtensionApi | undefin
   return exec && exec.length === 1 ? exec[0] : undefined;
 }
 
+/**
+ * The `pip install` arguments for `semcode.server.installSource`:
+ *   - a built wheel (`…/semcode-0.1.0-py3-none-any.whl`): that wheel, with its folder as
+ *     `--find-links`, so wheels beside it (llama-cpp-python, built once) are used too;
+ *   - a folder of wheels (a local package index): `--find-links FOLDER semcode`;
+ *   - a checkout (a folder with pyproject.toml or setup.py), a package spec
+ *     (`semcode`, `semcode==0.1.0`) or a URL: as is.
+ * A leading `~/` is the home folder.
+ */
+export async function pipInstallArgs(source: string, isDirectory: (p: string) => Promise<boolean> = directoryExists): Promise<string[]> {
+  let src = source.trim();
+  if (src === '~' || src.startsWith('~/')) src = path.join(os.homedir(), src.slice(1));
+  const isUrl = /^[a-z][a-z0-9+.-]*:\/\//i.test(src);
+  if (!isUrl && src.toLowerCase().endsWith('.whl')) {
+    const wheel = path.resolve(src);
+    return ['--find-links', path.dirname(wheel), wheel];
+  }
+  if (!isUrl && (await isDirectory(src))) {
+    const dir = path.resolve(src);
+    for (const marker of ['pyproject.toml', 'setup.py']) {
+      if (await fileReadable(path.join(dir, marker))) return [dir];
+    }
+    return ['--find-links', dir, 'semcode'];
+  }
+  return [src];
+}
+
+async function directoryExists(p: string): Promise<boolean> {
+  try {
+    return (await fs.promises.stat(p)).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+async function fileReadable(p: string): Promise<boolean> {
+  try {
+    await fs.promises.access(p, fs.constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export interface InstallOptions {
   /** Interpreter that creates the venv. */
   basePython: string;
   venvDir: string;
-  /** `pip install` argument: a spec (`semcode`, `semcode==0.1.0`) or a local path. */
+  /** `semcode.server.installSource`: a spec, a wheel, a folder of wheels or a checkout (see `pipInstallArgs`). */
   source: string;
   platform: NodeJS.Platform;
   log(line: string): void;
@@ -191,8 +236,9 @@ export async function installServer(opts: InstallOptions): Promise<string> {
     await fs.promises.mkdir(path.dirname(opts.venvDir), { recursive: true });
     await runLogged(opts.basePython, ['-m', 'venv', opts.venvDir], opts);
   }
-  opts.report(`pip install ${opts.source}…`);
-  await runLogged(python, ['-m', 'pip', 'install', '--upgrade', opts.source], opts);
+  const pipArgs = await pipInstallArgs(opts.source);
+  opts.report(`pip install ${pipArgs[pipArgs.length - 1]}…`);
+  await runLogged(python, ['-m', 'pip', 'install', '--upgrade', ...pipArgs], opts);
   opts.report('checking the installation…');
   const probe = await probeCommand(python, IMPORT_PROBE);
   if (!probe.ok) throw new Error(`semcode was installed but cannot be imported: ${probe.error}`);
