@@ -52,6 +52,11 @@ from semcode.workspace import FileSkipped, SkipReason, Workspace, valid_name
 log = logging.getLogger(__name__)
 
 BUFFER_MTIME = -1  # files.mtime_ns of text that came from an editor: always re-checked on sync
+RECHECK_MTIME = -2  # a file modified just before it was read: its content is re-checked
+# A file whose mtime is this close to the moment it was read may be written again within
+# the same timestamp tick, with the same size: its stat cannot be trusted next time (git's
+# "racy clean" problem), so its content is compared again on the next sync.
+RACY_NS = 2_000_000_000
 # Rebuild the BM25 matrix once this many chunks changed since the last build (until then
 # changed chunks are scored by brute force and stale ones masked: see lexical.py).
 LEXICAL_REBUILD_PENDING = 256
@@ -332,7 +337,7 @@ class Indexer:
             if entry.rel_path in self.buffers:
                 continue  # the editor's text wins while the file is open
             record = known.get(entry.rel_path)
-            if (record is not None and record.mtime_ns != BUFFER_MTIME
+            if (record is not None and record.mtime_ns >= 0
                     and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
                 report.files_unchanged += 1
                 continue
@@ -345,11 +350,13 @@ class Indexer:
                     self._remove_exact(entry.rel_path)
                 continue
             digest = text_digest(text)
+            mtime_ns = _trusted_mtime(entry.mtime_ns)
             if record is not None and record.digest == digest:
-                self.store.touch_file(entry.rel_path, entry.size, entry.mtime_ns)
+                if (record.size, record.mtime_ns) != (entry.size, mtime_ns):
+                    self.store.touch_file(entry.rel_path, entry.size, mtime_ns)
                 report.files_unchanged += 1
                 continue
-            warning = self._index_text(entry.rel_path, text, entry.size, entry.mtime_ns, digest)
+            warning = self._index_text(entry.rel_path, text, entry.size, mtime_ns, digest)
             if warning:
                 report.warnings.append(f"{entry.rel_path}: {warning}")
             report.files_indexed += 1
@@ -413,7 +420,8 @@ class Indexer:
             self.remove_file(rel_path)
             return
         st = (self.root / rel_path).stat()
-        self._index_text(rel_path, text, st.st_size, st.st_mtime_ns, text_digest(text))
+        self._index_text(rel_path, text, st.st_size, _trusted_mtime(st.st_mtime_ns),
+                         text_digest(text))
 
     def remove_file(self, rel_path: str) -> None:
         """Remove a file, or everything under a directory (one watcher event for a
@@ -626,6 +634,11 @@ class Indexer:
 
     def close(self) -> None:
         self.store.close()
+
+
+def _trusted_mtime(mtime_ns: int) -> int:
+    """`mtime_ns`, or RECHECK_MTIME when it is too recent to prove a later write."""
+    return RECHECK_MTIME if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
 
 
 def _stale(why: str) -> LexicalIndexError:
