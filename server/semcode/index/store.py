@@ -343,21 +343,27 @@ class Store:
                 if side.exists():
                     os.replace(side, Path(f"{target}{suffix}"))
         self._damaged = target
-        line = f"{why}: moved it to {target.name} and rebuilding the index"
-        self.notices.append(line)
-        log.warning("%s", line)
+        self._why = why
 
     def _salvage(self) -> None:
         """Copy every embedding still readable from the damaged copy (the expensive part
-        of an index); chunks are cheap to recompute and are not trusted."""
+        of an index; chunks are cheap to recompute and are not trusted), then say what
+        happened in one line."""
         damaged = getattr(self, "_damaged", None)
-        if damaged is None or not damaged.exists():
-            return
+        kept = self._copy_embeddings(damaged) if damaged is not None else 0
+        line = (f"{self._why}: moved it to {damaged.name if damaged else '?'} and rebuilding "
+                f"the index (kept {kept} cached embeddings)")
+        self.notices.append(line)
+        log.warning("%s", line)
+
+    def _copy_embeddings(self, damaged: Path) -> int:
         kept = 0
+        if not damaged.exists():
+            return 0
         try:
             src = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
         except sqlite3.Error:
-            return
+            return 0
         try:
             rows = src.execute("SELECT model, hash, vector FROM embeddings")
             batch: list[tuple[str, str, bytes]] = []
@@ -379,8 +385,7 @@ class Store:
             pass
         finally:
             src.close()
-        if kept:
-            log.warning("kept %d cached embeddings from the damaged index database", kept)
+        return kept
 
     def _put_raw(self, rows: list[tuple[str, str, bytes]]) -> int:
         if not rows:
