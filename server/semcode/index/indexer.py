@@ -282,8 +282,9 @@ class Indexer:
             if manifest.get("model") != model_id or manifest.get("dims") != dims:
                 log.info("vector index is of another model: rebuilding from the cache")
                 return None
-            if manifest.get("store_id") != self._store_id:
-                raise VectorIndexError("it belongs to another index database")
+            if manifest.get("store_id") != self._store_id:  # the database was rebuilt
+                log.info("vector index belongs to another index database: rebuilding it")
+                return None
             return VectorIndex.load(path, dims, int(manifest["size"]), str(manifest["digest"]))
         except (OSError, ValueError, KeyError, TypeError, VectorIndexError) as exc:
             why = exc if isinstance(exc, VectorIndexError) else f"manifest unreadable: {exc}"

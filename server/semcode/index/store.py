@@ -116,7 +116,9 @@ def _describe(exc: BaseException, path: Path) -> StoreError:
                           f"using it) and stayed busy: {msg}")
     if "full" in low:
         return StoreError(f"cannot write the index at {path.parent}: the disk is full")
-    if "readonly" in low or "read-only" in low:
+    if "readonly" in low or "read-only" in low or (
+            "unable to open" in low and path.parent.is_dir()
+            and not os.access(path.parent, os.W_OK)):
         return StoreError(f"cannot write the index at {path.parent}: it is read-only")
     if "unable to open" in low:
         return StoreError(f"cannot open the index database {path} (is {path.parent} a "
