@@ -88,14 +88,16 @@ def test_a_second_writer_waits_with_one_line(tmp_path: Path) -> None:
     first = Indexer(root, s)
     lines: list[str] = []
     second = Indexer(root, s, notice=lines.append)
-    release = threading.Event()
+    release, held = threading.Event(), threading.Event()
 
     def hold() -> None:
         with first.write_lock.hold():
+            held.set()
             release.wait(10)
 
     t = threading.Thread(target=hold)
     t.start()
+    held.wait(10)
     timer = threading.Timer(1.0, release.set)
     timer.start()
     second.sync()  # waits for `first`, then writes
@@ -386,3 +388,25 @@ def test_ties_are_ordered_the_same_in_an_incremental_index_and_a_rebuild(tmp_pat
     vec = np.asarray(ix.vectors.get(hits[0][0]))  # type: ignore[union-attr]
     dense = ix.vectors.search(vec, 3)  # type: ignore[union-attr]
     assert [ix.refs[i].path for i, _ in dense] == ["a.py", "b.py", "c.py"]
+
+
+def test_a_reader_never_waits_for_a_writer_and_buffers_survive(tmp_path: Path) -> None:
+    """`semcode search --no-update` while `semcode index` holds the lock: it answers
+    and closes without waiting. A server's unsaved buffer overwritten by another
+    process's sync is indexed again as soon as the server catches up."""
+    root = make_ws(tmp_path)
+    s = settings(tmp_path / "index")
+    server = Indexer(root, s)
+    server.sync()
+    server.update_text("app.py", "def unsaved_buffer_function():\n    pass\n")
+    other = Indexer(root, s)
+    other.sync()  # sees app.py's record came from a buffer: re-reads the disk
+    assert "unsaved_buffer_function" not in found(other, "unsaved buffer function")
+    reader = Indexer(root, s, notice=lambda line: pytest.fail(f"reader waited: {line}"))
+    with other.write_lock.hold():  # a long `semcode index` elsewhere
+        assert "parse_config_value" in found(reader, "parse config value")
+        reader._lexical_dirty = True  # something to save: it must not wait for it
+        reader.flush()
+        reader.close()
+    assert "unsaved_buffer_function" in found(server, "unsaved buffer function")
+    assert "unsaved_buffer_function" in found(other, "unsaved buffer function")

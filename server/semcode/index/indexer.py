@@ -134,6 +134,7 @@ class Indexer:
         self.buffers: set[str] = set()  # paths whose text the editor owns right now
         self._buffer_text: dict[str, str] = {}  # re-applied if another process overwrote it
         self._vectors_dirty = False  # changed since the last save
+        self._own_writes = False  # this process wrote since its last save
         self._lexical_dirty = False  # rebuilt or changed since the last save
         self.skipped: dict[str, str] = {}  # path -> reason, from the last sync
         self._rebuilding = False
@@ -208,8 +209,16 @@ class Indexer:
 
     def refresh(self) -> bool:
         """Catch up with writes another process committed (one cheap SELECT when there
-        were none). Call it before answering a search. Returns whether anything moved."""
-        return self._catch_up(writing=False)
+        were none). Call it before answering a search. Returns whether anything moved.
+        Editor buffers another process overwrote are re-applied when the write lock is
+        free (else by this process's next write)."""
+        moved = self._catch_up(writing=False)
+        if moved and self._buffer_text:
+            with self.write_lock.try_hold() as got:
+                if got:
+                    self._catch_up(writing=True)
+                    self._reapply_buffers()
+        return moved
 
     def _catch_up(self, writing: bool) -> bool:
         store_id, generation, embed_generation = self.store.stamp()
@@ -249,6 +258,7 @@ class Indexer:
         """After a write of ours (holding the lock): our memory is the store's state."""
         self._store_id, self._generation, self._embed_generation = self.store.stamp()
         self._lexical_dirty = True
+        self._own_writes = True
 
     # ================================================================ vectors: loading
     def attach_model(self, model_id: str, dims: int) -> int:
@@ -529,6 +539,7 @@ class Indexer:
             self.store.put_vectors(model_id, zip(hashes, vectors, strict=True))
             with self.lock:
                 self._embed_generation = self.store.stamp()[2]
+                self._own_writes = True
                 if self.vectors is None or self.model_id != model_id:
                     return
                 keep = [n for n, (i, h) in enumerate(zip(chunk_ids, hashes, strict=True))
@@ -569,11 +580,21 @@ class Indexer:
     def flush(self) -> None:
         """Save the derived indexes, each with a manifest of the database state it holds
         (taken under the write lock, after catching up, so the stamp is true). Nothing
-        to save: returns at once, without waiting for another process's lock."""
+        to save: returns at once. When only caches this process rebuilt (a reader) are
+        unsaved and another process holds the lock, it does not wait: that writer saves."""
         if not self._needs_save():
             return
+        if self._own_writes:
+            self._save()
+            return
+        with self.write_lock.try_hold() as got:
+            if got:
+                self._save()
+
+    def _save(self) -> None:
         try:
             with self._writing(), self.lock:
+                self._catch_up(writing=True)  # (entered through try_hold: not done yet)
                 stamp = {"store_id": self._store_id, "generation": self._generation}
                 remove_stale_temp(self.dir / LEXICAL_DIR)
                 for tmp in self.dir.glob(f".{VECTORS_FILE}.*.tmp"):
@@ -589,6 +610,7 @@ class Indexer:
                         "format": MANIFEST_FORMAT, **stamp, "model": self.model_id,
                         "dims": self.vectors.dims, "size": size, "digest": digest})
                     self._vectors_dirty = False
+                self._own_writes = False
         except OSError as exc:
             raise StoreError(f"cannot save the index at {self.dir}: {exc.strerror or exc} "
                              "(the last saved index is kept)") from None

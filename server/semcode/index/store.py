@@ -179,6 +179,37 @@ class WriteLock:
                     with contextlib.suppress(OSError):
                         self._file.release()
 
+    @contextlib.contextmanager
+    def try_hold(self) -> Iterator[bool]:
+        """Like `hold()` when the lock is free (yields True); yields False at once when
+        another thread or process holds it."""
+        if not self._mutex.acquire(blocking=False):
+            yield False
+            return
+        try:
+            if self._depth == 0:
+                try:
+                    self._file.acquire(timeout=0)
+                except (Timeout, OSError):
+                    got = False
+                else:
+                    got = True
+                if not got:
+                    yield False
+                    return
+            self._owner = threading.get_ident()
+            self._depth += 1
+            try:
+                yield True
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    with contextlib.suppress(OSError):
+                        self._file.release()
+        finally:
+            self._mutex.release()
+
     def _acquire_file(self) -> None:
         try:
             try:
