@@ -414,6 +414,7 @@ class Engine:
         vector: no query embedding."""
         notices: list[str] = []
         t = time.perf_counter()
+        self.indexer.refresh()  # another process may have written (issue 12)
         chunks = self.indexer.store.chunks_of_file(rel_path)
         # The innermost chunk containing the line (the smallest span).
         containing = [(c.end_line - c.start_line, i) for i, c in chunks.items()
