@@ -13,7 +13,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -97,54 +96,90 @@ def test_cli_process_and_an_engine_writing_the_same_index(tmp_path: Path) -> Non
 
 
 # ---------------------------------------------------------------- kill -9
+# The worker indexes, saves, embeds in small batches and saves after each; it SIGKILLs
+# itself at a chosen point: before the n-th COMMIT ("txn"), inside the n-th array write
+# of a lexical save ("savez"), at the n-th atomic rename ("replace": the lexical
+# directory, vectors.usearch, its manifest), or after the n-th embedding batch.
 WORKER = """
-import sys, time
+import os, signal, sys
 from pathlib import Path
-from index_harness import settings, embed_all
+import numpy as np
+from index_harness import FAKE_DIMS, FAKE_MODEL, fake_vector, settings
+from semcode.index import indexer as indexer_mod, lexical, store
 from semcode.index.indexer import Indexer
-root, index = Path(sys.argv[1]), Path(sys.argv[2])
+root, index, where, n = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+count = {"txn": 0, "savez": 0, "replace": 0, "batch": 0}
+def tick(kind):
+    count[kind] += 1
+    if kind == where and count[kind] == n:
+        os.kill(os.getpid(), signal.SIGKILL)
+exit_ = store._Transaction.__exit__
+def txn_exit(self, exc_type, *rest):
+    if exc_type is None:
+        tick("txn")
+    return exit_(self, exc_type, *rest)
+store._Transaction.__exit__ = txn_exit
+savez = np.savez
+def savez_(*a, **k):
+    savez(*a, **k)
+    tick("savez")
+lexical.np.savez = savez_
+replace = os.replace
+def replace_(*a, **k):
+    tick("replace")
+    return replace(*a, **k)
+os.replace = replace_
 ix = Indexer(root, settings(index))
 ix.sync()
 ix.flush()
-print("EMBED", flush=True)
-ids = ix.pending_embeddings()
-embed_all(ix)
-ix.flush()
-print("DONE", flush=True)
+ix.attach_model(FAKE_MODEL, FAKE_DIMS)
+pending = ix.pending_embeddings()
+for start in range(0, len(pending), 8):
+    ids = pending[start:start + 8]
+    chunks = ix.chunks(ids)
+    hashes = [chunks[i].content_hash() for i in ids]
+    ix.add_vectors(FAKE_MODEL, ids, hashes, np.stack([fake_vector(h) for h in hashes]))
+    tick("batch")
+    ix.flush()
+print("DONE", count, flush=True)
 """
 
 
 def test_kill_9_while_indexing_and_embedding(tmp_path: Path) -> None:
     root, index = tmp_path / "ws", tmp_path / "index"
     rng = random.Random(SEED)
-    kills = 0
-    for round_ in range(6):
-        write_ws(root, n=60 + 20 * round_, salt=str(round_))
-        proc = subprocess.Popen([sys.executable, "-c", WORKER, str(root), str(index)],
-                                env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
-        assert proc.stdout is not None
-        if round_ % 2:  # during embedding (and its saves)
-            line = proc.stdout.readline()
-            time.sleep(rng.uniform(0.0, 0.05))
-        else:  # during the scan, chunking and the first save
-            line = "index"
-            time.sleep(rng.uniform(0.5, 1.5))
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGKILL)
+    kills, survived = 0, 0
+    # Each round rewrites every file with new content: ~50 file transactions, two
+    # lexical arrays, ~7 embedding batches (each with a save: 2 renames) to kill in.
+    points = [("txn", rng.randint(1, 25)), ("txn", rng.randint(26, 50)),
+              ("savez", 1), ("savez", 2), ("replace", 1), ("replace", rng.randint(2, 8)),
+              ("batch", rng.randint(1, 3)), ("replace", rng.randint(9, 14))]
+    for round_, (where, n) in enumerate(points):
+        # Each round changes a part of the tree, so every round has work to do.
+        write_ws(root, n=50, salt=f"r{round_}")
+        for stale in range(round_ % 4):
+            (root / f"mod_{stale:03}.py").unlink(missing_ok=True)
+        proc = subprocess.run([sys.executable, "-c", WORKER, str(root), str(index), where,
+                               str(n)], env=ENV, capture_output=True, text=True, timeout=120)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if proc.returncode == -signal.SIGKILL:
             kills += 1
-        proc.communicate(timeout=60)
-        assert line
-    ix = Indexer(root, settings(index))  # the next command
-    ix.sync()
-    embed_all(ix)
-    assert state(ix) == rebuild_state(root, tmp_path / "rebuild")
-    ix.flush()
+        else:
+            assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr
+            survived += 1
+        # The next command after each kill gives the right answers.
+        ix = Indexer(root, settings(index))
+        ix.sync()
+        embed_all(ix)
+        assert state(ix) == rebuild_state(root, tmp_path / "rebuild"), (where, n)
+        ix.flush()
+        ix.close()
+        shutil.rmtree(tmp_path / "rebuild")
     left = [p.name for p in index_dir_for(root.resolve(), settings(index)).iterdir()
             if ".tmp" in p.name]
     assert left == []
-    ix.close()
-    print(f"[kill -9] {kills} kills in 6 rounds")
+    assert kills >= len(points) - 2  # the points lie inside the work
+    print(f"[kill -9] {kills} kills at {len(points)} points ({survived} ran to the end)")
 
 
 # ---------------------------------------------------------------- corruption matrix
@@ -259,7 +294,7 @@ def test_full_disk_and_read_only_index_dir(tmp_path: Path) -> None:
             while True:
                 f.write(b"\0" * (1 << 16))
         shutil.rmtree(root)
-        write_ws(root, n=400, salt="big" * 200)
+        write_ws(root, n=60, salt="big" * 200)
         rc, _, err = _cli("index", str(root), "--no-embed", "--index-dir", str(index))
         assert rc == 1 and err.startswith("semcode: ") and err.count("\n") == 1, err
         assert "Traceback" not in err and ("full" in err or "space" in err), err

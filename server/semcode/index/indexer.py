@@ -159,6 +159,9 @@ class Indexer:
                 self.store.set_meta("root", str(self.root))
         with self.lock:
             self._reload(self.store.snapshot())
+        with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
+            if got:
+                self._remove_stale_temp()
 
     def _reload(self, snap: Snapshot) -> None:
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
@@ -596,9 +599,7 @@ class Indexer:
             with self._writing(), self.lock:
                 self._catch_up(writing=True)  # (entered through try_hold: not done yet)
                 stamp = {"store_id": self._store_id, "generation": self._generation}
-                remove_stale_temp(self.dir / LEXICAL_DIR)
-                for tmp in self.dir.glob(f".{VECTORS_FILE}.*.tmp"):
-                    tmp.unlink(missing_ok=True)
+                self._remove_stale_temp()
                 if self.lexical.pending:
                     self.lexical.rebuild()
                 if self._lexical_dirty:
@@ -614,6 +615,13 @@ class Indexer:
         except OSError as exc:
             raise StoreError(f"cannot save the index at {self.dir}: {exc.strerror or exc} "
                              "(the last saved index is kept)") from None
+
+    def _remove_stale_temp(self) -> None:
+        """What killed saves left behind (holding the write lock: nobody is saving)."""
+        remove_stale_temp(self.dir / LEXICAL_DIR)
+        for tmp in [*self.dir.glob(f".{VECTORS_FILE}.*.tmp"),
+                    self.dir / f".{VECTORS_MANIFEST}.tmp"]:
+            tmp.unlink(missing_ok=True)
 
     @staticmethod
     def _write_json(path: Path, value: dict[str, Any]) -> None:
