@@ -488,8 +488,8 @@ class Indexer:
             for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
                 self.lexical.upsert(chunk_id, toks)
                 self.refs[chunk_id] = ChunkRef(chunk.path, chunk.language, int(chunk.kind),
-                                               chunk.content_hash(), chunk.start_line,
-                                               chunk.name)
+                                               chunk.content_hash(),
+                                               start_line=chunk.start_line, name=chunk.name)
             self._note_write()
             self._add_cached_vectors(new_ids)
         return str(result.warning) if result.warning else None

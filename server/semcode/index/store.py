@@ -88,6 +88,9 @@ _CHUNK_COLUMNS = (
     "name_start_col, name_end_col, part, text"
 )
 
+# What `ChunkRef` is read from (in its field order).
+_REF_COLUMNS = "path, language, kind, hash, start_line, name"
+
 T = TypeVar("T")
 
 
@@ -576,8 +579,8 @@ class Store:
 
     def chunk_refs(self) -> dict[int, ChunkRef]:
         rows = self._read(lambda db: db.execute(
-            "SELECT id, path, language, kind, hash, start_line, name FROM chunks").fetchall())
-        return {r[0]: ChunkRef(*r[1:]) for r in rows}
+            f"SELECT id, {_REF_COLUMNS} FROM chunks").fetchall())
+        return {r[0]: _row_to_ref(r[1:]) for r in rows}
 
     def chunk_tokens(self) -> Iterator[tuple[int, list[str]]]:
         rows = self._read(lambda db: db.execute("SELECT id, tokens FROM chunks").fetchall())
@@ -593,14 +596,13 @@ class Store:
             try:
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
-                rows = db.execute("SELECT id, path, language, kind, hash, start_line, name, "
-                                  "tokens FROM chunks").fetchall()
+                rows = db.execute(f"SELECT id, tokens, {_REF_COLUMNS} FROM chunks").fetchall()
             finally:
                 if not own:
                     db.execute("COMMIT")
             return Snapshot(meta.get("store_id", ""), int(meta.get("generation", 0)),
-                            {r[0]: ChunkRef(*r[1:7]) for r in rows},
-                            [(r[0], r[7].split()) for r in rows])
+                            {r[0]: _row_to_ref(r[2:]) for r in rows},
+                            [(r[0], r[1].split()) for r in rows])
         return self._read(read)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
@@ -733,6 +735,12 @@ def _nonempty(path: Path) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
+
+
+def _row_to_ref(row: Sequence[object]) -> ChunkRef:
+    path, language, kind, content_hash, start_line, name = row
+    return ChunkRef(path=str(path), language=str(language), kind=int(kind),  # type: ignore[call-overload]
+                    hash=str(content_hash), start_line=int(start_line), name=str(name))  # type: ignore[call-overload]
 
 
 def _row_to_chunk(row: Sequence[object]) -> Chunk:
