@@ -410,3 +410,29 @@ def test_a_reader_never_waits_for_a_writer_and_buffers_survive(tmp_path: Path) -
         reader.close()
     assert "unsaved_buffer_function" in found(server, "unsaved buffer function")
     assert "unsaved_buffer_function" in found(other, "unsaved buffer function")
+
+
+def test_own_writes_never_look_like_another_process(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searches during this process's own sync must not reload everything."""
+    root = make_ws(tmp_path, {f"m{i}.py": f"def f{i}():\n    pass\n" for i in range(40)})
+    ix = Indexer(root, settings(tmp_path / "index"))
+    reloads: list[int] = []
+    real = ix._reload
+    monkeypatch.setattr(ix, "_reload", lambda snap: (reloads.append(1), real(snap)))
+    stop = threading.Event()
+
+    def searcher() -> None:
+        while not stop.is_set():
+            ix.refresh()
+
+    t = threading.Thread(target=searcher)
+    t.start()
+    try:
+        ix.sync()
+        for i in range(20):
+            ix.update_text(f"m{i}.py", f"def g{i}():\n    pass\n")
+    finally:
+        stop.set()
+        t.join()
+    assert reloads == []

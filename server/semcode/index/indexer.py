@@ -224,8 +224,10 @@ class Indexer:
         return moved
 
     def _catch_up(self, writing: bool) -> bool:
-        store_id, generation, embed_generation = self.store.stamp()
+        # The stamp is read under `self.lock`: this process's own writes commit and
+        # update memory under it too, so only another process's writes can differ.
         with self.lock:
+            store_id, generation, embed_generation = self.store.stamp()
             if (store_id, generation) != (self._store_id, self._generation):
                 log.info("the index changed in another process: reloading it")
                 self._reload(self.store.snapshot())
