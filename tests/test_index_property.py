@@ -16,6 +16,8 @@ import pytest
 
 from index_harness import diff, embed_all, rebuild_state, settings, state
 from semcode.index.indexer import Indexer
+from semcode.models.registry import ModelSet
+from semcode.search.engine import Engine, SearchRequest
 
 SEED = int(os.environ.get("SEMCODE_PROPERTY_SEED", "20261130"))
 OPS = int(os.environ.get("SEMCODE_PROPERTY_OPS", "1000"))
@@ -86,20 +88,20 @@ class World:
         name = f"m{self.rng.randint(0, 14)}.py"
         return f"{d}/{name}" if d else name
 
-    def close_buffers_under(self, rel: str, ix: Indexer) -> None:
+    def close_buffers_under(self, rel: str, ix: Engine) -> None:
         for path in [p for p in self.buffers if p == rel or p.startswith(rel + "/")]:
             del self.buffers[path]
             ix.revert_file(path)
 
     # ---------------------------------------------------------------- operations
-    def step(self, ix: Indexer) -> None:
+    def step(self, ix: Engine) -> None:
         r = self.rng
         files = self.files()
         op = r.choices(
             ["create", "edit", "add_def", "del_def", "delete", "rename", "rmdir",
              "file_to_dir", "dir_to_file", "ignore", "branch", "buf_edit", "buf_close",
-             "watch_delete"],
-            weights=[22, 14, 8, 8, 5, 6, 1, 3, 1, 3, 2, 10, 5, 3])[0]
+             "watch_delete", "buf_rename"],
+            weights=[22, 14, 8, 8, 5, 6, 1, 3, 1, 3, 2, 10, 5, 3, 3])[0]
         self.log.append(op)
         if op == "create" or not files:
             self.write(self.new_path(), self.module())
@@ -179,7 +181,7 @@ class World:
             rel = r.choice(files)
             text = self.module()
             self.buffers[rel] = text
-            ix.update_text(rel, text)
+            ix.update_file(rel, text)
         elif op == "buf_close":
             if self.buffers:
                 rel = r.choice(sorted(self.buffers))
@@ -188,6 +190,16 @@ class World:
                     self.write(rel, (self.root / rel).read_text(encoding="utf-8")
                                if rel not in self.buffers else self.buffers[rel])
                 ix.revert_file(rel)
+        elif op == "buf_rename":  # renamed in the editor's explorer (willRename/didRename)
+            rel = r.choice(files)
+            self.close_buffers_under(rel, ix)
+            new = self.new_path()
+            if (self.root / new).exists() or new == rel:
+                return
+            text = (self.root / rel).read_text(encoding="utf-8")
+            (self.root / rel).unlink()
+            self.write(new, text)
+            ix.rename_file(rel, new)
         elif op == "watch_delete":  # a watcher event instead of a sync
             targets = files + self.dirs()
             rel = r.choice(targets)
@@ -199,6 +211,20 @@ class World:
             ix.sync()
 
 
+def open_engine(root: Path, index: Path) -> Engine:
+    s = settings(index)
+    return Engine(Indexer(root, s), ModelSet(s))
+
+
+def search_order(engine: Engine) -> list[list[tuple[str, int, str]]]:
+    """The engine's answers (fusion and all), ties included, as stable keys."""
+    out = []
+    for q in ("alpha beta", "fetch user", "compute total delta"):
+        res = engine.search(SearchRequest(query=q, limit=8, mode="lexical", rerank=False))
+        out.append([(h.chunk.path, h.chunk.start_line, h.chunk.name) for h in res.hits])
+    return out
+
+
 def test_random_operations_equal_a_rebuild(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     root = tmp_path / "ws"
@@ -206,32 +232,35 @@ def test_random_operations_equal_a_rebuild(tmp_path: Path) -> None:
     world = World(root, rng)
     for _ in range(6):
         world.write(world.new_path(), world.module())
-    ix = Indexer(root, settings(tmp_path / "index"))
+    engine = open_engine(root, tmp_path / "index")
     done, batches = 0, 0
     try:
-        ix.sync()
+        engine.sync()
         while done < OPS:
             for _ in range(BATCH):
-                world.step(ix)
+                world.step(engine)
                 done += 1
-            ix.sync()
-            embed_all(ix)
+            engine.sync()
+            embed_all(engine.indexer)
             batches += 1
             if batches % 5 == 0:  # a restart in between: what was saved must reload
-                ix.flush()
-                ix.close()
-                ix = Indexer(root, settings(tmp_path / "index"))
+                engine.close()
+                engine = open_engine(root, tmp_path / "index")
                 for path, text in world.buffers.items():
-                    ix.update_text(path, text)
-                embed_all(ix)
-            got = state(ix)
-            want = rebuild_state(root, tmp_path / f"rebuild-{batches % 2}", world.buffers)
-            shutil.rmtree(tmp_path / f"rebuild-{batches % 2}")
+                    engine.update_file(path, text)
+                embed_all(engine.indexer)
+            got = {**state(engine.indexer), "search": search_order(engine)}
+            fresh = tmp_path / f"rebuild-{batches % 2}"
+            want = rebuild_state(root, fresh, world.buffers)
+            rebuilt = open_engine(root, fresh)
+            want["search"] = search_order(rebuilt)
+            rebuilt.indexer.close()
+            shutil.rmtree(fresh)
             if got != want:
                 pytest.fail(f"seed {SEED}: after {done} operations (batch {batches}, last "
                             f"ops {world.log[-BATCH:]}) the index differs from a rebuild:\n"
                             f"{diff(got, want)}\nrerun: SEMCODE_PROPERTY_SEED={SEED}")
     finally:
-        ix.close()
+        engine.indexer.close()
     print(f"[property] seed {SEED}: {done} operations in {batches} batches, "
           f"{len(world.files())} files at the end")
