@@ -120,6 +120,11 @@ def test_a_file_that_becomes_a_directory(tmp_path: Path) -> None:
     ix.remove_file("tools")
     assert found(ix, "frobnicate widgets") == {"frobnicate_widgets"}
     assert "old_tool" not in found(ix, "old tool")
+    # A directory handed over as a buffer (didOpen of a folder URI) is not a file.
+    assert ix.update_text("tools", "def not_a_file():\n    pass\n")
+    ix.remove_file("tools")
+    assert found(ix, "frobnicate widgets") == {"frobnicate_widgets"}
+    assert "not_a_file" not in found(ix, "not a file")
 
 
 # ---------------------------------------------------------------- finding 5

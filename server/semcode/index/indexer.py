@@ -428,6 +428,8 @@ class Indexer:
         """Index text the editor holds (saved or not). Returns warnings."""
         if not valid_name(rel_path):
             return [f"{rel_path!a}: not indexed ({SkipReason.BAD_NAME})"]
+        if (self.root / rel_path).is_dir():  # an editor opened a folder as a document
+            return [f"{rel_path}: not indexed (a directory)"]
         reason = self.workspace.check_text(rel_path, text)
         if reason is not None:
             self.remove_file(rel_path)
