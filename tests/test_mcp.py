@@ -221,9 +221,6 @@ def test_searches_do_not_wait_for_models_to_load(workspace: Path, tmp_path: Path
         service.close()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "issue 12 finding 1: a process does not see chunks another process wrote to the same "
-    "index (stale in-memory refs/lexical); fixed by the relindex branch, then drop this"))
 def test_mcp_and_language_server_on_one_workspace(workspace: Path, tmp_path: Path) -> None:
     """Both servers index the same workspace into the same index directory at the same
     time; after each edit on disk they agree on what a search finds."""
