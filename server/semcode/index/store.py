@@ -679,11 +679,9 @@ class Store:
 
     def chunks_named(self, name: str, limit: int = 200) -> dict[int, Chunk]:
         """Chunks whose symbol name is `name`, ignoring case (exact-name lookups)."""
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE name = ? COLLATE NOCASE "
-                "ORDER BY path, start_line LIMIT ?", (name, limit),
-            ).fetchall()
+        rows = self._read(lambda db: db.execute(
+            f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE name = ? COLLATE NOCASE "
+            "ORDER BY path, start_line LIMIT ?", (name, limit)).fetchall())
         return {row[0]: _row_to_chunk(row[1:]) for row in rows}
 
     def embedding_texts(self, ids: Sequence[int]) -> dict[int, str]:
