@@ -19,6 +19,7 @@ import asyncio
 import functools
 import itertools
 import logging
+import re
 import threading
 import time
 from collections import deque
@@ -64,6 +65,7 @@ WORKSPACE_SYMBOL_LIMIT = 50
 BULK_WATCHED_EVENTS = 200  # more file events than this at once: rescan the folder instead
 CLOSE_WAIT_S = 30.0  # how long closing waits for in-flight engine work
 UNAVAILABLE = ("off", "missing", "error")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(eq=False)
@@ -83,16 +85,47 @@ class Folder:
     # Held while the embed thread uses the engine and while the writer closes it.
     lifecycle: threading.Lock = field(default_factory=threading.Lock)
     inflight: set[asyncio.Future[Any]] = field(default_factory=set)
+    # Readers (searches, related, status) borrow the engine; closing it waits for them.
+    readers: threading.Condition = field(default_factory=threading.Condition)
+    borrowed: int = 0
 
     def rel(self, path: Path) -> str | None:
-        for root in (self.ref.root, self.ref.root.resolve()):
-            for p in (path, path.resolve()) if path.is_absolute() else (path,):
-                try:
-                    rel = p.relative_to(root).as_posix()
-                except ValueError:
-                    continue
-                return rel if rel != "." else None
+        try:
+            for root in (self.ref.root, self.ref.root.resolve()):
+                for p in (path, path.resolve()) if path.is_absolute() else (path,):
+                    try:
+                        rel = p.relative_to(root).as_posix()
+                    except ValueError:
+                        continue
+                    return rel if rel != "." else None
+        except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop
+            return None
         return None
+
+    def read(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """Any thread: `fn(engine, *args)` with the engine borrowed, so that a reopen (a
+        settings change, a removed folder) cannot close it under a running search. None
+        when there is no engine."""
+        with self.readers:
+            engine = self.engine
+            if engine is None:
+                return None
+            self.borrowed += 1
+        try:
+            return fn(engine, *args)
+        finally:
+            with self.readers:
+                self.borrowed -= 1
+                self.readers.notify_all()
+
+    def detach_engine(self) -> Engine | None:
+        """Writer thread: take the engine away from new readers, wait for the current ones."""
+        with self.lifecycle, self.readers:
+            engine, self.engine = self.engine, None
+            if not self.readers.wait_for(lambda: self.borrowed == 0, timeout=CLOSE_WAIT_S):
+                log.warning("%s: closing the index under %d running searches",
+                            self.ref.root, self.borrowed)
+        return engine
 
 
 class ProgressHandle:
@@ -125,6 +158,16 @@ class ProgressHandle:
             self._ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
             self._ls.work_done_progress.tokens.pop(self.token, None)
             self.token = None
+
+
+def buffer_text(text: str) -> str:
+    """An editor buffer's text as the index can store it: a lone surrogate (JSON allows
+    `\\ud800`; UTF-8 cannot encode it) becomes U+FFFD, as invalid bytes do on disk."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)  # one for one: offsets stay as they were
 
 
 def progress_text(p: Progress) -> tuple[str, int | None]:
@@ -293,8 +336,7 @@ class Session:
         return await fut
 
     def _close_engine(self, folder: Folder) -> None:
-        with folder.lifecycle:
-            engine, folder.engine = folder.engine, None
+        engine = folder.detach_engine()
         if engine is not None:
             try:
                 engine.flush()
@@ -332,7 +374,7 @@ class Session:
         for key in self.documents.buffered() + self.documents.pending():
             loc = self._locate(key)
             if loc is not None:
-                reverts.append(self._run(loc[0].writer, loc[0], self._apply, loc[0], "revert",
+                reverts.append(self._run(loc[0].writer, loc[0], self._apply, loc[0], "close",
                                          loc[1]))
         await asyncio.gather(*reverts, return_exceptions=True)
         self._stop_everything()
@@ -360,23 +402,35 @@ class Session:
         folder.state, folder.error = "indexing", ""
         self._status_changed()
         handle = await self._progress(f"semcode: indexing {folder.name}")
+        ended = "stopped"
         try:
-            report = await self._run(folder.writer, folder, self._sync, folder, reopen, full,
-                                     self._progress_cb(folder, handle))
+            try:
+                report = await self._run(folder.writer, folder, self._sync, folder, reopen,
+                                         full, self._progress_cb(folder, handle))
+            except Exception as exc:
+                if not folder.stop.is_set():
+                    log.exception("indexing %s failed", folder.ref.root)
+                    folder.state, folder.error = "error", f"indexing failed: {exc}"
+                ended = folder.error or "stopped"
+                return
             log.info("%s: %s", folder.ref.root, report)
             folder.state, folder.progress = "ready", None
             self._status_changed()
             if reopen or full:  # a fresh or reset engine does not know the open buffers
                 self._reapply_buffers(folder)
-            if not handle.cancelled.is_set():
-                await self._embed(folder, handle, handle.cancelled)
-            handle.end("ready" if not handle.cancelled.is_set() else "embedding stopped")
-        except Exception as exc:
-            if not folder.stop.is_set():
-                log.exception("indexing %s failed", folder.ref.root)
-                folder.state, folder.error = "error", f"indexing failed: {exc}"
-            handle.end(folder.error or "stopped")
+            try:
+                if not handle.cancelled.is_set():
+                    await self._embed(folder, handle, handle.cancelled)
+                ended = "ready" if not handle.cancelled.is_set() else "embedding stopped"
+            except Exception as exc:
+                # Not an indexing failure: the index is intact and lexical search works;
+                # `_embed` has put the state back to ready.
+                if not folder.stop.is_set():
+                    log.warning("embedding %s stopped: %s", folder.ref.root, exc)
+                    folder.error = f"embedding failed: {exc}"
+                ended = folder.error or "stopped"
         finally:
+            handle.end(ended)
             folder.progress = None
             self._status_changed()
             self.tasks.spawn(self._check_models(), "model check")
@@ -519,7 +573,7 @@ class Session:
     def did_close(self, uri: str) -> None:
         loc = self._locate(uri)
         if self.documents.closed(uri) and loc is not None:
-            self._write(loc[0], "revert", loc[1])
+            self._write(loc[0], "close", loc[1])
         self._update_priority()
 
     def _flush_document(self, key: str) -> None:
@@ -534,7 +588,8 @@ class Session:
             folder.recent.remove(rel)
         folder.recent.appendleft(rel)
         self._update_priority()
-        self._write(folder, "update", rel, doc.source,
+        self.documents.submitted(key)
+        self._write(folder, "update", rel, buffer_text(doc.source),
                     lambda: self.documents.applied(key, saved))
 
     def _update_priority(self) -> None:
@@ -570,11 +625,17 @@ class Session:
             return
         try:
             if op == "update" and text is not None:
-                if engine.is_included(rel):
+                refused = Session._refuse_buffer(folder, engine, rel)
+                if refused:
+                    log.info("%s: not indexed (%s)", rel, refused)
+                else:
                     for warning in engine.update_file(rel, text):
                         log.info("%s", warning)
             elif op == "remove":
                 engine.remove_file(rel)
+            elif op == "close":  # a closed buffer: the disk's text again
+                if not (folder.ref.root / rel).is_dir():  # a "document" that is a directory
+                    engine.revert_file(rel)
             elif op == "revert":
                 engine.revert_file(rel)
             elif op.startswith("rename:"):
@@ -582,13 +643,29 @@ class Session:
         except Exception:
             log.exception("%s %s failed", op, rel)
 
+    @staticmethod
+    def _refuse_buffer(folder: Folder, engine: Engine, rel: str) -> str | None:
+        """Why an editor buffer at `rel` must not be indexed, by the workspace's own rules
+        (as a scan would judge the file): None when it may."""
+        if not engine.is_included(rel):
+            return "excluded"
+        path = folder.ref.root / rel
+        if path.is_dir():  # a didOpen of a directory: never index it as a file
+            return "a directory"
+        real = engine.rel_path(path)  # symlinks resolved; None when outside the root
+        if real is None:
+            return "it resolves outside the workspace"
+        if real != rel and engine.is_included(real):
+            return f"a symlink to {real}, which is indexed under its own path"
+        return None
+
     def _reapply_buffers(self, folder: Folder) -> None:
         """After a scan: the open buffers win over the disk again."""
         for key in list(self.documents.open):
             loc = self._locate(key)
             doc = self.ls.workspace.text_documents.get(key)
             if loc is not None and loc[0] is folder and doc is not None:
-                self._write(folder, "update", loc[1], doc.source)
+                self._write(folder, "update", loc[1], buffer_text(doc.source))
 
     def watched_files(self, changes: Sequence[types.FileEvent]) -> None:
         per_folder: dict[Folder, list[tuple[str, types.FileChangeType]]] = {}
@@ -673,9 +750,11 @@ class Session:
             notice = "this file is not in an indexed workspace folder"
             return self._result(sid, Merged([], False, "dense", [notice]), [], False)
         folder, rel = loc
-        engine = folder.engine
-        assert engine is not None
-        response = await self._run(self.reads, folder, engine.related, rel, p.line + 1, p.limit)
+        response = await self._run(self.reads, folder, folder.read, Engine.related, rel,
+                                   p.line + 1, p.limit)
+        if response is None:
+            notice = f"{folder.name} is being re-indexed"
+            return self._result(sid, Merged([], False, "dense", [notice]), [], False)
         merged = merge([(folder, response)], p.limit)
         return self._result(sid, merged, self._items(merged), False)
 
@@ -685,10 +764,13 @@ class Session:
     async def _first_stage(self, req: SearchRequest) -> list[tuple[Folder, SearchResponse]]:
         folders = [f for f in self.folders if f.engine is not None]
         answers = await asyncio.gather(
-            *(self._run(self.reads, f, f.engine.search, req) for f in folders if f.engine),
+            *(self._run(self.reads, f, f.read, Engine.search, req) for f in folders),
             return_exceptions=True)
         out: list[tuple[Folder, SearchResponse]] = []
         for folder, answer in zip(folders, answers, strict=True):
+            if answer is None:  # reopened meanwhile
+                answer = SearchResponse([], False, req.mode,
+                                        [f"{folder.name} is being re-indexed"], {})
             if isinstance(answer, SearchError):
                 raise P.ParamError("semcode/search", str(answer))
             if isinstance(answer, BaseException):
@@ -705,8 +787,9 @@ class Session:
         for folder, response in first:
             engine = folder.engine
             if response.hits and engine is not None and not cancel.is_set():
-                response = await self._run(self.reranks, folder, engine.rerank, req, response,
-                                           cancel)
+                reranked = await self._run(self.reranks, folder, folder.read, Engine.rerank,
+                                           req, response, cancel)
+                response = reranked if reranked is not None else response
             out.append((folder, response))
         return out
 
@@ -751,7 +834,7 @@ class Session:
         if doc is None:
             return None
         lines = doc.lines
-        return lines[line].rstrip("\r\n") if 0 <= line < len(lines) else None
+        return buffer_text(lines[line].rstrip("\r\n")) if 0 <= line < len(lines) else None
 
     @staticmethod
     def _result(sid: str, merged: Merged[Folder], items: list[dict[str, Any]],
@@ -776,13 +859,12 @@ class Session:
 
     @staticmethod
     def _folder_status(folder: Folder) -> dict[str, Any]:
-        engine = folder.engine
         base: dict[str, Any] = {"root": str(folder.ref.root), "indexDir": "", "files": 0,
                                 "chunks": 0, "embedded": 0, "pendingEmbeddings": 0,
                                 "skippedFiles": 0}
-        if engine is not None:
+        if folder.engine is not None:
             try:
-                base.update(engine.status())
+                base.update(folder.read(Engine.status) or {})
             except Exception as exc:
                 log.warning("status of %s failed: %s", folder.ref.root, exc)
         p = folder.progress
