@@ -2,6 +2,8 @@
 
 * Params of our own methods (`semcode/*`) arrive as plain dicts (pygls would turn them
   into namedtuples), so that `params.py` validates them and names the bad field.
+* A request for a method the server does not have is `MethodNotFound`, even when it is
+  a standard LSP method with params that do not match its schema.
 * A standard request whose params do not match the LSP schema is answered with
   `InvalidParams` naming the field (pygls only logs it, leaving the client waiting).
 * An unexpected exception in a request handler is answered with one plain line, not
@@ -61,6 +63,12 @@ def describe_structure_error(method: str, exc: BaseException) -> str:
 
 class SemcodeProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
+        method = data.get("method") if isinstance(data, dict) else None
+        if isinstance(method, str) and "id" in data and method not in self.fm.features \
+                and method not in self.fm.builtin_features:
+            # A method we do not serve is MethodNotFound, whatever its params look like
+            # (pygls would first check them against the LSP schema: InvalidParams).
+            return self._converter.structure(data, JsonRPCRequestMessage)
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:

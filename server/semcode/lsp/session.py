@@ -583,14 +583,13 @@ class Session:
         if loc is None or doc is None:
             return
         folder, rel = loc
-        saved = self.documents.take_saved(key)
         if rel in folder.recent:
             folder.recent.remove(rel)
         folder.recent.appendleft(rel)
         self._update_priority()
         self.documents.submitted(key)
         self._write(folder, "update", rel, buffer_text(doc.source),
-                    lambda: self.documents.applied(key, saved))
+                    lambda: self.documents.applied(key))
 
     def _update_priority(self) -> None:
         open_rel: dict[Folder, list[str]] = {}
