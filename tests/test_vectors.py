@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from semcode.index import vectors as vectors_mod
-from semcode.index.vectors import VectorIndex, VectorIndexError
+from semcode.index.vectors import VectorIndex, VectorIndexError, file_digest
 
 
 def unit(rng: np.random.Generator, n: int, dims: int) -> np.ndarray:
@@ -101,24 +101,37 @@ def test_save_load_roundtrip_and_errors(tmp_path: Path) -> None:
     idx.remove([5])
     path = tmp_path / "sub" / "vectors.usearch"
     idx.save(path)
-    idx.save(path)  # overwrite
+    size, digest = idx.save(path)  # overwrite
     assert not [p for p in path.parent.iterdir() if p.name != path.name]
-    loaded = VectorIndex.load(path, 12)
+    loaded = VectorIndex.load(path, 12, size, digest)
     assert len(loaded) == 99 and 5 not in loaded and loaded.dims == 12
     assert loaded.search(x[9], 5) == idx.search(x[9], 5)
     loaded.add(np.array([5], np.uint64), x[5:6])  # writable (not a view)
     assert 5 in loaded and loaded.search(x[5], 1)[0][0] == 5
     with pytest.raises(VectorIndexError, match="12 dimensions.*gives 1024"):
-        VectorIndex.load(path, 1024)
+        VectorIndex.load(path, 1024, size, digest)
     with pytest.raises(VectorIndexError, match="no vector index"):
-        VectorIndex.load(tmp_path / "missing.usearch", 12)
+        VectorIndex.load(tmp_path / "missing.usearch", 12, size, digest)
     bad = tmp_path / "bad.usearch"
     bad.write_bytes(b"garbage" * 20)
     with pytest.raises(VectorIndexError, match="corrupt"):
-        VectorIndex.load(bad, 12)
+        VectorIndex.load(bad, 12, *file_digest(bad))
+    # A garbled file never reaches usearch (native code): the checksum stops it first.
+    garbled = bytearray(path.read_bytes())
+    garbled[len(garbled) // 2: len(garbled) // 2 + 64] = b"\xff" * 64
+    path.write_bytes(bytes(garbled))
+    with pytest.raises(VectorIndexError, match="manifest"):
+        VectorIndex.load(path, 12, size, digest)
     empty = tmp_path / "empty.usearch"
-    VectorIndex(12).save(empty)
-    assert len(VectorIndex.load(empty, 12)) == 0
+    assert len(VectorIndex.load(empty, 12, *VectorIndex(12).save(empty))) == 0
+
+
+def test_ties_are_ordered_by_the_order_key_not_by_id() -> None:
+    idx = VectorIndex(4)
+    v = np.array([[1.0, 0, 0, 0]] * 6, np.float32)
+    idx.add(np.arange(6, dtype=np.uint64), v)
+    idx.order_key = lambda i: -i  # e.g. (path, line, name): anything but insertion order
+    assert [i for i, _ in idx.search(v[0], 3)] == [5, 4, 3]
 
 
 @pytest.mark.skipif(not os.environ.get("SEMCODE_BENCH"),

@@ -23,8 +23,8 @@ from typing import Any
 
 from semcode import __version__, evaluation
 from semcode.config import ConfigError, Settings, load_settings
-from semcode.index.indexer import Progress, index_dir_for
-from semcode.index.store import StoreError
+from semcode.index.indexer import Indexer, Progress, index_dir_for
+from semcode.index.store import StoreCorrupt, StoreError
 from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
@@ -148,14 +148,40 @@ def _notice(line: str) -> None:
     print(f"semcode: {line}", file=sys.stderr)
 
 
+def open_engine(root: Path, settings: Settings, args: argparse.Namespace,
+                check: bool = False) -> Engine:
+    """The engine over `root`'s index. `check` verifies the database first (`index
+    --full`); after a command found it damaged (`main` retries once), it is moved aside
+    and rebuilt. Waiting for another process's write lock is said in one line."""
+    from semcode.models.registry import ModelSet
+
+    indexer = Indexer(root, settings, check=check, recover=getattr(args, "recover", False),
+                      notice=_notice)
+    return Engine(indexer, ModelSet(settings))
+
+
+def close_engine(engine: Engine, failing: bool) -> None:
+    """Save and close; when the command already failed, a second error (the disk is
+    still full) must not hide the first one."""
+    try:
+        engine.close()
+    except (StoreError, OSError):
+        if not failing:
+            raise
+        engine.indexer.close()
+    finally:
+        engine.models.close()
+
+
 # ====================================================================== commands
 def cmd_index(args: argparse.Namespace) -> int:
     root = workspace_root(args.path)
     settings = settings_from_args(args, root)
     if args.no_embed:
         settings = Settings.from_mapping({"embedding_model": "off"}, settings)
-    engine = Engine.open(root, settings)
+    engine = open_engine(root, settings, args, check=args.full)
     printer = ProgressPrinter(sys.stderr.isatty())
+    failing = True
     try:
         if args.full:
             engine.reset()
@@ -177,13 +203,15 @@ def cmd_index(args: argparse.Namespace) -> int:
         if embed.model:
             print(f"embedded {embed.embedded} chunks in {embed.seconds:.1f}s "
                   f"({embed.pending} pending)", file=sys.stderr)
+        failing = False
     except KeyboardInterrupt:
         printer.close()
+        failing = False
         _notice("interrupted: what was indexed so far is saved")
         return 130
     finally:
-        engine.close()
-        engine.models.close()
+        printer.close()
+        close_engine(engine, failing)
     return EXIT_OK
 
 
@@ -194,8 +222,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     root = workspace_root(args.workspace)
     settings = settings_from_args(args, root)
     queries = [args.query] if args.query is not None else _read_queries(args.queries)
-    engine = Engine.open(root, settings)
+    engine = open_engine(root, settings, args)
     printer = ProgressPrinter(sys.stderr.isatty())
+    failing = True
     try:
         if not args.no_update:
             engine.sync(printer)
@@ -217,9 +246,10 @@ def cmd_search(args: argparse.Namespace) -> int:
                     shown.add(line)
                     _notice(line)
             _print_response(query, response, args.json, many=len(queries) > 1 or args.queries)
+        failing = False
     finally:
-        engine.close()
-        engine.models.close()
+        printer.close()
+        close_engine(engine, failing)
     return EXIT_OK
 
 
@@ -280,7 +310,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         else:
             print(f"{root} has no index yet: run `semcode index {args.workspace}`")
         return EXIT_ERROR
-    engine = Engine.open(root, settings)
+    engine = open_engine(root, settings, args)
     try:
         status = {**engine.status(), "indexed": True}
     finally:
@@ -390,10 +420,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     _configure_logging(args.verbose)
     try:
-        return COMMANDS[args.command](args)
+        try:
+            return COMMANDS[args.command](args)
+        except StoreCorrupt:
+            if args.command not in ("index", "search", "status"):
+                raise
+            # Found damaged mid-command: move the database aside (one line says so,
+            # cached embeddings are kept) and run the command once more on a new one.
+            args.recover = True
+            return COMMANDS[args.command](args)
     except (ConfigError, StoreError) as exc:
         print(f"semcode: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
+    except OSError as exc:  # disk full, read-only, not a directory: one line, no traceback
+        if isinstance(exc, BrokenPipeError):
+            return EXIT_OK
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"semcode: {exc.strerror or exc}{where}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # `semcode search … | head`

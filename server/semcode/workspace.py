@@ -79,6 +79,7 @@ class SkipReason(StrEnum):
     SYMLINK_LOOP = "symlink loop"
     UNREADABLE = "unreadable"
     SYMLINK_DUPLICATE = "symlink to an included path"
+    BAD_NAME = "file name is not valid UTF-8"
 
 
 @dataclass(frozen=True)
@@ -339,7 +340,9 @@ class Workspace:
 
     @staticmethod
     def _normalize(rel_path: str) -> str | None:
-        rel = rel_path.replace("\\", "/").strip("/")
+        # A backslash is a separator only where the OS says so: `back\slash.py` is one
+        # POSIX file name.
+        rel = (rel_path.replace("\\", "/") if os.sep == "\\" else rel_path).strip("/")
         parts = [p for p in rel.split("/") if p not in ("", ".")]
         if not parts or ".." in parts:
             return None
@@ -421,6 +424,9 @@ class Workspace:
         root_real = str(self.root)
         for e in entries:
             rel = _join(dir_rel, e.name)
+            if not valid_name(e.name):  # undecodable bytes: no URI, no database key
+                skipped.append((rel, SkipReason.BAD_NAME))
+                continue
             try:
                 is_link = e.is_symlink()
                 is_dir = e.is_dir()  # follows symlinks
@@ -531,6 +537,16 @@ class Workspace:
         return content_reason(text)
 
 
+def valid_name(name: str) -> bool:
+    """Whether a path from the OS is valid Unicode (undecodable bytes arrive as lone
+    surrogates, which SQLite, JSON and URIs cannot carry)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _why(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
@@ -546,4 +562,4 @@ def decode(data: bytes) -> str | None:
 
 
 __all__ = ["SkipReason", "FileEntry", "FileSkipped", "Workspace", "name_reason",
-           "content_reason", "decode", "VCS_DIRS", "JUNK_DIRS", "HIDDEN_ALLOWED"]
+           "content_reason", "decode", "valid_name", "VCS_DIRS", "JUNK_DIRS", "HIDDEN_ALLOWED"]

@@ -7,6 +7,17 @@ longer than a method call:
 
     text ─► chunk_file ─► tokens ─► Store (one transaction) ─► LexicalIndex, VectorIndex
 
+Across processes (a `semcode serve` and a terminal `semcode index` on one workspace):
+every write holds the index directory's `WriteLock`, and on taking it the indexer
+compares the store's (id, generation) with the one its memory reflects; if another
+process moved it, refs, lexical and vectors are reloaded first. Readers call
+`refresh()` (cheap: one SELECT) before answering. So no process ever writes on top of a
+state it has not seen, and `flush()` stamps a generation only on structures that hold
+exactly that generation.
+
+Saved structures carry a manifest (database id, generation, checksums of their own
+files) checked before anything is loaded; a mismatch rebuilds from the store.
+
 It knows nothing of models (vectors are handed to it with the model's identity) nor of
 editors (buffer text is handed to it like disk text).
 """
@@ -15,33 +26,44 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
-from semcode.index.lexical import LexicalIndex
-from semcode.index.store import ChunkRef, FileRecord, Store
+from semcode.index.lexical import LexicalIndex, LexicalIndexError, remove_stale_temp
+from semcode.index.store import ChunkRef, FileRecord, Snapshot, Store, StoreError, WriteLock
 from semcode.index.tokenizer import chunk_tokens
-from semcode.index.vectors import VectorIndex
-from semcode.workspace import FileSkipped, Workspace
+from semcode.index.vectors import VectorIndex, VectorIndexError
+from semcode.workspace import FileSkipped, SkipReason, Workspace, valid_name
 
 log = logging.getLogger(__name__)
 
 BUFFER_MTIME = -1  # files.mtime_ns of text that came from an editor: always re-checked on sync
+RECHECK_MTIME = -2  # a file modified just before it was read: its content is re-checked
+# A file whose mtime is this close to the moment it was read may be written again within
+# the same timestamp tick, with the same size: its stat cannot be trusted next time (git's
+# "racy clean" problem), so its content is compared again on the next sync.
+RACY_NS = 2_000_000_000
 # Rebuild the BM25 matrix once this many chunks changed since the last build (until then
 # changed chunks are scored by brute force and stale ones masked: see lexical.py).
 LEXICAL_REBUILD_PENDING = 256
+VECTORS_FILE = "vectors.usearch"
+VECTORS_MANIFEST = "vectors.json"
+LEXICAL_DIR = "lexical"
+MANIFEST_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -71,7 +93,7 @@ class SyncReport:
 def index_dir_for(root: Path, settings: Settings) -> Path:
     """One directory per workspace, named after the folder and a hash of its path."""
     base = Path(settings.index_dir).expanduser() if settings.index_dir else cache_dir() / "indexes"
-    key = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:12]
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", root.name or "root")
     return base / f"{safe}-{key}"
 
@@ -81,12 +103,24 @@ def text_digest(text: str) -> str:
 
 
 class Indexer:
-    def __init__(self, root: Path, settings: Settings) -> None:
+    def __init__(self, root: Path, settings: Settings, *, check: bool = False,
+                 recover: bool = False, notice: Callable[[str], None] | None = None) -> None:
+        """Open the index of `root`. `check` verifies the database first (`index
+        --full`); `recover` moves it aside unconditionally (it was seen damaged);
+        `notice` receives one-line messages (e.g. waiting for another writer)."""
         self.root = root.resolve()
         self.settings = settings
         self.workspace = Workspace(self.root, settings)
         self.dir = index_dir_for(self.root, settings)
-        self.store = Store(self.dir / "index.sqlite")
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot use {self.dir} as the index directory: "
+                             f"{exc.strerror or exc}") from None
+        self.write_lock = WriteLock(self.dir, notice)
+        self.store = Store(self.dir / "index.sqlite", self.write_lock, check=check,
+                           recover=recover)
+        self.notices: list[str] = list(self.store.notices)
         self.lock = threading.RLock()  # guards the store + both derived indexes together
         self.chunker = ChunkerConfig(
             max_chunk_lines=settings.max_chunk_lines,
@@ -98,69 +132,190 @@ class Indexer:
         self.vectors: VectorIndex | None = None
         self.model_id: str | None = None  # identity of the embedder whose vectors `vectors` holds
         self.buffers: set[str] = set()  # paths whose text the editor owns right now
+        self._buffer_text: dict[str, str] = {}  # re-applied if another process overwrote it
         self._vectors_dirty = False  # changed since the last save
+        self._own_writes = False  # this process wrote since its last save
+        self._lexical_dirty = False  # rebuilt or changed since the last save
         self.skipped: dict[str, str] = {}  # path -> reason, from the last sync
         self._rebuilding = False
+        # The database state the in-memory structures reflect.
+        self._store_id = ""
+        self._generation = -1
+        self._embed_generation = -1
         self._load()
 
     # ================================================================ loading
     def _load(self) -> None:
-        if self.store.get_meta("chunker_version") != CHUNKER_VERSION:
-            # Chunks from another chunker version would not match what this one makes:
-            # re-chunk everything (the embedding cache keeps that cheap).
-            if self.store.get_meta("chunker_version") is not None:
-                log.info("chunker changed: re-chunking %s", self.root)
-            self.store.clear_chunks()
-            self.store.set_meta("chunker_version", CHUNKER_VERSION)
-        self.store.set_meta("root", str(self.root))
-        self.refs = self.store.chunk_refs()
-        lexical_dir = self.dir / "lexical"
-        if self.store.get_meta("lexical_generation") == str(self.store.generation):
-            try:
-                self.lexical = LexicalIndex.load(lexical_dir)
-                if len(self.lexical) != len(self.refs):
-                    raise ValueError("chunk count differs")
-                return
-            except Exception as exc:  # a damaged cache file is rebuilt, never fatal
+        if (self.store.get_meta("chunker_version") != CHUNKER_VERSION
+                or self.store.get_meta("root") != str(self.root)):
+            with self.write_lock.hold():
+                if self.store.get_meta("chunker_version") != CHUNKER_VERSION:
+                    # Chunks from another chunker version would not match what this one
+                    # makes: re-chunk everything (the embedding cache keeps that cheap).
+                    if self.store.get_meta("chunker_version") is not None:
+                        log.info("chunker changed: re-chunking %s", self.root)
+                    self.store.clear_chunks()
+                    self.store.set_meta("chunker_version", CHUNKER_VERSION)
+                self.store.set_meta("root", str(self.root))
+        with self.lock:
+            self._reload(self.store.snapshot())
+        with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
+            if got:
+                self._remove_stale_temp()
+
+    def _reload(self, snap: Snapshot) -> None:
+        """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
+        lexical index when its manifest says it is exactly this state and its files
+        check out, else rebuilt from the snapshot's tokens."""
+        self.refs = snap.refs
+        lexical: LexicalIndex | None = None
+        directory = self.dir / LEXICAL_DIR
+        try:
+            loaded = LexicalIndex.load(directory)
+            stamp = loaded.stamp
+            if stamp.get("store_id") != snap.store_id:
+                raise _stale("it belongs to another index database")
+            if stamp.get("generation") != snap.generation:
+                raise _stale(f"it is of generation {stamp.get('generation')}, "
+                             f"the database is at {snap.generation}")
+            if loaded.chunk_ids() != snap.refs.keys():
+                raise LexicalIndexError("its chunks differ from the database's")
+            lexical = loaded
+            self._lexical_dirty = False
+        except LexicalIndexError as exc:
+            if getattr(exc, "stale", False):  # another process wrote since: expected
+                log.info("rebuilding the lexical index (%s)", exc)
+            elif (directory / "meta.json").exists() or directory.with_name(
+                    directory.name + ".old").exists():  # damaged: say so, once
                 log.warning("rebuilding the lexical index (%s)", exc)
-        self._rebuild_lexical_from_store()
-
-    def _rebuild_lexical_from_store(self) -> None:
-        lexical = LexicalIndex()
-        for chunk_id, tokens in self.store.chunk_tokens():
-            lexical.upsert(chunk_id, tokens)
-        lexical.rebuild()
+            lexical = LexicalIndex()
+            for chunk_id, tokens in snap.tokens:
+                lexical.upsert(chunk_id, tokens)
+            lexical.rebuild()
+            self._lexical_dirty = True
+        lexical.order_key = self.order_key
         self.lexical = lexical
+        store_changed = snap.store_id != self._store_id
+        self._store_id, self._generation = snap.store_id, snap.generation
+        self._embed_generation = self.store.stamp()[2]
+        if self.vectors is not None and self.model_id is not None:
+            if store_changed:  # chunk ids of another database mean nothing here
+                self.vectors = VectorIndex(self.vectors.dims)
+                self.vectors.order_key = self.order_key
+            self._reconcile_vectors()
 
+    def order_key(self, chunk_id: int) -> tuple[str, int, str, int]:
+        """The tie order of search results: (path, start line, name, kind), the same in
+        an incremental index and a rebuild (chunk ids are not)."""
+        ref = self.refs.get(chunk_id)
+        return ref.order_key if ref is not None else ("\U0010ffff", chunk_id, "", 0)
+
+    def refresh(self) -> bool:
+        """Catch up with writes another process committed (one cheap SELECT when there
+        were none). Call it before answering a search. Returns whether anything moved.
+        Editor buffers another process overwrote are re-applied when the write lock is
+        free (else by this process's next write)."""
+        moved = self._catch_up(writing=False)
+        if moved and self._buffer_text:
+            with self.write_lock.try_hold() as got:
+                if got:
+                    self._catch_up(writing=True)
+                    self._reapply_buffers()
+        return moved
+
+    def _catch_up(self, writing: bool) -> bool:
+        # The stamp is read under `self.lock`: this process's own writes commit and
+        # update memory under it too, so only another process's writes can differ.
+        with self.lock:
+            store_id, generation, embed_generation = self.store.stamp()
+            if (store_id, generation) != (self._store_id, self._generation):
+                log.info("the index changed in another process: reloading it")
+                self._reload(self.store.snapshot())
+                if writing:
+                    self._reapply_buffers()
+                return True
+            if embed_generation != self._embed_generation:
+                self._embed_generation = embed_generation
+                if self.vectors is not None:
+                    self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
+                return True
+        return False
+
+    def _reapply_buffers(self) -> None:
+        """Another process re-indexed a file this one holds an editor buffer of (a
+        terminal `semcode index` while `semcode serve` runs): the buffer wins again."""
+        for path, text in list(self._buffer_text.items()):
+            record = self.store.file(path)
+            if record is None or record.digest != text_digest(text):
+                self._index_text(path, text, len(text.encode("utf-8", "replace")),
+                                 BUFFER_MTIME, text_digest(text))
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the index's write lock (across processes); on first entry, catch up with
+        what another process wrote meanwhile."""
+        with self.write_lock.hold():
+            if self.write_lock.depth == 1:
+                self._catch_up(writing=True)
+            yield
+
+    def _note_write(self) -> None:
+        """After a write of ours (holding the lock): our memory is the store's state."""
+        self._store_id, self._generation, self._embed_generation = self.store.stamp()
+        self._lexical_dirty = True
+        self._own_writes = True
+
+    # ================================================================ vectors: loading
     def attach_model(self, model_id: str, dims: int) -> int:
-        """Make `vectors` hold `model_id`'s vectors: load the saved index if it is that
-        model's, reconcile it with the chunks, and fill gaps from the embedding cache.
-        A different model than last time re-embeds (through the cache) instead of
-        failing on a dimension mismatch. Returns how many chunks still lack a vector."""
+        """Make `vectors` hold `model_id`'s vectors: load the saved index if its manifest
+        says it is that model's (and its checksum matches), reconcile it with the
+        chunks, and fill gaps from the embedding cache. A different model than last time
+        re-embeds (through the cache) instead of failing on a dimension mismatch.
+        Returns how many chunks still lack a vector."""
         with self.lock:
             if self.model_id == model_id and self.vectors is not None:
                 return self.pending_count()
-            path = self.dir / "vectors.usearch"
-            vectors: VectorIndex | None = None
-            if (self.store.get_meta("vectors_model") == model_id
-                    and self.store.get_meta("vectors_dims") == str(dims) and path.exists()):
-                try:
-                    vectors = VectorIndex.load(path, dims)
-                except Exception as exc:
-                    log.warning("rebuilding the vector index (%s)", exc)
+            vectors = self._load_vectors(model_id, dims)
             fresh = vectors is None
             if vectors is None:
                 vectors = VectorIndex(dims)
-            # Reconcile: drop vectors of chunks that are gone, add cached ones that are missing.
-            stale = [i for i in vectors.ids() if i not in self.refs]
-            vectors.remove(stale)
-            missing = [i for i in self.refs if i not in vectors]
+            vectors.order_key = self.order_key
             self.vectors, self.model_id = vectors, model_id
-            self._vectors_dirty = fresh or bool(stale)
-            self._add_cached_vectors(missing)
-            self.store.set_meta("vectors_model", model_id)
-            self.store.set_meta("vectors_dims", str(dims))
+            self._vectors_dirty = fresh
+            self._reconcile_vectors()
             return self.pending_count()
+
+    def _load_vectors(self, model_id: str, dims: int) -> VectorIndex | None:
+        path = self.dir / VECTORS_FILE
+        manifest_path = self.dir / VECTORS_MANIFEST
+        if not path.exists() and not manifest_path.exists():
+            return None
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+            if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+                raise VectorIndexError("its manifest is missing or of another format")
+            if manifest.get("model") != model_id or manifest.get("dims") != dims:
+                log.info("vector index is of another model: rebuilding from the cache")
+                return None
+            if manifest.get("store_id") != self._store_id:  # the database was rebuilt
+                log.info("vector index belongs to another index database: rebuilding it")
+                return None
+            return VectorIndex.load(path, dims, int(manifest["size"]), str(manifest["digest"]))
+        except (OSError, ValueError, KeyError, TypeError, VectorIndexError) as exc:
+            why = exc if isinstance(exc, VectorIndexError) else f"manifest unreadable: {exc}"
+            log.warning("rebuilding the vector index (%s)", why)
+            return None
+
+    def _reconcile_vectors(self) -> None:
+        """Drop vectors of chunks that are gone, add cached ones that are missing. Chunk
+        ids are never reused within one database, so a vector index of any generation
+        of it is reconciled exactly."""
+        assert self.vectors is not None
+        stale = [i for i in self.vectors.ids() if i not in self.refs]
+        self.vectors.remove(stale)
+        if stale:
+            self._vectors_dirty = True
+        self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
 
     def detach_model(self) -> None:
         with self.lock:
@@ -170,7 +325,12 @@ class Indexer:
     def sync(self, progress: ProgressFn | None = None,
              cancel: threading.Event | None = None) -> SyncReport:
         """Reconcile the index with the disk: only files whose stat or content changed
-        are re-chunked; files gone from disk (or now ignored) are removed."""
+        are re-chunked; files gone from disk (or now ignored) are removed. Holds the
+        write lock throughout (another process's writes wait)."""
+        with self._writing():
+            return self._sync(progress, cancel)
+
+    def _sync(self, progress: ProgressFn | None, cancel: threading.Event | None) -> SyncReport:
         started = time.perf_counter()
         report = SyncReport()
         if progress:
@@ -193,7 +353,7 @@ class Indexer:
             if entry.rel_path in self.buffers:
                 continue  # the editor's text wins while the file is open
             record = known.get(entry.rel_path)
-            if (record is not None and record.mtime_ns != BUFFER_MTIME
+            if (record is not None and record.mtime_ns >= 0
                     and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
                 report.files_unchanged += 1
                 continue
@@ -203,22 +363,26 @@ class Indexer:
                 self.skipped[entry.rel_path] = str(skip.reason)
                 report.files_skipped += 1
                 if record is not None:
-                    self.remove_file(entry.rel_path)
+                    self._remove_exact(entry.rel_path)
                 continue
             digest = text_digest(text)
+            mtime_ns = _trusted_mtime(entry.mtime_ns)
             if record is not None and record.digest == digest:
-                self.store.touch_file(entry.rel_path, entry.size, entry.mtime_ns)
+                if (record.size, record.mtime_ns) != (entry.size, mtime_ns):
+                    self.store.touch_file(entry.rel_path, entry.size, mtime_ns)
                 report.files_unchanged += 1
                 continue
-            warning = self._index_text(entry.rel_path, text, entry.size, entry.mtime_ns, digest)
+            warning = self._index_text(entry.rel_path, text, entry.size, mtime_ns, digest)
             if warning:
                 report.warnings.append(f"{entry.rel_path}: {warning}")
             report.files_indexed += 1
         if progress and not report.cancelled:
             progress(Progress("chunk", total, total, f"{total}/{total} files"))
         if not report.cancelled:
+            # Exactly these paths: a file that became a directory keeps what was just
+            # indexed under it.
             for path in known.keys() - seen - self.buffers:
-                self.remove_file(path)
+                self._remove_exact(path)
                 report.files_removed += 1
         report.files_skipped += len(self.workspace.skipped)
         self.rebuild_lexical_if_needed(background=False)
@@ -228,27 +392,41 @@ class Indexer:
 
     def update_text(self, rel_path: str, text: str) -> list[str]:
         """Index text the editor holds (saved or not). Returns warnings."""
+        if not valid_name(rel_path):
+            return [f"{rel_path!a}: not indexed ({SkipReason.BAD_NAME})"]
         reason = self.workspace.check_text(rel_path, text)
         if reason is not None:
             self.remove_file(rel_path)
             return [f"{rel_path}: not indexed ({reason})"]
-        with self.lock:
-            self.buffers.add(rel_path)
-        warning = self._index_text(rel_path, text, len(text.encode("utf-8", "replace")),
-                                   BUFFER_MTIME, text_digest(text))
+        result = self._chunk(rel_path, text)  # outside the lock: the CPU-heavy part
+        with self._writing():
+            with self.lock:
+                self.buffers.add(rel_path)
+                self._buffer_text[rel_path] = text
+            warning = self._index_text(rel_path, text, len(text.encode("utf-8", "replace")),
+                                       BUFFER_MTIME, text_digest(text), result)
         self.rebuild_lexical_if_needed(background=True)
         return [f"{rel_path}: {warning}"] if warning else []
 
     def revert_file(self, rel_path: str) -> None:
         """Forget any buffer text for `rel_path` and index what the disk holds."""
+        with self._writing():
+            self._revert(rel_path)
+        self.rebuild_lexical_if_needed(background=True)
+
+    def _revert(self, rel_path: str) -> None:
         with self.lock:
             self.buffers.discard(rel_path)
+            self._buffer_text.pop(rel_path, None)
         if (self.root / rel_path).is_dir() and self.workspace.is_included(rel_path):
-            # A directory appeared (a checkout, an unpacked archive): index what it holds.
+            # A directory appeared (a checkout, an unpacked archive): index what it
+            # holds, and drop a file of that name if one was indexed.
+            self._remove_exact(rel_path)
             for entry in self.workspace.scan_under(rel_path):
-                self.revert_file(entry.rel_path)
+                self._revert(entry.rel_path)
             return
-        if not self.workspace.is_included(rel_path) or not (self.root / rel_path).is_file():
+        if (not valid_name(rel_path) or not self.workspace.is_included(rel_path)
+                or not (self.root / rel_path).is_file()):
             self.remove_file(rel_path)
             return
         try:
@@ -258,35 +436,65 @@ class Indexer:
             self.remove_file(rel_path)
             return
         st = (self.root / rel_path).stat()
-        self._index_text(rel_path, text, st.st_size, st.st_mtime_ns, text_digest(text))
-        self.rebuild_lexical_if_needed(background=True)
+        self._index_text(rel_path, text, st.st_size, _trusted_mtime(st.st_mtime_ns),
+                         text_digest(text))
 
     def remove_file(self, rel_path: str) -> None:
-        """Remove a file, or everything under a directory."""
-        with self.lock:
-            files, removed = self.store.remove_path(rel_path)
-            self.buffers.difference_update([rel_path, *files])
+        """Remove a file, or everything under a directory (one watcher event for a
+        deleted folder). When `rel_path` is a directory on disk now (a file replaced by
+        a folder), files under it that exist stay: they were indexed after the change."""
+        root = self.root
+
+        def still_there(path: str) -> bool:
+            return (root / path).is_file()
+
+        with self._writing(), self.lock:
+            keep = still_there if (root / rel_path).is_dir() else None
+            files, removed = self.store.remove_path(rel_path, tree=True, keep=keep)
+            self._forget_paths([rel_path, *files])
             self._forget(removed)
+            if files or removed:
+                self._note_write()
+
+    def _remove_exact(self, rel_path: str) -> None:
+        with self._writing(), self.lock:
+            files, removed = self.store.remove_path(rel_path, tree=False)
+            self._forget_paths([rel_path, *files])
+            self._forget(removed)
+            if files or removed:
+                self._note_write()
+
+    def _forget_paths(self, paths: Iterable[str]) -> None:
+        for path in paths:
+            self.buffers.discard(path)
+            self._buffer_text.pop(path, None)
 
     def forget_buffer(self, rel_path: str) -> None:
         with self.lock:
             self.buffers.discard(rel_path)
+            self._buffer_text.pop(rel_path, None)
+
+    def _chunk(self, rel_path: str, text: str) -> Any:
+        result = chunk_file(rel_path, text, self.chunker)
+        return result, [chunk_tokens(c) for c in result.chunks]
 
     def _index_text(self, rel_path: str, text: str, size: int, mtime_ns: int,
-                    digest: str) -> str | None:
-        # Chunk and tokenise outside the lock: it is the CPU-heavy part.
-        result = chunk_file(rel_path, text, self.chunker)
-        tokens = [chunk_tokens(c) for c in result.chunks]
+                    digest: str, chunked: Any = None) -> str | None:
+        if not valid_name(rel_path):
+            return f"not indexed ({SkipReason.BAD_NAME})"
+        result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
-        with self.lock:
+        with self._writing(), self.lock:
             removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
             self._forget(removed)
             for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
                 self.lexical.upsert(chunk_id, toks)
                 self.refs[chunk_id] = ChunkRef(chunk.path, chunk.language, int(chunk.kind),
-                                               chunk.content_hash())
+                                               chunk.content_hash(),
+                                               start_line=chunk.start_line, name=chunk.name)
+            self._note_write()
             self._add_cached_vectors(new_ids)
-        return result.warning
+        return str(result.warning) if result.warning else None
 
     def _forget(self, chunk_ids: Sequence[int]) -> None:
         for chunk_id in chunk_ids:
@@ -304,7 +512,8 @@ class Indexer:
         if not refs:
             return
         cached = self.store.cached_vectors(self.model_id, (r.hash for r in refs.values()))
-        ids = [i for i, r in refs.items() if r.hash in cached]
+        ids = [i for i, r in refs.items()
+               if r.hash in cached and len(cached[r.hash]) == self.vectors.dims]
         if ids:
             matrix = np.stack([cached[refs[i].hash] for i in ids])
             self.vectors.add(np.asarray(ids, dtype=np.uint64), matrix)
@@ -312,14 +521,14 @@ class Indexer:
 
     def pending_embeddings(self, priority: Sequence[str] = ()) -> list[int]:
         """Chunks of the attached model still without a vector, priority paths first."""
-        with self.lock:
+        rank = {p: n for n, p in enumerate(priority)}
+        last = len(rank)
+        with self.lock:  # `refs` changes under the writer: read it only under the lock
             if self.vectors is None:
                 return []
-            pending = [i for i in self.refs if i not in self.vectors]
-        first = set(priority)
-        rank = {p: n for n, p in enumerate(priority)}
-        return sorted(pending, key=lambda i: (rank.get(self.refs[i].path, len(rank))
-                                              if self.refs[i].path in first else len(rank), i))
+            keyed = [(rank.get(ref.path, last), i) for i, ref in self.refs.items()
+                     if i not in self.vectors]
+        return [i for _, i in sorted(keyed)]
 
     def pending_count(self) -> int:
         with self.lock:
@@ -331,16 +540,19 @@ class Indexer:
                     vectors: np.ndarray) -> None:
         """Store freshly computed vectors (cache first, then the live index for the
         chunks that still exist with the same content)."""
-        self.store.put_vectors(model_id, zip(hashes, vectors, strict=True))
-        with self.lock:
-            if self.vectors is None or self.model_id != model_id:
-                return
-            keep = [n for n, (i, h) in enumerate(zip(chunk_ids, hashes, strict=True))
-                    if (ref := self.refs.get(i)) is not None and ref.hash == h]
-            if keep:
-                self.vectors.add(np.asarray([chunk_ids[n] for n in keep], dtype=np.uint64),
-                                 vectors[keep])
-                self._vectors_dirty = True
+        with self._writing():
+            self.store.put_vectors(model_id, zip(hashes, vectors, strict=True))
+            with self.lock:
+                self._embed_generation = self.store.stamp()[2]
+                self._own_writes = True
+                if self.vectors is None or self.model_id != model_id:
+                    return
+                keep = [n for n, (i, h) in enumerate(zip(chunk_ids, hashes, strict=True))
+                        if (ref := self.refs.get(i)) is not None and ref.hash == h]
+                if keep:
+                    self.vectors.add(np.asarray([chunk_ids[n] for n in keep], dtype=np.uint64),
+                                     np.asarray(vectors)[keep])
+                    self._vectors_dirty = True
 
     # ================================================================ lexical upkeep
     def rebuild_lexical_if_needed(self, background: bool) -> None:
@@ -355,38 +567,83 @@ class Indexer:
             if self._rebuilding:
                 return
             self._rebuilding = True
+        lexical = self.lexical
 
         def work() -> None:
             try:
-                self.lexical.rebuild()
+                lexical.rebuild()
             finally:
                 self._rebuilding = False
 
         threading.Thread(target=work, name="semcode-bm25-rebuild", daemon=True).start()
 
     # ================================================================ persistence
+    def _needs_save(self) -> bool:
+        return (self._lexical_dirty or bool(self.lexical.pending)
+                or (self.vectors is not None and self._vectors_dirty))
+
     def flush(self) -> None:
-        """Save the derived indexes, each stamped with the store generation it matches."""
-        with self.lock:
-            generation = str(self.store.generation)
-            if self.lexical.pending:
-                self.lexical.rebuild()
-            if self.store.get_meta("lexical_generation") != generation:
-                self.lexical.save(self.dir / "lexical")
-                self.store.set_meta("lexical_generation", generation)
-            if self.vectors is not None and self._vectors_dirty:
-                self.vectors.save(self.dir / "vectors.usearch")
-                self.store.set_meta("vectors_generation", generation)
-                self._vectors_dirty = False
+        """Save the derived indexes, each with a manifest of the database state it holds
+        (taken under the write lock, after catching up, so the stamp is true). Nothing
+        to save: returns at once. When only caches this process rebuilt (a reader) are
+        unsaved and another process holds the lock, it does not wait: that writer saves."""
+        if not self._needs_save():
+            return
+        if self._own_writes:
+            self._save()
+            return
+        with self.write_lock.try_hold() as got:
+            if got:
+                self._save()
+
+    def _save(self) -> None:
+        try:
+            with self._writing(), self.lock:
+                self._catch_up(writing=True)  # (entered through try_hold: not done yet)
+                stamp = {"store_id": self._store_id, "generation": self._generation}
+                self._remove_stale_temp()
+                if self.lexical.pending:
+                    self.lexical.rebuild()
+                if self._lexical_dirty:
+                    self.lexical.save(self.dir / LEXICAL_DIR, stamp)
+                    self._lexical_dirty = False
+                if self.vectors is not None and self._vectors_dirty and self.model_id:
+                    size, digest = self.vectors.save(self.dir / VECTORS_FILE)
+                    self._write_json(self.dir / VECTORS_MANIFEST, {
+                        "format": MANIFEST_FORMAT, **stamp, "model": self.model_id,
+                        "dims": self.vectors.dims, "size": size, "digest": digest})
+                    self._vectors_dirty = False
+                self._own_writes = False
+        except OSError as exc:
+            raise StoreError(f"cannot save the index at {self.dir}: {exc.strerror or exc} "
+                             "(the last saved index is kept)") from None
+
+    def _remove_stale_temp(self) -> None:
+        """What killed saves left behind (holding the write lock: nobody is saving)."""
+        remove_stale_temp(self.dir / LEXICAL_DIR)
+        for tmp in [*self.dir.glob(f".{VECTORS_FILE}.*.tmp"),
+                    self.dir / f".{VECTORS_MANIFEST}.tmp"]:
+            tmp.unlink(missing_ok=True)
+
+    @staticmethod
+    def _write_json(path: Path, value: dict[str, Any]) -> None:
+        tmp = path.with_name(f".{path.name}.tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(value, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
 
     def reset(self) -> None:
         """Drop chunks and derived indexes (a full reindex); the embedding cache stays."""
-        with self.lock:
+        with self._writing(), self.lock:
             self.store.clear_chunks()
             self._forget(list(self.refs))
             self.refs.clear()
             self.lexical = LexicalIndex()
-            shutil.rmtree(self.dir / "lexical", ignore_errors=True)
+            self.lexical.order_key = self.order_key
+            shutil.rmtree(self.dir / LEXICAL_DIR, ignore_errors=True)
+            self._note_write()
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         return self.store.chunks(ids)
@@ -394,19 +651,33 @@ class Indexer:
     def status(self) -> dict[str, object]:
         with self.lock:
             embedded = len(self.vectors) if self.vectors is not None else 0
-            return {
-                "root": str(self.root),
-                "indexDir": str(self.dir),
-                "files": self.store.count("files"),
-                "chunks": len(self.refs),
-                "embedded": embedded,
-                "pendingEmbeddings": len(self.refs) - embedded if self.vectors is not None else 0,
-                "skippedFiles": len(self.skipped),
-                "indexBytes": _dir_size(self.dir),
-            }
+            chunks = len(self.refs)
+            attached = self.vectors is not None
+        out: dict[str, object] = {
+            "root": str(self.root),
+            "indexDir": str(self.dir),
+            "files": self.store.count("files"),
+            "chunks": chunks,
+            "embedded": embedded,
+            "pendingEmbeddings": chunks - embedded if attached else 0,
+            "skippedFiles": len(self.skipped),
+        }
+        out["indexBytes"] = _dir_size(self.dir)  # walks the disk: never under the lock
+        return out
 
     def close(self) -> None:
         self.store.close()
+
+
+def _trusted_mtime(mtime_ns: int) -> int:
+    """`mtime_ns`, or RECHECK_MTIME when it is too recent to prove a later write."""
+    return RECHECK_MTIME if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
+
+
+def _stale(why: str) -> LexicalIndexError:
+    exc = LexicalIndexError(why)
+    exc.stale = True  # type: ignore[attr-defined]
+    return exc
 
 
 def _dir_size(path: Path) -> int:

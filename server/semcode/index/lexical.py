@@ -48,6 +48,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import bm25s
 import numpy as np
@@ -158,6 +159,10 @@ class LexicalIndex:
         self._changed_during_build: set[int] | None = None
         self._version = 0
         self._cache = _PendingCache(version=-1)
+        # Orders equal scores (chunk id -> sortable key); None: by chunk id. The indexer
+        # sets a key that does not depend on id history (path, line, name).
+        self.order_key: Callable[[int], Any] | None = None
+        self.stamp: dict[str, Any] = {}  # what `save` was given / `load` found
 
     # ------------------------------------------------------------------ writing
     def _ids_for(self, tokens: list[str]) -> np.ndarray:
@@ -211,6 +216,10 @@ class LexicalIndex:
     def __contains__(self, chunk_id: object) -> bool:
         return chunk_id in self._docs
 
+    def chunk_ids(self) -> set[int]:
+        with self._lock:
+            return set(self._docs)
+
     @property
     def pending(self) -> int:
         """Chunks added, changed or removed since the last build."""
@@ -253,7 +262,7 @@ class LexicalIndex:
     # ------------------------------------------------------------------ search
     def search(self, query_tokens: list[str], k: int,
                allow: Callable[[int], bool] | None = None) -> list[tuple[int, float]]:
-        """The `k` best (chunk_id, score) pairs, best first; ties by chunk id. Chunks
+        """The `k` best (chunk_id, score) pairs, best first; ties by `order_key`. Chunks
         scoring 0 (no query term) are never returned. `allow` filters chunk ids."""
         if k <= 0 or not query_tokens:
             return []
@@ -280,7 +289,8 @@ class LexicalIndex:
             cand_scores.append(pscores[hit])
         if not cand_ids:
             return []
-        return _top_k(np.concatenate(cand_ids), np.concatenate(cand_scores), k, allow)
+        return _top_k(np.concatenate(cand_ids), np.concatenate(cand_scores), k, allow,
+                      self.order_key)
 
     def _pending_cache(self) -> _PendingCache:
         """Concatenated token ids of the pending chunks (rebuilt when they change)."""
@@ -324,11 +334,14 @@ class LexicalIndex:
         return scores.astype(np.float32).astype(np.float64)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, directory: Path) -> None:
+    def save(self, directory: Path, stamp: dict[str, Any] | None = None) -> None:
         """Write the index to `directory` atomically: a temp dir beside it is filled,
         then renamed into place (a previous copy is moved aside first and removed after;
-        `load` falls back to it if a crash hit between the two renames)."""
+        `load` falls back to it if a crash hit between the two renames). `stamp` (JSON
+        values: the database identity and generation) goes into the manifest beside the
+        checksums of every file; `load` gives it back as `.stamp`."""
         directory = Path(directory)
+        stamp = dict(stamp or {})
         with self._lock:
             items = sorted(self._docs.items())
             chunk_ids = np.fromiter((c for c, _ in items), dtype=np.int64, count=len(items))
@@ -355,7 +368,7 @@ class LexicalIndex:
             meta = {
                 "format": FORMAT_VERSION, "method": METHOD, "k1": K1, "b": B,
                 "n_vocab_built": built.n_vocab, "n_docs_built": built.n_docs,
-                "avgdl": built.avgdl,
+                "avgdl": built.avgdl, "stamp": stamp,
                 "files": {name: _digest(tmp / name)
                           for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE)},
             }
@@ -460,6 +473,8 @@ class LexicalIndex:
         index._mask = b["mask"].astype(np.float32)
         index._pending = {int(c) for c in b["pending"]}
         index._hidden = {int(c) for c in b["hidden"]}
+        stamp = meta.get("stamp", {})
+        index.stamp = stamp if isinstance(stamp, dict) else {}
         if not index._pending <= index._docs.keys():
             raise bad("pending chunk ids unknown")
         if not index._hidden <= index._built.row_of.keys():
@@ -468,8 +483,10 @@ class LexicalIndex:
 
 
 def _top_k(ids: np.ndarray, scores: np.ndarray, k: int,
-           allow: Callable[[int], bool] | None) -> list[tuple[int, float]]:
-    """Best `k` by score (desc), ties by id (asc), keeping only ids `allow` accepts."""
+           allow: Callable[[int], bool] | None,
+           order_key: Callable[[int], Any] | None = None) -> list[tuple[int, float]]:
+    """Best `k` by score (desc), ties by `order_key` (else id, asc), keeping only ids
+    `allow` accepts."""
     n = len(ids)
     take = k if allow is None else k * 4
     while True:
@@ -479,9 +496,12 @@ def _top_k(ids: np.ndarray, scores: np.ndarray, k: int,
             sel = np.flatnonzero(scores >= threshold)
         else:
             sel = np.arange(n)
-        order = sel[np.lexsort((ids[sel], -scores[sel]))]
+        if order_key is None:
+            order = sel[np.lexsort((ids[sel], -scores[sel]))].tolist()
+        else:
+            order = sorted(sel.tolist(), key=lambda i: (-scores[i], order_key(int(ids[i]))))
         out: list[tuple[int, float]] = []
-        for i in order.tolist():
+        for i in order:
             cid = int(ids[i])
             if allow is None or allow(cid):
                 out.append((cid, float(scores[i])))
@@ -490,6 +510,25 @@ def _top_k(ids: np.ndarray, scores: np.ndarray, k: int,
         if take >= n:
             return out
         take *= 4
+
+
+def remove_stale_temp(directory: Path) -> int:
+    """Delete what killed saves left beside `directory` (`.NAME.tmp-*`, `NAME.old` when
+    `NAME` is whole). Call it only while holding the index's write lock (another
+    process could be saving). Returns how many were removed."""
+    directory = Path(directory)
+    removed = 0
+    try:
+        names = os.listdir(directory.parent)
+    except OSError:
+        return 0
+    for name in names:
+        stale = name.startswith(f".{directory.name}.tmp-") or (
+            name == directory.name + ".old" and (directory / _META_FILE).is_file())
+        if stale:
+            shutil.rmtree(directory.parent / name, ignore_errors=True)
+            removed += 1
+    return removed
 
 
 def _digest(path: Path) -> str:
@@ -508,4 +547,4 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B"]
+__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B", "remove_stale_temp"]

@@ -2,27 +2,49 @@
 
 It holds what cannot be recomputed cheaply (the embedding cache) and what the derived
 structures are rebuilt from (chunks and their BM25 tokens). The usearch and bm25s files
-beside it are caches of this database: each records the database generation it was
-saved at, and a mismatch (a crash between the two writes, say) makes the indexer
-rebuild it from here. SQLite transactions make every update all-or-nothing, so a crash
-mid-index leaves the last committed state usable.
+beside it are caches of this database: each carries, in a manifest, the database
+identity (`store_id`) and generation it was saved at plus checksums of its own files,
+and any mismatch makes the indexer rebuild it from here. SQLite transactions make every
+update all-or-nothing, so a crash mid-index leaves the last committed state usable.
+
+Concurrency (ARCHITECTURE.md, invariants): one process at a time writes, holding
+`WriteLock` (an OS file lock on the index directory); every write method checks that
+the lock is held. Writes go through one connection; reads (searches, the embedding
+thread) use a connection per thread, so with WAL they see the last committed state and
+never queue behind a write.
+
+Every SQLite or OS error leaves this module as `StoreError` (one line); a damaged
+database as `StoreCorrupt`, after which `Store(..., recover=True)` moves the file aside
+(renamed with a timestamp, never deleted) and starts a new one, keeping every cached
+embedding it can still read.
 
 Only `indexer.Indexer` writes through this class.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
+from filelock import FileLock, Timeout
 
 from semcode.chunks import Chunk, SymbolKind
 
+log = logging.getLogger(__name__)
+
 SCHEMA_VERSION = 1
+BUSY_TIMEOUT_MS = 10_000
+LOCK_FILE = "write.lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,19 +88,167 @@ _CHUNK_COLUMNS = (
     "name_start_col, name_end_col, part, text"
 )
 
+# What `ChunkRef` is read from (in its field order).
+_REF_COLUMNS = "path, language, kind, hash, start_line, name"
+
+T = TypeVar("T")
+
 
 class StoreError(RuntimeError):
-    """The index database is unreadable or from an incompatible version."""
+    """The index cannot be read or written (damaged, busy, read-only, disk full...);
+    `str()` is one line for the user."""
 
 
+class StoreCorrupt(StoreError):
+    """The database file is damaged or not a semcode database: move it aside, rebuild."""
+
+
+def _describe(exc: BaseException, path: Path) -> StoreError:
+    """One line for an SQLite/OS error; damage becomes `StoreCorrupt`."""
+    msg = str(exc).strip() or type(exc).__name__
+    low = msg.lower()
+    if isinstance(exc, OSError):
+        why = exc.strerror or msg
+        where = exc.filename or path
+        return StoreError(f"cannot use the index at {where}: {why}")
+    if any(s in low for s in ("malformed", "not a database", "file is encrypted",
+                              "database disk image", "unsupported file format")):
+        return StoreCorrupt(f"index database {path} is damaged ({msg})")
+    if "locked" in low or "busy" in low:
+        return StoreError(f"index database {path} is busy (another semcode process is "
+                          f"using it) and stayed busy: {msg}")
+    if "full" in low:
+        return StoreError(f"cannot write the index at {path.parent}: the disk is full")
+    if "readonly" in low or "read-only" in low or (
+            "unable to open" in low and path.parent.is_dir()
+            and not os.access(path.parent, os.W_OK)):
+        return StoreError(f"cannot write the index at {path.parent}: it is read-only")
+    if "unable to open" in low:
+        return StoreError(f"cannot open the index database {path} (is {path.parent} a "
+                          "writable directory?)")
+    if "disk i/o" in low:
+        return StoreError(f"I/O error on the index database {path} ({msg})")
+    return StoreError(f"index database {path}: {msg}")
+
+
+@contextlib.contextmanager
+def _errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except (sqlite3.Error, OSError) as exc:
+        raise _describe(exc, path) from exc
+
+
+# ====================================================================== the writer lock
+class WriteLock:
+    """One writer per index directory across processes (an OS file lock, `filelock`)
+    and across the threads of this process (a mutex), re-entrant. `hold()` waits for
+    another process with one line through `notice` (once per wait)."""
+
+    def __init__(self, directory: Path, notice: Callable[[str], None] | None = None,
+                 wait_s: float = 600.0) -> None:
+        self.directory = directory
+        self.notice = notice or (lambda line: log.warning("%s", line))
+        self.wait_s = wait_s
+        self._file = FileLock(directory / LOCK_FILE, thread_local=False)
+        self._mutex = threading.RLock()
+        self._owner: int | None = None
+        self._depth = 0
+
+    @property
+    def held(self) -> bool:
+        """Whether the calling thread holds the lock."""
+        return self._owner == threading.get_ident() and self._depth > 0
+
+    @property
+    def depth(self) -> int:
+        return self._depth if self.held else 0
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        with self._mutex:
+            if self._depth == 0:
+                self._acquire_file()
+            self._owner = threading.get_ident()
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    with contextlib.suppress(OSError):
+                        self._file.release()
+
+    @contextlib.contextmanager
+    def try_hold(self) -> Iterator[bool]:
+        """Like `hold()` when the lock is free (yields True); yields False at once when
+        another thread or process holds it."""
+        if not self._mutex.acquire(blocking=False):
+            yield False
+            return
+        try:
+            if self._depth == 0:
+                try:
+                    self._file.acquire(timeout=0)
+                except (Timeout, OSError):
+                    got = False
+                else:
+                    got = True
+                if not got:
+                    yield False
+                    return
+            self._owner = threading.get_ident()
+            self._depth += 1
+            try:
+                yield True
+            finally:
+                self._depth -= 1
+                if self._depth == 0:
+                    self._owner = None
+                    with contextlib.suppress(OSError):
+                        self._file.release()
+        finally:
+            self._mutex.release()
+
+    def _acquire_file(self) -> None:
+        try:
+            try:
+                self._file.acquire(timeout=0.5)
+                return
+            except Timeout:
+                pass
+            self.notice("waiting for another semcode process writing this index…")
+            try:
+                self._file.acquire(timeout=self.wait_s)
+            except Timeout:
+                raise StoreError(f"another semcode process kept the index at "
+                                 f"{self.directory} locked for {self.wait_s:.0f}s") from None
+        except OSError as exc:
+            raise StoreError(f"cannot lock the index at {self.directory}: "
+                             f"{exc.strerror or exc}") from None
+
+
+# ====================================================================== records
 @dataclass(frozen=True, slots=True)
 class ChunkRef:
-    """What the engine keeps in memory per chunk: enough to filter, not the text."""
+    """What the engine keeps in memory per chunk: enough to filter and to order ties
+    stably, not the text."""
 
     path: str
     language: str
     kind: int
     hash: str
+    start_line: int = 0
+    name: str = ""
+
+    @property
+    def order_key(self) -> tuple[str, int, str, int]:
+        """Ties between equal scores are ordered by this key, never by chunk id (ids
+        depend on the history of the index; this does not)."""
+        return (self.path, self.start_line, self.name, self.kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,50 +261,252 @@ class FileRecord:
     warning: str | None
 
 
-class Store:
-    """A thread-safe wrapper over one SQLite file (one connection, one lock)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """What the in-memory structures are rebuilt from, read in one transaction."""
 
-    def __init__(self, path: Path) -> None:
+    store_id: str
+    generation: int
+    refs: dict[int, ChunkRef]
+    tokens: list[tuple[int, list[str]]]
+
+
+# ====================================================================== the store
+class Store:
+    """SQLite with one writer connection (under `lock`) and a reader connection per
+    thread. See the module docstring."""
+
+    def __init__(self, path: Path, lock: WriteLock | None = None, *, check: bool = False,
+                 recover: bool = False) -> None:
+        """Open (or create) the database. A damaged or older-format file is moved aside
+        and a new one started (one log line); `check` runs SQLite's quick_check first
+        (`index --full`), `recover` moves the file aside unconditionally (after a
+        command saw it damaged)."""
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(f"cannot open index database {path}: {exc}") from None
+        self.lock = lock
         self._lock = threading.RLock()
-        version = self.get_meta("schema_version")
-        if version is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif version != str(SCHEMA_VERSION):
-            raise StoreError(
-                f"index {path} has schema {version}, this semcode uses {SCHEMA_VERSION}"
-            )
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._closed = False
+        self._db: sqlite3.Connection | None = None
+        self.notices: list[str] = []
+        with _errors(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if recover:
+                raise StoreCorrupt(f"index database {path} was found damaged")
+            self._open(check)
+        except StoreCorrupt as exc:
+            self._close_all()
+            with self._locked():
+                self._move_aside(str(exc))
+                self._open(check=False)
+                self._salvage()
+
+    # ------------------------------------------------------------------ opening
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                             timeout=BUSY_TIMEOUT_MS / 1000)
+        db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return db
+
+    def _open(self, check: bool) -> None:
+        path = self.path
+        with _errors(path):
+            if (path.is_file() and path.stat().st_size == 0
+                    and not _nonempty(Path(f"{path}-wal"))):
+                raise StoreCorrupt(f"index database {path} is empty (0 bytes)")
+            fresh = not path.exists()
+            self._db = self._connect()
+            db = self._db
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            if check:
+                row = db.execute("PRAGMA quick_check(1)").fetchone()
+                if row is None or row[0] != "ok":
+                    raise StoreCorrupt(f"index database {path} is damaged "
+                                       f"({row[0] if row else 'quick_check failed'})")
+            tables = {r[0] for r in db.execute(
+                "SELECT name FROM sqlite_master WHERE type='table'")}
+            if tables and "meta" not in tables:
+                raise StoreCorrupt(f"{path} is not a semcode index database")
+            version = (db.execute("SELECT value FROM meta WHERE key='schema_version'")
+                       .fetchone() if "meta" in tables else None)
+            if version is not None and version[0] != str(SCHEMA_VERSION):
+                if version[0].isdigit() and int(version[0]) > SCHEMA_VERSION:
+                    raise StoreError(f"index {path} was made by a newer semcode (schema "
+                                     f"{version[0]}, this one uses {SCHEMA_VERSION}); "
+                                     "upgrade semcode or use another --index-dir")
+                raise StoreCorrupt(f"index database {path} is from an older semcode "
+                                   f"(schema {version[0]})")
+            if version is None or "chunks" not in tables or "embeddings" not in tables:
+                with self._locked():
+                    db.executescript(_SCHEMA)
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                               (str(SCHEMA_VERSION),))
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
+                               (uuid.uuid4().hex,))
+            elif fresh:  # pragma: no cover - created by another process meanwhile
+                pass
+            # Touch every table once so a damaged root page shows now, not mid-command.
+            for table in ("meta", "files", "chunks", "embeddings"):
+                db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
+            if db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone() is None:
+                with self._locked():
+                    db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
+                               (uuid.uuid4().hex,))
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        if self.lock is None:
+            yield
+        else:
+            with self.lock.hold():
+                yield
+
+    def _move_aside(self, why: str) -> None:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
+        with _errors(self.path):
+            if self.path.exists():
+                os.replace(self.path, target)
+            for suffix in ("-wal", "-shm"):
+                side = Path(f"{self.path}{suffix}")
+                if side.exists():
+                    os.replace(side, Path(f"{target}{suffix}"))
+        self._damaged = target
+        self._why = why
+
+    def _salvage(self) -> None:
+        """Copy every embedding still readable from the damaged copy (the expensive part
+        of an index; chunks are cheap to recompute and are not trusted), then say what
+        happened in one line."""
+        damaged = getattr(self, "_damaged", None)
+        kept = self._copy_embeddings(damaged) if damaged is not None else 0
+        line = (f"{self._why}: moved it to {damaged.name if damaged else '?'} and rebuilding "
+                f"the index (kept {kept} cached embeddings)")
+        self.notices.append(line)
+        log.warning("%s", line)
+
+    def _copy_embeddings(self, damaged: Path) -> int:
+        kept = 0
+        if not damaged.exists():
+            return 0
+        try:
+            src = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+        except sqlite3.Error:
+            return 0
+        try:
+            rows = src.execute("SELECT model, hash, vector FROM embeddings")
+            batch: list[tuple[str, str, bytes]] = []
+            while True:
+                try:
+                    row = rows.fetchone()
+                except sqlite3.Error:
+                    break
+                if row is None:
+                    break
+                if (isinstance(row[0], str) and isinstance(row[1], str)
+                        and isinstance(row[2], bytes) and len(row[2]) % 4 == 0):
+                    batch.append(row)
+                if len(batch) >= 500:
+                    kept += self._put_raw(batch)
+                    batch = []
+            kept += self._put_raw(batch)
+        except sqlite3.Error:
+            pass
+        finally:
+            src.close()
+        return kept
+
+    def _put_raw(self, rows: list[tuple[str, str, bytes]]) -> int:
+        if not rows:
+            return 0
+        with self._write(), self._transaction():
+            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+        return len(rows)
+
+    # ------------------------------------------------------------------ connections
+    @property
+    def _wdb(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError(f"index database {self.path} is closed")
+        return self._db
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection (the writer's own when it holds the lock, so a
+        writer reads its own transaction)."""
+        if self._closed:
+            raise StoreError(f"index database {self.path} is closed")
+        if self.lock is not None and self.lock.held:
+            return self._wdb
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = self._connect()
+            self._local.db = db
+            with self._lock:
+                self._readers.append(db)
+        return db
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        with _errors(self.path):
+            db = self._reader()
+            if db is self._db:
+                with self._lock:
+                    return fn(db)
+            return fn(db)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        if self.lock is not None and not self.lock.held:
+            raise RuntimeError("index store written without holding the write lock")
+        with self._lock, _errors(self.path):
+            yield
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
-        with self._lock:
-            row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        row = self._read(lambda db: db.execute("SELECT value FROM meta WHERE key=?",
+                                               (key,)).fetchone())
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+        with self._write():
+            self._wdb.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def stamp(self) -> tuple[str, int, int]:
+        """(store id, chunk generation, embedding generation), in one read."""
+        rows = dict(self._read(lambda db: db.execute(
+            "SELECT key, value FROM meta WHERE key IN "
+            "('store_id', 'generation', 'embed_generation')").fetchall()))
+        return (rows.get("store_id", ""), int(rows.get("generation", 0)),
+                int(rows.get("embed_generation", 0)))
 
     @property
     def generation(self) -> int:
         """Bumped by every change to chunks; derived indexes record the value they saw."""
         return int(self.get_meta("generation") or 0)
 
+    @property
+    def store_id(self) -> str:
+        """A random id fixed when the database file was created: chunk ids (and so the
+        keys of the derived indexes) mean something only within one database."""
+        return self.get_meta("store_id") or ""
+
     # ------------------------------------------------------------------ files and chunks
     def files(self) -> dict[str, FileRecord]:
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT path, size, mtime_ns, digest, language, warning FROM files"
-            ).fetchall()
+        rows = self._read(lambda db: db.execute(
+            "SELECT path, size, mtime_ns, digest, language, warning FROM files").fetchall())
         return {r[0]: FileRecord(*r) for r in rows}
+
+    def file(self, path: str) -> FileRecord | None:
+        row = self._read(lambda db: db.execute(
+            "SELECT path, size, mtime_ns, digest, language, warning FROM files WHERE path=?",
+            (path,)).fetchone())
+        return FileRecord(*row) if row else None
 
     def replace_file(
         self,
@@ -144,17 +516,18 @@ class Store:
     ) -> tuple[list[int], list[int]]:
         """Replace everything stored for `record.path` in one transaction.
         Returns (removed chunk ids, new chunk ids in the order of `chunks`)."""
-        with self._lock, self._transaction():
+        with self._write(), self._transaction():
+            db = self._wdb
             removed = self._chunk_ids(record.path)
-            self._db.execute("DELETE FROM chunks WHERE path=?", (record.path,))
-            self._db.execute(
+            db.execute("DELETE FROM chunks WHERE path=?", (record.path,))
+            db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
                 (record.path, record.size, record.mtime_ns, record.digest, record.language,
                  record.warning),
             )
             new_ids = []
             for chunk, toks in zip(chunks, tokens, strict=True):
-                cur = self._db.execute(
+                cur = db.execute(
                     f"INSERT INTO chunks ({_CHUNK_COLUMNS}, hash, tokens) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
@@ -169,23 +542,29 @@ class Store:
 
     def touch_file(self, path: str, size: int, mtime_ns: int) -> None:
         """Content unchanged, stat changed (a `touch`, a checkout of the same blob)."""
-        with self._lock:
-            self._db.execute(
+        with self._write():
+            self._wdb.execute(
                 "UPDATE files SET size=?, mtime_ns=? WHERE path=?", (size, mtime_ns, path)
             )
 
-    def remove_path(self, path: str) -> tuple[list[str], list[int]]:
-        """Remove a file, or every file under a directory (a deleted folder arrives from
-        file watchers as one event). Returns (removed file paths, removed chunk ids)."""
-        prefix = path.rstrip("/") + "/"
-        where = "path = ? OR substr(path, 1, ?) = ?"
-        args = (path, len(prefix), prefix)
-        with self._lock, self._transaction():
-            files = [r[0] for r in self._db.execute(f"SELECT path FROM files WHERE {where}", args)]
-            removed = [r[0] for r in self._db.execute(f"SELECT id FROM chunks WHERE {where}",
-                                                      args)]
-            self._db.execute(f"DELETE FROM chunks WHERE {where}", args)
-            self._db.execute(f"DELETE FROM files WHERE {where}", args)
+    def remove_path(self, path: str, tree: bool = True,
+                    keep: Callable[[str], bool] | None = None) -> tuple[list[str], list[int]]:
+        """Remove a file and, with `tree`, every file under it as a directory (a deleted
+        folder arrives from file watchers as one event), except the files `keep`
+        accepts. Returns (removed file paths, removed chunk ids)."""
+        with self._write(), self._transaction():
+            db = self._wdb
+            files = [r[0] for r in db.execute("SELECT path FROM files WHERE path=?", (path,))]
+            if tree:
+                prefix = path.rstrip("/") + "/"
+                files += [r[0] for r in db.execute(
+                    "SELECT path FROM files WHERE substr(path, 1, ?) = ?",
+                    (len(prefix), prefix)) if keep is None or not keep(r[0])]
+            removed: list[int] = []
+            for p in files:
+                removed += self._chunk_ids(p)
+                db.execute("DELETE FROM chunks WHERE path=?", (p,))
+                db.execute("DELETE FROM files WHERE path=?", (p,))
             if removed or files:
                 self._bump_generation()
         return files, removed
@@ -193,42 +572,59 @@ class Store:
     def clear_chunks(self) -> None:
         """Forget all files and chunks (a chunker upgrade, a full reindex); the embedding
         cache stays, so re-chunking identical code embeds nothing."""
-        with self._lock, self._transaction():
-            self._db.execute("DELETE FROM chunks")
-            self._db.execute("DELETE FROM files")
+        with self._write(), self._transaction():
+            self._wdb.execute("DELETE FROM chunks")
+            self._wdb.execute("DELETE FROM files")
             self._bump_generation()
 
     def chunk_refs(self) -> dict[int, ChunkRef]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, path, language, kind, hash FROM chunks").fetchall()
-        return {r[0]: ChunkRef(r[1], r[2], r[3], r[4]) for r in rows}
+        rows = self._read(lambda db: db.execute(
+            f"SELECT id, {_REF_COLUMNS} FROM chunks").fetchall())
+        return {r[0]: _row_to_ref(r[1:]) for r in rows}
 
     def chunk_tokens(self) -> Iterator[tuple[int, list[str]]]:
-        with self._lock:
-            rows = self._db.execute("SELECT id, tokens FROM chunks").fetchall()
+        rows = self._read(lambda db: db.execute("SELECT id, tokens FROM chunks").fetchall())
         for chunk_id, tokens in rows:
             yield chunk_id, tokens.split()
 
+    def snapshot(self) -> Snapshot:
+        """Generation, refs and tokens of one committed state (one read transaction)."""
+        def read(db: sqlite3.Connection) -> Snapshot:
+            own = db is self._db and db.in_transaction
+            if not own:
+                db.execute("BEGIN")
+            try:
+                meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
+                                       "('store_id', 'generation')").fetchall())
+                rows = db.execute(f"SELECT id, tokens, {_REF_COLUMNS} FROM chunks").fetchall()
+            finally:
+                if not own:
+                    db.execute("COMMIT")
+            return Snapshot(meta.get("store_id", ""), int(meta.get("generation", 0)),
+                            {r[0]: _row_to_ref(r[2:]) for r in rows},
+                            [(r[0], r[1].split()) for r in rows])
+        return self._read(read)
+
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         ids = list(ids)
-        out: dict[int, Chunk] = {}
-        with self._lock:
+
+        def read(db: sqlite3.Connection) -> dict[int, Chunk]:
+            out: dict[int, Chunk] = {}
             for start in range(0, len(ids), 500):
                 part = ids[start : start + 500]
                 marks = ",".join("?" * len(part))
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part
                 ).fetchall()
                 for row in rows:
                     out[row[0]] = _row_to_chunk(row[1:])
-        return out
+            return out
+        return self._read(read)
 
     def chunks_of_file(self, path: str) -> dict[int, Chunk]:
-        with self._lock:
-            rows = self._db.execute(
-                f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE path=? ORDER BY start_line",
-                (path,),
-            ).fetchall()
+        rows = self._read(lambda db: db.execute(
+            f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE path=? ORDER BY start_line",
+            (path,)).fetchall())
         return {row[0]: _row_to_chunk(row[1:]) for row in rows}
 
     def embedding_texts(self, ids: Sequence[int]) -> dict[int, str]:
@@ -237,71 +633,114 @@ class Store:
     # ------------------------------------------------------------------ embedding cache
     def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         hashes = list(set(hashes))
-        out: dict[str, np.ndarray] = {}
-        with self._lock:
+
+        def read(db: sqlite3.Connection) -> dict[str, np.ndarray]:
+            out: dict[str, np.ndarray] = {}
             for start in range(0, len(hashes), 500):
                 part = hashes[start : start + 500]
                 marks = ",".join("?" * len(part))
-                rows = self._db.execute(
+                rows = db.execute(
                     f"SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})",
                     [model, *part],
                 ).fetchall()
                 for h, blob in rows:
-                    out[h] = np.frombuffer(blob, dtype=np.float32)
-        return out
+                    if isinstance(blob, bytes) and len(blob) % 4 == 0 and blob:
+                        out[h] = np.frombuffer(blob, dtype=np.float32)
+            return out
+        return self._read(read)
 
     def missing_embeddings(self, model: str) -> list[tuple[int, str]]:
         """(chunk id, hash) of chunks with no cached vector for `model`."""
-        with self._lock:
-            return self._db.execute(
-                "SELECT c.id, c.hash FROM chunks c LEFT JOIN embeddings e "
-                "ON e.model=? AND e.hash=c.hash WHERE e.hash IS NULL ORDER BY c.id",
-                (model,),
-            ).fetchall()
+        return self._read(lambda db: db.execute(
+            "SELECT c.id, c.hash FROM chunks c LEFT JOIN embeddings e "
+            "ON e.model=? AND e.hash=c.hash WHERE e.hash IS NULL ORDER BY c.id",
+            (model,)).fetchall())
 
     def put_vectors(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        with self._lock, self._transaction():
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
-                [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items],
-            )
+        rows = [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items]
+        if not rows:
+            return
+        with self._write(), self._transaction():
+            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+            self._bump("embed_generation")
 
     def count(self, what: str) -> int:
         if what not in ("files", "chunks", "embeddings"):
             raise ValueError(what)
-        with self._lock:
-            return int(self._db.execute(f"SELECT COUNT(*) FROM {what}").fetchone()[0])
+        return int(self._read(lambda db: db.execute(f"SELECT COUNT(*) FROM {what}")
+                              .fetchone()[0]))
 
     def close(self) -> None:
+        self._closed = True
         with self._lock:
-            self._db.close()
+            self._close_all()
+
+    def _close_all(self) -> None:
+        for db in [*self._readers, self._db]:
+            if db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    db.close()
+        self._readers.clear()
+        self._db = None
+        self._local = threading.local()
 
     # ------------------------------------------------------------------ internals
     def _chunk_ids(self, path: str) -> list[int]:
-        return [r[0] for r in self._db.execute("SELECT id FROM chunks WHERE path=?", (path,))]
+        return [r[0] for r in self._wdb.execute("SELECT id FROM chunks WHERE path=?", (path,))]
 
     def _bump_generation(self) -> None:
-        self._db.execute(
-            "INSERT INTO meta VALUES ('generation', '1') ON CONFLICT(key) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        self._bump("generation")
+
+    def _bump(self, key: str) -> None:
+        self._wdb.execute(
+            "INSERT INTO meta VALUES (?, '1') ON CONFLICT(key) "
+            "DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,)
         )
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._db)
+        return _Transaction(self._wdb, self.path)
 
 
 class _Transaction:
     """BEGIN IMMEDIATE … COMMIT, ROLLBACK on error (the connection is in autocommit mode,
-    so each statement outside a transaction commits by itself)."""
+    so each statement outside a transaction commits by itself). A COMMIT that fails
+    (disk full, I/O error) is rolled back too, so the connection never stays inside a
+    transaction that wedges every later write."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _describe(exc, self._path) from exc
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _row_to_ref(row: Sequence[object]) -> ChunkRef:
+    path, language, kind, content_hash, start_line, name = row
+    return ChunkRef(path=str(path), language=str(language), kind=int(kind),  # type: ignore[call-overload]
+                    hash=str(content_hash), start_line=int(start_line), name=str(name))  # type: ignore[call-overload]
 
 
 def _row_to_chunk(row: Sequence[object]) -> Chunk:

@@ -17,11 +17,13 @@ All methods take one lock, so a writer thread and a searching thread can share i
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from usearch.index import Index
@@ -45,6 +47,8 @@ class VectorIndex:
         self.dims = dims
         self._lock = threading.RLock()
         self._index = self._new_index(dims)
+        # Orders equal similarities (chunk id -> sortable key); None: by chunk id.
+        self.order_key: Callable[[int], Any] | None = None
 
     @staticmethod
     def _new_index(dims: int) -> Index:
@@ -112,14 +116,18 @@ class VectorIndex:
 
     def search(self, vector: np.ndarray, k: int,
                allow: Callable[[int], bool] | None = None) -> list[tuple[int, float]]:
-        """The `k` nearest (chunk_id, cosine similarity) pairs, most similar first."""
+        """The `k` nearest (chunk_id, cosine similarity) pairs, most similar first;
+        equal similarities (identical chunks) by `order_key`, else by id, and a tie at
+        the k-th place fetches further so which of the tied chunks are kept does not
+        depend on the index's history."""
         query = self._check(vector)[0]
+        key_of = self.order_key or int
         with self._lock:
             total = len(self._index)
             if k <= 0 or total == 0:
                 return []
             exact = total < EXACT_BELOW
-            fetch = min(total, k if allow is None else max(4 * k, 64))
+            fetch = min(total, k + 1 if allow is None else max(4 * k, 64))
             while True:
                 matches = self._index.search(query, fetch, exact=exact)
                 out: list[tuple[int, float]] = []
@@ -127,14 +135,15 @@ class VectorIndex:
                                      strict=True):
                     if allow is None or allow(int(key)):
                         out.append((int(key), 1.0 - float(dist)))
-                        if len(out) == k:
-                            return out
-                if fetch >= total or len(matches.keys) < fetch:
-                    return out
+                out.sort(key=lambda h: (-h[1], key_of(h[0])))
+                exhausted = fetch >= total or len(matches.keys) < fetch
+                if exhausted or (len(out) > k and out[k][1] < out[k - 1][1]):
+                    return out[:k]
                 fetch = min(total, fetch * 4)
 
-    def save(self, path: Path) -> None:
-        """Write atomically: a temp file beside `path`, fsynced, then `os.replace`."""
+    def save(self, path: Path) -> tuple[int, str]:
+        """Write atomically: a temp file beside `path`, fsynced, then `os.replace`.
+        Returns (size, checksum) of what was written, for the caller's manifest."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -142,6 +151,7 @@ class VectorIndex:
         try:
             with self._lock:
                 self._index.save(tmp)
+            size, digest = file_digest(Path(tmp))
             fd = os.open(tmp, os.O_RDONLY)
             try:
                 os.fsync(fd)
@@ -151,15 +161,26 @@ class VectorIndex:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        return size, digest
 
     @classmethod
-    def load(cls, path: Path, dims: int) -> VectorIndex:
+    def load(cls, path: Path, dims: int, size: int, digest: str) -> VectorIndex:
         """Load a saved index into memory (never a read-only view). Raises
-        `VectorIndexError` when the file is missing or corrupt, or holds vectors of
-        other dimensions (e.g. the embedding model changed): the caller re-embeds."""
+        `VectorIndexError` when the file is missing, is not the `size` bytes with the
+        checksum `digest` that `save` returned (usearch is native code: a garbled file
+        must never reach it), or holds vectors of other dimensions (e.g. the embedding
+        model changed): the caller re-embeds."""
         path = Path(path)
         if not path.is_file():
             raise VectorIndexError(f"no vector index at {path}")
+        try:
+            found = file_digest(path)
+        except OSError as exc:
+            raise VectorIndexError(f"vector index at {path} is unreadable "
+                                   f"({exc.strerror})") from None
+        if found != (size, digest):
+            raise VectorIndexError(f"vector index at {path} does not match its manifest "
+                                   "(size or checksum)")
         try:
             meta = Index.metadata(str(path))
         except Exception as exc:
@@ -183,4 +204,15 @@ class VectorIndex:
         return self
 
 
-__all__ = ["VectorIndex", "VectorIndexError", "EXACT_BELOW", "EXPANSION_SEARCH"]
+def file_digest(path: Path) -> tuple[int, str]:
+    """(size, blake2b-128 hex) of a file."""
+    h = hashlib.blake2b(digest_size=16)
+    size = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()
+
+
+__all__ = ["file_digest", "VectorIndex", "VectorIndexError", "EXACT_BELOW", "EXPANSION_SEARCH"]

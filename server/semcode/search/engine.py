@@ -234,6 +234,7 @@ class Engine:
         """The first stage: BM25 and dense retrieval, fused by RRF. Keeps enough fused
         candidates (`SearchResponse.candidates`) for a later `rerank`."""
         req.validate()
+        self.indexer.refresh()  # another process may have written (issue 12)
         s = self.settings
         notices: list[str] = []
         timings: dict[str, float] = {}
@@ -259,6 +260,7 @@ class Engine:
         fused = reciprocal_rank_fusion(
             {name: [i for i, _ in hits] for name, hits in lists.items()},
             k=s.rrf_k, weights={"lexical": s.lexical_weight, "dense": s.dense_weight},
+            tiebreak=self.indexer.order_key,
         )
         raw_scores = {name: dict(hits) for name, hits in lists.items()}
         keep = max(req.limit, self.settings.rerank_depth if self._wants_rerank(req) else 0)
@@ -412,6 +414,7 @@ class Engine:
         vector: no query embedding."""
         notices: list[str] = []
         t = time.perf_counter()
+        self.indexer.refresh()  # another process may have written (issue 12)
         chunks = self.indexer.store.chunks_of_file(rel_path)
         # The innermost chunk containing the line (the smallest span).
         containing = [(c.end_line - c.start_line, i) for i, c in chunks.items()

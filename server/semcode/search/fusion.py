@@ -6,8 +6,9 @@ RRF uses ranks, not scores, so BM25 scores (unbounded) and cosine similarities
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -22,9 +23,11 @@ def reciprocal_rank_fusion(
     ranked_lists: dict[str, Sequence[int]],
     k: int = 60,
     weights: dict[str, float] | None = None,
+    tiebreak: Callable[[int], Any] | None = None,
 ) -> list[Fused]:
     """Fuse ranked id lists (best first). Ties break by the best single rank, then by
-    id, so the output is deterministic."""
+    `tiebreak(id)` (default: the id), so the output is deterministic; the engine passes
+    a key that does not depend on the index's history (path, line, name)."""
     if k <= 0:
         raise ValueError("k must be > 0")
     weights = weights or {}
@@ -41,4 +44,6 @@ def reciprocal_rank_fusion(
                 continue
             entry.ranks[name] = rank
             entry.score += weight / (k + rank)
-    return sorted(fused.values(), key=lambda f: (-f.score, min(f.ranks.values()), f.doc_id))
+    key = tiebreak or (lambda doc_id: doc_id)
+    return sorted(fused.values(), key=lambda f: (-f.score, min(f.ranks.values()),
+                                                  key(f.doc_id)))

@@ -1,0 +1,326 @@
+"""Issue 12, index side: two processes on one index, kill -9 at random points,
+every index file damaged in every way, a full disk and a read-only index directory.
+Each ends with the index equal to one built from scratch."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from index_harness import embed_all, rebuild_state, settings, state
+from semcode.cli import main
+from semcode.index.indexer import Indexer, index_dir_for
+
+HERE = Path(__file__).parent
+ENV = {**os.environ, "PYTHONPATH": f"{HERE.parent / 'server'}{os.pathsep}{HERE}",
+       "HF_HUB_OFFLINE": "1"}
+SEED = int(os.environ.get("SEMCODE_PROPERTY_SEED", "4242"))
+OFF = ["--embedding-model", "off", "--reranker-model", "off"]
+
+
+def write_ws(root: Path, n: int = 40, salt: str = "") -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        (root / f"mod_{i:03}.py").write_text(
+            f"def handler_{i}_{salt}(request):\n    return parse_value_{i % 7}(request)\n\n\n"
+            f"class Service{i}:\n    def lookup_token(self, key):\n        return key * {i}\n")
+
+
+# ---------------------------------------------------------------- two processes
+READER = """
+import sys
+from semcode.cli import main
+root, index, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+off = ["--embedding-model", "off", "--reranker-model", "off"]
+for i in range(n):
+    if i % 2:
+        rc = main(["index", root, "--no-embed", "--index-dir", index, *off])
+    else:
+        rc = main(["search", "lookup token", "-w", root, "--mode", "lexical", "--json",
+                   "--index-dir", index, *off] + (["--no-update"] if i % 4 == 2 else []))
+    if rc != 0:
+        sys.exit(rc)
+"""
+
+
+def test_cli_process_and_an_engine_writing_the_same_index(tmp_path: Path) -> None:
+    root, index = tmp_path / "ws", tmp_path / "index"
+    write_ws(root)
+    ix = Indexer(root, settings(index))
+    ix.sync()
+    ix.flush()
+    proc = subprocess.Popen([sys.executable, "-c", READER, str(root), str(index), "12"],
+                            env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    rng = random.Random(SEED)
+    writes = 0
+    try:
+        while proc.poll() is None and writes < 400:
+            i = rng.randrange(40)
+            path = root / f"mod_{i:03}.py"
+            if rng.random() < 0.5:
+                path.write_text(f"def edited_{writes}(x):\n    return lookup_token(x)\n")
+                ix.sync() if rng.random() < 0.5 else ix.revert_file(path.name)
+            else:
+                ix.update_text(path.name, f"def buffer_{writes}(y):\n    return y\n")
+                ix.revert_file(path.name)
+            if writes % 10 == 0:
+                ix.flush()
+            writes += 1
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "locked" not in err, err
+    ix.sync()
+    assert state(ix, vectors=False) == rebuild_state(root, tmp_path / "rebuild",
+                                                     vectors=False)
+    ix.close()
+    after = Indexer(root, settings(index))  # what both left on disk reloads as a rebuild
+    assert state(after, vectors=False) == rebuild_state(root, tmp_path / "rebuild2",
+                                                        vectors=False)
+    after.close()
+    print(f"[two processes] {writes} writes here beside 12 CLI commands there")
+
+
+# ---------------------------------------------------------------- kill -9
+# The worker indexes, saves, embeds in small batches and saves after each; it SIGKILLs
+# itself at a chosen point: before the n-th COMMIT ("txn"), inside the n-th array write
+# of a lexical save ("savez"), at the n-th atomic rename ("replace": the lexical
+# directory, vectors.usearch, its manifest), or after the n-th embedding batch.
+WORKER = """
+import os, signal, sys
+from pathlib import Path
+import numpy as np
+from index_harness import FAKE_DIMS, FAKE_MODEL, fake_vector, settings
+from semcode.index import indexer as indexer_mod, lexical, store
+from semcode.index.indexer import Indexer
+root, index, where, n = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+count = {"txn": 0, "savez": 0, "replace": 0, "batch": 0}
+def tick(kind):
+    count[kind] += 1
+    if kind == where and count[kind] == n:
+        os.kill(os.getpid(), signal.SIGKILL)
+exit_ = store._Transaction.__exit__
+def txn_exit(self, exc_type, *rest):
+    if exc_type is None:
+        tick("txn")
+    return exit_(self, exc_type, *rest)
+store._Transaction.__exit__ = txn_exit
+savez = np.savez
+def savez_(*a, **k):
+    savez(*a, **k)
+    tick("savez")
+lexical.np.savez = savez_
+replace = os.replace
+def replace_(*a, **k):
+    tick("replace")
+    return replace(*a, **k)
+os.replace = replace_
+ix = Indexer(root, settings(index))
+ix.sync()
+ix.flush()
+ix.attach_model(FAKE_MODEL, FAKE_DIMS)
+pending = ix.pending_embeddings()
+for start in range(0, len(pending), 8):
+    ids = pending[start:start + 8]
+    chunks = ix.chunks(ids)
+    hashes = [chunks[i].content_hash() for i in ids]
+    ix.add_vectors(FAKE_MODEL, ids, hashes, np.stack([fake_vector(h) for h in hashes]))
+    tick("batch")
+    ix.flush()
+print("DONE", count, flush=True)
+"""
+
+
+def test_kill_9_while_indexing_and_embedding(tmp_path: Path) -> None:
+    root, index = tmp_path / "ws", tmp_path / "index"
+    rng = random.Random(SEED)
+    kills, survived = 0, 0
+    # Each round rewrites every file with new content: ~50 file transactions, two
+    # lexical arrays, ~7 embedding batches (each with a save: 2 renames) to kill in.
+    points = [("txn", rng.randint(1, 25)), ("txn", rng.randint(26, 50)),
+              ("savez", 1), ("savez", 2), ("replace", 1), ("replace", rng.randint(2, 8)),
+              ("batch", rng.randint(1, 3)), ("replace", rng.randint(9, 14))]
+    for round_, (where, n) in enumerate(points):
+        # Each round changes a part of the tree, so every round has work to do.
+        write_ws(root, n=50, salt=f"r{round_}")
+        for stale in range(round_ % 4):
+            (root / f"mod_{stale:03}.py").unlink(missing_ok=True)
+        proc = subprocess.run([sys.executable, "-c", WORKER, str(root), str(index), where,
+                               str(n)], env=ENV, capture_output=True, text=True, timeout=120)
+        assert "Traceback" not in proc.stderr, proc.stderr
+        if proc.returncode == -signal.SIGKILL:
+            kills += 1
+        else:
+            assert proc.returncode == 0 and "DONE" in proc.stdout, proc.stderr
+            survived += 1
+        # The next command after each kill gives the right answers.
+        ix = Indexer(root, settings(index))
+        ix.sync()
+        embed_all(ix)
+        assert state(ix) == rebuild_state(root, tmp_path / "rebuild"), (where, n)
+        ix.flush()
+        ix.close()
+        shutil.rmtree(tmp_path / "rebuild")
+    left = [p.name for p in index_dir_for(root.resolve(), settings(index)).iterdir()
+            if ".tmp" in p.name]
+    assert left == []
+    assert kills >= len(points) - 2  # the points lie inside the work
+    print(f"[kill -9] {kills} kills at {len(points)} points ({survived} ran to the end)")
+
+
+# ---------------------------------------------------------------- corruption matrix
+FILES = ("index.sqlite", "lexical/docs.npz", "lexical/built.npz", "lexical/vocab.json",
+         "lexical/meta.json", "vectors.usearch", "vectors.json")
+DAMAGE = ("missing", "truncated", "garbled head", "garbled middle", "zero bytes", "older")
+
+
+def _damage(path: Path, how: str, older: bytes, rng: random.Random) -> None:
+    data = path.read_bytes()
+    if how == "missing":
+        path.unlink()
+    elif how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "garbled head":
+        path.write_bytes(bytes(rng.randrange(256) for _ in range(64)) + data[64:])
+    elif how == "garbled middle":
+        mid = len(data) // 2
+        path.write_bytes(data[:mid] + bytes(rng.randrange(256) for _ in range(64))
+                         + data[mid + 64:])
+    elif how == "zero bytes":
+        path.write_bytes(b"")
+    else:  # the file as an earlier state of the index saved it
+        path.write_bytes(older)
+
+
+def _build(root: Path, index: Path) -> None:
+    ix = Indexer(root, settings(index))
+    ix.sync()
+    embed_all(ix)
+    ix.flush()
+    ix.close()
+    with contextlib.closing(sqlite3.connect(index_dir_for(root.resolve(), settings(index))
+                                            / "index.sqlite")) as c:
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def test_corruption_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                           caplog: pytest.LogCaptureFixture) -> None:
+    root = tmp_path / "ws"
+    write_ws(root, n=25)
+    rng = random.Random(SEED)
+    pristine, older = tmp_path / "pristine", tmp_path / "older"
+    _build(root, older)  # an earlier state: one file differs afterwards
+    (root / "mod_003.py").write_text("def changed_after_the_older_copy():\n    pass\n")
+    _build(root, pristine)
+    want = rebuild_state(root, tmp_path / "rebuild")
+    d_old = index_dir_for(root.resolve(), settings(older))
+    cases = 0
+    for name in FILES:
+        for how in DAMAGE:
+            index = tmp_path / "case"
+            shutil.rmtree(index, ignore_errors=True)
+            shutil.copytree(pristine, index)
+            d = index_dir_for(root.resolve(), settings(index))
+            for side in ("-wal", "-shm"):
+                Path(f"{d / 'index.sqlite'}{side}").unlink(missing_ok=True)
+            _damage(d / name, how, (d_old / name).read_bytes(), rng)
+            caplog.clear()
+            capsys.readouterr()
+            with caplog.at_level(logging.WARNING):
+                rc = main(["index", str(root), "--no-embed", "--index-dir", str(index), *OFF])
+                ix = Indexer(root, settings(index))
+                embed_all(ix)
+                got = state(ix)
+                ix.close()
+            err = capsys.readouterr().err
+            lines = [line for line in err.splitlines() if not line.startswith("indexed ")
+                     and not line.endswith("model is set to off")]
+            where = f"{name} × {how}: rc {rc}, stderr {err!r}"
+            assert rc == 0, where
+            assert "Traceback" not in err and len(lines) <= 1, where
+            assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 1, (
+                where, [r.message for r in caplog.records])
+            assert got == want, where
+            cases += 1
+    print(f"[corruption] {cases} cases ({len(FILES)} files × {len(DAMAGE)} kinds)")
+
+
+# ---------------------------------------------------------------- full disk, read-only
+@contextlib.contextmanager
+def tmpfs(path: Path, size: str) -> Iterator[Path]:
+    path.mkdir()
+    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({proc.stderr.strip() or 'not root'}): the "
+                    "full-disk and read-only checks need one")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True)
+
+
+def _cli(*args: str) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "semcode", *args, *OFF], env=ENV,
+                          capture_output=True, text=True, timeout=120)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def test_full_disk_and_read_only_index_dir(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    write_ws(root, n=20)
+    with tmpfs(tmp_path / "mnt", "4m") as mnt:
+        index = mnt / "index"
+        rc, _, err = _cli("index", str(root), "--no-embed", "--index-dir", str(index))
+        assert rc == 0, err
+        good = rebuild_state(root, tmp_path / "rebuild", vectors=False)
+        # Full disk: a big change cannot be written.
+        filler = mnt / "filler"
+        with contextlib.suppress(OSError), open(filler, "wb") as f:
+            while True:
+                f.write(b"\0" * (1 << 16))
+        shutil.rmtree(root)
+        write_ws(root, n=60, salt="big" * 200)
+        rc, _, err = _cli("index", str(root), "--no-embed", "--index-dir", str(index))
+        assert rc == 1 and err.startswith("semcode: ") and err.count("\n") == 1, err
+        assert "Traceback" not in err and ("full" in err or "space" in err), err
+        # Searching on the full disk: results, or one line (SQLite may need to write
+        # its shared-memory file), never a traceback.
+        rc, out, err = _cli("search", "lookup token", "-w", str(root), "--mode", "lexical",
+                            "--no-update", "--index-dir", str(index))
+        assert "Traceback" not in err and (rc == 0 or err.count("\n") == 1), err
+        filler.unlink()  # space is back: the next command recovers
+        shutil.rmtree(root)
+        write_ws(root, n=20)
+        rc, _, err = _cli("index", str(root), "--no-embed", "--index-dir", str(index))
+        assert rc == 0, err
+        ix = Indexer(root, settings(index))
+        assert state(ix, vectors=False) == good
+        ix.close()
+        # Read-only index directory.
+        subprocess.run(["mount", "-o", "remount,ro", str(mnt)], check=True)
+        (root / "mod_000.py").write_text("def read_only_edit():\n    pass\n")
+        rc, _, err = _cli("index", str(root), "--no-embed", "--index-dir", str(index))
+        assert rc == 1 and err.startswith("semcode: ") and err.count("\n") == 1, err
+        assert "read-only" in err or "Read-only" in err, err
+        subprocess.run(["mount", "-o", "remount,rw", str(mnt)], check=True)
+        rc, _, err = _cli("index", str(root), "--no-embed", "--index-dir", str(index))
+        assert rc == 0, err
+        ix = Indexer(root, settings(index))
+        assert state(ix, vectors=False) == rebuild_state(root, tmp_path / "rebuild2",
+                                                         vectors=False)
+        ix.close()
