@@ -7,7 +7,8 @@ JSON-RPC details pygls does not give us: raw params, InvalidParams that name the
 capabilities), `params.py` (request validation), `convert.py` (chunks and hits to LSP
 items), `documents.py` (per-document debounce), `searches.py` (two-phase bookkeeping and
 multi-root merging), `tasks.py` (throttles and the coalescing background runner),
-`logs.py` (file + window/logMessage logging).
+`logs.py` (file + window/logMessage logging), `wire.py` (the hardened stdio read loop:
+framing, the JSON-RPC envelope, lifecycle errors).
 """
 
 PROTOCOL_VERSION = 1
