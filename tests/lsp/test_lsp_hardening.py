@@ -340,3 +340,22 @@ def test_an_embedding_failure_is_not_an_indexing_failure(tmp_path: Path) -> None
     folder = asyncio.run(run())
     assert folder.state == "ready"
     assert folder.error == "embedding failed: the embedder fell over"
+
+
+# ---------------------------------------------------------------------- issue 13, item 1
+def test_a_search_sees_the_edit_made_just_before_it(spawn, workspace: Path) -> None:
+    """No waiting for the 300 ms debounce: a search applies pending edits first."""
+    client = spawn([workspace], LEXICAL)
+    client.wait_ready()
+    path = workspace / "auth/tokens.py"
+    text = path.read_text()
+    uri = client.open(path, text)
+    for version in range(2, 7):
+        text += f"\ndef keystroke_probe_{version}():\n    pass\n"
+        client.change(uri, version, [{"text": text}])
+        assert find(client, f"keystroke probe {version}", f"keystroke_probe_{version}"), version
+        symbols = client.request("workspace/symbol", {"query": f"keystroke probe {version}"})
+        assert any(s["name"] == f"keystroke_probe_{version}" for s in symbols)
+    client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+    assert find(client, "keystroke probe 6", "keystroke_probe_6") is None  # the revert, too
+    assert client.close() == 0

@@ -41,6 +41,13 @@ def cli_hits(tmp_path: Path, root: Path, word: str) -> set[Any]:
             for h in json.loads(proc.stdout)}
 
 
+def diff(got: dict[str, set[Any]], want: dict[str, set[Any]], ops: list[str]) -> str:
+    bad = {w: (sorted(got[w] - want[w]), sorted(want[w] - got[w])) for w in want
+           if got.get(w) != want[w]}
+    paths = {p for extra, missing in bad.values() for p, *_ in extra + missing}
+    return f"{bad}; ops on {sorted(paths)}: {[o for o in ops if o.split()[2] in paths]}"
+
+
 def test_serve_and_terminal_loop_on_one_index(spawn, tmp_path: Path) -> None:
     s = seed()
     rng = random.Random(s)
@@ -67,6 +74,8 @@ def test_serve_and_terminal_loop_on_one_index(spawn, tmp_path: Path) -> None:
     thread.start()
     buffers: dict[str, str] = {}
     searches = 0
+    ops: list[str] = []
+    t0 = time.monotonic()
     try:
         deadline = time.monotonic() + RUN_S
         version = 1
@@ -74,6 +83,7 @@ def test_serve_and_terminal_loop_on_one_index(spawn, tmp_path: Path) -> None:
             rel = rng.choice(PATHS)
             uri = (root / rel).as_uri()
             op = rng.choice(["open", "change", "close", "disk"])
+            ops.append(f"{time.monotonic() - t0:.2f} {op} {rel} open={rel in buffers}")
             if op == "open" and rel not in buffers:
                 buffers[rel] = disk.get(rel, source(rng))
                 client.notify("textDocument/didOpen", {"textDocument": {
@@ -111,7 +121,7 @@ def test_serve_and_terminal_loop_on_one_index(spawn, tmp_path: Path) -> None:
     deadline = time.monotonic() + 20
     while (got := server_hits(client)) != want and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert got == want, f"seed {s}: server differs from a fresh index"
+    assert got == want, f"seed {s}: server differs from a fresh index: {diff(got, want, ops)}"
     # Buffers closed: the disk's text, for the server and for the terminal alike.
     for rel in list(buffers):
         client.notify("textDocument/didClose", {"textDocument": {"uri": (root / rel).as_uri()}})
@@ -119,7 +129,7 @@ def test_serve_and_terminal_loop_on_one_index(spawn, tmp_path: Path) -> None:
     deadline = time.monotonic() + 20
     while (got := server_hits(client)) != want and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert got == want, f"seed {s}: server differs from a fresh index after closing buffers"
+    assert got == want, f"seed {s}: server differs after closing buffers: {diff(got, want, ops)}"
     assert client.close() == 0
     for word in rng.sample(WORDS, 3):
         names = {(p, n) for p, n, _ in cli_hits(tmp_path, root, word)}

@@ -72,6 +72,12 @@ class Documents:
         self._buffered.discard(key)
         return dirty
 
+    def take_pending(self) -> list[str]:
+        """Cancel every debounce timer; the keys whose edits they would have flushed."""
+        keys = list(self._timers)
+        self.cancel_all()
+        return keys
+
     def pending(self) -> list[str]:
         return list(self._timers)
 
