@@ -33,7 +33,8 @@ DIRS = ("", "pkg", "pkg/sub", "lib", "tools")
 class World:
     """The workspace on disk plus what an editor holds, changed at random."""
 
-    def __init__(self, root: Path, rng: random.Random) -> None:
+    def __init__(self, root: Path, rng: random.Random, index: Path | None = None) -> None:
+        self.index = index
         self.root = root
         self.rng = rng
         self.buffers: dict[str, str] = {}
@@ -100,8 +101,8 @@ class World:
         op = r.choices(
             ["create", "edit", "add_def", "del_def", "delete", "rename", "rmdir",
              "file_to_dir", "dir_to_file", "ignore", "branch", "buf_edit", "buf_close",
-             "watch_delete", "buf_rename"],
-            weights=[22, 14, 8, 8, 5, 6, 1, 3, 1, 3, 2, 10, 5, 3, 3])[0]
+             "watch_delete", "buf_rename", "other_process"],
+            weights=[22, 14, 8, 8, 5, 6, 1, 3, 1, 3, 2, 10, 5, 3, 3, 4])[0]
         self.log.append(op)
         if op == "create" or not files:
             self.write(self.new_path(), self.module())
@@ -200,6 +201,20 @@ class World:
             (self.root / rel).unlink()
             self.write(new, text)
             ix.rename_file(rel, new)
+        elif op == "other_process" and self.index is not None:
+            # A terminal `semcode index` (or `--full`, or one that found the database
+            # damaged) on the same index while this engine runs. It knows nothing of
+            # the editor's buffers: its sync writes the disk's text over them.
+            if r.random() < 0.5:
+                self.write(self.new_path(), self.module())
+            kind = r.choices(["sync", "full", "recover"], weights=[6, 2, 1])[0]
+            other = Indexer(self.root, settings(self.index), recover=kind == "recover")
+            if kind == "full":
+                other.reset()
+            other.sync()
+            embed_all(other)
+            other.flush()
+            other.close()
         elif op == "watch_delete":  # a watcher event instead of a sync
             targets = files + self.dirs()
             rel = r.choice(targets)
@@ -229,7 +244,7 @@ def test_random_operations_equal_a_rebuild(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     root = tmp_path / "ws"
     root.mkdir()
-    world = World(root, rng)
+    world = World(root, rng, tmp_path / "index")
     for _ in range(6):
         world.write(world.new_path(), world.module())
     engine = open_engine(root, tmp_path / "index")

@@ -171,10 +171,10 @@ def test_file_names_that_are_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 # ---------------------------------------------------------------- finding 7
-def _cli_search(root: Path, index: Path, query: str = "parse config value"
+def _cli_search(root: Path, index: Path, query: str = "parse config value", *extra: str
                 ) -> tuple[int, str, str]:
     proc = subprocess.run(
-        [sys.executable, "-m", "semcode", "search", query, "-w", str(root), "--mode",
+        [sys.executable, "-m", "semcode", "search", query, *extra, "-w", str(root), "--mode",
          "lexical", "--json", "--index-dir", str(index), "--embedding-model", "off",
          "--no-rerank"],
         capture_output=True, text=True, timeout=120,
@@ -218,7 +218,7 @@ def test_zero_byte_database_says_so_and_full_recovers(tmp_path: Path) -> None:
     for side in ("-wal", "-shm"):
         Path(f"{db}{side}").unlink(missing_ok=True)
     db.write_bytes(b"")
-    code, out, err = _cli_search(root, index)
+    code, out, err = _cli_search(root, index, "parse config value", "--no-update")
     assert code == 0 and "empty (0 bytes)" in err and err.count("\n") == 1, err
     assert '"parse_config_value"' in out
     db.write_bytes(b"garbage" * 1000)  # `index --full` recovers whatever the damage

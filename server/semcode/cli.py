@@ -226,7 +226,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(sys.stderr.isatty())
     failing = True
     try:
-        if not args.no_update:
+        if not args.no_update or engine.indexer.notices:  # a database rebuilt: fill it
             engine.sync(printer)
             if args.mode != "lexical":
                 engine.embed_pending(printer, budget_s=args.embed_budget)

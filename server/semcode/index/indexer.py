@@ -230,11 +230,24 @@ class Indexer:
     def _catch_up(self, writing: bool) -> bool:
         # The stamp is read under `self.lock`: this process's own writes commit and
         # update memory under it too, so only another process's writes can differ.
+        if self.store.replaced():  # another process moved the database aside
+            # Reopened only under the write lock (nobody of ours is mid-write) and not
+            # under `self.lock` (lock order); a reader that cannot get it now goes on
+            # with the old file until a later call.
+            with self.write_lock.try_hold() as got:
+                if got and self.store.replaced():
+                    log.info("the index database was replaced in another process: "
+                             "reopening it")
+                    self.store.reopen()
         with self.lock:
             store_id, generation, embed_generation = self.store.stamp()
             if (store_id, generation) != (self._store_id, self._generation):
-                log.info("the index changed in another process: reloading it")
-                self._reload(self.store.snapshot())
+                if store_id != self._store_id:  # a new database (moved aside, --full...)
+                    log.info("the index database was replaced in another process: "
+                             "reloading it")
+                    self._reload(self.store.snapshot())
+                else:
+                    self._apply_delta()
                 if writing:
                     self._reapply_buffers()
                 return True
@@ -244,6 +257,27 @@ class Indexer:
                     self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
                 return True
         return False
+
+    def _apply_delta(self) -> None:
+        """Another process changed chunks: forget the removed ones, add the new ones
+        (holding `self.lock`). Exact, because chunk ids are never reused; costs one read
+        of the id column plus the changed rows, not a rebuild."""
+        store_id, generation, ids, added = self.store.delta(set(self.refs))
+        if store_id != self._store_id:
+            self._reload(self.store.snapshot())
+            return
+        removed = [i for i in self.refs if i not in ids]
+        self._forget(removed)
+        for chunk_id, tokens in added.tokens:
+            self.lexical.upsert(chunk_id, tokens)
+        self.refs.update(added.refs)
+        self._generation = generation
+        self._embed_generation = self.store.stamp()[2]
+        self._lexical_dirty = True
+        self._add_cached_vectors(added.refs)
+        log.info("caught up with another process: %d chunks removed, %d added",
+                 len(removed), len(added.refs))
+        self.rebuild_lexical_if_needed(background=True)
 
     def _reapply_buffers(self) -> None:
         """Another process re-indexed a file this one holds an editor buffer of (a

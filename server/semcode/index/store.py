@@ -289,6 +289,8 @@ class Store:
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
         self._db: sqlite3.Connection | None = None
+        self._file_id: tuple[int, int] | None = None
+        self._epoch = 0  # bumped by `reopen`: thread-local readers reconnect
         self.notices: list[str] = []
         with _errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,7 +318,6 @@ class Store:
             if (path.is_file() and path.stat().st_size == 0
                     and not _nonempty(Path(f"{path}-wal"))):
                 raise StoreCorrupt(f"index database {path} is empty (0 bytes)")
-            fresh = not path.exists()
             self._db = self._connect()
             db = self._db
             db.execute("PRAGMA journal_mode=WAL")
@@ -346,8 +347,6 @@ class Store:
                                (str(SCHEMA_VERSION),))
                     db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
                                (uuid.uuid4().hex,))
-            elif fresh:  # pragma: no cover - created by another process meanwhile
-                pass
             # Touch every table once so a damaged root page shows now, not mid-command.
             for table in ("meta", "files", "chunks", "embeddings"):
                 db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
@@ -355,6 +354,22 @@ class Store:
                 with self._locked():
                     db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
                                (uuid.uuid4().hex,))
+            self._file_id = _file_id(path)
+
+    def replaced(self) -> bool:
+        """Whether the database file is no longer the one this store opened (another
+        process moved a damaged one aside and started a new one): `reopen()` then."""
+        return _file_id(self.path) != self._file_id
+
+    def reopen(self) -> None:
+        """Open the file now at `path` (holding the write lock). Other threads' read
+        connections reconnect on their next use."""
+        with self._lock:
+            if self._db is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.close()
+            self._epoch += 1
+            self._open(check=False)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -445,9 +460,14 @@ class Store:
         if self.lock is not None and self.lock.held:
             return self._wdb
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is not None and getattr(self._local, "epoch", -1) != self._epoch:
+            with contextlib.suppress(sqlite3.Error):  # opened on a file since replaced
+                db.close()
+            db = None
         if db is None:
             db = self._connect()
             self._local.db = db
+            self._local.epoch = self._epoch
             with self._lock:
                 self._readers.append(db)
         return db
@@ -605,6 +625,36 @@ class Store:
                             [(r[0], r[1].split()) for r in rows])
         return self._read(read)
 
+    def delta(self, known: set[int]) -> tuple[str, int, set[int], Snapshot]:
+        """What changed relative to a process that holds the chunks `known`, from one
+        committed state (one read transaction): (store id, generation, every chunk id,
+        a snapshot of only the chunks not in `known`). Chunk ids are never reused and a
+        chunk's content never changes under its id, so ids gone from the result were
+        removed and new ones added: that is the whole difference."""
+        def read(db: sqlite3.Connection) -> tuple[str, int, set[int], Snapshot]:
+            own = db is self._db and db.in_transaction
+            if not own:
+                db.execute("BEGIN")
+            try:
+                meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
+                                       "('store_id', 'generation')").fetchall())
+                ids = {r[0] for r in db.execute("SELECT id FROM chunks")}
+                new = sorted(ids - known)
+                rows = []
+                for start in range(0, len(new), 500):
+                    part = new[start:start + 500]
+                    marks = ",".join("?" * len(part))
+                    rows += db.execute(f"SELECT id, tokens, {_REF_COLUMNS} FROM chunks "
+                                       f"WHERE id IN ({marks})", part).fetchall()
+            finally:
+                if not own:
+                    db.execute("COMMIT")
+            store_id, generation = meta.get("store_id", ""), int(meta.get("generation", 0))
+            return store_id, generation, ids, Snapshot(
+                store_id, generation, {r[0]: _row_to_ref(r[2:]) for r in rows},
+                [(r[0], r[1].split()) for r in rows])
+        return self._read(read)
+
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         ids = list(ids)
 
@@ -728,6 +778,14 @@ class _Transaction:
         if self._db.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 self._db.execute("ROLLBACK")
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)
 
 
 def _nonempty(path: Path) -> bool:
