@@ -246,6 +246,11 @@ class Fuzzer:
 
     # -- notifications: never answered, never a dialog
     def bad_notification(self, i: str) -> Case:
+        if self.rng.random() < 0.1:  # "no settings" in every spelling: nothing to say
+            settings = self.rng.choice([None, [], {}, {"semcode": None}, {"semcode": []}])
+            return Case(frame(dumps({"jsonrpc": "2.0", "method": "workspace/didChangeConfiguration",
+                                     "params": {"settings": settings}})), "none",
+                        what=f"didChangeConfiguration {settings!r}")
         method = self.rng.choice(["initialized", "workspace/didChangeWatchedFiles",
                                   "workspace/didRenameFiles", "workspace/didChangeWorkspaceFolders",
                                   "window/workDoneProgress/cancel", "$/setTrace", "semcode/x"])

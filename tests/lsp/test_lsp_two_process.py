@@ -19,7 +19,7 @@ from typing import Any
 from lsp_helpers import LEXICAL
 from test_lsp_fuzz import WORDS, expected_hits, seed, server_hits, source
 
-RUN_S = 8.0  # how long both sides run at once
+RUN_S = 5.0  # how long both sides run at once
 PATHS = ["a.py", "b.py", "pkg/c.py", "pkg/d.py"]
 LOCK_ERRORS = ("locked for", "cannot lock", "database is locked", "Traceback")
 
