@@ -49,7 +49,7 @@ class BufferRouting(SessionCore):
     def did_close(self, uri: str) -> None:
         loc = self._locate(uri)
         if self.documents.closed(uri) and loc is not None:
-            self._track_edit(self._write(loc[0], "close", loc[1]))
+            self._track_edit(loc[0], self._write(loc[0], "close", loc[1]))
         self._update_priority()
 
     async def apply_pending_edits(self) -> None:
@@ -60,12 +60,15 @@ class BufferRouting(SessionCore):
             return
         for key in self.documents.take_pending():
             self._flush_document(key)
-        if self._edits:
-            await asyncio.wait(list(self._edits), timeout=PENDING_EDITS_WAIT_S)
+        # Not behind a folder's scan: the writer applies edits after it (minutes for a
+        # first index), and a search meanwhile answers from what is indexed so far.
+        waits = [task for task, folder in self._edits.items() if folder.state != "indexing"]
+        if waits:
+            await asyncio.wait(waits, timeout=PENDING_EDITS_WAIT_S)
 
-    def _track_edit(self, task: asyncio.Task[Any]) -> None:
-        self._edits.add(task)
-        task.add_done_callback(self._edits.discard)
+    def _track_edit(self, folder: Folder, task: asyncio.Task[Any]) -> None:
+        self._edits[task] = folder
+        task.add_done_callback(lambda t: self._edits.pop(t, None))
 
     def _flush_document(self, key: str) -> None:
         """Debounce timer fired (or a search asked): hand the buffer's current text to
@@ -80,8 +83,8 @@ class BufferRouting(SessionCore):
         folder.recent.appendleft(rel)
         self._update_priority()
         self.documents.submitted(key)
-        self._track_edit(self._write(folder, "update", rel, buffer_text(doc.source),
-                                     lambda: self.documents.applied(key)))
+        self._track_edit(folder, self._write(folder, "update", rel, buffer_text(doc.source),
+                                             lambda: self.documents.applied(key)))
 
     def _update_priority(self) -> None:
         open_rel: dict[Folder, list[str]] = {}

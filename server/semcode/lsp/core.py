@@ -58,7 +58,7 @@ class SessionCore:
         self._embed_task: asyncio.Task[Any] | None = None
         self._embed_again = False
         self._embed_cancels: set[threading.Event] = set()
-        self._edits: set[asyncio.Task[Any]] = set()  # buffer edits handed to a writer
+        self._edits: dict[asyncio.Task[Any], Folder] = {}  # buffer edits handed to a writer
         self._ids = itertools.count(1)
         self.shutdown_requested = False
         self.closed = False
