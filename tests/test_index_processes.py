@@ -223,7 +223,12 @@ def test_corruption_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     write_ws(root, n=25)
     rng = random.Random(SEED)
     pristine, older = tmp_path / "pristine", tmp_path / "older"
-    _build(root, older)  # an earlier state: one file differs afterwards
+    _build(root, pristine)
+    shutil.copytree(pristine, older)  # an earlier state of the same index (a backup)
+    # Two later states, so that ids beyond the older database's last one were handed out
+    # in another order than a replay from it hands them out.
+    (root / "mod_999.py").write_text("def added_after_the_older_copy():\n    pass\n")
+    _build(root, pristine)
     (root / "mod_003.py").write_text("def changed_after_the_older_copy():\n    pass\n")
     _build(root, pristine)
     want = rebuild_state(root, tmp_path / "rebuild")

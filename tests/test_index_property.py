@@ -21,7 +21,7 @@ from semcode.search.engine import Engine, SearchRequest
 
 SEED = int(os.environ.get("SEMCODE_PROPERTY_SEED", "20261130"))
 OPS = int(os.environ.get("SEMCODE_PROPERTY_OPS", "1000"))
-BATCH = 20
+BATCH = 25
 
 WORDS = ("alpha", "beta", "gamma", "delta", "fetch", "user", "parse", "config", "value",
          "retry", "request", "token", "cache", "lookup", "compute", "total")

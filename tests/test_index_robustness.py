@@ -120,6 +120,11 @@ def test_a_file_that_becomes_a_directory(tmp_path: Path) -> None:
     ix.remove_file("tools")
     assert found(ix, "frobnicate widgets") == {"frobnicate_widgets"}
     assert "old_tool" not in found(ix, "old tool")
+    # A directory handed over as a buffer (didOpen of a folder URI) is not a file.
+    assert ix.update_text("tools", "def not_a_file():\n    pass\n")
+    ix.remove_file("tools")
+    assert found(ix, "frobnicate widgets") == {"frobnicate_widgets"}
+    assert "not_a_file" not in found(ix, "not a file")
 
 
 # ---------------------------------------------------------------- finding 5
@@ -436,3 +441,12 @@ def test_own_writes_never_look_like_another_process(tmp_path: Path,
         stop.set()
         t.join()
     assert reloads == []
+
+
+def test_fusion_breaks_ties_by_the_stable_key() -> None:
+    from semcode.search.fusion import reciprocal_rank_fusion
+
+    # 7 and 3 tie (each first in one list); the key, not the id, decides.
+    fused = reciprocal_rank_fusion({"lexical": [7], "dense": [3]},
+                                   tiebreak={7: ("a.py", 1), 3: ("b.py", 1)}.__getitem__)
+    assert [f.doc_id for f in fused] == [7, 3]

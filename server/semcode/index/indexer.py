@@ -33,6 +33,7 @@ import re
 import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,11 +159,41 @@ class Indexer:
                     self.store.clear_chunks()
                     self.store.set_meta("chunker_version", CHUNKER_VERSION)
                 self.store.set_meta("root", str(self.root))
+        self._check_rollback()
         with self.lock:
             self._reload(self.store.snapshot())
         with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
             if got:
                 self._remove_stale_temp()
+
+    def _check_rollback(self) -> None:
+        """A database older than the files derived from it (restored from a backup, or
+        swapped by hand): chunk ids after its last one may be handed out again, so the
+        saved structures must not be trusted by id. Giving the database a new identity
+        makes every one of them rebuild from it."""
+        store_id, generation, _ = self.store.stamp()
+        if max(self._saved_generations(store_id), default=-1) <= generation:
+            return
+        with self.write_lock.hold():
+            store_id, generation, _ = self.store.stamp()
+            if max(self._saved_generations(store_id), default=-1) <= generation:
+                return
+            self.store.set_meta("store_id", uuid.uuid4().hex)
+        log.warning("the index database is older than the files derived from it "
+                    "(restored from a backup?): rebuilding them")
+
+    def _saved_generations(self, store_id: str) -> list[int]:
+        out = []
+        for path in (self.dir / LEXICAL_DIR / "meta.json", self.dir / VECTORS_MANIFEST):
+            try:
+                meta = json.loads(path.read_text(encoding="utf-8"))
+                stamp = meta.get("stamp", meta) if isinstance(meta, dict) else {}
+                if stamp.get("store_id") == store_id and isinstance(stamp.get("generation"),
+                                                                    int):
+                    out.append(stamp["generation"])
+            except (OSError, ValueError, AttributeError):
+                continue
+        return out
 
     def _reload(self, snap: Snapshot) -> None:
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
@@ -432,6 +463,8 @@ class Indexer:
         """Index text the editor holds (saved or not). Returns warnings."""
         if not valid_name(rel_path):
             return [f"{rel_path!a}: not indexed ({SkipReason.BAD_NAME})"]
+        if (self.root / rel_path).is_dir():  # an editor opened a folder as a document
+            return [f"{rel_path}: not indexed (a directory)"]
         reason = self.workspace.check_text(rel_path, text)
         if reason is not None:
             self.remove_file(rel_path)
