@@ -79,6 +79,7 @@ class LspClient:
         self._cond = threading.Condition()
         self.notifications: list[tuple[float, str, Any]] = []
         self.server_requests: list[tuple[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []  # every response, matched or not
         self.handlers: dict[str, Callable[[Any], Any]] = {
             "window/workDoneProgress/create": lambda p: None,
             "client/registerCapability": lambda p: None,
@@ -109,6 +110,9 @@ class LspClient:
             if "id" in msg and "method" in msg:
                 self._answer(msg)
             elif "id" in msg:
+                with self._cond:
+                    self.responses.append(msg)
+                    self._cond.notify_all()
                 fut = self._pending.pop(msg["id"], None)
                 if fut is not None:
                     if "error" in msg:
@@ -144,6 +148,19 @@ class LspClient:
         self._pending[msg_id] = fut
         self._send({"id": msg_id, "method": method, "params": params})
         return msg_id, fut
+
+    def send_raw(self, data: bytes) -> None:
+        """Bytes as they are (framing included): for tests of malformed input."""
+        assert self.proc.stdin is not None
+        with self._write_lock:
+            self.proc.stdin.write(data)
+            self.proc.stdin.flush()
+
+    def expect(self, msg_id: Any) -> Future[Any]:
+        """A future for the response to a request sent with `send_raw`."""
+        fut: Future[Any] = Future()
+        self._pending[msg_id] = fut
+        return fut
 
     def request(self, method: str, params: Any = None, timeout: float = 60) -> Any:
         _, fut = self.request_future(method, params)

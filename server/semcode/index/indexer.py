@@ -133,6 +133,7 @@ class Indexer:
         self.vectors: VectorIndex | None = None
         self.model_id: str | None = None  # identity of the embedder whose vectors `vectors` holds
         self.buffers: set[str] = set()  # paths whose text the editor owns right now
+        self._reapply_owed = False  # buffers to re-apply once the write lock is free
         self._buffer_text: dict[str, str] = {}  # re-applied if another process overwrote it
         self._vectors_dirty = False  # changed since the last save
         self._own_writes = False  # this process wrote since its last save
@@ -247,11 +248,14 @@ class Indexer:
         Editor buffers another process overwrote are re-applied when the write lock is
         free (else by this process's next write)."""
         moved = self._catch_up(writing=False)
-        if moved and self._buffer_text:
+        if (moved or self._reapply_owed) and self._buffer_text:
             with self.write_lock.try_hold() as got:
                 if got:
                     self._catch_up(writing=True)
                     self._reapply_buffers()
+                # Busy (another process writes): try again on the next refresh; the next
+                # one finds nothing new to catch up with, so remember it (rellsp).
+                self._reapply_owed = not got
         return moved
 
     def _catch_up(self, writing: bool) -> bool:

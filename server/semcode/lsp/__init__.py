@@ -1,13 +1,38 @@
 """The language-server adapter: `semcode serve` over stdio (pygls).
 
 It only wires the engine (`semcode.search.engine`) to LSP; it holds no retrieval logic.
-Layout: `server.py` (pygls handlers, a few lines each, and `serve()`), `session.py` (the
-state behind them: folders, indexing, live updates, searches, status), `protocol.py` (the
-JSON-RPC details pygls does not give us: raw params, InvalidParams that name the field,
-capabilities), `params.py` (request validation), `convert.py` (chunks and hits to LSP
-items), `documents.py` (per-document debounce), `searches.py` (two-phase bookkeeping and
-multi-root merging), `tasks.py` (throttles and the coalescing background runner),
-`logs.py` (file + window/logMessage logging).
+
+Layout, by job:
+* `server.py`: pygls handlers, a few lines each, and `serve()`;
+* `wire.py`: the hardened stdio read loop (framing, the JSON-RPC envelope, lifecycle
+  errors), `protocol.py`: the JSON-RPC details pygls does not give us (raw params,
+  InvalidParams that name the field, capabilities), `params.py`: request validation,
+  `convert.py`: chunks and hits to LSP items;
+* `session.py`: `Session`, the state behind the handlers (lifecycle, folders, status),
+  put together from `core.py` (shared state and helpers) and one mixin per job:
+  `scheduler.py` (indexing and the embedding scheduler), `buffers.py` (buffer routing:
+  edits and file events to the writer, debounced per document in `documents.py`),
+  `searching.py` (two-phase search; bookkeeping and multi-root merging in `searches.py`);
+* `folders.py` (a folder's engine, writer and state), `progress.py` (work-done progress),
+  `tasks.py` (throttles, background tasks), `logs.py` (file + window/logMessage).
+
+Threads (nothing slow ever runs on the event loop):
+* the *event loop* (main thread): every handler, every message sent, all bookkeeping
+  (documents, searches, folder states). Worker threads reach it only through
+  `loop.call_soon_threadsafe`;
+* a *stdin reader* (daemon): blocking reads, handed to the loop (`wire.py`);
+* one *writer* thread per folder: `Engine.open`, `sync`, `update_file`, `remove_file`,
+  `revert_file`, `rename_file`, `flush`, `close`, in the order they were asked for (so a
+  buffer's text always lands after the scan that would otherwise overwrite it, and a
+  revert after the edit it undoes);
+* one *embed* thread: `embed_pending` in slices of `EMBED_SLICE_S`, open and recently
+  edited files first (the priority is re-read between slices);
+* one *rerank* thread: the cross-encoder, so a slow rerank never delays an edit;
+* a small *read* pool: first-stage searches, `related`, status. Readers borrow a
+  folder's engine (`Folder.read`); the writer closing it waits for them
+  (`Folder.detach_engine`).
+A search first hands every pending (debounced) edit to the writers and waits for it
+(`BufferRouting.apply_pending_edits`), so it sees every keystroke made before it.
 """
 
 PROTOCOL_VERSION = 1

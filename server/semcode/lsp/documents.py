@@ -27,8 +27,8 @@ class Documents:
         self._delay = delay_s
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self.open: set[str] = set()
-        self._buffered: set[str] = set()  # the index may hold buffer text != disk
-        self._saved: set[str] = set()  # the latest event was a save: buffer == disk
+        self._buffered: set[str] = set()  # the index holds this buffer's text
+        self._inflight: dict[str, int] = {}  # updates handed to the writer, not applied yet
 
     def is_open(self, uri: str) -> bool:
         return doc_key(uri) in self.open
@@ -38,43 +38,52 @@ class Documents:
         self._schedule(uri)
 
     def changed(self, uri: str) -> None:
-        self._saved.discard(doc_key(uri))
         self._schedule(uri)
 
     def saved(self, uri: str) -> None:
-        self._saved.add(doc_key(uri))
         self._schedule(uri)
 
-    def take_saved(self, key: str) -> bool:
-        """Whether the text about to be applied is the saved one (clears the mark)."""
-        saved = key in self._saved
-        self._saved.discard(key)
-        return saved
+    def submitted(self, key: str) -> None:
+        """The buffer's text was handed to the writer. From now until `applied`, the index
+        may hold it: a close in between must revert (the revert queues behind it)."""
+        self._inflight[key] = self._inflight.get(key, 0) + 1
 
-    def applied(self, key: str, saved: bool) -> None:
-        """The buffer's text went into the index (saved: it equals the disk now)."""
-        if saved:
-            self._buffered.discard(key)
-        elif key in self.open:
+    def applied(self, key: str) -> None:
+        """The buffer's text went into the index. Even saved text is marked: the indexer
+        now treats the file as the editor's (a scan skips it), and the disk may change
+        again while the buffer is open; only a revert at close hands it back to the disk."""
+        left = self._inflight.get(key, 0) - 1
+        if left > 0:
+            self._inflight[key] = left
+        else:
+            self._inflight.pop(key, None)
+        if key in self.open:
             self._buffered.add(key)
 
     def closed(self, uri: str) -> bool:
-        """Forget the buffer; True when the index must be reverted to the disk."""
+        """Forget the buffer; True when the index must be reverted to the disk: it holds
+        (or is about to hold) buffer text, or an edit had not been handed over yet."""
         key = doc_key(uri)
         self.open.discard(key)
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        dirty = key in self._buffered or timer is not None
+        dirty = key in self._buffered or timer is not None or key in self._inflight
         self._buffered.discard(key)
-        self._saved.discard(key)
         return dirty
+
+    def take_pending(self) -> list[str]:
+        """Cancel every debounce timer; the keys whose edits they would have flushed."""
+        keys = list(self._timers)
+        self.cancel_all()
+        return keys
 
     def pending(self) -> list[str]:
         return list(self._timers)
 
     def buffered(self) -> list[str]:
-        return list(self._buffered)
+        """Keys whose text the index holds or is about to hold."""
+        return list(self._buffered | self._inflight.keys())
 
     def cancel_all(self) -> None:
         for timer in self._timers.values():

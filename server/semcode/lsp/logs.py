@@ -29,14 +29,19 @@ class ClientLogHandler(logging.Handler):
     def __init__(self) -> None:
         super().__init__()
         self.sink: Callable[[int, str], None] | None = None
-        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
 
     def emit(self, record: logging.LogRecord) -> None:
         sink = self.sink
         if sink is None:
             return
         with contextlib.suppress(Exception):  # never let logging break the server
-            sink(record.levelno, self.format(record))
+            # One line: a traceback is for the log file, not for the editor's log view.
+            text = f"{record.levelname} {record.name}: {record.getMessage()}"
+            if record.exc_info and record.exc_info[1] is not None:
+                exc = record.exc_info[1]
+                first = str(exc).strip().splitlines()
+                text += f" ({type(exc).__name__}{': ' + first[0] if first else ''})"
+            sink(record.levelno, text)
 
 
 def setup(log_file: Path | None, level: str) -> ClientLogHandler:

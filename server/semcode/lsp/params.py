@@ -141,14 +141,17 @@ def reindex_full(args: tuple[Any, ...]) -> bool:
 
 def settings_mapping(data: Any, what: str) -> dict[str, Any]:
     """The settings object a client sent: `{"semcode": {...}}` or the object itself; nulls
-    mean "the default" (some clients send every key, unset ones as null)."""
-    if data is None:
+    mean "the default" (some clients send every key, unset ones as null). `null` and an
+    empty array mean "no settings" (an empty Lua table goes out as `[]`)."""
+    if data is None or (isinstance(data, list) and not data):
         return {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{what} must be an object of settings, got {type(data).__name__}")
     inner = data.get("semcode")
     if isinstance(inner, Mapping):
         data = inner
+    elif "semcode" in data and (inner is None or inner == []):
+        data = {k: v for k, v in data.items() if k != "semcode"}
     return {k: v for k, v in data.items() if v is not None}
 
 

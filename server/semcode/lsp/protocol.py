@@ -2,8 +2,12 @@
 
 * Params of our own methods (`semcode/*`) arrive as plain dicts (pygls would turn them
   into namedtuples), so that `params.py` validates them and names the bad field.
+* A request for a method the server does not have is `MethodNotFound`, even when it is
+  a standard LSP method with params that do not match its schema.
 * A standard request whose params do not match the LSP schema is answered with
   `InvalidParams` naming the field (pygls only logs it, leaving the client waiting).
+* An unexpected exception in a request handler is answered with one plain line, not
+  Python's text and traceback (those go to the log).
 * The `initialize` result carries `experimental.semcode.protocolVersion` and
   `workspaceSymbolProvider: true`, as docs/protocol.md promises.
 """
@@ -16,7 +20,7 @@ from typing import Any
 
 import cattrs
 from lsprotocol import types
-from pygls.exceptions import JsonRpcException
+from pygls.exceptions import JsonRpcException, JsonRpcInternalError
 from pygls.protocol import (
     JsonRPCNotification,
     JsonRPCRequestMessage,
@@ -59,6 +63,12 @@ def describe_structure_error(method: str, exc: BaseException) -> str:
 
 class SemcodeProtocol(LanguageServerProtocol):
     def structure_message(self, data: dict[str, Any]) -> Any:
+        method = data.get("method") if isinstance(data, dict) else None
+        if isinstance(method, str) and "id" in data and method not in self.fm.features \
+                and method not in self.fm.builtin_features:
+            # A method we do not serve is MethodNotFound, whatever its params look like
+            # (pygls would first check them against the LSP schema: InvalidParams).
+            return self._converter.structure(data, JsonRPCRequestMessage)
         try:
             return super().structure_message(data)
         except JsonRpcException as exc:
@@ -73,6 +83,15 @@ class SemcodeProtocol(LanguageServerProtocol):
     def handle_message(self, message: Any) -> None:
         if message is not _ANSWERED:
             super().handle_message(message)
+
+    def _send_response(self, msg_id: Any, result: Any | None = None,
+                       error: types.ResponseError | None = None) -> None:
+        # pygls answers an unexpected exception with its Python text and traceback
+        # (`data.traceback`); the client gets one plain line, the log gets the details.
+        if error is not None and error.code == JsonRpcInternalError.CODE:
+            error = types.ResponseError(code=error.code,
+                                        message="semcode: internal error (see the server log)")
+        super()._send_response(msg_id, result=result, error=error)
 
     @lsp_method(types.INITIALIZE)
     def lsp_initialize(

@@ -11,13 +11,13 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 import semcode
-from semcode.lsp import logs
+from semcode.lsp import logs, wire
 from semcode.lsp.protocol import SemcodeProtocol, converter_factory
 from semcode.lsp.session import Session
 
@@ -47,9 +47,17 @@ class SemcodeServer(LanguageServer):
         else:
             loop.call_soon_threadsafe(self.window_log_message, params)
 
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """pygls' stdio server with semcode's hardened framing (see `wire`)."""
+        wire.serve_io(self, stdin, stdout)
+
     def report_server_error(self, error: Exception, source: Any) -> None:
-        log.error("server error (%s): %s", getattr(source, "__name__", source), error)
-        super().report_server_error(error, source)
+        """One log line. pygls' default also pops a `window/showMessage` dialog for every
+        failed notification (a bad didChange, an unknown document), which a client cannot
+        act on; a failed request is already answered with its error."""
+        log.warning("server error (%s): %s", getattr(source, "__name__", source),
+                    str(error).strip().splitlines()[0] if str(error).strip() else
+                    type(error).__name__)
 
 
 # ---------------------------------------------------------------------- lifecycle

@@ -176,9 +176,15 @@ class ModelSet:
         return self._get("reranker")
 
     @contextmanager
-    def using(self, role: str) -> Iterator[None]:
-        """Hold a model for one call (`with models.using("reranker"): ...`)."""
-        with self._slots[role].lock:
+    def using(self, role: str, model: Any = None) -> Iterator[None]:
+        """Hold a model for one call (`with models.using("reranker", reranker): ...`).
+        Given the model taken earlier, taking and using it are one operation: if a settings
+        change unloaded (closed) it in between, this raises `ModelError` instead of letting
+        native code run on a freed model."""
+        slot = self._slots[role]
+        with slot.lock:
+            if model is not None and slot.model is not model:
+                raise ModelError(f"{self._label(role)} was reloaded by a settings change")
             yield
 
     def embedder_identity(self) -> tuple[str, int] | None:

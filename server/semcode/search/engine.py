@@ -204,7 +204,7 @@ class Engine:
                         todo.setdefault(h, chunks[i].embedding_text())
                 computed: Sequence[np.ndarray] = []
                 try:
-                    with self.models.using("embedder"):
+                    with self.models.using("embedder", embedder):
                         if todo:
                             computed = list(embedder.embed_documents(list(todo.values())))
                 except ModelError as exc:  # the rest stays pending for the next pass
@@ -302,7 +302,7 @@ class Engine:
             notices.append(f"semantic search covers {len(vectors)} of "
                            f"{len(vectors) + pending} chunks (embedding in progress)")
         try:
-            with self.models.using("query_embedder"):
+            with self.models.using("query_embedder", embedder):
                 qv = embedder.embed_query(query)
         except ModelError as exc:  # e.g. a remote server went down: degrade this query
             notices.append(f"semantic search is off: {exc}")
@@ -352,7 +352,7 @@ class Engine:
 
         scores: list[float] = []
         try:
-            with self.models.using("reranker"):
+            with self.models.using("reranker", reranker):
                 if cancel is not None and cancel.is_set():
                     return first
                 if reranker.tokens_per_second() is None and budget_ms and limit > RERANK_PROBE:

@@ -1,0 +1,188 @@
+"""Buffer routing: editor buffers and file events to the folder's writer thread, in
+order (debounced per document), and back to the disk's text on close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from lsprotocol import types
+
+from semcode.lsp.core import SessionCore
+from semcode.lsp.folders import Folder
+from semcode.search.engine import Engine
+
+log = logging.getLogger(__name__)
+
+
+BULK_WATCHED_EVENTS = 200  # more file events than this at once: rescan the folder instead
+PENDING_EDITS_WAIT_S = 5.0  # a search waits at most this long for edits to be applied
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def buffer_text(text: str) -> str:
+    """An editor buffer's text as the index can store it: a lone surrogate (JSON allows
+    `\\ud800`; UTF-8 cannot encode it) becomes U+FFFD, as invalid bytes do on disk."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)  # one for one: offsets stay as they were
+
+
+class BufferRouting(SessionCore):
+    """didOpen/didChange/didSave/didClose, watched files and renames."""
+
+    def did_open(self, uri: str) -> None:
+        self.documents.opened(uri)
+
+    def did_change(self, uri: str) -> None:
+        self.documents.changed(uri)
+
+    def did_save(self, uri: str) -> None:
+        self.documents.saved(uri)
+
+    def did_close(self, uri: str) -> None:
+        loc = self._locate(uri)
+        if self.documents.closed(uri) and loc is not None:
+            self._track_edit(loc[0], self._write(loc[0], "close", loc[1]))
+        self._update_priority()
+
+    async def apply_pending_edits(self) -> None:
+        """Hand every debounced edit to its writer now and wait until the index has it
+        (at most `PENDING_EDITS_WAIT_S`): a search sees every keystroke made before it,
+        not the text of 300 ms ago. Loop thread."""
+        if self._documents is None:
+            return
+        for key in self.documents.take_pending():
+            self._flush_document(key)
+        # Not behind a folder's scan: the writer applies edits after it (minutes for a
+        # first index), and a search meanwhile answers from what is indexed so far.
+        waits = [task for task, folder in self._edits.items() if folder.state != "indexing"]
+        if waits:
+            await asyncio.wait(waits, timeout=PENDING_EDITS_WAIT_S)
+
+    def _track_edit(self, folder: Folder, task: asyncio.Task[Any]) -> None:
+        self._edits[task] = folder
+        task.add_done_callback(lambda t: self._edits.pop(t, None))
+
+    def _flush_document(self, key: str) -> None:
+        """Debounce timer fired (or a search asked): hand the buffer's current text to
+        the folder's writer."""
+        loc = self._locate(key)
+        doc = self.ls.workspace.text_documents.get(key)
+        if loc is None or doc is None:
+            return
+        folder, rel = loc
+        if rel in folder.recent:
+            folder.recent.remove(rel)
+        folder.recent.appendleft(rel)
+        self._update_priority()
+        self.documents.submitted(key)
+        self._track_edit(folder, self._write(folder, "update", rel, buffer_text(doc.source),
+                                             lambda: self.documents.applied(key)))
+
+    def _update_priority(self) -> None:
+        open_rel: dict[Folder, list[str]] = {}
+        for key in self.documents.open:
+            loc = self._locate(key)
+            if loc is not None:
+                open_rel.setdefault(loc[0], []).append(loc[1])
+        for folder in self.folders:
+            seen = dict.fromkeys([*folder.recent, *open_rel.get(folder, [])])
+            folder.priority = tuple(seen)
+
+    def _write(self, folder: Folder, op: str, rel: str, text: str | None = None,
+               then: Callable[[], None] | None = None) -> asyncio.Task[Any]:
+        return self.tasks.spawn(self._write_async(folder, op, rel, text, then), f"{op} {rel}")
+
+    async def _write_async(self, folder: Folder, op: str, rel: str, text: str | None,
+                           then: Callable[[], None] | None) -> None:
+        try:
+            await self._run(folder.writer, folder, self._apply, folder, op, rel, text)
+        except RuntimeError:  # the writer was shut down: the folder is gone
+            return
+        if then is not None:
+            then()
+        self._kick_embedding()
+        self._status_changed()
+
+    @staticmethod
+    def _apply(folder: Folder, op: str, rel: str, text: str | None = None) -> None:
+        """Writer thread: one live update; never raises (an edit must not kill the server)."""
+        engine = folder.engine
+        if engine is None or folder.stop.is_set():
+            return
+        try:
+            if op == "update" and text is not None:
+                refused = BufferRouting._refuse_buffer(folder, engine, rel)
+                if refused:
+                    log.info("%s: not indexed (%s)", rel, refused)
+                else:
+                    for warning in engine.update_file(rel, text):
+                        log.info("%s", warning)
+            elif op == "remove":
+                engine.remove_file(rel)
+            elif op == "close":  # a closed buffer: the disk's text again
+                if not (folder.ref.root / rel).is_dir():  # a "document" that is a directory
+                    engine.revert_file(rel)
+            elif op == "revert":
+                engine.revert_file(rel)
+            elif op.startswith("rename:"):
+                engine.rename_file(rel, op.removeprefix("rename:"))
+        except Exception:
+            log.exception("%s %s failed", op, rel)
+
+    @staticmethod
+    def _refuse_buffer(folder: Folder, engine: Engine, rel: str) -> str | None:
+        """Why an editor buffer at `rel` must not be indexed, by the workspace's own rules
+        (as a scan would judge the file): None when it may."""
+        if not engine.is_included(rel):
+            return "excluded"
+        path = folder.ref.root / rel
+        if path.is_dir():  # a didOpen of a directory: never index it as a file
+            return "a directory"
+        real = engine.rel_path(path)  # symlinks resolved; None when outside the root
+        if real is None:
+            return "it resolves outside the workspace"
+        if real != rel and engine.is_included(real):
+            return f"a symlink to {real}, which is indexed under its own path"
+        return None
+
+    def _reapply_buffers(self, folder: Folder) -> None:
+        """After a scan: the open buffers win over the disk again."""
+        for key in list(self.documents.open):
+            loc = self._locate(key)
+            doc = self.ls.workspace.text_documents.get(key)
+            if loc is not None and loc[0] is folder and doc is not None:
+                self._write(folder, "update", loc[1], buffer_text(doc.source))
+
+    def watched_files(self, changes: Sequence[types.FileEvent]) -> None:
+        per_folder: dict[Folder, list[tuple[str, types.FileChangeType]]] = {}
+        for change in changes:
+            loc = self._locate(change.uri)
+            if loc is not None and not self.documents.is_open(change.uri):
+                per_folder.setdefault(loc[0], []).append((loc[1], change.type))
+        for folder, events in per_folder.items():
+            if len(events) > BULK_WATCHED_EVENTS:
+                self.tasks.spawn(self._index(folder), f"rescan {folder.name}")
+                continue
+            for rel, kind in events:
+                self._write(folder, "remove" if kind == types.FileChangeType.Deleted else "revert",
+                            rel)
+
+    def renamed_files(self, files: Iterable[types.FileRename]) -> None:
+        for f in files:
+            old, new = self._locate(f.old_uri), self._locate(f.new_uri)
+            if old is not None and new is not None and old[0] is new[0]:
+                self._write(old[0], f"rename:{new[1]}", old[1])
+                continue
+            if old is not None:
+                self._write(old[0], "remove", old[1])
+            if new is not None:
+                self._write(new[0], "revert", new[1])
+

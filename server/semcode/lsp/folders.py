@@ -1,0 +1,102 @@
+"""A workspace folder as the session sees it: its engine (borrowed by readers, detached
+by the writer that closes it), its writer thread, its state and embedding priority.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from semcode.config import Settings
+from semcode.lsp.convert import FolderRef
+from semcode.search.engine import Engine, Progress
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+CLOSE_WAIT_S = 30.0  # how long closing waits for in-flight engine work
+
+
+@dataclass(eq=False)
+class Folder:
+    """One workspace folder: its engine, writer thread and state."""
+
+    ref: FolderRef
+    name: str
+    settings: Settings
+    writer: ThreadPoolExecutor
+    engine: Engine | None = None
+    state: str = "starting"  # starting | indexing | embedding | ready | error
+    error: str = ""
+    progress: Progress | None = None
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=64))
+    priority: tuple[str, ...] = ()  # open + recently edited rel paths, most urgent first
+    embedded_session: int = 0  # chunks embedded by this server process
+    stop: threading.Event = field(default_factory=threading.Event)  # closing: stop everything
+    # Held while the embed thread uses the engine and while the writer closes it.
+    lifecycle: threading.Lock = field(default_factory=threading.Lock)
+    inflight: set[asyncio.Future[Any]] = field(default_factory=set)
+    # Readers (searches, related, status) borrow the engine; closing it waits for them.
+    readers: threading.Condition = field(default_factory=threading.Condition)
+    borrowed: int = 0
+
+    def rel(self, path: Path) -> str | None:
+        try:
+            for root in (self.ref.root, self.ref.root.resolve()):
+                for p in (path, path.resolve()) if path.is_absolute() else (path,):
+                    try:
+                        rel = p.relative_to(root).as_posix()
+                    except ValueError:
+                        continue
+                    return rel if rel != "." else None
+        except (OSError, ValueError, RuntimeError):  # a NUL byte, a symlink loop
+            return None
+        return None
+
+    def read(self, fn: Callable[..., T], *args: Any) -> T | None:
+        """Any thread: `fn(engine, *args)` with the engine borrowed, so that a reopen (a
+        settings change, a removed folder) cannot close it under a running search. None
+        when there is no engine."""
+        with self.readers:
+            engine = self.engine
+            if engine is None:
+                return None
+            self.borrowed += 1
+        try:
+            return fn(engine, *args)
+        finally:
+            with self.readers:
+                self.borrowed -= 1
+                self.readers.notify_all()
+
+    def detach_engine(self) -> Engine | None:
+        """Writer thread: take the engine away from new readers, wait for the current ones."""
+        with self.lifecycle, self.readers:
+            engine, self.engine = self.engine, None
+            if not self.readers.wait_for(lambda: self.borrowed == 0, timeout=CLOSE_WAIT_S):
+                log.warning("%s: closing the index under %d running searches",
+                            self.ref.root, self.borrowed)
+        return engine
+
+
+class _Either(threading.Event):
+    """Set when either of two events is (checked lazily by `is_set`)."""
+
+    def __init__(self, a: threading.Event, b: threading.Event) -> None:
+        super().__init__()
+        self._a, self._b = a, b
+
+    def is_set(self) -> bool:
+        return self._a.is_set() or self._b.is_set() or super().is_set()
+
+
+def _either(a: threading.Event, b: threading.Event) -> threading.Event:
+    return _Either(a, b)
+
