@@ -294,54 +294,77 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from semcode.models.backends import backend_for
+    from semcode.models.backends import backend_for, embedding_cost, model_for
     from semcode.models.registry import (
         ModelError,
         ModelSpec,
         cached_model_file,
         resolve_model_file,
+        resolve_model_folder,
     )
 
     root = workspace_root(args.workspace)
     settings = settings_from_args(args, root)
     rows = []
     failed = False
-    for role, raw in (("embedder", settings.embedding_model),
-                      ("reranker", settings.reranker_model)):
+    for role in ("embedder", "reranker"):
+        raw = settings.embedding_model if role == "embedder" else settings.reranker_model
+        spec_text, choice = model_for(settings, role)
         backend, why = backend_for(settings, role)
-        row: dict[str, Any] = {"role": role, "spec": raw, "backend": backend,
-                               "why_backend": why}
+        row: dict[str, Any] = {"role": role, "setting": raw, "spec": spec_text,
+                               "backend": backend, "why_backend": why}
+        if choice:
+            row["choice"] = choice
+        path = None
         try:
-            spec = ModelSpec.parse(raw) if backend == "llama.cpp" else None
-            if raw.strip().lower() in ("", "off", "none"):
+            spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
+            if spec_text.strip().lower() in ("", "off", "none"):
                 row.update(state="off", path=None)
             elif spec is None:
                 remote = settings.remote_url if backend == "remote" else ""
-                row.update(state="configured", path=remote or raw)
-            elif spec.off:
-                row.update(state="off", path=None)
+                row.update(state="configured", path=remote or spec_text)
             else:
                 path = cached_model_file(spec)
                 if path is None and args.download:
-                    path = resolve_model_file(spec, settings.offline_mode, download=True)
+                    path = (resolve_model_folder(spec, settings.offline_mode, download=True)
+                            if backend == "model2vec" else
+                            resolve_model_file(spec, settings.offline_mode, download=True))
                 row.update(state="cached" if path else "missing", path=str(path) if path else None)
         except ModelError as exc:
             row.update(state="error", path=None, message=str(exc))
             failed = True
+        if role == "embedder" and row["state"] in ("cached", "missing"):
+            chunks = _indexed_chunks(root, settings)
+            cost = embedding_cost(settings, spec_text, backend, path, chunks)
+            if cost:
+                row["cost"] = cost
         rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         for row in rows:
             print(f"{row['role']:>9}: {row['state']:<8} {row['spec']}")
-            if row.get("path"):
-                print(f"{'':>11}{row['path']}")
-            if row.get("message"):
-                print(f"{'':>11}{row['message']}")
+            for key in ("choice", "path", "message", "cost"):
+                if row.get(key):
+                    print(f"{'':>11}{row[key]}")
             print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
         if any(r["state"] == "missing" for r in rows):
             print("run `semcode models --download` to fetch missing models")
     return EXIT_ERROR if failed else EXIT_OK
+
+
+def _indexed_chunks(root: Path, settings: Settings) -> int | None:
+    """How many chunks this folder's index holds (None without an index; creates nothing)."""
+    if not (index_dir_for(root, settings) / "index.sqlite").exists():
+        return None
+    try:
+        engine = Engine.open(root, settings)
+    except Exception:  # noqa: BLE001 - only an estimate depends on it
+        return None
+    try:
+        return int(engine.status().get("chunks", 0))  # type: ignore[call-overload]
+    finally:
+        engine.indexer.close()
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
