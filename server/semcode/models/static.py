@@ -22,6 +22,7 @@ import json
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,18 @@ HUB_FILES = LAYOUTS[0][:3]
 STATIC_MEAN = EmbeddingProfile(name="static-mean", pooling="mean", append_eos=False,
                                normalize=True, max_tokens=512)
 
-DOCS_PER_BATCH = 512  # texts tokenised together (the tokenizer parallelises a batch)
-_GATHER_ROWS = 1 << 18  # token rows gathered at once (bounds the temporary array)
+DOCS_PER_BATCH = 512  # texts tokenised together
+_WORD_CACHE_MAX = 1 << 20  # whitespace-separated pieces remembered with their token ids
+
+# Text that exercises what a word cache could get wrong (checked against the tokenizer
+# itself at load time): punctuation runs, underscores, digits, case, accents, CJK, tabs.
+_PROBE = (
+    "def __init__(self, path='~/.config/x.toml'): # TODO(x): 3.14e-2 >= 0x1F\n\t"
+    "return {\"k\": [1, 2]}?.map(a=>a*2) && foo::Bar<T>; Ünïcode naïve café 東京 ½ "
+    "snake_case camelCaseWord SCREAMING_CASE --flag /usr/lib/x86_64 ---- ==== ''' \"\"\" "
+    "averyveryveryverylongidentifierthatkeepsgoingandgoingandgoingandgoingandgoingand"
+    "goingandgoingandgoingandgoingandgoingwithoutanybreakatall_at_all"
+)
 
 
 def find_layout(folder: Path) -> tuple[Path, Path, Path, str] | None:
@@ -178,12 +189,16 @@ class StaticEmbedder(Embedder):
             raise ModelError(f"{weights_path}: {len(table)} vectors for a vocabulary of {vocab}")
         self._table = np.ascontiguousarray(table)
         self._unk = _unk_token_id(self._tokenizer)
+        if self._unk is not None and self._unk < len(self._table):
+            self._table[self._unk] = 0.0  # never averaged in (see _encode)
         self._tokenizer.no_padding()
         base = profile or STATIC_MEAN
         budget = max_tokens or config.get("max_length") or base.max_tokens
         self.profile = replace(base, max_tokens=int(budget))
         self._budget = int(budget)
         self._tokenizer.enable_truncation(self._budget)
+        self._words: dict[str, list[int]] = {}
+        self._fast = self._word_cache_agrees()
         # model2vec cuts texts before tokenising (max_length x the median token length):
         # a 100 kB minified line need not be tokenised whole to keep its first 512 tokens.
         lengths = [len(t) for t in self._tokenizer.get_vocab(with_added_tokens=False)]
@@ -204,34 +219,62 @@ class StaticEmbedder(Embedder):
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The token ids averaged for each (already formatted) text."""
-        cap = self._char_cap
-        encodings = self._tokenizer.encode_batch_fast(
-            [t[:cap] for t in texts], add_special_tokens=False)
         unk = self._unk
-        if unk is None:
-            return [e.ids for e in encodings]
-        return [[i for i in e.ids if i != unk] for e in encodings]
+        return [[i for i in x if i != unk] for x in self._raw_ids(texts)]
+
+    def _raw_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Token ids, truncated to the budget, unknown tokens still in."""
+        cap = self._char_cap
+        texts = [t[:cap] for t in texts]
+        if self._fast:
+            return self._cached_token_ids(texts)
+        return [e.ids for e in self._tokenizer.encode_batch_fast(texts,
+                                                                 add_special_tokens=False)]
+
+    def _cached_token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        """Tokenise whitespace-separated pieces once each: code repeats its words (names,
+        keywords, punctuation runs) so much that after the first few thousand chunks
+        nearly every piece is a dictionary hit, several times faster than running the
+        tokenizer's pipeline over every character again. Only used where the tokenizer
+        treats whitespace as a hard boundary (checked at load time)."""
+        words = self._words
+        pieces = [t.split() for t in texts]
+        missing = list(set(chain.from_iterable(pieces)).difference(words))
+        if missing:
+            if len(words) + len(missing) > _WORD_CACHE_MAX:
+                words.clear()
+            encoded = self._tokenizer.encode_batch_fast(missing, add_special_tokens=False)
+            words.update(zip(missing, (e.ids for e in encoded), strict=True))
+        budget, lookup = self._budget, words.__getitem__
+        return [list(islice(chain.from_iterable(map(lookup, p)), budget)) for p in pieces]
+
+    def _word_cache_agrees(self) -> bool:
+        """Whether tokenising piece by piece gives exactly the tokenizer's own ids (true
+        for BERT-style WordPiece and Metaspace tokenizers, false for byte-level BPE, whose
+        pieces carry the space before them)."""
+        probe = [_PROBE, _PROBE.upper(), " ".join(_PROBE.split()[::-1])]
+        slow = [e.ids for e in self._tokenizer.encode_batch_fast(
+            probe, add_special_tokens=False)]
+        try:
+            fast = self._cached_token_ids(probe)
+        except Exception:  # noqa: BLE001 - any surprise means: not safe
+            fast = []
+        self._words.clear()
+        return fast == slow
 
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
-        ids = self.token_ids(texts)
+        ids = self._raw_ids(texts)
         out = np.zeros((len(ids), self._dims), dtype=np.float32)
-        counts = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
-        start = 0
-        while start < len(ids):
-            # Rows [start, end) whose tokens fit one gather; a single huge text goes alone.
-            end, rows = start, 0
-            while end < len(ids) and (end == start or rows + counts[end] <= _GATHER_ROWS):
-                rows += int(counts[end])
-                end += 1
-            part = counts[start:end]
-            nonempty = np.nonzero(part)[0]
-            if len(nonempty):
-                flat = np.fromiter((t for x in ids[start:end] for t in x), dtype=np.int64,
-                                   count=rows)
-                offsets = np.concatenate(([0], np.cumsum(part)[:-1]))[nonempty]
-                sums = np.add.reduceat(self._table[flat], offsets, axis=0)
-                out[start + nonempty] = sums / part[nonempty, None]
-            start = end
+        table, unk = self._table, self._unk
+        # One small gather per text: it stays in the CPU cache, which makes this loop
+        # ~20x faster than one big gather + np.add.reduceat over a whole batch. The
+        # unknown token's row is zero, so it only has to be left out of the count
+        # (model2vec drops it).
+        for i, x in enumerate(ids):
+            n = len(x) - (x.count(unk) if unk is not None else 0)
+            if n > 0:
+                np.add.reduce(table.take(x, axis=0), axis=0, out=out[i])
+                out[i] /= n
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         out /= np.maximum(norms, 1e-12)
         return out
