@@ -283,3 +283,11 @@ def test_cli_index_and_search_with_a_static_hub_model(workspace, tmp_path):
     assert rows["embedder"]["backend"] == "model2vec" and "static" in rows["embedder"]["choice"]
     assert "SEMCODE_GPU=0" in rows["reranker"]["choice"]  # on or off: it depends on the CPU
     assert "chunks/s" in rows["embedder"]["cost"]
+
+
+def test_queries_share_the_static_model(static_model, tmp_path):
+    models = ModelSet(settings_for(tmp_path, str(static_model)))
+    docs, queries = models.embedder(), models.query_embedder()
+    assert docs is not None and queries is docs
+    models.close()
+    assert models.embedder() is not None  # reloads after close

@@ -184,6 +184,7 @@ class _Slot:
         self.backend = ""
         self.backend_reason = ""
         self.retry_at = 0.0  # a remote server that was down is asked again after this
+        self.shared = False  # the model belongs to another slot (never closed from here)
 
 
 class ModelSet:
@@ -340,8 +341,15 @@ class ModelSet:
 
             role: Role = "reranker" if slot.role == "reranker" else "embedder"
             slot.backend, slot.backend_reason = backend_for(self.settings, role)
-            slot.model = build_model(slot.backend, ModelRequest(role, raw, self.settings,
-                                                                self.download))
+            docs = self._slots["embedder"]
+            if (slot.role == "query_embedder" and slot.backend == "model2vec"
+                    and docs.state == "loaded" and docs.backend == "model2vec"):
+                # A static model is a lookup table, safe to share between threads: no
+                # second copy of it for queries.
+                slot.model, slot.shared = docs.model, True
+            else:
+                slot.model = build_model(slot.backend, ModelRequest(role, raw, self.settings,
+                                                                    self.download))
             slot.state, slot.message = "loaded", ""
             log.info("loaded %s %s (%s, %s)", slot.role, raw, slot.backend,
                      slot.model.info.device)
@@ -371,13 +379,13 @@ class ModelSet:
     def _unload(self, role: str) -> None:
         slot = self._slots[role]
         with slot.lock:
-            if slot.model is not None:
+            if slot.model is not None and not slot.shared:
                 try:
                     slot.model.close()
                 except Exception:  # noqa: BLE001
                     log.exception("closing %s", role)
             slot.model, slot.state, slot.message = None, "not loaded", ""
-            slot.retry_at = 0.0
+            slot.retry_at, slot.shared = 0.0, False
         self._notified.discard("embedder" if role == "query_embedder" else role)
 
     @staticmethod

@@ -143,9 +143,8 @@ def folder_identity(config: Path, weights: Path, tokenizer: Path) -> str:
 class StaticEmbedder(Embedder):
     """A model2vec model (a folder in its on-disk format) behind the Embedder interface.
 
-    Thread-safe for concurrent reads (nothing mutable is shared), so the query embedder
-    could share the document embedder's tables; ModelSet still loads one per role, and
-    the tables are memory-light (potion-code-16M: ~64 MB)."""
+    Safe to use from several threads at once (the word cache is only ever added to or
+    replaced), so ModelSet lets queries share the document embedder's instance."""
 
     def __init__(self, folder: str | os.PathLike[str], profile: EmbeddingProfile | None = None,
                  max_tokens: int | None = None) -> None:
@@ -242,7 +241,7 @@ class StaticEmbedder(Embedder):
         missing = list(set(chain.from_iterable(pieces)).difference(words))
         if missing:
             if len(words) + len(missing) > _WORD_CACHE_MAX:
-                words.clear()
+                self._words = words = {}  # a new dict: another thread may be reading the old
             encoded = self._tokenizer.encode_batch_fast(missing, add_special_tokens=False)
             words.update(zip(missing, (e.ids for e in encoded), strict=True))
         budget, lookup = self._budget, words.__getitem__
@@ -299,7 +298,9 @@ class StaticEmbedder(Embedder):
         return vec
 
     def close(self) -> None:
-        self._table = np.zeros((0, self._dims), dtype=np.float32)
+        # Nothing native to free: the table goes with the last reference (a query that
+        # is still running keeps working).
+        self._words = {}
 
 
 def _unk_token_id(tokenizer: Any) -> int | None:
