@@ -186,13 +186,82 @@ def detect_hardware() -> Hardware:
     global _hardware
     with _hardware_lock:
         if _hardware is None:
-            _hardware = _detect()
+            if _forced_gpu() is None:
+                cached = _machine_cache().get("hardware")
+                if isinstance(cached, list) and len(cached) == 2:
+                    _hardware = Hardware(bool(cached[0]), str(cached[1]))
+            if _hardware is None:
+                _hardware = _detect()
+                if _forced_gpu() is None:
+                    _machine_cache_put("hardware", [_hardware.gpu, _hardware.why])
         return _hardware
 
 
-def _detect() -> Hardware:
+def _forced_gpu() -> str | None:
     forced = os.environ.get("SEMCODE_GPU", "").strip().lower()
-    if forced in ("0", "1", "false", "true", "no", "yes"):
+    return forced if forced in ("0", "1", "false", "true", "no", "yes") else None
+
+
+# What detection and the matmul measurement found, kept for a day in the user cache
+# (keyed by the llama.cpp build and the CPU count): every CLI call would otherwise pay
+# ~0.3 s (importing llama.cpp's library, timing matmuls) to learn the same answer.
+MACHINE_CACHE_S = 86400.0
+
+
+def _machine_key() -> str:
+    try:
+        from importlib.metadata import version
+
+        llama = version("llama_cpp_python")
+    except Exception:  # noqa: BLE001 - not installed
+        llama = "-"
+    spec = importlib.util.find_spec("llama_cpp")
+    where = spec.origin if spec is not None and spec.origin else "-"
+    try:
+        mtime = int(os.stat(where).st_mtime) if where != "-" else 0
+    except OSError:
+        mtime = 0
+    return f"{platform.node()}|{os.cpu_count()}|{sys.executable}|{llama}|{where}|{mtime}"
+
+
+def _machine_cache_path() -> Path:
+    from semcode.config import cache_dir
+
+    return cache_dir() / "machine.json"
+
+
+def _machine_cache() -> dict[str, Any]:
+    import json
+
+    try:
+        data = json.loads(_machine_cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or data.get("key") != _machine_key():
+        return {}
+    if time.time() - float(data.get("time", 0)) > MACHINE_CACHE_S:
+        return {}
+    return data
+
+
+def _machine_cache_put(name: str, value: Any) -> None:
+    import json
+
+    data = _machine_cache() or {"key": _machine_key(), "time": time.time()}
+    data[name] = value
+    path = _machine_cache_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only cache only costs the next process the measurement
+
+
+def _detect() -> Hardware:
+    forced = _forced_gpu()
+    if forced is not None:
         on = forced in ("1", "true", "yes")
         return Hardware(on, f"SEMCODE_GPU={forced} says there is {'a' if on else 'no'} GPU")
     if is_apple_silicon():
@@ -223,6 +292,10 @@ def cpu_gflops() -> float:
     """A quick measured float32 matmul speed of this machine (~50 ms, cached)."""
     global _gflops
     if _gflops is None:
+        cached = _machine_cache().get("gflops")
+        if isinstance(cached, int | float) and cached > 0:
+            _gflops = float(cached)
+            return _gflops
         import numpy as np
 
         rng = np.random.default_rng(0)
@@ -235,6 +308,7 @@ def cpu_gflops() -> float:
             a @ b
             best = min(best, time.perf_counter() - t)
         _gflops = 2 * 512**3 / max(best, 1e-9) / 1e9
+        _machine_cache_put("gflops", _gflops)
     return _gflops
 
 
