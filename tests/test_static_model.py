@@ -291,3 +291,12 @@ def test_queries_share_the_static_model(static_model, tmp_path):
     assert docs is not None and queries is docs
     models.close()
     assert models.embedder() is not None  # reloads after close
+
+
+def test_static_models_weigh_less_in_fusion(static_model, tmp_path):
+    from semcode.models.static import FUSION_WEIGHT
+
+    models = ModelSet(settings_for(tmp_path, str(static_model), dense_weight=0.8))
+    assert models.dense_weight() == pytest.approx(0.8)  # nothing loaded yet
+    assert models.embedder() is not None
+    assert models.dense_weight() == pytest.approx(0.8 * FUSION_WEIGHT)

@@ -233,6 +233,14 @@ class ModelSet:
         with self._slots[role].lock:
             yield
 
+    def dense_weight(self) -> float:
+        """The dense list's weight in fusion: the `dense_weight` setting times the loaded
+        embedder's own factor (`fusion_weight`: below 1 for static models, whose list is
+        a weaker ranker than BM25 on code; 1 for transformers)."""
+        slot = self._slots["embedder"]
+        factor = getattr(slot.model, "fusion_weight", 1.0) if slot.state == "loaded" else 1.0
+        return float(self.settings.dense_weight) * float(factor)
+
     def embedder_identity(self) -> tuple[str, int] | None:
         embedder = self.embedder()
         if embedder is None:

@@ -258,7 +258,7 @@ class Engine:
         t = time.perf_counter()
         fused = reciprocal_rank_fusion(
             {name: [i for i, _ in hits] for name, hits in lists.items()},
-            k=s.rrf_k, weights={"lexical": s.lexical_weight, "dense": s.dense_weight},
+            k=s.rrf_k, weights={"lexical": s.lexical_weight, "dense": self.models.dense_weight()},
         )
         raw_scores = {name: dict(hits) for name, hits in lists.items()}
         keep = max(req.limit, self.settings.rerank_depth if self._wants_rerank(req) else 0)
