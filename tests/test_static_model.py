@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -300,3 +301,17 @@ def test_static_models_weigh_less_in_fusion(static_model, tmp_path):
     assert models.dense_weight() == pytest.approx(0.8)  # nothing loaded yet
     assert models.embedder() is not None
     assert models.dense_weight() == pytest.approx(0.8 * FUSION_WEIGHT)
+
+
+def test_models_says_what_a_heavy_embedder_costs_on_this_cpu(machine, static_model, tmp_path):
+    from semcode.models.backends import embedding_cost
+
+    machine(gpu=False, gflops=11.0)
+    settings = Settings.from_mapping({"index_dir": str(tmp_path)})
+    line = embedding_cost(settings, GPU_EMBEDDING_MODEL, "llama.cpp", None, 20_000)
+    assert line is not None and "(estimated)" in line and "20,000 chunks" in line
+    assert re.search(r"in ~[\d.]+ (h|days);", line) and CPU_EMBEDDING_MODEL in line
+    fast = embedding_cost(settings, str(static_model), "model2vec", static_model, 20_000)
+    assert fast is not None and "(measured)" in fast
+    machine(gpu=True)
+    assert embedding_cost(settings, GPU_EMBEDDING_MODEL, "llama.cpp", None, 20_000) is None
