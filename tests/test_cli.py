@@ -100,7 +100,10 @@ def test_status_and_models_commands(workspace, tmp_path):
     assert status["files"] == 4 and status["chunks"] > 4
     proc = run(["models", "--json", "--offline"], tmp_path)
     rows = {row["role"]: row for row in json.loads(proc.stdout)}
-    assert rows["embedder"]["state"] == "missing" and rows["reranker"]["state"] == "missing"
+    # `auto` on this CPU-only machine: the static model (not cached); the reranker is off
+    # unless the CPU fits the rerank budget.
+    assert rows["embedder"]["state"] == "missing" and rows["reranker"]["state"] in ("missing",
+                                                                                      "off")
 
 
 def test_usage_errors_are_one_line(tmp_path):

@@ -21,8 +21,10 @@ import platformdirs
 
 APP_NAME = "semcode"
 
-DEFAULT_EMBEDDING_MODEL = "hf:Qwen/Qwen3-Embedding-0.6B-GGUF/Qwen3-Embedding-0.6B-Q8_0.gguf"
-DEFAULT_RERANKER_MODEL = "hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf"
+# "auto": Qwen3-Embedding/Reranker-0.6B (GGUF) where a GPU runs them, the static code
+# model (and reranking only if it fits the budget) on a CPU; see models/backends.py.
+DEFAULT_EMBEDDING_MODEL = "auto"
+DEFAULT_RERANKER_MODEL = "auto"
 
 
 class ConfigError(ValueError):
@@ -39,11 +41,12 @@ class Settings:
     max_chunk_lines: int = 120  # longer definitions are split with overlap
     chunk_overlap_lines: int = 12
     window_lines: int = 60  # line-window fallback size
-    # --- models ("off" disables; "hf:owner/repo/file.gguf" or a local path)
+    # --- models ("auto" picks by hardware; "off" disables; "hf:owner/repo/file.gguf",
+    # "hf:owner/repo" (a static model2vec model) or a local file/folder)
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
     reranker_model: str = DEFAULT_RERANKER_MODEL
     embedding_profile: str = "auto"  # a name from models.profiles, or auto-detect
-    backend: str = "auto"  # auto | llama.cpp | mlx | remote
+    backend: str = "auto"  # auto | llama.cpp | mlx | remote | model2vec
     offline: bool = False  # never touch the network (HF_HUB_OFFLINE does the same)
     n_threads: int = 0  # 0: llama.cpp decides
     n_gpu_layers: int = -1  # -1: all layers on the GPU where there is one (Metal)
@@ -100,9 +103,9 @@ class Settings:
                 raise ConfigError(f"setting {name!r} must be >= 0")
         if self.lexical_weight < 0 or self.dense_weight < 0:
             raise ConfigError("fusion weights must be >= 0")
-        if self.backend not in ("auto", "llama.cpp", "mlx", "remote"):
-            raise ConfigError(f"setting 'backend' must be auto, llama.cpp, mlx or remote, "
-                              f"got {self.backend!r}")
+        if self.backend not in ("auto", "llama.cpp", "mlx", "remote", "model2vec"):
+            raise ConfigError(f"setting 'backend' must be auto, llama.cpp, mlx, remote or "
+                              f"model2vec, got {self.backend!r}")
 
     @property
     def offline_mode(self) -> bool:

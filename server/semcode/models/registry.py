@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semcode.config import Settings
 from semcode.models.base import Embedder, ModelError, Reranker
+
+if TYPE_CHECKING:
+    from semcode.models.backends import Role
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +52,12 @@ class ModelSpec:
             return cls(raw=text)
         if text.startswith(HF_PREFIX):
             parts = text[len(HF_PREFIX):].split("/")
-            if len(parts) < 3 or not all(parts):
-                raise ModelError(f"model {raw!r}: expected hf:OWNER/REPO/FILE.gguf")
-            return cls(raw=text, repo_id="/".join(parts[:2]), filename="/".join(parts[2:]))
+            if len(parts) < 2 or not all(parts):
+                raise ModelError(f"model {raw!r}: expected hf:OWNER/REPO/FILE.gguf "
+                                 f"or hf:OWNER/REPO")
+            # hf:OWNER/REPO names a whole repository (a static or MLX model folder).
+            return cls(raw=text, repo_id="/".join(parts[:2]),
+                       filename="/".join(parts[2:]) or None)
         return cls(raw=text, local_path=Path(os.path.expanduser(text)))
 
 
@@ -62,12 +68,20 @@ def resolve_model_file(spec: ModelSpec, offline: bool, download: bool = True) ->
         if not spec.local_path.exists():
             raise ModelError(f"model file not found: {spec.local_path}")
         return spec.local_path
-    assert spec.repo_id and spec.filename
+    if not (spec.repo_id and spec.filename):
+        raise ModelError(f"model {spec.raw}: expected hf:OWNER/REPO/FILE.gguf")
+    return _hub_file(spec, spec.filename, offline, download)
+
+
+def _hub_file(spec: ModelSpec, filename: str, offline: bool, download: bool) -> Path:
+    """One file of a hub repository: from the cache, else downloaded (with
+    huggingface_hub's progress bar) when allowed. Every failure is one ModelError line."""
+    assert spec.repo_id
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     try:  # the cache first: no network round trip when the file is there
-        return Path(hf_hub_download(spec.repo_id, spec.filename, local_files_only=True))
+        return Path(hf_hub_download(spec.repo_id, filename, local_files_only=True))
     except LocalEntryNotFoundError:
         pass
     except Exception as exc:  # noqa: BLE001 - any hub error becomes one line
@@ -80,9 +94,41 @@ def resolve_model_file(spec: ModelSpec, offline: bool, download: bool = True) ->
     if unreachable:
         raise ModelError(f"cannot download {spec.raw}: {unreachable}")
     try:
-        return Path(hf_hub_download(spec.repo_id, spec.filename))
+        return Path(hf_hub_download(spec.repo_id, filename))
+    except EntryNotFoundError:
+        raise _NoSuchFile(filename) from None
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"cannot download {spec.raw}: {_one_line(exc)}") from None
+
+
+class _NoSuchFile(ModelError):
+    """The repository has no such file (another layout may have it)."""
+
+
+def resolve_model_folder(spec: ModelSpec, offline: bool, download: bool = True) -> Path:
+    """The local folder of a static (model2vec) model: a local folder as is, or the hub
+    repository's model files (config, weights, tokenizer) from the cache or downloaded,
+    like a GGUF file is. The folder's layout is checked by the loader."""
+    from semcode.models.static import LAYOUTS
+
+    if spec.local_path is not None:
+        if not spec.local_path.is_dir():
+            raise ModelError(f"model folder not found: {spec.local_path}")
+        return spec.local_path
+    if not spec.repo_id or spec.filename:
+        raise ModelError(f"model {spec.raw}: a static model is a repository (hf:OWNER/REPO) "
+                         f"or a folder")
+    first: ModelError | None = None
+    for layout in LAYOUTS:  # model2vec's own layout first, then sentence-transformers'
+        try:
+            paths = [_hub_file(spec, name, offline, download) for name in layout[:3]]
+        except _NoSuchFile as exc:
+            first = first or ModelError(f"model {spec.raw}: no {exc} in the repository")
+            continue
+        config, name = paths[0], layout[0]
+        return Path(str(config)[: -len(name)].rstrip("/\\"))  # the snapshot folder
+    assert first is not None
+    raise first
 
 
 _hub_probe: dict[str, str | None] = {}
@@ -108,8 +154,12 @@ def _hub_unreachable() -> str | None:
 
 
 def cached_model_file(spec: ModelSpec) -> Path | None:
-    """The file if it is already on disk (never touches the network)."""
+    """The file (or a static model's folder) if it is already on disk (never touches the
+    network)."""
     try:
+        if spec.repo_id and not spec.filename or (
+                spec.local_path is not None and spec.local_path.is_dir()):
+            return resolve_model_folder(spec, offline=True, download=False)
         return resolve_model_file(spec, offline=True, download=False)
     except ModelError:
         return None
@@ -134,6 +184,7 @@ class _Slot:
         self.backend = ""
         self.backend_reason = ""
         self.retry_at = 0.0  # a remote server that was down is asked again after this
+        self.shared = False  # the model belongs to another slot (never closed from here)
 
 
 class ModelSet:
@@ -146,6 +197,7 @@ class ModelSet:
         self._on_notice = on_notice
         self._slots = {role: _Slot(role) for role in ("embedder", "query_embedder", "reranker")}
         self._notified: set[str] = set()
+        self._choices: dict[str, tuple[str, str]] = {}
         self._mark_off()
 
     def _mark_off(self) -> None:
@@ -157,7 +209,7 @@ class ModelSet:
             except ModelError:
                 continue  # a malformed spec is reported when the model is first loaded
             if slot.state == "not loaded" and off:
-                slot.state, slot.message = "off", f"{self._label(role)} is set to off"
+                slot.state, slot.message = "off", self._off_message(role)
 
     # ------------------------------------------------------------------ access
     def embedder(self) -> Embedder | None:
@@ -187,6 +239,14 @@ class ModelSet:
                 raise ModelError(f"{self._label(role)} was reloaded by a settings change")
             yield
 
+    def dense_weight(self) -> float:
+        """The dense list's weight in fusion: the `dense_weight` setting times the loaded
+        embedder's own factor (`fusion_weight`: below 1 for static models, whose list is
+        a weaker ranker than BM25 on code; 1 for transformers)."""
+        slot = self._slots["embedder"]
+        factor = getattr(slot.model, "fusion_weight", 1.0) if slot.state == "loaded" else 1.0
+        return float(self.settings.dense_weight) * float(factor)
+
     def embedder_identity(self) -> tuple[str, int] | None:
         embedder = self.embedder()
         if embedder is None:
@@ -209,6 +269,9 @@ class ModelSet:
             slot = self._slots[role]
             entry: dict[str, object] = {"state": slot.state, "message": slot.message,
                                         "spec": self._spec_text(role)}
+            setting, why = self._setting_text(role), self._choice(role)[1]
+            if why:  # "auto" was resolved for this machine: say to what, and why
+                entry["setting"], entry["choice"] = setting, why
             if slot.backend:
                 entry["backend"], entry["backend_reason"] = slot.backend, slot.backend_reason
             if slot.model is not None:
@@ -230,11 +293,13 @@ class ModelSet:
         rerank_keys = ("reranker_model", "backend", "n_threads", "n_gpu_layers",
                        "rerank_doc_tokens", "remote_reranker_model", *remote_keys)
         old, self.settings = self.settings, settings
+        old_choice, self._choices = self._choices, {}
         if any(getattr(old, k) != getattr(settings, k) for k in model_keys):
             self._unload("embedder")
             self._unload("query_embedder")
-        if any(getattr(old, k) != getattr(settings, k) for k in rerank_keys):
-            self._unload("reranker")
+        if any(getattr(old, k) != getattr(settings, k) for k in rerank_keys) or (
+                old_choice.get("reranker", ("",))[0] != self._choice("reranker")[0]):
+            self._unload("reranker")  # e.g. `auto` now fits (or no longer fits) the budget
         if old.offline != settings.offline:
             for role in self._slots:
                 if self._slots[role].state == "missing":
@@ -246,9 +311,25 @@ class ModelSet:
             self._unload(role)
 
     # ------------------------------------------------------------------ loading
-    def _spec_text(self, role: str) -> str:
+    def _setting_text(self, role: str) -> str:
         return (self.settings.reranker_model if role == "reranker"
                 else self.settings.embedding_model)
+
+    def _choice(self, role: str) -> tuple[str, str]:
+        """(model spec, why) with `auto` resolved for this machine, once per settings."""
+        key: Role = "reranker" if role == "reranker" else "embedder"
+        if key not in self._choices:
+            from semcode.models.backends import model_for
+
+            self._choices[key] = model_for(self.settings, key)
+        return self._choices[key]
+
+    def _spec_text(self, role: str) -> str:
+        return self._choice(role)[0]
+
+    def _off_message(self, role: str) -> str:
+        spec, why = self._choice(role)
+        return why if why else f"{self._label(role)} is set to off"
 
     def _get(self, role: str) -> Any:
         slot = self._slots[role]
@@ -268,19 +349,24 @@ class ModelSet:
         slot.state = "loading"
         try:
             if raw.strip().lower() in ("", "off", "none"):
-                slot.state, slot.message = "off", f"{self._label(slot.role)} is set to off"
+                slot.state, slot.message = "off", self._off_message(slot.role)
                 return
-            from semcode.models.backends import backend_for
+            from semcode.models.backends import ModelRequest, backend_for, build_model
 
-            backend_role = "embedder" if slot.role == "query_embedder" else slot.role
-            slot.backend, slot.backend_reason = backend_for(self.settings, backend_role)
-            path = None
-            if slot.backend == "llama.cpp":
-                path = resolve_model_file(ModelSpec.parse(raw), self.settings.offline_mode,
-                                          self.download)
-            slot.model = self._construct(slot.role, path, slot.backend)
+            role: Role = "reranker" if slot.role == "reranker" else "embedder"
+            slot.backend, slot.backend_reason = backend_for(self.settings, role)
+            docs = self._slots["embedder"]
+            if (slot.role == "query_embedder" and slot.backend == "model2vec"
+                    and docs.state == "loaded" and docs.backend == "model2vec"):
+                # A static model is a lookup table, safe to share between threads: no
+                # second copy of it for queries.
+                slot.model, slot.shared = docs.model, True
+            else:
+                slot.model = build_model(slot.backend, ModelRequest(role, raw, self.settings,
+                                                                    self.download))
             slot.state, slot.message = "loaded", ""
-            log.info("loaded %s %s (%s)", slot.role, path, slot.model.info.device)
+            log.info("loaded %s %s (%s, %s)", slot.role, raw, slot.backend,
+                     slot.model.info.device)
         except ModelError as exc:
             missing = "not found" in str(exc) or "not in the cache" in str(exc) or \
                 "cannot download" in str(exc)
@@ -292,29 +378,6 @@ class ModelSet:
             slot.state, slot.message = "error", f"cannot load {raw}: {_one_line(exc)}"
             log.exception("loading %s failed", slot.role)
             self._notice(slot)
-
-    def _construct(self, role: str, path: Path | None, backend: str) -> Any:
-        if backend in ("mlx", "remote"):
-            from semcode.models.backends import build_model
-
-            return build_model(backend, self.settings, "reranker" if role == "reranker"
-                               else "embedder")
-        assert path is not None
-        from semcode.models import llama_cpp
-        from semcode.models.profiles import get_embedding_profile
-
-        s = self.settings
-        if role == "reranker":
-            return llama_cpp.LlamaCppReranker(
-                path, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
-                max_doc_tokens=s.rerank_doc_tokens,
-            )
-        profile = None if s.embedding_profile == "auto" else get_embedding_profile(
-            s.embedding_profile)
-        return llama_cpp.LlamaCppEmbedder(
-            path, profile=profile, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
-            batch_tokens=s.embed_batch_tokens,
-        )
 
     def _notice(self, slot: _Slot) -> None:
         role = "embedder" if slot.role == "query_embedder" else slot.role
@@ -330,13 +393,13 @@ class ModelSet:
     def _unload(self, role: str) -> None:
         slot = self._slots[role]
         with slot.lock:
-            if slot.model is not None:
+            if slot.model is not None and not slot.shared:
                 try:
                     slot.model.close()
                 except Exception:  # noqa: BLE001
                     log.exception("closing %s", role)
             slot.model, slot.state, slot.message = None, "not loaded", ""
-            slot.retry_at = 0.0
+            slot.retry_at, slot.shared = 0.0, False
         self._notified.discard("embedder" if role == "query_embedder" else role)
 
     @staticmethod
