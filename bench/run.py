@@ -251,8 +251,10 @@ def main(argv: list[str] | None = None) -> int:
             tree = trees[size] = tmp / "speed" / size
             speed.copy_tree(sources_, tree)
             n = repeats if size != "large" else max(1, repeats - 1)
-            r = checks.run(f"speed/index/{size}", lambda t=tree, n=n: speed.measure_indexing(
-                t, settings, n),
+            bench_queries = [rec["text"] for recs in results["quality"].get("bench", {}).get(
+                "queries", {}).values() for rec in recs][:300]
+            r = checks.run(f"speed/index/{size}", lambda t=tree, n=n, q=bench_queries: (
+                speed.measure_indexing(t, settings, n, q or None)),
                 lambda v: v["chunks"] > 0 and v["full_index_s"]["median"] > 0)
             if r is not None:
                 results["speed"].setdefault("indexing", {})[size] = r
@@ -443,6 +445,15 @@ def render_markdown(r: dict[str, Any], quality_tables: list[str]) -> str:
                 f"{v['nochange_reindex_s']['median']:.3f} | "
                 f"{v['one_file_change_s']['median']:.3f} | "
                 f"{v['index_bytes_per_chunk_no_vectors']} |")
+        lines.append("")
+        lines += ["First stage (lexical + fusion + ranking, no model; wall time of "
+                  "`Engine.search`, limit 10):", "",
+                  "| size | chunks | p50 ms | p95 ms | n |", "|---|---|---|---|---|"]
+        for size, v in idx.items():
+            lat = v.get("first_stage_latency_ms", {}).get("total")
+            if lat:
+                lines.append(f"| {size} | {v['chunks']} | {lat['p50']} | {lat['p95']} | "
+                             f"{lat['n']} |")
         lines.append("")
     mdl = r["speed"].get("models", {})
     if "embedding" in mdl:
