@@ -420,7 +420,7 @@ def header_doc_queries(path: str, text: str, defs: Definitions,
                 i += 1
             i -= 1
         end = i + 1  # first line after the comment
-        decl_lines = []
+        decl_lines: list[str] = []
         j = end + 1 if end < len(lines) and not lines[end].strip() else end  # one blank line
         while j < len(lines) and len(decl_lines) < 4 and lines[j].strip():
             decl_lines.append(lines[j].strip())
