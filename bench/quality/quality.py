@@ -254,14 +254,17 @@ def ablation_markdown(table: dict[str, Any], title: str) -> str:
         return ""
     langs = sorted({lg for v in table.values() for lg in v["languages"]})
     lines = [f"**{title}** (MRR@10, mean [95% CI]; Δ = paired difference to the first "
-             "variant, stratified by language)", "",
-             "| variant | n | macro | Δ macro | " + " | ".join(langs) + " |",
-             "|---|---|---|---|" + "---|" * len(langs)]
+             "variant, stratified by language; worse = languages whose own paired Δ interval "
+             "lies below 0)", "",
+             "| variant | n | macro | Δ macro | worse (Δ CI < 0) | " + " | ".join(langs) + " |",
+             "|---|---|---|---|---|" + "---|" * len(langs)]
     for name, v in table.items():
         cells = [f"{v['languages'][lg]['mean']:.3f}" if lg in v["languages"] else "–"
                  for lg in langs]
+        worse = [lg for lg, d in v["language_delta"].items() if d["hi"] < 0]
         lines.append(f"| {name} | {v['n']} | {M.format_ci(v['macro'])} | "
-                     f"{M.format_ci(v['delta'], signed=True)} | " + " | ".join(cells) + " |")
+                     f"{M.format_ci(v['delta'], signed=True)} | {', '.join(worse) or '–'} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
