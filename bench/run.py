@@ -370,8 +370,10 @@ def quality_bench(args: argparse.Namespace, results: dict[str, Any], md: list[st
                 return {"records": records, "index_s": index_s,
                         "total_s": time.perf_counter() - t}
 
-            r = checks.run(f"bench/{variant}/{mode}", one, lambda v: bool(v["records"]) and all(
-                0 <= m <= 1 for rec in v["records"] for m in qb.query_metrics(rec).values()))
+            r = checks.run(f"bench/{variant}/{mode}", one, lambda v, mode=mode: bool(
+                v["records"]) and all(  # a degraded search (no embedder) is not `hybrid`
+                rec["mode"] == mode and min(qb.query_metrics(rec).values()) >= 0
+                and max(qb.query_metrics(rec).values()) <= 1 for rec in v["records"]))
             if r is None:
                 continue
             runs.setdefault(mode, {})[variant] = r["records"]
