@@ -251,8 +251,9 @@ def main(argv: list[str] | None = None) -> int:
             tree = trees[size] = tmp / "speed" / size
             speed.copy_tree(sources_, tree)
             n = repeats if size != "large" else max(1, repeats - 1)
-            bench_queries = [rec["text"] for recs in results["quality"].get("bench", {}).get(
-                "queries", {}).values() for rec in recs][:300]
+            bench_queries = list(dict.fromkeys(
+                rec["text"] for recs in results["quality"].get("bench", {}).get(
+                    "queries", {}).values() for rec in recs))[:300]
             r = checks.run(f"speed/index/{size}", lambda t=tree, n=n, q=bench_queries: (
                 speed.measure_indexing(t, settings, n, q or None)),
                 lambda v: v["chunks"] > 0 and v["full_index_s"]["median"] > 0)
