@@ -42,7 +42,7 @@ from semcode.evaluation.styles import (  # noqa: E402
 STYLES = ("docstring", "prose", "identifier")
 # At most this many queries per repository and style (a seeded sample), so no repository
 # dominates its language.
-MAX_PER_REPO = {"docstring": 40, "prose": 30, "identifier": 30}
+MAX_PER_REPO = {"docstring": 50, "prose": 60, "identifier": 30}
 SEED = 0
 
 
