@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.quality import quality as qb  # noqa: E402
-from bench.quality.corpora import cache_dir, sha256  # noqa: E402
+from bench.quality.corpora import cache_dir, prepared_root, sha256  # noqa: E402
 from bench.speed import speed  # noqa: E402
 from semcode import __version__  # noqa: E402
 from semcode.config import Settings  # noqa: E402
@@ -251,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             tree = trees[size] = tmp / "speed" / size
             speed.copy_tree(sources_, tree)
             n = repeats if size != "large" else max(1, repeats - 1)
-            r = checks.run(f"speed/index/{size}", lambda t=tree, n=n: speed.measure_indexing(
-                t, settings, n),
+            bench_queries = list(dict.fromkeys(
+                rec["text"] for recs in results["quality"].get("bench", {}).get(
+                    "queries", {}).values() for rec in recs))[:300]
+            r = checks.run(f"speed/index/{size}", lambda t=tree, n=n, q=bench_queries: (
+                speed.measure_indexing(t, settings, n, q or None)),
                 lambda v: v["chunks"] > 0 and v["full_index_s"]["median"] > 0)
             if r is not None:
                 results["speed"].setdefault("indexing", {})[size] = r
@@ -312,9 +315,9 @@ def quality_bench(args: argparse.Namespace, results: dict[str, Any], md: list[st
     from bench.quality.corpora import describe, load_manifest
 
     quick = args.quick
-    prepared_root = tmp / "prepared" if quick else cache_dir() / "prepared"
+    prepared = tmp / "prepared" if quick else prepared_root()
     index_root = tmp / "bench-index" if quick else cache_dir() / "index"
-    cmd = [sys.executable, "-m", "bench.quality.prepare", "--out", str(prepared_root)]
+    cmd = [sys.executable, "-m", "bench.quality.prepare", "--out", str(prepared)]
     if quick:
         cmd += ["--local", f"semcode:python:tune:{REPO / 'server'},{REPO / 'docs'}",
                 "--local", f"stdlib:python:test:{STDLIB / 'json'},{STDLIB / 'logging'}"]
@@ -332,7 +335,7 @@ def quality_bench(args: argparse.Namespace, results: dict[str, Any], md: list[st
                     lambda rc: rc == 0)
     if ok != 0:
         return
-    corpora = [qb.load_prepared(prepared_root / n) for n in names]
+    corpora = [qb.load_prepared(prepared / n) for n in names]
     corpora = [c for c in corpora if args.split in ("both", c["split"])]
     splits = ["tune", "test"] if args.split == "both" else [args.split]
     styles = tuple(args.styles.split(","))
@@ -368,8 +371,10 @@ def quality_bench(args: argparse.Namespace, results: dict[str, Any], md: list[st
                 return {"records": records, "index_s": index_s,
                         "total_s": time.perf_counter() - t}
 
-            r = checks.run(f"bench/{variant}/{mode}", one, lambda v: bool(v["records"]) and all(
-                0 <= m <= 1 for rec in v["records"] for m in qb.query_metrics(rec).values()))
+            r = checks.run(f"bench/{variant}/{mode}", one, lambda v, mode=mode: bool(
+                v["records"]) and all(  # a degraded search (no embedder) is not `hybrid`
+                rec["mode"] == mode and min(qb.query_metrics(rec).values()) >= 0
+                and max(qb.query_metrics(rec).values()) <= 1 for rec in v["records"]))
             if r is None:
                 continue
             runs.setdefault(mode, {})[variant] = r["records"]
@@ -443,6 +448,15 @@ def render_markdown(r: dict[str, Any], quality_tables: list[str]) -> str:
                 f"{v['nochange_reindex_s']['median']:.3f} | "
                 f"{v['one_file_change_s']['median']:.3f} | "
                 f"{v['index_bytes_per_chunk_no_vectors']} |")
+        lines.append("")
+        lines += ["First stage (lexical + fusion + ranking, no model; wall time of "
+                  "`Engine.search`, limit 10):", "",
+                  "| size | chunks | p50 ms | p95 ms | n |", "|---|---|---|---|---|"]
+        for size, v in idx.items():
+            lat = v.get("first_stage_latency_ms", {}).get("total")
+            if lat:
+                lines.append(f"| {size} | {v['chunks']} | {lat['p50']} | {lat['p95']} | "
+                             f"{lat['n']} |")
         lines.append("")
     mdl = r["speed"].get("models", {})
     if "embedding" in mdl:

@@ -31,6 +31,7 @@ LIMIT = 20  # what a picker shows; every metric is @10 or less
 TOP_K_PROSE = 5
 NOT_CODE = ("docs", "test", "example")
 METRICS = ("MRR@10", "nDCG@10", "R@1", "R@10")
+MIN_MACRO_QUERIES = 10  # a language with fewer queries of a style is shown, not averaged
 
 
 def _load_metrics() -> ModuleType:
@@ -58,10 +59,16 @@ _EXAMPLE = re.compile(r"(^|/)(examples?|samples?|demos?|bench|benches|benchmarks
 
 def content_kind(chunk: Any) -> str:
     """The chunk's content kind: the engine's own `content` field when it has one
-    (semcode > 0.1.0), else a path heuristic (docs / test / example / code)."""
+    (semcode > 0.1.0), else `path_kind`."""
     value = getattr(chunk, "content", None)
     if value:
         return str(getattr(value, "value", value))
+    return path_kind(chunk)
+
+
+def path_kind(chunk: Any) -> str:
+    """A version-independent path heuristic: docs / test / example / code (so "prose on
+    top" can also be compared across versions whose classifiers differ)."""
     path = chunk.path
     if _DOC_EXT.search(path) or getattr(chunk, "language", "") in ("markdown", "rst"):
         return "docs"
@@ -125,14 +132,16 @@ def run_corpus(prepared: dict[str, Any], settings: Any, mode: str, styles: Seque
             ranks = M.relevant_ranks(keys, frozenset(q["gold"]))
             seen: set[str] = set()
             kinds: list[str] = []
+            path_kinds: list[str] = []
             for h, key in zip(response.hits, keys, strict=True):
                 if key not in seen and len(kinds) < TOP_K_PROSE:
                     seen.add(key)
                     kinds.append(content_kind(h.chunk))
+                    path_kinds.append(path_kind(h.chunk))
             records.append({"id": q["id"], "style": q["style"], "text": q["text"][:300],
                             "gold": q["gold"], "language": prepared["language"],
                             "corpus": prepared["corpus"], "ranks": ranks,
-                            "n_gold": len(q["gold"]), "top5": kinds,
+                            "n_gold": len(q["gold"]), "top5": kinds, "top5_path": path_kinds,
                             "mode": getattr(response, "mode", mode)})
         query_s = time.perf_counter() - t
     finally:
@@ -151,12 +160,15 @@ def query_metrics(record: dict[str, Any]) -> dict[str, float]:
     out = {m: values[m] for m in METRICS}
     top = record["top5"]
     out["prose_on_top"] = sum(k in NOT_CODE for k in top) / TOP_K_PROSE if top else 0.0
+    top = record.get("top5_path", top)
+    out["prose_on_top_path"] = sum(k in NOT_CODE for k in top) / TOP_K_PROSE if top else 0.0
     return out
 
 
 def summarize(records: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
     """Per style (and all styles): per language each metric's mean [95% CI], and the macro
-    average over languages (stratified bootstrap); prose on top for docstring/prose."""
+    average over the languages with at least MIN_MACRO_QUERIES queries of that style
+    (stratified bootstrap); prose on top for docstring/prose."""
     out: dict[str, Any] = {}
     for style in (*STYLES, "all"):
         rs = [r for r in records if style == "all" or r["style"] == style]
@@ -167,14 +179,16 @@ def summarize(records: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any
             by_lang.setdefault(r["language"], []).append(query_metrics(r))
         metrics = list(METRICS)
         if style in ("docstring", "prose"):
-            metrics.append("prose_on_top")
+            metrics += ["prose_on_top", "prose_on_top_path"]
         block: dict[str, Any] = {"n": len(rs), "languages": {}, "macro": {}}
         for lang in sorted(by_lang):
             vals = by_lang[lang]
             block["languages"][lang] = {"n": len(vals), **{
                 m: M.ci_dict(M.bootstrap_ci([v[m] for v in vals], seed=seed)) for m in metrics}}
+        in_macro = [lg for lg in sorted(by_lang) if len(by_lang[lg]) >= MIN_MACRO_QUERIES]
+        block["macro_languages"] = in_macro
         for m in metrics:
-            groups = [[v[m] for v in by_lang[lang]] for lang in sorted(by_lang)]
+            groups = [[v[m] for v in by_lang[lang]] for lang in in_macro]
             block["macro"][m] = M.ci_dict(M.stratified_bootstrap(groups, seed=seed))
         out[style] = block
     return out
@@ -189,9 +203,11 @@ def markdown(summary: dict[str, Any], title: str) -> str:
                   "| language | n | " + " | ".join(metrics) + " |",
                   "|---|---|" + "---|" * len(metrics)]
         for lang, v in block["languages"].items():
-            lines.append(f"| {lang} | {v['n']} | "
+            mark = "" if lang in block.get("macro_languages", [lang]) else " (not in macro)"
+            lines.append(f"| {lang}{mark} | {v['n']} | "
                          + " | ".join(M.format_ci(v[m]) for m in metrics) + " |")
-        lines.append(f"| **macro** | {block['n']} | "
+        lines.append(f"| **macro** ({len(block.get('macro_languages', []))} languages) | "
+                     f"{block['n']} | "
                      + " | ".join(M.format_ci(block["macro"][m]) for m in metrics) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -209,8 +225,9 @@ def load_ablations(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def ablation_table(runs: dict[str, list[dict[str, Any]]], seed: int = 0) -> dict[str, Any]:
-    """Macro MRR@10 per variant with its CI, the paired difference to the reference
-    (first) variant, and MRR@10 per language."""
+    """Macro MRR@10 per variant with its CI (languages with at least MIN_MACRO_QUERIES
+    queries), the paired difference to the reference (first) variant, and MRR@10 and its
+    paired difference per language."""
     names = list(runs)
     ref = {(r["corpus"], r["id"]): r for r in runs[names[0]]}
     out: dict[str, Any] = {}
@@ -224,15 +241,16 @@ def ablation_table(runs: dict[str, list[dict[str, Any]]], seed: int = 0) -> dict
             base = ref.get((r["corpus"], r["id"]))
             if base is not None:
                 deltas.setdefault(r["language"], []).append(v - query_metrics(base)["MRR@10"])
-        langs = sorted(by_lang)
+        langs = [lg for lg in sorted(by_lang) if len(by_lang[lg]) >= MIN_MACRO_QUERIES]
         out[name] = {
             "n": len(rs),
             "macro": M.ci_dict(M.stratified_bootstrap([by_lang[lg] for lg in langs], seed=seed)),
             "delta": M.ci_dict(M.stratified_bootstrap([deltas.get(lg, []) for lg in langs],
                                                       seed=seed)),
-            "languages": {lg: M.ci_dict(M.bootstrap_ci(by_lang[lg], seed=seed)) for lg in langs},
-            "language_delta": {lg: M.ci_dict(M.bootstrap_ci(deltas.get(lg, []), seed=seed))
-                               for lg in langs if deltas.get(lg)},
+            "macro_languages": langs,
+            "languages": {lg: M.ci_dict(M.bootstrap_ci(v, seed=seed)) for lg, v in by_lang.items()},
+            "language_delta": {lg: M.ci_dict(M.bootstrap_ci(d, seed=seed))
+                               for lg, d in deltas.items() if d},
         }
     return out
 
@@ -244,26 +262,33 @@ def ablation_markdown(table: dict[str, Any], title: str) -> str:
         return ""
     langs = sorted({lg for v in table.values() for lg in v["languages"]})
     lines = [f"**{title}** (MRR@10, mean [95% CI]; Δ = paired difference to the first "
-             "variant, stratified by language)", "",
-             "| variant | n | macro | Δ macro | " + " | ".join(langs) + " |",
-             "|---|---|---|---|" + "---|" * len(langs)]
+             "variant, stratified by language; worse = languages whose own paired Δ interval "
+             "lies below 0)", "",
+             "| variant | n | macro | Δ macro | worse (Δ CI < 0) | " + " | ".join(langs) + " |",
+             "|---|---|---|---|---|" + "---|" * len(langs)]
     for name, v in table.items():
         cells = [f"{v['languages'][lg]['mean']:.3f}" if lg in v["languages"] else "–"
                  for lg in langs]
+        worse = [lg for lg, d in v["language_delta"].items() if d["hi"] < 0]
         lines.append(f"| {name} | {v['n']} | {M.format_ci(v['macro'])} | "
-                     f"{M.format_ci(v['delta'], signed=True)} | " + " | ".join(cells) + " |")
+                     f"{M.format_ci(v['delta'], signed=True)} | {', '.join(worse) or '–'} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def overview_markdown(summaries: dict[str, dict[str, Any]], title: str) -> str:
     """One compact table of macro averages: a row per mode/split × style."""
-    lines = [f"**{title}** — macro average over languages, mean [95% CI]", "",
-             "| mode / split | style | n | MRR@10 | nDCG@10 | R@1 | R@10 | prose on top |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"**{title}** — macro average over languages, mean [95% CI]; prose on top: "
+             "the engine's `content` kinds (path heuristic where it has none) / the path "
+             "heuristic alone", "",
+             "| mode / split | style | n | MRR@10 | nDCG@10 | R@1 | R@10 | prose on top | "
+             "prose on top (path) |", "|---|---|---|---|---|---|---|---|---|"]
     for where, summary in summaries.items():
         for style, block in summary.items():
             m = block["macro"]
-            top = M.format_ci(m["prose_on_top"]) if "prose_on_top" in m else "–"
+            tops = [M.format_ci(m[k]) if k in m else "–"
+                    for k in ("prose_on_top", "prose_on_top_path")]
             lines.append(f"| {where} | {style} | {block['n']} | "
-                         + " | ".join(M.format_ci(m[k]) for k in METRICS) + f" | {top} |")
+                         + " | ".join(M.format_ci(m[k]) for k in METRICS) + " | "
+                         + " | ".join(tops) + " |")
     return "\n".join(lines) + "\n"
