@@ -284,7 +284,7 @@ class Indexer:
             for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
                 self.lexical.upsert(chunk_id, toks)
                 self.refs[chunk_id] = ChunkRef(chunk.path, chunk.language, int(chunk.kind),
-                                               chunk.content_hash())
+                                               chunk.content_hash(), chunk.content)
             self._add_cached_vectors(new_ids)
         return result.warning
 

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     part INTEGER NOT NULL,
     text TEXT NOT NULL,
     hash TEXT NOT NULL,
-    tokens TEXT NOT NULL             -- BM25 tokens, space-joined (rebuilds need no re-tokenising)
+    tokens TEXT NOT NULL,            -- BM25 tokens, space-joined (rebuilds need no re-tokenising)
+    content TEXT NOT NULL DEFAULT 'code'  -- content kind (chunking/content.py)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks(hash);
@@ -63,7 +64,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
 
 _CHUNK_COLUMNS = (
     "path, language, kind, name, container, start_line, end_line, name_line, "
-    "name_start_col, name_end_col, part, text"
+    "name_start_col, name_end_col, part, text, content"
 )
 
 
@@ -79,6 +80,7 @@ class ChunkRef:
     language: str
     kind: int
     hash: str
+    content: str = "code"  # content kind (chunking/content.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,10 @@ class Store:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            columns = {r[1] for r in self._db.execute("PRAGMA table_info(chunks)")}
+            if "content" not in columns:  # an index from before content kinds
+                self._db.execute("ALTER TABLE chunks ADD COLUMN content TEXT NOT NULL "
+                                 "DEFAULT 'code'")
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open index database {path}: {exc}") from None
         self._lock = threading.RLock()
@@ -156,10 +162,11 @@ class Store:
             for chunk, toks in zip(chunks, tokens, strict=True):
                 cur = self._db.execute(
                     f"INSERT INTO chunks ({_CHUNK_COLUMNS}, hash, tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
                      chunk.start_line, chunk.end_line, chunk.name_line, chunk.name_start_col,
-                     chunk.name_end_col, chunk.part, chunk.text, chunk.content_hash(),
+                     chunk.name_end_col, chunk.part, chunk.text, chunk.content,
+                     chunk.content_hash(),
                      " ".join(toks)),
                 )
                 assert cur.lastrowid is not None
@@ -200,8 +207,9 @@ class Store:
 
     def chunk_refs(self) -> dict[int, ChunkRef]:
         with self._lock:
-            rows = self._db.execute("SELECT id, path, language, kind, hash FROM chunks").fetchall()
-        return {r[0]: ChunkRef(r[1], r[2], r[3], r[4]) for r in rows}
+            rows = self._db.execute(
+                "SELECT id, path, language, kind, hash, content FROM chunks").fetchall()
+        return {r[0]: ChunkRef(r[1], r[2], r[3], r[4], r[5]) for r in rows}
 
     def chunk_tokens(self) -> Iterator[tuple[int, list[str]]]:
         with self._lock:
@@ -306,10 +314,11 @@ class _Transaction:
 
 def _row_to_chunk(row: Sequence[object]) -> Chunk:
     (path, language, kind, name, container, start, end, name_line, name_start, name_end,
-     part, text) = row
+     part, text, content) = row
     return Chunk(
         path=str(path), language=str(language), kind=SymbolKind(int(kind)),  # type: ignore[call-overload]
         name=str(name), container=str(container), start_line=int(start),  # type: ignore[call-overload]
         end_line=int(end), text=str(text), name_line=int(name_line),  # type: ignore[call-overload]
         name_start_col=int(name_start), name_end_col=int(name_end), part=int(part),  # type: ignore[call-overload]
+        content=str(content),
     )
