@@ -220,3 +220,44 @@ def test_contents_filter(engine: Engine) -> None:
     assert hits and {h.chunk.content for h in hits} <= {"test", "docs"}
     with pytest.raises(SearchError, match="content kind"):
         engine.search(SearchRequest("x", contents=("prose",)))
+
+
+# ------------------------------------------------------------------------------ adapters
+def test_cli_json_has_content_and_ranking_factors(engine: Engine, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from semcode import cli
+
+    monkeypatch.setenv("SEMCODE_CACHE_DIR", str(tmp_path / "cache"))
+    ws = str(engine.root)
+    args = ["search", "-w", ws, "--json", "--mode", "lexical", "--embedding-model", "off",
+            "--reranker-model", "off", "refresh_token"]
+    assert cli.main(args) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results[0]["content"] == "code" and results[0]["path"] == "src/tokens.py"
+    ranking_stage = results[0]["stages"]["ranking"]
+    assert ranking_stage["rank"] == 1 and ranking_stage["factors"]["definition"] > 0
+    assert "factors" not in results[0]["stages"]["fused"]
+    assert cli.main([*args[:-1], "--content", "test,docs", "--content", "example",
+                     "refresh_token"]) == 0
+    results = json.loads(capsys.readouterr().out)
+    assert results and {r["content"] for r in results} <= {"test", "docs", "example"}
+
+
+def test_lsp_contents_param_and_item_content() -> None:
+    from semcode.lsp.convert import _stage
+    from semcode.lsp.params import ParamError, search_request
+    from semcode.search.engine import StageScore
+
+    req = search_request({"query": "x", "contents": ["test", "docs"]})
+    assert req.contents == ("test", "docs")
+    assert search_request({"query": "x"}).contents == ()
+    with pytest.raises(ParamError, match="contents"):
+        search_request({"query": "x", "contents": ["prose"]})
+    with pytest.raises(ParamError, match="contents"):
+        search_request({"query": "x", "contents": "test"})
+    assert _stage(StageScore(1, 0.5, {"definition": 1.0})) == {
+        "rank": 1, "score": 0.5, "factors": {"definition": 1.0}}
+    assert _stage(StageScore(2, 0.25)) == {"rank": 2, "score": 0.25}
