@@ -107,7 +107,7 @@ def test_definition_boost_tiers() -> None:
 
 
 def test_definition_stem_tier_for_sentences() -> None:
-    cs = cands(chunk("handle", "a.py"), chunk("refresh_tokens", "b.py"))
+    cs = cands(chunk("handle", "a.py"), chunk("token", "t.py"), chunk("refresh_tokens", "b.py"))
     p = replace(OFF, definition=1.0, definition_stem=0.4, definition_natural=1.0)
     out = rank(cs, classify_query("where do we refresh an expired token"), p)
     assert names(out)[0] == "refresh_tokens"

@@ -83,7 +83,7 @@ class Settings:
     rank_definition_mixed: float = 0.5  # scale for sentences naming an identifier
     rank_definition_natural: float = 0.5  # scale for plain sentences (stem tier only)
     rank_path: float = 0.3  # share of query words in the file/directory name (additive)
-    rank_container: float = 0.1  # a class/module with several member hits (additive)
+    rank_container: float = 0.0  # a class/module with several member hits (additive)
     rank_file_decay: float = 0.6  # per further chunk from one file (1.0 = off)
     rank_file_keep: int = 3  # chunks of one file before the decay starts
     # --- reranking

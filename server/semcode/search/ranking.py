@@ -14,7 +14,8 @@ only what helps. In order:
 3. **Definition boost** (`rank_definition`): a symbol chunk whose name is an identifier
    the query names gets `rank_definition × tier` added, tier 1 for the exact name,
    `rank_definition_normalised` when equal up to case and `_`, `rank_definition_stem`
-   when all of the name's word parts occur (stemmed) in the query. Sentences that name
+   times the share of a multi-word name's parts that occur (stemmed) in the query, when
+   at least two do. Sentences that name
    an identifier get it scaled by `rank_definition_mixed`; plain sentences get only the
    stem tier, scaled by `rank_definition_natural`.
 4. **Path match** (`rank_path`): the share of the query's words found in the file's stem
@@ -158,8 +159,8 @@ def _definition(chunk: Chunk, intent: Intent, p: RankingParams,
             tier = 1.0
         elif normalise(chunk.name) in {normalise(n) for n in names}:
             tier = p.definition_normalised
-    if not tier and p.definition_stem and _stem_covered(chunk.name, intent.stems):
-        tier = p.definition_stem
+    if not tier and p.definition_stem:
+        tier = p.definition_stem * _stem_coverage(chunk.name, intent.stems)
     if not tier:
         return 0.0
     if intent.kind == NATURAL:
@@ -179,13 +180,15 @@ def _name_stems(name: str) -> tuple[str, ...]:
     return tuple(toks[1:]) if len(toks) > 1 else tuple(toks)
 
 
-def _stem_covered(name: str, stems: frozenset[str]) -> bool:
+def _stem_coverage(name: str, stems: frozenset[str]) -> float:
+    """The share of a multi-word name's parts that the query contains (stemmed), when at
+    least two do: "allowUnknownOption" in "allow unknown options" -> 1.0. One-word names
+    ("Option", "help") are left out: in a library about options they match any query."""
     parts = _name_stems(name)
-    if not parts or not stems:
-        return False
-    if len(parts) == 1 and len(parts[0]) < 4:
-        return False  # "get", "run": too common to mean the query names them
-    return all(s in stems for s in parts)
+    if len(parts) < 2 or not stems:
+        return 0.0
+    covered = sum(1 for s in parts if s in stems)
+    return covered / len(parts) if covered >= 2 else 0.0
 
 
 _SPLIT_PATH = re.compile(r"[/]")
