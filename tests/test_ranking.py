@@ -261,3 +261,17 @@ def test_lsp_contents_param_and_item_content() -> None:
     assert _stage(StageScore(1, 0.5, {"definition": 1.0})) == {
         "rank": 1, "score": 0.5, "factors": {"definition": 1.0}}
     assert _stage(StageScore(2, 0.25)) == {"rank": 2, "score": 0.25}
+
+
+@pytest.mark.parametrize("query, name", [
+    ("definition of Response", "Response"),
+    ("find get_small", "get_small"),
+    ("where is is_object defined", "is_object"),
+    ("how does Coalesce work", "Coalesce"),
+    ("show me the method map_any", "map_any"),
+    ("exponent method", "exponent"),
+    ("where do we implement AsPrimitive?", "AsPrimitive"),
+])
+def test_a_name_in_lookup_phrasing_is_an_identifier_lookup(query: str, name: str) -> None:
+    intent = classify_query(query)
+    assert intent.kind == IDENTIFIER and intent.identifiers == (name,)

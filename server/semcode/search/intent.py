@@ -40,6 +40,20 @@ _CODEY = re.compile(r"""^(?:
 _QUOTED = re.compile(r"`([^`]+)`")
 _WORD = re.compile(r"[A-Za-z_$][\w$]*(?:(?:\.|::|->|#|\\)[A-Za-z_$][\w$]*)*(?:\(\))?")
 
+# Phrasing around a name in a lookup ("where is X defined", "show me the class X", "how
+# does X work", "X method"): a short query that is only these words and one name is an
+# identifier lookup of that name.
+_LOOKUP = """
+    a an the of for to in is are was do does did we i you me my our it its this that
+    how what where which who why when show find locate get see open jump goto go
+    definition definitions define defined defines declaration declared declare
+    implementation implemented implement implements implementing work works working
+    function functions func fn def method methods class classes struct structs type types
+    interface interfaces trait traits enum enums module modules namespace package constant
+    constructor macro variable field property symbol code source please look up lookup
+"""
+LOOKUP_WORDS = frozenset(_LOOKUP.split())
+
 # Words that ask for a content kind (lowercased query words).
 _KIND_WORDS: dict[str, str] = {
     "test": "test", "tests": "test", "testing": "test", "tested": "test", "spec": "test",
@@ -95,11 +109,16 @@ def classify_query(query: str) -> Intent:
     words = tuple(w for w in lowered if w not in STOPWORDS and len(w) > 1)
     wants = frozenset(_KIND_WORDS[w] for w in lowered if w in _KIND_WORDS)
     single = len(text.split()) == 1 and bool(raw_words)
+    rest = [w for w in raw_words if w.lower() not in LOOKUP_WORDS]
     if single:
         # One word is a symbol lookup ("urlencode", "Session", "parse_args").
         add(raw_words[0])
         kind = IDENTIFIER
         wants = frozenset()
+    elif len(rest) == 1 and len(raw_words) <= 8 and not wants:
+        # A name in lookup phrasing: "definition of Response", "find get_small".
+        add(rest[0])
+        kind = IDENTIFIER
     elif identifiers and all(_QUALIFIED.match(w) or _CODEY.match(w) for w in raw_words):
         kind = IDENTIFIER  # "parse_args format_help": only identifiers
     elif identifiers:
