@@ -1,7 +1,9 @@
-"""semcode benchmarks: quality (docstring → function, commit → files) and speed.
+"""semcode benchmarks: quality (docstring / prose / identifier queries over pinned real
+repositories in 10+ languages, split tune/test by repository; commit → files) and speed.
 
     bench/run --quick        tiny models, this repo + a CPython stdlib subset, no downloads
-    bench/run                pinned real corpora (bench/quality/corpora.toml), 3 sizes
+    bench/run --quality-only [--split test] [--ablations FILE]   the benchmark that decides
+    bench/run                everything: quality, commit protocol, speed at 3 sizes
     bench/run --embedder GGUF --embedding-profile generic-mean --reranker GGUF
 
 Writes bench/out/results.json and bench/out/results.md; the last line is
@@ -27,7 +29,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.quality.corpora import sha256  # noqa: E402
+from bench.quality import quality as qb  # noqa: E402
+from bench.quality.corpora import cache_dir, sha256  # noqa: E402
 from bench.speed import speed  # noqa: E402
 from semcode import __version__  # noqa: E402
 from semcode.config import Settings  # noqa: E402
@@ -128,10 +131,30 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rerank-depth", type=int, default=None)
     ap.add_argument("--repeats", type=int, default=None)
     ap.add_argument("--skip", action="append", default=[],
-                    help="docstring, commit, speed-small, speed-medium, speed-large, models, "
-                         "rss, lsp (repeatable)")
+                    help="bench, docstring, commit, speed-small, speed-medium, speed-large, "
+                         "models, rss, lsp (repeatable)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out")
+    ap.add_argument("--split", choices=("tune", "test", "both"), default="both",
+                    help="which repositories the quality benchmark runs on (default both, "
+                         "reported apart)")
+    ap.add_argument("--modes", default=None,
+                    help="comma list of lexical,hybrid (default: lexical, plus hybrid when "
+                         "--embedder is given, except in --quick)")
+    ap.add_argument("--styles", default=",".join(qb.STYLES), help="comma list of query styles")
+    ap.add_argument("--corpus", action="append", default=[],
+                    help="only this corpus of corpora.toml (repeatable)")
+    ap.add_argument("--ablations", type=Path, default=None,
+                    help="TOML of [variants.NAME] settings overrides: one run per variant "
+                         "and an ablation table (--quick uses bench/quality/"
+                         "ablations.example.toml)")
+    ap.add_argument("--quality-only", action="store_true",
+                    help="only the quality benchmark (no old docstring/commit protocols, "
+                         "speed or LSP)")
+    ap.add_argument("--label", default="", help="a name for the measured semcode, e.g. 0.1.0")
     args = ap.parse_args(argv)
+    if args.quality_only:
+        args.skip += ["docstring", "commit", "speed-small", "speed-medium", "speed-large",
+                      "models", "rss", "lsp"]
     quick = args.quick
     max_queries = args.max_queries or (60 if quick else 200)
     depth = args.rerank_depth or (10 if quick else 20)
@@ -159,6 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     "cores": os.cpu_count(), "python": platform.python_version()},
         "versions": {"semcode": __version__, "llama_cpp_python": speed.llama_version(),
                      "git": _git_head()},
+        "label": args.label or f"semcode {__version__} ({_git_head()})",
         "models": models, "settings": {"embedding_profile": args.embedding_profile,
                                        "rerank_depth": depth, "max_queries": max_queries},
         "quality": {}, "speed": {}}
@@ -176,7 +200,15 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(tmp_s)
         settings = Settings.from_mapping({"index_dir": str(tmp / "index")}, base)
 
-        # ------------------------------------------------------------ quality
+        # ------------------------------------------------------------ quality benchmark
+        if "bench" not in args.skip:
+            modes = (args.modes.split(",") if args.modes
+                     else ["lexical", "hybrid"] if args.embedder and not quick else ["lexical"])
+            ablations = args.ablations or (
+                REPO / "bench" / "quality" / "ablations.example.toml" if quick else None)
+            quality_bench(args, results, md, checks, tmp, base, embedder, modes, ablations)
+
+        # ------------------------------------------------------------ quality (old protocols)
         if "docstring" not in args.skip:
             if quick:
                 sources = {"semcode": read_tree(REPO / "server" / "semcode", settings),
@@ -184,15 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 corpora = [{"name": "semcode+stdlib", "files": {
                     f"{k}/{p}": t for k, fs in sources.items() for p, t in fs.items()}}]
             else:
-                from bench.quality.corpora import describe, load_manifest, read_corpus
-
-                corpora = []
-                by_lang: dict[str, dict[str, str]] = {}
-                manifest = load_manifest()
-                for c in manifest:
-                    by_lang.setdefault(c["language"], {}).update(read_corpus(c))
-                results["corpora"] = [describe(c) for c in manifest]
-                corpora = [{"name": lang, "files": files} for lang, files in by_lang.items()]
+                corpora = []  # the quality benchmark above covers the real corpora
             for corpus in corpora:
                 name = f"docstring/{corpus['name']}"
                 run = checks.run(name, lambda c=corpus: run_docstring(
@@ -234,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
                 results["speed"].setdefault("indexing", {})[size] = r
         small = trees.get("small")
         if small is not None and "models" not in args.skip:
-            queries = [q["query"] for run in results["quality"].values()
+            queries = [q["query"] for name, run in results["quality"].items() if name != "bench"
                        for q in run["queries"]][:20 if quick else 50] or ["parse a file"]
             r = checks.run("speed/models", lambda: speed.measure_models(
                 small, settings, queries, tmp / "index-models", 200 if quick else 1000,
@@ -279,6 +303,101 @@ def main(argv: list[str] | None = None) -> int:
     return 1 if checks.failed else 0
 
 
+def quality_bench(args: argparse.Namespace, results: dict[str, Any], md: list[str],
+                  checks: Checks, tmp: Path, base: Settings, embedder: str, modes: list[str],
+                  ablations: Path | None) -> None:
+    """Prepare the corpora (this checkout's code, in a subprocess, so every semcode version
+    sees the same workspaces and queries), then search them with the semcode on the path:
+    one run per variant × mode; tables per split."""
+    from bench.quality.corpora import describe, load_manifest
+
+    quick = args.quick
+    prepared_root = tmp / "prepared" if quick else cache_dir() / "prepared"
+    index_root = tmp / "bench-index" if quick else cache_dir() / "index"
+    cmd = [sys.executable, "-m", "bench.quality.prepare", "--out", str(prepared_root)]
+    if quick:
+        cmd += ["--local", f"semcode:python:tune:{REPO / 'server'},{REPO / 'docs'}",
+                "--local", f"stdlib:python:test:{STDLIB / 'json'},{STDLIB / 'logging'}"]
+        names = ["semcode", "stdlib"]
+    else:
+        manifest = [c for c in load_manifest()
+                    if (not args.corpus or c["name"] in args.corpus)
+                    and args.split in ("both", c["split"])]
+        for c in manifest:
+            cmd += ["--corpus", c["name"]]
+        names = [c["name"] for c in manifest]
+        results["corpora"] = [describe(c) for c in manifest]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "server")}
+    ok = checks.run("bench/prepare", lambda: subprocess.run(cmd, cwd=REPO, env=env).returncode,
+                    lambda rc: rc == 0)
+    if ok != 0:
+        return
+    corpora = [qb.load_prepared(prepared_root / n) for n in names]
+    corpora = [c for c in corpora if args.split in ("both", c["split"])]
+    splits = ["tune", "test"] if args.split == "both" else [args.split]
+    styles = tuple(args.styles.split(","))
+    variants = qb.load_ablations(ablations) if ablations else {"default": {}}
+    key = qb.code_key()
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {}  # mode -> variant -> records
+    out: dict[str, Any] = {"label": results["label"], "code": key, "splits": splits,
+                           "styles": list(styles), "modes": modes,
+                           "variants": variants, "skipped_variants": {}, "timing": {},
+                           "corpora": {c["corpus"]: {"language": c["language"],
+                                                     "split": c["split"], **c["stats"]}
+                                       for c in corpora}}
+    for variant, overrides in variants.items():
+        for mode in modes:
+            try:
+                settings = Settings.from_mapping({
+                    **overrides, "index_dir": str(index_root / key / qb.index_key(overrides)),
+                    "embedding_model": embedder if mode != "lexical" else "off",
+                    "reranker_model": "off", "rerank": False}, base)
+            except Exception as exc:  # noqa: BLE001 - e.g. a key this version lacks
+                print(f"== bench/{variant}/{mode}: skipped ({exc})")
+                out["skipped_variants"][f"{variant}/{mode}"] = str(exc)
+                continue
+
+            def one(settings: Settings = settings, mode: str = mode) -> dict[str, Any]:
+                t = time.perf_counter()
+                records: list[dict[str, Any]] = []
+                index_s = 0.0
+                for c in corpora:
+                    r = qb.run_corpus(c, settings, mode, styles)
+                    index_s += r["index_s"]
+                    records += [{**rec, "split": c["split"]} for rec in r["records"]]
+                return {"records": records, "index_s": index_s,
+                        "total_s": time.perf_counter() - t}
+
+            r = checks.run(f"bench/{variant}/{mode}", one, lambda v: bool(v["records"]) and all(
+                0 <= m <= 1 for rec in v["records"] for m in qb.query_metrics(rec).values()))
+            if r is None:
+                continue
+            runs.setdefault(mode, {})[variant] = r["records"]
+            out["timing"][f"{variant}/{mode}"] = {"index_sync_s": round(r["index_s"], 1),
+                                                  "total_s": round(r["total_s"], 1),
+                                                  "queries": len(r["records"])}
+    first = next(iter(variants))
+    out["summary"] = {}
+    out["ablations"] = {}
+    for mode, by_variant in runs.items():
+        for split in splits:
+            if first in by_variant:
+                recs = [x for x in by_variant[first] if x["split"] == split]
+                summary = qb.summarize(recs)
+                out["summary"][f"{mode}/{split}"] = summary
+                md.append(qb.markdown(summary, f"{results['label']} · {mode} · split {split}"
+                                      + (f" · variant {first}" if len(variants) > 1 else "")))
+            if len(by_variant) > 1:
+                table = qb.ablation_table({v: [x for x in rs if x["split"] == split]
+                                           for v, rs in by_variant.items()})
+                out["ablations"][f"{mode}/{split}"] = table
+                md.append(qb.ablation_markdown(table, f"Ablations · {mode} · split {split}"))
+    if out["summary"]:
+        md.insert(0, qb.overview_markdown(out["summary"], f"{results['label']} · overview"))
+    out["queries"] = {f"{mode}/{v}": rs for mode, bv in runs.items() for v, rs in bv.items()}
+    results["quality"]["bench"] = out
+
+
 def _git_head() -> str:
     p = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                        capture_output=True, text=True)
@@ -295,12 +414,20 @@ def render_markdown(r: dict[str, Any], quality_tables: list[str]) -> str:
     for role, info in r["models"].items():
         lines.append(f"- {role}: `{Path(info['path']).name}` sha256 `{info['sha256']}`")
     lines.append(f"- settings: {r['settings']}")
+    lines.append(f"- measured: {r.get('label', '')}")
     for c in r.get("corpora", []):
-        lines.append(f"- corpus {c['name']} ({c['language']}): `{c['file']}` "
-                     f"sha256 `{c['sha256']}`")
+        lines.append(f"- corpus {c['name']} ({c['language']}, {c.get('split', '')}): "
+                     f"`{c['file']}` sha256 `{c['sha256']}`")
+    bench = r["quality"].get("bench")
+    if bench:
+        lines.append(f"- quality benchmark: splits {bench['splits']}, modes {bench['modes']}, "
+                     f"timing {bench['timing']}")
+        for k, why in bench["skipped_variants"].items():
+            lines.append(f"- variant {k} skipped: {why}")
     lines += ["", "Cells: mean [95% bootstrap CI] over queries.", "", "## Quality", ""]
     for name, q in r["quality"].items():
-        lines.append(f"- {name}: corpus {q['corpus']}")
+        if name != "bench":
+            lines.append(f"- {name}: corpus {q['corpus']}")
     lines += [""] + quality_tables + ["## Speed", ""]
     idx = r["speed"].get("indexing", {})
     if idx:

@@ -4,11 +4,15 @@ stripping, the commit protocol on a temporary repository, one lexical end-to-end
 from __future__ import annotations
 
 import math
+import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+import semcode
+from semcode.chunking.chunker import chunk_file
 from semcode.config import Settings
 from semcode.evaluation import (
     bootstrap_ci,
@@ -24,7 +28,15 @@ from semcode.evaluation import (
     relevant_ranks,
     run_commit,
     run_docstring,
+    stratified_bootstrap,
     strip_docs,
+)
+from semcode.evaluation.styles import (
+    Definitions,
+    cut_lines,
+    definitions,
+    identifier_queries,
+    prose_queries,
 )
 
 
@@ -243,3 +255,152 @@ def test_docstring_protocol_lexical_end_to_end(tmp_path: Path) -> None:
     assert 0.0 <= mrr["lo"] <= mrr["mean"] <= mrr["hi"] <= 1.0
     table = markdown_table("docstring", run["summary"])
     assert "| lexical |" in table and "MRR@10" in table
+
+
+# ---------------------------------------------------------------- more languages' docs
+RUST = '''/// Adds two numbers together, wrapping on overflow.
+///
+/// # Examples
+#[inline]
+pub fn add(a: i32, b: i32) -> i32 {
+    a.wrapping_add(b)
+}
+'''
+
+JAVA = '''public class Text {
+    /**
+     * Returns the {@link String} length of the given value, in code units.
+     * @param s the value
+     */
+    public int len(String s) {
+        return s.length();
+    }
+}
+'''
+
+RUBY = '''# Parses the given options into a frozen hash.
+# Unknown keys are kept.
+def parse(opts)
+  opts.freeze
+end
+'''
+
+C = '''/* Computes the checksum of a buffer of bytes. */
+int checksum(const char *b) {
+    return 0;
+}
+'''
+
+
+@pytest.mark.parametrize(("path", "text", "name", "summary", "gone"), [
+    ("src/lib.rs", RUST, "add", "Adds two numbers together, wrapping on overflow.", "///"),
+    ("src/Text.java", JAVA, "len",
+     "Returns the String length of the given value, in code units.", "{@link"),
+    ("lib/opts.rb", RUBY, "parse",
+     "Parses the given options into a frozen hash.", "# Parses"),
+    ("src/sum.c", C, "checksum", "Computes the checksum of a buffer of bytes.", "/*"),
+])
+def test_strip_doc_comments_of_more_languages(path: str, text: str, name: str, summary: str,
+                                              gone: str) -> None:
+    stripped, cases, _ = strip_docs(path, text)
+    assert gone not in stripped
+    assert {c.name: c.summary for c in cases} == {name: summary}
+    if path.endswith(".rs"):
+        assert "#[inline]" in stripped  # attributes are code, not docs
+
+
+# ---------------------------------------------------------------- query styles
+def _defs(files: dict[str, str]) -> Definitions:
+    return definitions(c for p, t in files.items() for c in chunk_file(p, t).chunks)
+
+
+CODE = {
+    "src/args.py": "def parse_args(argv):\n    return argv\n\n\ndef run_loop(n):\n    return n\n",
+    "src/util.py": "def helper(x):\n    return x\n",
+    "tests/test_args.py": "def helper(x):\n    return x\n",  # `helper` is ambiguous
+}
+
+DOC_MD = '''# Usage
+
+## `parse_args`
+
+Read the command line words and turn them into options. It never exits.
+
+```python
+parse_args(["-v"])
+```
+
+## Looping
+
+Call `run_loop` and `parse_args` together to start everything up here.
+
+## Helpers
+
+The `helper` function returns its single argument unchanged every time.
+'''
+
+DOC_RST = '''API
+===
+
+.. c:function:: int run_loop(int n)
+
+    Runs the event loop until there are no more active handles left.
+
+Other
+=====
+
+Unrelated text about nothing in particular at all here.
+'''
+
+CHANGES = '''Version 2.0
+-----------
+
+-   Fix ``parse_args`` so that an empty list of words gives
+    no options at all. :issue:`123`
+-   Rename ``run_loop`` and ``parse_args`` arguments for clarity today.
+'''
+
+
+def test_prose_queries_name_exactly_one_unambiguous_definition() -> None:
+    defs = _defs(CODE)
+    assert set(defs.unique) == {"parse_args", "run_loop"}  # helper: twice; tests never gold
+    docs = {"docs/usage.md": DOC_MD, "docs/api.rst": DOC_RST, "CHANGES.rst": CHANGES}
+    queries, cut = prose_queries(docs, defs)
+    by_gold: dict[str, list[str]] = {}
+    for q in queries:
+        by_gold.setdefault(next(iter(q.gold)), []).append(q.text)
+    assert by_gold["src/args.py::parse_args"] == [
+        "Fix so that an empty list of words gives no options at all.",
+        "Read the command line words and turn them into options. It never exits."]
+    assert by_gold["src/args.py::run_loop"] == [
+        "Runs the event loop until there are no more active handles left."]
+    assert len(queries) == 3  # "Looping" names two, "Helpers" an ambiguous one
+    usage = cut_lines(DOC_MD, cut["docs/usage.md"])
+    assert "Read the command line" not in usage and "Call `run_loop`" in usage
+    assert "Runs the event loop" not in cut_lines(DOC_RST, cut["docs/api.rst"])
+    assert "empty list" not in cut_lines(CHANGES, cut["CHANGES.rst"])
+
+
+def test_identifier_queries_are_seeded_and_unambiguous() -> None:
+    defs = _defs(CODE)
+    a = identifier_queries(defs, "seed")
+    assert a == identifier_queries(defs, "seed")
+    assert {q.id for q in a} == {"identifier:parse_args", "identifier:run_loop"}
+    for q in a:
+        assert q.id.split(":")[1] in q.text
+        assert next(iter(q.gold)) == f"src/args.py::{q.id.split(':')[1]}"
+
+
+def test_stratified_bootstrap_weighs_groups_equally() -> None:
+    mean, lo, hi = stratified_bootstrap([[1.0] * 100, [0.0] * 2], seed=3)
+    assert mean == 0.5 and lo == hi == 0.5
+    mean, lo, hi = stratified_bootstrap([[0.0, 1.0, 1.0], [0.5, 0.25]], seed=3)
+    assert lo <= mean <= hi
+    assert stratified_bootstrap([[0.2, 0.4], []], seed=0)[0] == pytest.approx(0.3)
+
+
+def test_evaluation_does_not_import_the_cli() -> None:
+    code = ("import sys, semcode.evaluation, semcode.evaluation.styles; "
+            "sys.exit('semcode.cli' in sys.modules)")
+    env = {**os.environ, "PYTHONPATH": str(Path(semcode.__file__).parent.parent)}
+    assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
