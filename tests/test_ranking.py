@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 from dataclasses import replace
 from pathlib import Path
 
@@ -187,7 +189,8 @@ def engine(tmp_path: Path) -> Engine:
     eng = Engine.open(ws, settings)
     eng.sync()
     yield eng
-    eng.close()
+    with contextlib.suppress(sqlite3.ProgrammingError):  # a test may have closed it
+        eng.close()
 
 
 def test_definition_beats_its_test_and_its_docs(engine: Engine) -> None:
@@ -275,3 +278,23 @@ def test_lsp_contents_param_and_item_content() -> None:
 def test_a_name_in_lookup_phrasing_is_an_identifier_lookup(query: str, name: str) -> None:
     intent = classify_query(query)
     assert intent.kind == IDENTIFIER and intent.identifiers == (name,)
+
+
+def test_bm25_fields_setting_changes_the_token_layout(engine: Engine, tmp_path: Path) -> None:
+    def markers(eng: Engine) -> bool:
+        return any(t.startswith("§") for _, toks in eng.indexer.store.chunk_tokens()
+                   for t in toks)
+
+    assert markers(engine)
+    root, settings = engine.root, engine.settings
+    engine.close()
+    flat = Engine.open(root, replace(settings, bm25_fields=False))
+    flat.sync()  # the index is re-chunked: the layout is part of the chunker version
+    assert not markers(flat)
+    hits = flat.search(SearchRequest("refresh_token", limit=3, mode="lexical")).hits
+    assert hits[0].chunk.path == "src/tokens.py"
+    flat.close()
+    again = Engine.open(root, settings)
+    again.sync()
+    assert markers(again)
+    again.close()

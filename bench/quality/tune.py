@@ -69,6 +69,7 @@ class Q:
     intent: Intent
     lists: dict[str, list[int]]
     chunks: dict[int, Chunk]
+    text: str = ""
 
 
 def collect(prepared: Path, mode: str, base: Settings, log: Any = print) -> list[Q]:
@@ -91,7 +92,7 @@ def collect(prepared: Path, mode: str, base: Settings, log: Any = print) -> list
                     lists["dense"] = [i for i, _ in dense]
             ids = {i for ids in lists.values() for i in ids}
             out.append(Q(data["language"], data["corpus"], q["style"], frozenset(q["gold"]),
-                          classify_query(q["text"]), lists, engine.indexer.chunks(ids)))
+                          classify_query(q["text"]), lists, engine.indexer.chunks(ids), q["text"]))
     finally:
         engine.close()
         engine.models.close()

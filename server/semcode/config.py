@@ -61,6 +61,7 @@ class Settings:
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
     candidates: int = 100  # per first-stage retriever
+    bm25_fields: bool = True  # BM25F fields (index/tokenizer.py); changes the index
     # Fusion that adapts to the query (search/fusion.py `intent_weights`): identifier
     # lookups scale the dense weight by this, sentences scale the lexical weight.
     fusion_identifier_dense: float = 0.5

@@ -105,13 +105,15 @@ class Indexer:
 
     # ================================================================ loading
     def _load(self) -> None:
-        if self.store.get_meta("chunker_version") != CHUNKER_VERSION:
+        # The token layout (BM25F fields or not) is part of what was indexed.
+        version = CHUNKER_VERSION + ("" if self.settings.bm25_fields else "-nofields")
+        if self.store.get_meta("chunker_version") != version:
             # Chunks from another chunker version would not match what this one makes:
             # re-chunk everything (the embedding cache keeps that cheap).
             if self.store.get_meta("chunker_version") is not None:
                 log.info("chunker changed: re-chunking %s", self.root)
             self.store.clear_chunks()
-            self.store.set_meta("chunker_version", CHUNKER_VERSION)
+            self.store.set_meta("chunker_version", version)
         self.store.set_meta("root", str(self.root))
         self.refs = self.store.chunk_refs()
         lexical_dir = self.dir / "lexical"
@@ -276,7 +278,7 @@ class Indexer:
                     digest: str) -> str | None:
         # Chunk and tokenise outside the lock: it is the CPU-heavy part.
         result = chunk_file(rel_path, text, self.chunker)
-        tokens = [chunk_tokens(c) for c in result.chunks]
+        tokens = [chunk_tokens(c, self.settings.bm25_fields) for c in result.chunks]
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
         with self.lock:
             removed, new_ids = self.store.replace_file(record, result.chunks, tokens)

@@ -175,10 +175,15 @@ def split_fields(chunk: Chunk) -> tuple[list[str], list[str], list[str]]:
     return sig, doc, body
 
 
-def chunk_tokens(chunk: Chunk) -> list[str]:
+def chunk_tokens(chunk: Chunk, fields: bool = True) -> list[str]:
     """A chunk's BM25 terms as fields (BM25F, weights in `FIELD_WEIGHTS`): its name, its
     container, its path components, its signature line, its doc comments, the rest of
-    its text; each field after its marker token."""
+    its text; each field after its marker token. `fields=False` (the `bm25_fields`
+    setting, for ablations) gives 0.1.0's flat terms: the name three times (twice plus
+    its occurrence in the text), container, path, text."""
+    if not fields:
+        return (tokenize(chunk.name) * 2 + tokenize(chunk.container) + path_tokens(chunk.path)
+                + tokenize(chunk.text))
     sig, doc, body = split_fields(chunk)
     return ([FIELD_NAME, *tokenize(chunk.name)]
             + [FIELD_CONTAINER, *tokenize(chunk.container)]

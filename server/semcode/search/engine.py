@@ -123,7 +123,7 @@ class Engine:
 
     # Settings that change what is indexed; any other setting applies to the next search.
     INDEX_SETTINGS = ("max_file_bytes", "exclude", "include_hidden", "max_chunk_lines",
-                      "chunk_overlap_lines", "window_lines", "index_dir")
+                      "chunk_overlap_lines", "window_lines", "index_dir", "bm25_fields")
 
     def needs_reopen(self, settings: Settings) -> bool:
         return any(getattr(self.settings, k) != getattr(settings, k) for k in self.INDEX_SETTINGS)
