@@ -59,7 +59,7 @@ def cands(*chunks: Chunk) -> list[Candidate]:
     return [Candidate(i + 1, 1.0 / (60 + i + 1), c) for i, c in enumerate(chunks)]
 
 
-OFF = RankingParams(priors={}, prior_module=1.0, lift=1.0, definition=0.0, path=0.0,
+OFF = RankingParams(base="rrf", priors={}, prior_module=1.0, lift=1.0, definition=0.0, path=0.0,
                     container=0.0, file_decay=1.0)
 
 
@@ -136,6 +136,24 @@ def test_file_saturation() -> None:
     out = rank(cs, classify_query("some words"), replace(OFF, file_decay=0.5, file_keep=2))
     assert names(out)[:3] == ["f0", "f1", "g"]
     assert out[3].factors["file"] == 0.5
+
+
+def test_score_base_keeps_the_retrievers_gaps() -> None:
+    """RRF gives ranks 1 and 2 nearly the same base; the scores tell a clear winner from
+    a close call, so a small boost cannot overturn a much better BM25 match."""
+    a, b = chunk("bucket", "ratelimit.go"), chunk("refresh", "tokens.py")
+    cs = [Candidate(1, 1 / 61, a, {"lexical": 12.0}), Candidate(2, 1 / 62, b, {"lexical": 3.0})]
+    intent = classify_query("token bucket rate limiter")
+    p = replace(OFF, path=0.3)
+    assert names(rank(cs, intent, replace(p, base="rrf")))[0] == "refresh"  # RRF: overturned
+    out = rank(cs, intent, replace(p, base="score"))
+    assert names(out)[0] == "bucket" and out[0].score == pytest.approx(1.0)
+    assert out[1].score == pytest.approx(0.25 + 0.3 / 4)  # 3.0/12.0, plus path 1 of 4 words
+    # Weighted average over retrievers; a retriever that missed a candidate gives it 0.
+    cs = [Candidate(1, 0.03, a, {"lexical": 10.0}), Candidate(2, 0.02, b, {"dense": 0.8})]
+    out = rank(cs, classify_query("some words"), replace(OFF, base="score",
+                                                         weights={"lexical": 1, "dense": 3}))
+    assert [round(r.score, 3) for r in out] == [0.75, 0.25] and names(out) == ["refresh", "bucket"]
 
 
 def test_long_definition_shown_once() -> None:

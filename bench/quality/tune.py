@@ -35,6 +35,7 @@ from semcode.search.intent import Intent, classify_query  # noqa: E402
 from semcode.search.ranking import Candidate, RankingParams, rank  # noqa: E402
 
 GRID: dict[str, list[Any]] = {
+    "rank_base": ["rrf", "score"],
     "rrf_k": [5, 10, 20, 40, 60, 100, 200],
     "rank_definition": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0],
     "rank_definition_normalised": [0.5, 0.8, 1.0],
@@ -68,6 +69,7 @@ class Q:
     gold: frozenset[str]
     intent: Intent
     lists: dict[str, list[int]]
+    raw: dict[str, dict[int, float]]
     chunks: dict[int, Chunk]
     text: str = ""
 
@@ -83,16 +85,19 @@ def collect(prepared: Path, mode: str, base: Settings, log: Any = print) -> list
         if mode == "hybrid":
             engine.embed_pending()
         for q in data["queries"]:
-            lists: dict[str, list[int]] = {}
-            lists["lexical"] = [i for i, _ in engine.indexer.lexical.search(
-                query_tokens(q["text"]), settings.candidates)]
+            found: dict[str, list[tuple[int, float]]] = {}
+            found["lexical"] = engine.indexer.lexical.search(query_tokens(q["text"]),
+                                                             settings.candidates)
             if mode == "hybrid":
                 dense = engine._dense(q["text"], settings.candidates, None, [])
                 if dense is not None:
-                    lists["dense"] = [i for i, _ in dense]
+                    found["dense"] = dense
+            lists = {name: [i for i, _ in hits] for name, hits in found.items()}
+            raw = {name: dict(hits) for name, hits in found.items()}
             ids = {i for ids in lists.values() for i in ids}
             out.append(Q(data["language"], data["corpus"], q["style"], frozenset(q["gold"]),
-                          classify_query(q["text"]), lists, engine.indexer.chunks(ids), q["text"]))
+                          classify_query(q["text"]), lists, raw, engine.indexer.chunks(ids),
+                          q["text"]))
     finally:
         engine.close()
         engine.models.close()
@@ -111,7 +116,9 @@ def reciprocal_rank(q: Q, s: Settings, params: RankingParams) -> float:
     if len(q.lists) == 1:
         weights = {name: 1.0 for name in q.lists}
     fused = reciprocal_rank_fusion(q.lists, k=s.rrf_k, weights=weights)[:max(params.depth, 10)]
-    ranked = rank([Candidate(f.doc_id, f.score, q.chunks.get(f.doc_id)) for f in fused],
+    params = replace(params, weights=weights)
+    ranked = rank([Candidate(f.doc_id, f.score, q.chunks.get(f.doc_id),
+                             {n: q.raw[n][f.doc_id] for n in f.ranks}) for f in fused],
                   q.intent, params)
     for n, r in enumerate(ranked[:10], start=1):
         if key(r.chunk) in q.gold:
@@ -142,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--min-gain", type=float, default=0.001)
     ap.add_argument("--only", default="", help="comma list of parameters to fit")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="start from this setting (repeatable)")
     ap.add_argument("--index-dir", type=Path, default=Path("/tmp/semcode-tune-index"))
     ap.add_argument("--fields", default="", help="BM25F weights for this run, e.g. name=2,doc=1 "
                     "(index-time: each distinct value gets its own index)")
@@ -163,6 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         "embedding_model": args.embedder if args.mode == "hybrid" else "off",
         "embedding_profile": args.embedding_profile, "reranker_model": "off",
         "rerank": False, "offline": True, "index_dir": str(args.index_dir / args.mode)})
+    base = Settings.from_mapping(dict(kv.split("=", 1) for kv in args.set), base)
     dirs = sorted(d for d in args.prepared.iterdir() if (d / "queries.json").is_file())
     tune = [d for d in dirs if json.loads((d / "queries.json").read_text())["split"] == "tune"]
     print(f"tune split: {len(tune)} corpora ({args.mode})", flush=True)

@@ -57,7 +57,7 @@ class Settings:
     remote_timeout_s: float = 30.0
     remote_batch_size: int = 32
     # --- retrieval
-    rrf_k: int = 20
+    rrf_k: int = 60
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
     candidates: int = 100  # per first-stage retriever
@@ -66,26 +66,29 @@ class Settings:
     # lookups scale the dense weight by this, sentences scale the lexical weight.
     fusion_identifier_dense: float = 0.5
     fusion_natural_lexical: float = 1.0
-    # --- ranking (search/ranking.py; each key switches one factor, 1.0/0.0 = off)
+    # --- ranking (search/ranking.py; each key switches one factor, 1.0/0.0 = off).
+    # Values fitted on the benchmark's tune split (bench/quality/tune.py, lexical MRR@10);
+    # container aggregation and per-file saturation measured as hurting, so off.
     ranking: bool = True  # the whole ranking step (off: the fused order, as in 0.1.0)
     ranking_depth: int = 100  # fused candidates the ranking step re-scores
-    rank_prior_test: float = 0.5  # content-kind priors (multipliers; code is 1.0)
+    rank_base: str = "score"  # rrf | score: what the priors and boosts start from
+    rank_prior_test: float = 0.2  # content-kind priors (multipliers; code is 1.0)
     rank_prior_example: float = 0.5
-    rank_prior_docs: float = 0.5
+    rank_prior_docs: float = 0.2
     rank_prior_config: float = 0.5
     rank_prior_generated: float = 0.5
     rank_prior_declaration: float = 0.7
     rank_prior_reexport: float = 0.5
-    rank_prior_module: float = 0.8  # module chunks (code between definitions)
+    rank_prior_module: float = 0.4  # module chunks (code between definitions)
     rank_lift: float = 1.2  # a kind the query asks for ("tests for ...")
-    rank_definition: float = 1.0  # defines an identifier the query names (additive)
+    rank_definition: float = 2.0  # defines an identifier the query names (additive)
     rank_definition_normalised: float = 0.8  # tier: equal up to case and `_`
     rank_definition_stem: float = 0.4  # tier: every word part of the name is in the query
     rank_definition_mixed: float = 0.5  # scale for sentences naming an identifier
     rank_definition_natural: float = 0.5  # scale for plain sentences (stem tier only)
     rank_path: float = 0.3  # share of query words in the file/directory name (additive)
     rank_container: float = 0.0  # a class/module with several member hits (additive)
-    rank_file_decay: float = 0.6  # per further chunk from one file (1.0 = off)
+    rank_file_decay: float = 1.0  # per further chunk from one file (1.0 = off)
     rank_file_keep: int = 3  # chunks of one file before the decay starts
     # --- reranking
     rerank: bool = True
@@ -128,8 +131,10 @@ class Settings:
             raise ConfigError("fusion weights must be >= 0")
         for f in fields(self):
             if (f.name.startswith(("rank_", "fusion_")) or f.name == "ranking_depth") \
-                    and getattr(self, f.name) < 0:
+                    and f.name != "rank_base" and getattr(self, f.name) < 0:
                 raise ConfigError(f"setting {f.name!r} must be >= 0")
+        if self.rank_base not in ("rrf", "score"):
+            raise ConfigError(f"setting 'rank_base' must be rrf or score, got {self.rank_base!r}")
         if self.rank_file_keep < 1:
             raise ConfigError("setting 'rank_file_keep' must be >= 1")
         if not 0 < self.rank_file_decay <= 1:

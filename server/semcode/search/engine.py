@@ -277,13 +277,14 @@ class Engine:
         )
         raw_scores = {name: dict(hits) for name, hits in lists.items()}
         keep = max(req.limit, self.settings.rerank_depth if self._wants_rerank(req) else 0)
-        params = ranking.RankingParams.from_settings(s)
+        params = ranking.RankingParams.from_settings(s, weights)
         fused = fused[:max(keep, params.depth if params.enabled else 0)]
         chunks = self.indexer.chunks(f.doc_id for f in fused)
         timings["fusion"] = _ms(t)
         t = time.perf_counter()
         by_id = {f.doc_id: f for f in fused}
-        ranked = ranking.rank([ranking.Candidate(f.doc_id, f.score, chunks.get(f.doc_id))
+        ranked = ranking.rank([ranking.Candidate(f.doc_id, f.score, chunks.get(f.doc_id),
+                                                 {n: raw_scores[n][f.doc_id] for n in f.ranks})
                                for f in fused],
                               intent, params)
         hits: list[Hit] = []

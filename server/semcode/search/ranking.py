@@ -5,7 +5,9 @@ Retrieval finds the answer; this decides rank 1. Each factor is one `Settings` k
 (config.py, `rank_*`), so the benchmark can switch it off (`--set key=value`) and keep
 only what helps. In order:
 
-1. **Base.** The fused score divided by the best fused score (the top candidate is 1.0).
+1. **Base** (`rank_base`). `rrf`: the fused score divided by the best fused score (the
+   top candidate is 1.0). `score`: each retriever's own score divided by its best among
+   the candidates, averaged with the fusion weights; it keeps the gaps RRF flattens.
 2. **Content-kind prior** (`rank_prior_<kind>`): tests, examples, docs, config,
    generated code, declarations and re-export barrels are multiplied by their prior
    (< 1), code by 1. A kind the query asks for ("tests for ...") is lifted instead
@@ -54,6 +56,8 @@ CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.
 @dataclass(frozen=True)
 class RankingParams:
     enabled: bool = True
+    base: str = "score"  # "rrf": the fused score; "score": the retrievers' own scores
+    weights: dict[str, float] = field(default_factory=dict)  # per retriever, for "score"
     priors: dict[str, float] = field(default_factory=dict)  # content kind -> multiplier
     prior_module: float = 1.0
     lift: float = 1.0
@@ -69,9 +73,10 @@ class RankingParams:
     depth: int = 100
 
     @classmethod
-    def from_settings(cls, s: Settings) -> RankingParams:
-        return cls(
-            enabled=s.ranking,
+    def from_settings(cls, s: Settings, weights: dict[str, float] | None = None
+                      ) -> RankingParams:
+        return cls(weights=dict(weights or {}),
+            enabled=s.ranking, base=s.rank_base,
             priors={"test": s.rank_prior_test, "example": s.rank_prior_example,
                     "docs": s.rank_prior_docs, "config": s.rank_prior_config,
                     "generated": s.rank_prior_generated,
@@ -90,6 +95,7 @@ class Candidate:
     chunk_id: int
     score: float  # the fused score
     chunk: Chunk | None  # None: removed while we searched (dropped)
+    scores: dict[str, float] = field(default_factory=dict)  # each retriever's own score
 
 
 @dataclass
@@ -112,11 +118,12 @@ def rank(candidates: Sequence[Candidate], intent: Intent, p: RankingParams) -> l
                               for n, c in live])
     head, tail = live[:p.depth], live[p.depth:]
     top = max(c.score for _, c in head) or 1.0
+    bases = _score_bases([c for _, c in head], p) if p.base == "score" else None
     items: list[Ranked] = []
-    for n, c in head:
+    for i, (n, c) in enumerate(head):
         chunk = c.chunk
         assert chunk is not None
-        base = c.score / top
+        base = bases[i] if bases is not None else c.score / top
         factors: dict[str, float] = {}
         mult = _prior(chunk, intent, p, factors)
         add = _definition(chunk, intent, p, factors) + _path(chunk, intent, p, factors)
@@ -129,6 +136,21 @@ def rank(candidates: Sequence[Candidate], intent: Intent, p: RankingParams) -> l
     rest = [Ranked(c.chunk_id, c.chunk, floor * c.score / top * 0.999, n, {})  # type: ignore[arg-type]
             for n, c in tail]
     return items + _dedupe_parts(rest, {_piece(r.chunk) for r in items if r.chunk.part})
+
+
+def _score_bases(head: Sequence[Candidate], p: RankingParams) -> list[float] | None:
+    """Each candidate's retriever scores, each divided by that retriever's best among
+    the candidates, averaged with the fusion weights (a retriever that missed a
+    candidate gives it 0). Keeps the score gaps RRF flattens (a BM25 score twice the
+    next one counts twice)."""
+    names = {name for c in head for name in c.scores}
+    best = {name: max((c.scores.get(name, 0.0) for c in head), default=0.0) for name in names}
+    weights = {name: p.weights.get(name, 1.0) for name in names if best[name] > 0}
+    total = sum(weights.values())
+    if not total:
+        return None  # no retriever scores: the fused score it is
+    return [sum(w * max(c.scores.get(name, 0.0), 0.0) / best[name]
+                for name, w in weights.items()) / total for c in head]
 
 
 # ------------------------------------------------------------------------------ factors
