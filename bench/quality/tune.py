@@ -76,7 +76,7 @@ class Q:
 
 def collect(prepared: Path, mode: str, base: Settings, log: Any = print) -> list[Q]:
     data = json.loads((prepared / "queries.json").read_text())
-    settings = replace(base, index_dir=str(Path(base.index_dir) / data["corpus"]))
+    settings = base  # one index per workspace root under index_dir (indexer.index_dir_for)
     t = time.perf_counter()
     engine = Engine.open(prepared / "tree", settings)
     out: list[Q] = []
@@ -151,7 +151,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", default="", help="comma list of parameters to fit")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="start from this setting (repeatable)")
-    ap.add_argument("--index-dir", type=Path, default=Path("/tmp/semcode-tune-index"))
+    ap.add_argument("--index-dir", type=Path, default=None,
+                    help="default: the index bench/run uses for this checkout (vectors reused)")
     ap.add_argument("--fields", default="", help="BM25F weights for this run, e.g. name=2,doc=1 "
                     "(index-time: each distinct value gets its own index)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "tune.json")
@@ -163,7 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             name, value = item.split("=")
             assert f"§{name}" in FIELD_WEIGHTS, name
             FIELD_WEIGHTS[f"§{name}"] = float(value)  # the dict lexical.py reads
-        args.index_dir = args.index_dir / ("fields-" + args.fields.replace(",", "_"))
+        args.index_dir = Path("/tmp/semcode-tune-index") / args.fields.replace(",", "_")
+    if args.index_dir is None:
+        from bench.quality import quality as qb
+        from bench.quality.corpora import cache_dir
+
+        args.index_dir = cache_dir() / "index" / qb.code_key() / qb.index_key({})
     if args.prepared is None:
         from bench.quality.prepare import prepared_root
 
@@ -171,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
     base = Settings.from_mapping({
         "embedding_model": args.embedder if args.mode == "hybrid" else "off",
         "embedding_profile": args.embedding_profile, "reranker_model": "off",
-        "rerank": False, "offline": True, "index_dir": str(args.index_dir / args.mode)})
+        "rerank": False, "offline": True, "index_dir": str(args.index_dir)})
     base = Settings.from_mapping(dict(kv.split("=", 1) for kv in args.set), base)
     dirs = sorted(d for d in args.prepared.iterdir() if (d / "queries.json").is_file())
     tune = [d for d in dirs if json.loads((d / "queries.json").read_text())["split"] == "tune"]
