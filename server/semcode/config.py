@@ -68,7 +68,8 @@ class Settings:
     fusion_natural_lexical: float = 1.0
     # --- ranking (search/ranking.py; each key switches one factor, 1.0/0.0 = off).
     # Values fitted on the benchmark's tune split (bench/quality/tune.py, lexical MRR@10);
-    # container aggregation and per-file saturation measured as hurting, so off.
+    # container aggregation and per-file saturation measured as hurting, the path match
+    # as no help (BM25F's path field already scores file names): off.
     ranking: bool = True  # the whole ranking step (off: the fused order, as in 0.1.0)
     ranking_depth: int = 100  # fused candidates the ranking step re-scores
     rank_base: str = "score"  # rrf | score: what the priors and boosts start from
@@ -86,7 +87,7 @@ class Settings:
     rank_definition_stem: float = 0.4  # tier: every word part of the name is in the query
     rank_definition_mixed: float = 0.5  # scale for sentences naming an identifier
     rank_definition_natural: float = 0.5  # scale for plain sentences (stem tier only)
-    rank_path: float = 0.3  # share of query words in the file/directory name (additive)
+    rank_path: float = 0.0  # share of query words in the file/directory name (additive)
     rank_container: float = 0.0  # a class/module with several member hits (additive)
     rank_file_decay: float = 1.0  # per further chunk from one file (1.0 = off)
     rank_file_keep: int = 3  # chunks of one file before the decay starts
