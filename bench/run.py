@@ -444,6 +444,14 @@ def render_markdown(r: dict[str, Any], quality_tables: list[str]) -> str:
                 f"{v['one_file_change_s']['median']:.3f} | "
                 f"{v['index_bytes_per_chunk_no_vectors']} |")
         lines.append("")
+        lat = [(size, v["first_stage_ms"]) for size, v in idx.items() if v.get("first_stage_ms")]
+        if lat:
+            lines += ["First stage without the query embedding (lexical + fusion + ranking, "
+                      "mixed queries, after a warm-up):", "",
+                      "| size | chunks | p50 ms | p95 ms | n |", "|---|---|---|---|---|"]
+            lines += [f"| {size} | {idx[size]['chunks']} | {v['p50']} | {v['p95']} | {v['n']} |"
+                      for size, v in lat]
+            lines.append("")
     mdl = r["speed"].get("models", {})
     if "embedding" in mdl:
         e = mdl["embedding"]
