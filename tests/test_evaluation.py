@@ -35,6 +35,7 @@ from semcode.evaluation.styles import (
     Definitions,
     cut_lines,
     definitions,
+    header_doc_queries,
     identifier_queries,
     prose_queries,
 )
@@ -404,3 +405,15 @@ def test_evaluation_does_not_import_the_cli() -> None:
             "sys.exit('semcode.cli' in sys.modules)")
     env = {**os.environ, "PYTHONPATH": str(Path(semcode.__file__).parent.parent)}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_header_doc_queries_point_at_the_definition() -> None:
+    header = ('/**\n * json_thing - Create a new thing with the given name.\n */\n\n'
+              'API(int)\njson_thing(const char *name);\n\n'
+              '/* license or other comment */\nint other(void);\n')
+    defs = _defs({"src/thing.c": "int json_thing(const char *name) {\n    return 0;\n}\n"})
+    queries, strip = header_doc_queries("include/thing.h", header, defs)
+    assert [(q.text, next(iter(q.gold))) for q in queries] == [
+        ("Create a new thing with the given name.", "src/thing.c::json_thing")]
+    stripped = cut_lines(header, strip)
+    assert "Create a new thing" not in stripped and "license" in stripped

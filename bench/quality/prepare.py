@@ -30,8 +30,10 @@ from bench.quality.corpora import cache_dir, is_doc_name, load_manifest, read_co
 from semcode.chunking.chunker import chunk_file  # noqa: E402
 from semcode.evaluation.protocols import Query, docstring_corpus  # noqa: E402
 from semcode.evaluation.styles import (  # noqa: E402
+    HEADER_EXTS,
     cut_lines,
     definitions,
+    header_doc_queries,
     identifier_queries,
     is_gold_path,
     prose_queries,
@@ -40,7 +42,7 @@ from semcode.evaluation.styles import (  # noqa: E402
 STYLES = ("docstring", "prose", "identifier")
 # At most this many queries per repository and style (a seeded sample), so no repository
 # dominates its language.
-MAX_PER_REPO = {"docstring": 40, "prose": 30, "identifier": 30}
+MAX_PER_REPO = {"docstring": 50, "prose": 60, "identifier": 30}
 SEED = 0
 
 
@@ -73,9 +75,22 @@ def build(files: dict[str, str], corpus: str, seed: int = SEED,
     stripped = docstring_corpus(code)
     chunks = [c for p, t in stripped.files.items() for c in chunk_file(p, t).chunks]
     defs = definitions(chunks)
+    docstring = [q for q in stripped.queries
+                 if all(is_gold_path(k.split("::", 1)[0]) for k in q.gold)]
+    # C/C++: docs on declarations in headers -> the definitions (stripped as well)
+    golds = {k for q in docstring for k in q.gold}
+    summaries = {q.text.lower() for q in docstring}
+    for path in sorted(stripped.files):
+        if path.endswith(HEADER_EXTS):
+            found, lines = header_doc_queries(path, stripped.files[path], defs)
+            stripped.files[path] = cut_lines(stripped.files[path], lines)
+            for q in found:
+                if not (q.gold & golds) and q.text.lower() not in summaries:
+                    golds |= q.gold
+                    summaries.add(q.text.lower())
+                    docstring.append(q)
     by_style: dict[str, list[Query]] = {
-        "docstring": [q for q in stripped.queries
-                      if all(is_gold_path(k.split("::", 1)[0]) for k in q.gold)],
+        "docstring": docstring,
         "identifier": identifier_queries(defs, f"{corpus}/{seed}"),
     }
     prose, cut = prose_queries(docs, defs)

@@ -58,10 +58,16 @@ _EXAMPLE = re.compile(r"(^|/)(examples?|samples?|demos?|bench|benches|benchmarks
 
 def content_kind(chunk: Any) -> str:
     """The chunk's content kind: the engine's own `content` field when it has one
-    (semcode > 0.1.0), else a path heuristic (docs / test / example / code)."""
+    (semcode > 0.1.0), else `path_kind`."""
     value = getattr(chunk, "content", None)
     if value:
         return str(getattr(value, "value", value))
+    return path_kind(chunk)
+
+
+def path_kind(chunk: Any) -> str:
+    """A version-independent path heuristic: docs / test / example / code (so "prose on
+    top" can also be compared across versions whose classifiers differ)."""
     path = chunk.path
     if _DOC_EXT.search(path) or getattr(chunk, "language", "") in ("markdown", "rst"):
         return "docs"
@@ -125,14 +131,16 @@ def run_corpus(prepared: dict[str, Any], settings: Any, mode: str, styles: Seque
             ranks = M.relevant_ranks(keys, frozenset(q["gold"]))
             seen: set[str] = set()
             kinds: list[str] = []
+            path_kinds: list[str] = []
             for h, key in zip(response.hits, keys, strict=True):
                 if key not in seen and len(kinds) < TOP_K_PROSE:
                     seen.add(key)
                     kinds.append(content_kind(h.chunk))
+                    path_kinds.append(path_kind(h.chunk))
             records.append({"id": q["id"], "style": q["style"], "text": q["text"][:300],
                             "gold": q["gold"], "language": prepared["language"],
                             "corpus": prepared["corpus"], "ranks": ranks,
-                            "n_gold": len(q["gold"]), "top5": kinds,
+                            "n_gold": len(q["gold"]), "top5": kinds, "top5_path": path_kinds,
                             "mode": getattr(response, "mode", mode)})
         query_s = time.perf_counter() - t
     finally:
@@ -151,6 +159,8 @@ def query_metrics(record: dict[str, Any]) -> dict[str, float]:
     out = {m: values[m] for m in METRICS}
     top = record["top5"]
     out["prose_on_top"] = sum(k in NOT_CODE for k in top) / TOP_K_PROSE if top else 0.0
+    top = record.get("top5_path", top)
+    out["prose_on_top_path"] = sum(k in NOT_CODE for k in top) / TOP_K_PROSE if top else 0.0
     return out
 
 
@@ -167,7 +177,7 @@ def summarize(records: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any
             by_lang.setdefault(r["language"], []).append(query_metrics(r))
         metrics = list(METRICS)
         if style in ("docstring", "prose"):
-            metrics.append("prose_on_top")
+            metrics += ["prose_on_top", "prose_on_top_path"]
         block: dict[str, Any] = {"n": len(rs), "languages": {}, "macro": {}}
         for lang in sorted(by_lang):
             vals = by_lang[lang]
@@ -244,26 +254,33 @@ def ablation_markdown(table: dict[str, Any], title: str) -> str:
         return ""
     langs = sorted({lg for v in table.values() for lg in v["languages"]})
     lines = [f"**{title}** (MRR@10, mean [95% CI]; Δ = paired difference to the first "
-             "variant, stratified by language)", "",
-             "| variant | n | macro | Δ macro | " + " | ".join(langs) + " |",
-             "|---|---|---|---|" + "---|" * len(langs)]
+             "variant, stratified by language; worse = languages whose own paired Δ interval "
+             "lies below 0)", "",
+             "| variant | n | macro | Δ macro | worse (Δ CI < 0) | " + " | ".join(langs) + " |",
+             "|---|---|---|---|---|" + "---|" * len(langs)]
     for name, v in table.items():
         cells = [f"{v['languages'][lg]['mean']:.3f}" if lg in v["languages"] else "–"
                  for lg in langs]
+        worse = [lg for lg, d in v["language_delta"].items() if d["hi"] < 0]
         lines.append(f"| {name} | {v['n']} | {M.format_ci(v['macro'])} | "
-                     f"{M.format_ci(v['delta'], signed=True)} | " + " | ".join(cells) + " |")
+                     f"{M.format_ci(v['delta'], signed=True)} | {', '.join(worse) or '–'} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def overview_markdown(summaries: dict[str, dict[str, Any]], title: str) -> str:
     """One compact table of macro averages: a row per mode/split × style."""
-    lines = [f"**{title}** — macro average over languages, mean [95% CI]", "",
-             "| mode / split | style | n | MRR@10 | nDCG@10 | R@1 | R@10 | prose on top |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [f"**{title}** — macro average over languages, mean [95% CI]; prose on top: "
+             "the engine's `content` kinds (path heuristic where it has none) / the path "
+             "heuristic alone", "",
+             "| mode / split | style | n | MRR@10 | nDCG@10 | R@1 | R@10 | prose on top | "
+             "prose on top (path) |", "|---|---|---|---|---|---|---|---|---|"]
     for where, summary in summaries.items():
         for style, block in summary.items():
             m = block["macro"]
-            top = M.format_ci(m["prose_on_top"]) if "prose_on_top" in m else "–"
+            tops = [M.format_ci(m[k]) if k in m else "–"
+                    for k in ("prose_on_top", "prose_on_top_path")]
             lines.append(f"| {where} | {style} | {block['n']} | "
-                         + " | ".join(M.format_ci(m[k]) for k in METRICS) + f" | {top} |")
+                         + " | ".join(M.format_ci(m[k]) for k in METRICS) + " | "
+                         + " | ".join(tops) + " |")
     return "\n".join(lines) + "\n"

@@ -22,7 +22,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from semcode.chunks import Chunk, SymbolKind
-from semcode.evaluation.protocols import Query, is_test_path, symbol_key
+from semcode.evaluation.protocols import (
+    Query,
+    clean_doc_markup,
+    first_sentence,
+    is_hard,
+    is_test_path,
+    symbol_key,
+)
 
 MIN_PROSE_WORDS = 6
 MAX_PROSE_WORDS = 60
@@ -361,6 +368,83 @@ def changelog_queries(path: str, text: str, defs: Definitions,
                              id=f"changelog:{path}:{start + 1}", language=chunk.language))
         cut.update(range(start, end))
     return queries, cut
+
+
+# ===================================================================== header docs
+HEADER_EXTS = (".h", ".hh", ".hpp", ".hxx", ".h++")
+_DOC_OPEN = ("/**", "/*!", "///", "//!")
+
+
+def _declared_name(decl: str) -> str:
+    """The name a C/C++ declaration declares: the last identifier followed by `(` at
+    parenthesis depth 0 (`YAML_DECLARE(int) yaml_parser_initialize(...)` → the latter)."""
+    name, depth = "", 0
+    for m in re.finditer(r"[A-Za-z_]\w*\s*\(|[()]", decl):
+        token = m.group(0)
+        if token == "(":
+            depth += 1
+        elif token == ")":
+            depth -= 1
+        else:
+            if depth == 0:
+                name = token.rstrip("( \t")
+            depth += 1
+    return name
+
+
+def header_doc_queries(path: str, text: str, defs: Definitions,
+                       ) -> tuple[list[Query], set[int]]:
+    """C/C++ headers: a doc comment (`/** */`, `/*! */`, `///`, `//!`) on a function
+    *declaration* whose definition elsewhere is unambiguous → that definition, queried by
+    the doc's first sentence (the docstring style). Returns the queries and the
+    (0-based) comment lines to strip from the header."""
+    lines = text.splitlines()
+    queries: list[Query] = []
+    strip: set[int] = set()
+    i = 0
+    while i < len(lines):
+        raw = lines[i].strip()
+        if not raw.startswith(_DOC_OPEN):
+            i += 1
+            continue
+        start, body = i, []
+        if raw.startswith("/*"):
+            while True:
+                body.append(lines[i].strip())
+                if "*/" in lines[i] or i + 1 >= len(lines):
+                    break
+                i += 1
+        else:
+            while i < len(lines) and lines[i].strip().startswith(("///", "//!")):
+                body.append(lines[i].strip())
+                i += 1
+            i -= 1
+        end = i + 1  # first line after the comment
+        decl_lines: list[str] = []
+        j = end + 1 if end < len(lines) and not lines[end].strip() else end  # one blank line
+        while j < len(lines) and len(decl_lines) < 4 and lines[j].strip():
+            decl_lines.append(lines[j].strip())
+            if lines[j].rstrip().endswith((";", "{", "}")):
+                break
+            j += 1
+        i = end
+        decl = " ".join(decl_lines)
+        if not decl.endswith(";") or "(" not in decl or decl.startswith(("#", "typedef")):
+            continue
+        strip.update(range(start, end))
+        name = _declared_name(decl)
+        chunk = defs.unique.get(name)
+        if chunk is None or chunk.path == path:
+            continue
+        doc = "\n".join(re.sub(r"^(///?!?|/\*\*?!?|\*/|\*)\s?", "", b).replace("*/", "")
+                        for b in body)
+        doc = re.sub(rf"^\s*{re.escape(name)}(\(\))?\s*(-+|:)\s*", "", doc.strip())  # kernel-doc
+        summary = first_sentence(clean_doc_markup(doc))
+        if summary:
+            queries.append(Query(summary, frozenset({symbol_key(chunk)}),
+                                 id=f"{path}:{start + 1}", hard=is_hard(summary, chunk),
+                                 language=chunk.language))
+    return queries, strip
 
 
 def cut_lines(text: str, lines: set[int]) -> str:
