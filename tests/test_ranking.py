@@ -303,16 +303,16 @@ def test_bm25_fields_setting_changes_the_token_layout(engine: Engine, tmp_path: 
         return any(t.startswith("§") for _, toks in eng.indexer.store.chunk_tokens()
                    for t in toks)
 
-    assert markers(engine)
+    assert not markers(engine)  # flat by default
     root, settings = engine.root, engine.settings
     engine.close()
-    flat = Engine.open(root, replace(settings, bm25_fields=False))
-    flat.sync()  # the index is re-chunked: the layout is part of the chunker version
-    assert not markers(flat)
-    hits = flat.search(SearchRequest("refresh_token", limit=3, mode="lexical")).hits
+    fields = Engine.open(root, replace(settings, bm25_fields=True))
+    fields.sync()  # the index is re-chunked: the layout is part of the chunker version
+    assert markers(fields)
+    hits = fields.search(SearchRequest("refresh_token", limit=3, mode="lexical")).hits
     assert hits[0].chunk.path == "src/tokens.py"
-    flat.close()
+    fields.close()
     again = Engine.open(root, settings)
     again.sync()
-    assert markers(again)
+    assert not markers(again)
     again.close()

@@ -69,9 +69,11 @@ def test_chunk_tokens() -> None:
     chunk = Chunk(path="server/semcode/index/lexical.py", language="python",
                   kind=SymbolKind.Method, name="rebuildIndex", container="LexicalIndex",
                   start_line=1, end_line=3, text="def rebuildIndex(self):\n    swap()\n")
-    toks = chunk_tokens(chunk)
+    toks = chunk_tokens(chunk, fields=True)
     name = tokenize("rebuildIndex")
     assert toks[: len(name) + 1] == ["§name", *name]
+    flat = chunk_tokens(chunk)  # the default layout: the name repeated, no markers
+    assert flat[: 2 * len(name)] == name * 2 and not any(t.startswith("§") for t in flat)
     assert path_tokens(chunk.path) == ["server", "semcod", "index", "lexic"]
     for t in tokenize("LexicalIndex") + path_tokens(chunk.path) + ["swap"]:
         assert t in toks
@@ -85,7 +87,7 @@ def test_chunk_tokens_are_fields() -> None:
     chunk = Chunk(path="auth/session.py", language="python", kind=SymbolKind.Function,
                   name="refresh", container="Session", start_line=10, end_line=14,
                   text=text, name_line=11)
-    toks = chunk_tokens(chunk)
+    toks = chunk_tokens(chunk, fields=True)
     markers = [t for t in toks if t in FIELD_WEIGHTS]
     assert markers == ["§name", "§container", "§path", "§signature", "§doc", "§body"]
 
@@ -104,7 +106,7 @@ def test_chunk_tokens_are_fields() -> None:
 def test_c_preprocessor_lines_are_not_comments() -> None:
     chunk = Chunk(path="a.c", language="c", kind=SymbolKind.Module, name="a.c", container="",
                   start_line=1, end_line=2, text="#include <stdio.h>\n// a comment\n")
-    toks = chunk_tokens(chunk)
+    toks = chunk_tokens(chunk, fields=True)
     assert toks.index("stdio") > toks.index("§body") > toks.index("comment") > toks.index("§doc")
 
 

@@ -74,7 +74,32 @@ class Q:
     text: str = ""
 
 
-def collect(prepared: Path, mode: str, base: Settings, log: Any = print) -> list[Q]:
+def _static_dense(engine: Engine, model: Any) -> Any:
+    """A query -> [(chunk id, cosine)] function over every chunk, embedded with a
+    model2vec static model (the `--static` experiment: a fast stand-in for the GGUF
+    embedder, computed here, not through the engine)."""
+    import numpy as np
+
+    ids = sorted(engine.indexer.refs)
+    chunks = engine.indexer.chunks(ids)
+    ids = [i for i in ids if i in chunks]
+    if not ids:
+        return lambda text, k: []
+    m = np.asarray(model.encode([chunks[i].embedding_text() for i in ids]), dtype=np.float32)
+    m /= np.linalg.norm(m, axis=1, keepdims=True) + 1e-9
+    id_arr = np.asarray(ids)
+
+    def search(text: str, k: int) -> list[tuple[int, float]]:
+        q = np.asarray(model.encode([text])[0], dtype=np.float32)
+        s = m @ (q / (np.linalg.norm(q) + 1e-9))
+        top = np.argsort(-s)[:k]
+        return [(int(id_arr[j]), float(s[j])) for j in top]
+
+    return search
+
+
+def collect(prepared: Path, mode: str, base: Settings, log: Any = print,
+            static: Any = None) -> list[Q]:
     data = json.loads((prepared / "queries.json").read_text())
     settings = base  # one index per workspace root under index_dir (indexer.index_dir_for)
     t = time.perf_counter()
@@ -82,13 +107,16 @@ def collect(prepared: Path, mode: str, base: Settings, log: Any = print) -> list
     out: list[Q] = []
     try:
         engine.sync()
-        if mode == "hybrid":
+        if mode == "hybrid" and static is None:
             engine.embed_pending()
+        static_search = _static_dense(engine, static) if static is not None else None
         for q in data["queries"]:
             found: dict[str, list[tuple[int, float]]] = {}
             found["lexical"] = engine.indexer.lexical.search(query_tokens(q["text"]),
                                                              settings.candidates)
-            if mode == "hybrid":
+            if static_search is not None:
+                found["dense"] = static_search(q["text"], settings.candidates)
+            elif mode == "hybrid":
                 dense = engine._dense(q["text"], settings.candidates, None, [])
                 if dense is not None:
                     found["dense"] = dense
@@ -155,8 +183,18 @@ def main(argv: list[str] | None = None) -> int:
                     help="default: the index bench/run uses for this checkout (vectors reused)")
     ap.add_argument("--fields", default="", help="BM25F weights for this run, e.g. name=2,doc=1 "
                     "(index-time: each distinct value gets its own index)")
+    ap.add_argument("--static", type=Path, default=None,
+                    help="hybrid with this model2vec model computed here (an experiment)")
+    ap.add_argument("--report-test", action="store_true",
+                    help="after fitting, score the frozen values on the test split (once)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "tune.json")
     args = ap.parse_args(argv)
+    static = None
+    if args.static is not None:
+        from model2vec import StaticModel
+
+        static = StaticModel.from_pretrained(str(args.static))
+        args.mode = "hybrid"
     if args.fields:
         from semcode.index.tokenizer import FIELD_WEIGHTS
 
@@ -175,14 +213,14 @@ def main(argv: list[str] | None = None) -> int:
 
         args.prepared = prepared_root()
     base = Settings.from_mapping({
-        "embedding_model": args.embedder if args.mode == "hybrid" else "off",
+        "embedding_model": args.embedder if args.mode == "hybrid" and static is None else "off",
         "embedding_profile": args.embedding_profile, "reranker_model": "off",
         "rerank": False, "offline": True, "index_dir": str(args.index_dir)})
     base = Settings.from_mapping(dict(kv.split("=", 1) for kv in args.set), base)
     dirs = sorted(d for d in args.prepared.iterdir() if (d / "queries.json").is_file())
     tune = [d for d in dirs if json.loads((d / "queries.json").read_text())["split"] == "tune"]
     print(f"tune split: {len(tune)} corpora ({args.mode})", flush=True)
-    queries = [q for d in tune for q in collect(d, args.mode, base)]
+    queries = [q for d in tune for q in collect(d, args.mode, base, static=static)]
     grid = dict(GRID, **(HYBRID_GRID if args.mode == "hybrid" else {}))
     if args.only:
         grid = {k: v for k, v in grid.items() if k in args.only.split(",")}
@@ -215,11 +253,25 @@ def main(argv: list[str] | None = None) -> int:
     print("per language:", {k: round(v, 3) for k, v in langs.items()})
     print("per style:", {k: round(v, 3) for k, v in styles.items()})
     print("values:", fitted)
+    report: dict[str, Any] = {}
+    if args.report_test:
+        test = [d for d in dirs if json.loads((d / "queries.json").read_text())["split"] == "test"]
+        tq = [q for d in test for q in collect(d, args.mode, base, static=static)]
+        plain = Settings.from_mapping({"ranking": False, "rrf_k": 60, "lexical_weight": 1.0,
+                                       "dense_weight": 1.0, "fusion_identifier_dense": 1.0,
+                                       "fusion_natural_lexical": 1.0}, base)
+        for name, s in (("fitted", current), ("defaults", base), ("plain RRF, no ranking", plain)):
+            m, lg, st = score(tq, s)
+            report[name] = {"macro": m, "languages": lg, "styles": st}
+            print(f"test ({len(tq)} queries) {name}: macro MRR@10 {m:.4f}",
+                  {k: round(v, 3) for k, v in st.items()},
+                  {k: round(v, 3) for k, v in lg.items()}, flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "mode": args.mode, "n_queries": len(queries), "corpora": [d.name for d in tune],
         "macro_mrr10": best, "ranking_off_macro_mrr10": off[0], "languages": langs,
-        "styles": styles, "fitted": fitted, "history": history}, indent=1, default=str))
+        "styles": styles, "fitted": fitted, "history": history, "test": report},
+        indent=1, default=str))
     return 0
 
 

@@ -55,7 +55,7 @@ from semcode.chunks import Chunk, SymbolKind
 
 # Bump whenever the chunks produced for the same input change (the index stores it and
 # re-chunks everything when it differs).
-CHUNKER_VERSION = "2"  # 2: chunks carry a content kind
+CHUNKER_VERSION = "3"  # 2: chunks carry a content kind; 3: flat tokens by default
 
 MAX_LINE_CHARS = 2000
 ELISION = "..."

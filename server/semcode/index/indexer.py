@@ -106,7 +106,7 @@ class Indexer:
     # ================================================================ loading
     def _load(self) -> None:
         # The token layout (BM25F fields or not) is part of what was indexed.
-        version = CHUNKER_VERSION + ("" if self.settings.bm25_fields else "-nofields")
+        version = CHUNKER_VERSION + ("-fields" if self.settings.bm25_fields else "")
         if self.store.get_meta("chunker_version") != version:
             # Chunks from another chunker version would not match what this one makes:
             # re-chunk everything (the embedding cache keeps that cheap).
