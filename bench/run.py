@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.quality import quality as qb  # noqa: E402
-from bench.quality.corpora import cache_dir, sha256  # noqa: E402
+from bench.quality.corpora import cache_dir, prepared_root, sha256  # noqa: E402
 from bench.speed import speed  # noqa: E402
 from semcode import __version__  # noqa: E402
 from semcode.config import Settings  # noqa: E402
@@ -315,9 +315,9 @@ def quality_bench(args: argparse.Namespace, results: dict[str, Any], md: list[st
     from bench.quality.corpora import describe, load_manifest
 
     quick = args.quick
-    prepared_root = tmp / "prepared" if quick else cache_dir() / "prepared"
+    prepared = tmp / "prepared" if quick else prepared_root()
     index_root = tmp / "bench-index" if quick else cache_dir() / "index"
-    cmd = [sys.executable, "-m", "bench.quality.prepare", "--out", str(prepared_root)]
+    cmd = [sys.executable, "-m", "bench.quality.prepare", "--out", str(prepared)]
     if quick:
         cmd += ["--local", f"semcode:python:tune:{REPO / 'server'},{REPO / 'docs'}",
                 "--local", f"stdlib:python:test:{STDLIB / 'json'},{STDLIB / 'logging'}"]
@@ -335,7 +335,7 @@ def quality_bench(args: argparse.Namespace, results: dict[str, Any], md: list[st
                     lambda rc: rc == 0)
     if ok != 0:
         return
-    corpora = [qb.load_prepared(prepared_root / n) for n in names]
+    corpora = [qb.load_prepared(prepared / n) for n in names]
     corpora = [c for c in corpora if args.split in ("both", c["split"])]
     splits = ["tune", "test"] if args.split == "both" else [args.split]
     styles = tuple(args.styles.split(","))

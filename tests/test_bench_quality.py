@@ -60,23 +60,29 @@ def _rec(lang: str, rank: int | None, qid: str, top5: list[str] | None = None) -
 
 
 def test_summary_macro_weighs_languages_equally() -> None:
-    recs = [_rec("go", 1, f"g{i}") for i in range(9)] + [
-        _rec("c", None, "c0", ["docs", "docs", "code", "code", "test"])]
+    recs = [_rec("go", 1, f"g{i}") for i in range(30)] + [
+        _rec("c", None, f"c{i}", ["docs", "docs", "code", "code", "test"]) for i in range(10)]
+    recs.append(_rec("rust", 1, "r0"))  # too few queries to weigh as much as a language
     s = qb.summarize(recs)["docstring"]
     assert s["languages"]["go"]["MRR@10"]["mean"] == 1.0
-    assert s["macro"]["MRR@10"]["mean"] == 0.5  # not 0.9: languages, not queries
+    assert s["macro_languages"] == ["c", "go"]
+    assert s["macro"]["MRR@10"]["mean"] == 0.5  # not 0.76: languages, not queries
     assert s["languages"]["c"]["prose_on_top"]["mean"] == pytest.approx(0.6)
-    assert "| **macro** |" in qb.markdown(qb.summarize(recs), "t")
+    table = qb.markdown(qb.summarize(recs), "t")
+    assert "| **macro** (2 languages) |" in table and "| rust (not in macro) |" in table
 
 
 def test_ablation_table_pairs_queries(tmp_path: Path) -> None:
     path = tmp_path / "a.toml"
     path.write_text("[variants.base]\n\n[variants.other]\nrrf_k = 10\n")
     assert qb.load_ablations(path) == {"base": {}, "other": {"rrf_k": 10}}
-    base = [_rec("go", 2, "q1"), _rec("go", 1, "q2"), _rec("c", 1, "q3")]
-    other = [_rec("go", 1, "q1"), _rec("go", 1, "q2"), _rec("c", None, "q3")]
+    base = ([_rec("go", 2, f"g{i}") for i in range(10)] + [_rec("c", 1, f"c{i}") for i in range(10)]
+            + [_rec("rust", 1, "r0")])
+    other = ([_rec("go", 1, f"g{i}") for i in range(10)]
+             + [_rec("c", None, f"c{i}") for i in range(10)] + [_rec("rust", None, "r0")])
     table = qb.ablation_table({"base": base, "other": other})
-    assert table["other"]["language_delta"]["go"]["mean"] == 0.25
+    assert table["other"]["language_delta"]["go"]["mean"] == 0.5
     assert table["other"]["language_delta"]["c"]["mean"] == -1.0
-    assert table["other"]["delta"]["mean"] == pytest.approx((0.25 - 1.0) / 2)
+    assert table["other"]["delta"]["mean"] == pytest.approx((0.5 - 1.0) / 2)  # rust: too few
+    assert table["other"]["macro_languages"] == ["c", "go"]
     assert "| other |" in qb.ablation_markdown(table, "t")

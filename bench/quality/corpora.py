@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 MANIFEST = Path(__file__).with_name("corpora.toml")
+REPO = Path(__file__).resolve().parents[2]
 SOURCE_EXTS = (".py", ".js", ".mjs", ".cjs", ".ts", ".tsx", ".go", ".rs", ".java", ".c", ".h",
                ".cc", ".cpp", ".cxx", ".hpp", ".hh", ".hxx", ".rb", ".php")
 DOC_EXTS = (".md", ".rst", ".markdown")
@@ -30,6 +31,14 @@ def cache_dir() -> Path:
     path = Path(base) / "semcode-build" / "bench"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def prepared_root() -> Path:
+    """Where this checkout's prepared corpora live: `<bench cache>/prepared/<checkout>`.
+    One directory per checkout, so two checkouts whose generators differ never rewrite
+    each other's workspaces (or each other's indexes through them)."""
+    key = hashlib.sha256(str(REPO).encode()).hexdigest()[:8]
+    return cache_dir() / "prepared" / f"{REPO.name}-{key}"
 
 
 def load_manifest(path: Path = MANIFEST) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ prose queries cut out) and its queries in three styles, with gold answers.
 Always run with this checkout's `server/` on the path (bench/run does so in a
 subprocess), so that a run against another semcode (e.g. 0.1.0) sees the very same
 workspaces and queries. Each corpus is written to
-`<bench cache>/prepared/<name>/{tree/, queries.json}`; a stamp (the archive's sha256 and
+`<bench cache>/prepared/<checkout>/<name>/{tree/, queries.json}`; a stamp (the archive's sha256 and
 a hash of the generating code) makes re-runs skip unchanged corpora, and a changed tree is
 rewritten file by file so its index updates incrementally.
 """
@@ -26,7 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from bench.quality.corpora import cache_dir, is_doc_name, load_manifest, read_corpus  # noqa: E402
+from bench.quality.corpora import (  # noqa: E402
+    is_doc_name,
+    load_manifest,
+    prepared_root,
+    read_corpus,
+)
 from semcode.chunking.chunker import chunk_file  # noqa: E402
 from semcode.evaluation.protocols import Query, docstring_corpus  # noqa: E402
 from semcode.evaluation.styles import (  # noqa: E402
@@ -57,11 +62,6 @@ def generator_hash() -> str:
         h.update(p.read_bytes())
     h.update(json.dumps(MAX_PER_REPO, sort_keys=True).encode())
     return h.hexdigest()[:16]
-
-
-def prepared_root() -> Path:
-    """Where prepared corpora live: `<bench cache>/prepared`."""
-    return cache_dir() / "prepared"
 
 
 def build(files: dict[str, str], corpus: str, seed: int = SEED,
@@ -158,9 +158,11 @@ def prepare(corpus: dict[str, Any], root: Path | None = None, force: bool = Fals
     queries = [{"id": q.id, "style": style, "text": q.text, "gold": sorted(q.gold),
                 "hard": q.hard, "language": corpus["language"]}
                for style, qs in by_style.items() for q in qs]
-    (out / "queries.json").write_text(json.dumps(
+    tmp = out / "queries.json.tmp"
+    tmp.write_text(json.dumps(
         {"corpus": corpus["name"], "language": corpus["language"], "split": corpus["split"],
          "stats": stats, "queries": queries}, indent=1))
+    tmp.replace(out / "queries.json")  # atomic: a concurrent reader sees old or new
     (out / "stamp").write_text(stamp)
     log(f"prepared {corpus['name']}: {stats['files']} files, "
         + ", ".join(f"{s} {len(qs)}/{stats['available'][s]}" for s, qs in by_style.items()))

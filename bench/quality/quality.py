@@ -31,6 +31,7 @@ LIMIT = 20  # what a picker shows; every metric is @10 or less
 TOP_K_PROSE = 5
 NOT_CODE = ("docs", "test", "example")
 METRICS = ("MRR@10", "nDCG@10", "R@1", "R@10")
+MIN_MACRO_QUERIES = 10  # a language with fewer queries of a style is shown, not averaged
 
 
 def _load_metrics() -> ModuleType:
@@ -166,7 +167,8 @@ def query_metrics(record: dict[str, Any]) -> dict[str, float]:
 
 def summarize(records: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any]:
     """Per style (and all styles): per language each metric's mean [95% CI], and the macro
-    average over languages (stratified bootstrap); prose on top for docstring/prose."""
+    average over the languages with at least MIN_MACRO_QUERIES queries of that style
+    (stratified bootstrap); prose on top for docstring/prose."""
     out: dict[str, Any] = {}
     for style in (*STYLES, "all"):
         rs = [r for r in records if style == "all" or r["style"] == style]
@@ -183,8 +185,10 @@ def summarize(records: Sequence[dict[str, Any]], seed: int = 0) -> dict[str, Any
             vals = by_lang[lang]
             block["languages"][lang] = {"n": len(vals), **{
                 m: M.ci_dict(M.bootstrap_ci([v[m] for v in vals], seed=seed)) for m in metrics}}
+        in_macro = [lg for lg in sorted(by_lang) if len(by_lang[lg]) >= MIN_MACRO_QUERIES]
+        block["macro_languages"] = in_macro
         for m in metrics:
-            groups = [[v[m] for v in by_lang[lang]] for lang in sorted(by_lang)]
+            groups = [[v[m] for v in by_lang[lang]] for lang in in_macro]
             block["macro"][m] = M.ci_dict(M.stratified_bootstrap(groups, seed=seed))
         out[style] = block
     return out
@@ -199,9 +203,11 @@ def markdown(summary: dict[str, Any], title: str) -> str:
                   "| language | n | " + " | ".join(metrics) + " |",
                   "|---|---|" + "---|" * len(metrics)]
         for lang, v in block["languages"].items():
-            lines.append(f"| {lang} | {v['n']} | "
+            mark = "" if lang in block.get("macro_languages", [lang]) else " (not in macro)"
+            lines.append(f"| {lang}{mark} | {v['n']} | "
                          + " | ".join(M.format_ci(v[m]) for m in metrics) + " |")
-        lines.append(f"| **macro** | {block['n']} | "
+        lines.append(f"| **macro** ({len(block.get('macro_languages', []))} languages) | "
+                     f"{block['n']} | "
                      + " | ".join(M.format_ci(block["macro"][m]) for m in metrics) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -219,8 +225,9 @@ def load_ablations(path: Path) -> dict[str, dict[str, Any]]:
 
 
 def ablation_table(runs: dict[str, list[dict[str, Any]]], seed: int = 0) -> dict[str, Any]:
-    """Macro MRR@10 per variant with its CI, the paired difference to the reference
-    (first) variant, and MRR@10 per language."""
+    """Macro MRR@10 per variant with its CI (languages with at least MIN_MACRO_QUERIES
+    queries), the paired difference to the reference (first) variant, and MRR@10 and its
+    paired difference per language."""
     names = list(runs)
     ref = {(r["corpus"], r["id"]): r for r in runs[names[0]]}
     out: dict[str, Any] = {}
@@ -234,15 +241,16 @@ def ablation_table(runs: dict[str, list[dict[str, Any]]], seed: int = 0) -> dict
             base = ref.get((r["corpus"], r["id"]))
             if base is not None:
                 deltas.setdefault(r["language"], []).append(v - query_metrics(base)["MRR@10"])
-        langs = sorted(by_lang)
+        langs = [lg for lg in sorted(by_lang) if len(by_lang[lg]) >= MIN_MACRO_QUERIES]
         out[name] = {
             "n": len(rs),
             "macro": M.ci_dict(M.stratified_bootstrap([by_lang[lg] for lg in langs], seed=seed)),
             "delta": M.ci_dict(M.stratified_bootstrap([deltas.get(lg, []) for lg in langs],
                                                       seed=seed)),
-            "languages": {lg: M.ci_dict(M.bootstrap_ci(by_lang[lg], seed=seed)) for lg in langs},
-            "language_delta": {lg: M.ci_dict(M.bootstrap_ci(deltas.get(lg, []), seed=seed))
-                               for lg in langs if deltas.get(lg)},
+            "macro_languages": langs,
+            "languages": {lg: M.ci_dict(M.bootstrap_ci(v, seed=seed)) for lg, v in by_lang.items()},
+            "language_delta": {lg: M.ci_dict(M.bootstrap_ci(d, seed=seed))
+                               for lg, d in deltas.items() if d},
         }
     return out
 
