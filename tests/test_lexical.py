@@ -219,10 +219,10 @@ def test_changes_during_rebuild_stay_pending(monkeypatch: pytest.MonkeyPatch) ->
     started, release = threading.Event(), threading.Event()
     real_build = lexical._build
 
-    def slow_build(docs: list[tuple[int, np.ndarray]], n_vocab: int) -> object:
+    def slow_build(docs: list[tuple[int, np.ndarray]], n_vocab: int, *rest: object) -> object:
         started.set()
         release.wait(5)
-        return real_build(docs, n_vocab)
+        return real_build(docs, n_vocab, *rest)  # type: ignore[arg-type]
 
     monkeypatch.setattr(lexical, "_build", slow_build)
     t = threading.Thread(target=idx.rebuild)
@@ -328,3 +328,26 @@ def test_vectorised_matrix_equals_bm25s_build() -> None:
     np.testing.assert_allclose(ours.scores["data"], ref["data"], rtol=1e-6)
     assert ours.scores["data"].dtype == ref["data"].dtype
     assert ours.scores["indices"].dtype == ref["indices"].dtype
+
+
+def test_bm25f_field_weights_scale_term_frequency() -> None:
+    """A term in a weighted field counts its weight; markers are not terms, do not count
+    in the length, and leave unmarked documents scored exactly as before."""
+    from semcode.index.tokenizer import FIELD_WEIGHTS
+
+    name_w = FIELD_WEIGHTS["§name"]
+    idx = LexicalIndex()
+    idx.upsert(1, ["§name", "parse", "§body", "other", "words"])
+    idx.upsert(2, ["§name", "other", "§body", "parse", "words"])
+    idx.upsert(3, ["plain", "words", "here"])
+    for layer in ("pending", "built"):
+        if layer == "built":
+            idx.rebuild()
+        hits = dict(idx.search(["parse"], 10))
+        assert set(hits) == {1, 2}
+        assert hits[1] > hits[2]
+        # Same length (3 tokens, markers excluded) and avgdl: the ratio is BM25's tf curve.
+        k1_norm = lexical.K1 * 1.0  # length == avgdl
+        expected = (name_w / (name_w + k1_norm)) / (1 / (1 + k1_norm))
+        assert hits[1] / hits[2] == pytest.approx(expected, rel=1e-4)
+        assert idx.search(["§name"], 10) == []

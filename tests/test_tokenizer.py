@@ -10,7 +10,7 @@ import pytest
 
 from semcode.chunks import Chunk, SymbolKind
 from semcode.index.tokenizer import (
-    NAME_BOOST,
+    FIELD_WEIGHTS,
     STOPWORDS,
     chunk_tokens,
     path_tokens,
@@ -69,13 +69,45 @@ def test_chunk_tokens() -> None:
     chunk = Chunk(path="server/semcode/index/lexical.py", language="python",
                   kind=SymbolKind.Method, name="rebuildIndex", container="LexicalIndex",
                   start_line=1, end_line=3, text="def rebuildIndex(self):\n    swap()\n")
-    toks = chunk_tokens(chunk)
+    toks = chunk_tokens(chunk, fields=True)
     name = tokenize("rebuildIndex")
-    assert toks[: len(name) * NAME_BOOST] == name * NAME_BOOST
+    assert toks[: len(name) + 1] == ["§name", *name]
+    flat = chunk_tokens(chunk)  # the default layout: the name repeated, no markers
+    assert flat[: 2 * len(name)] == name * 2 and not any(t.startswith("§") for t in flat)
     assert path_tokens(chunk.path) == ["server", "semcod", "index", "lexic"]
     for t in tokenize("LexicalIndex") + path_tokens(chunk.path) + ["swap"]:
         assert t in toks
     assert "py" not in toks
+
+
+def test_chunk_tokens_are_fields() -> None:
+    """Each field after its marker: name, container, path, signature, doc, body."""
+    text = ('@decorator\ndef refresh(token):\n    """Renew an expired session token."""\n'
+            '    # talk to the server\n    return server.renew(token)\n')
+    chunk = Chunk(path="auth/session.py", language="python", kind=SymbolKind.Function,
+                  name="refresh", container="Session", start_line=10, end_line=14,
+                  text=text, name_line=11)
+    toks = chunk_tokens(chunk, fields=True)
+    markers = [t for t in toks if t in FIELD_WEIGHTS]
+    assert markers == ["§name", "§container", "§path", "§signature", "§doc", "§body"]
+
+    def field(name: str) -> list[str]:
+        start = toks.index(name) + 1
+        end = next((i for i in range(start, len(toks)) if toks[i] in FIELD_WEIGHTS), len(toks))
+        return toks[start:end]
+
+    assert field("§signature") == tokenize("def refresh(token):")
+    assert set(tokenize("Renew an expired session token talk server")) == set(field("§doc"))
+    assert "decor" in field("§body") and "renew" in field("§body")
+    # No text can produce a marker, so no query can match one.
+    assert not set(tokenize("§name § name §doc")) & set(FIELD_WEIGHTS)
+
+
+def test_c_preprocessor_lines_are_not_comments() -> None:
+    chunk = Chunk(path="a.c", language="c", kind=SymbolKind.Module, name="a.c", container="",
+                  start_line=1, end_line=2, text="#include <stdio.h>\n// a comment\n")
+    toks = chunk_tokens(chunk, fields=True)
+    assert toks.index("stdio") > toks.index("§body") > toks.index("comment") > toks.index("§doc")
 
 
 @pytest.mark.bench

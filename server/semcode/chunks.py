@@ -66,6 +66,9 @@ class Chunk:
     name_start_col: int = 0
     name_end_col: int = 0
     part: int = 0  # 0 for a whole definition, 1.. for the pieces of a split long one
+    # Content kind (chunking/content.py): code, test, example, docs, config, generated,
+    # declaration or reexport. Not part of embedding_text/content_hash.
+    content: str = "code"
 
     @property
     def qualified_name(self) -> str:

@@ -26,7 +26,13 @@ from semcode import __version__
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Indexer, Progress, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
-from semcode.search.engine import Engine, SearchError, SearchRequest, SearchResponse
+from semcode.search.engine import (
+    Engine,
+    SearchError,
+    SearchRequest,
+    SearchResponse,
+    StageScore,
+)
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -73,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only this language (repeatable)")
     p.add_argument("--path", action="append", default=[], metavar="GLOB",
                    help="only paths matching this gitignore-style glob (repeatable)")
+    p.add_argument("--content", action="append", default=[], metavar="KIND",
+                   help="only this content kind (repeatable, or a comma list): "
+                        "code, test, example, docs, config, generated, declaration, reexport")
     p.add_argument("--queries", type=Path, metavar="FILE",
                    help="answer every line of FILE (with --json: one JSON object per line)")
     p.add_argument("--no-update", action="store_true",
@@ -258,7 +267,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         shown: set[str] = set()
         for query in queries:
             req = SearchRequest(query=query, limit=args.limit, mode=args.mode,
-                                languages=tuple(args.lang), paths=tuple(args.path))
+                                languages=tuple(args.lang), paths=tuple(args.path),
+                                contents=_content_kinds(args.content))
             try:
                 response = engine.search(req)
                 response = engine.rerank(req, response)
@@ -277,6 +287,19 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _content_kinds(values: list[str]) -> tuple[str, ...]:
+    """`--content test --content docs,example` -> ("test", "docs", "example")."""
+    return tuple(dict.fromkeys(v.strip() for value in values for v in value.split(",")
+                               if v.strip()))
+
+
+def _stage_json(stage: StageScore) -> dict[str, Any]:
+    out: dict[str, Any] = {"rank": stage.rank, "score": round(stage.score, 6)}
+    if stage.factors is not None:
+        out["factors"] = stage.factors
+    return out
+
+
 def result_json(response: SearchResponse) -> list[dict[str, Any]]:
     """The published `--json` shape: one object per result, best first."""
     out = []
@@ -291,10 +314,10 @@ def result_json(response: SearchResponse) -> list[dict[str, Any]]:
             "kind": c.kind.name.lower(),
             "symbol_kind": int(c.kind),
             "language": c.language,
+            "content": c.content,
             "score": round(hit.score, 6),
             "reranked": response.reranked,
-            "stages": {k: {"rank": v.rank, "score": round(v.score, 6)}
-                       for k, v in hit.stages.items()},
+            "stages": {k: _stage_json(v) for k, v in hit.stages.items()},
             "preview": c.preview(),
         })
     return out
@@ -315,7 +338,7 @@ def _print_response(query: str, response: SearchResponse, as_json: bool, many: b
         print("no results")
     for n, hit in enumerate(response.hits, start=1):
         c = hit.chunk
-        kind = c.kind.name.lower()
+        kind = c.kind.name.lower() if c.content == "code" else f"{c.kind.name.lower()}, {c.content}"
         print(f"{n:2}. {c.path}:{c.start_line} {c.qualified_name} ({kind})  {hit.score:.3f}")
         preview = c.preview()
         if preview:

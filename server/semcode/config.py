@@ -64,6 +64,38 @@ class Settings:
     lexical_weight: float = 1.0
     dense_weight: float = 1.0
     candidates: int = 100  # per first-stage retriever
+    # BM25F fields (index/tokenizer.py); changes the index. Off: on the benchmark (whose
+    # code has its doc comments stripped) the flat layout scored slightly higher.
+    bm25_fields: bool = False
+    # Fusion that adapts to the query (search/fusion.py `intent_weights`): identifier
+    # lookups scale the dense weight by this, sentences scale the lexical weight.
+    fusion_identifier_dense: float = 0.5
+    fusion_natural_lexical: float = 1.0
+    # --- ranking (search/ranking.py; each key switches one factor, 1.0/0.0 = off).
+    # Values fitted on the benchmark's tune split (bench/quality/tune.py, lexical MRR@10);
+    # container aggregation and per-file saturation measured as hurting, the path match
+    # as no help (BM25F's path field already scores file names): off.
+    ranking: bool = True  # the whole ranking step (off: the fused order, as in 0.1.0)
+    ranking_depth: int = 100  # fused candidates the ranking step re-scores
+    rank_base: str = "score"  # rrf | score: what the priors and boosts start from
+    rank_prior_test: float = 0.2  # content-kind priors (multipliers; code is 1.0)
+    rank_prior_example: float = 0.5
+    rank_prior_docs: float = 0.2
+    rank_prior_config: float = 0.5
+    rank_prior_generated: float = 0.5
+    rank_prior_declaration: float = 0.7
+    rank_prior_reexport: float = 0.5
+    rank_prior_module: float = 0.4  # module chunks (code between definitions)
+    rank_lift: float = 1.2  # a kind the query asks for ("tests for ...")
+    rank_definition: float = 2.0  # defines an identifier the query names (additive)
+    rank_definition_normalised: float = 0.8  # tier: equal up to case and `_`
+    rank_definition_stem: float = 0.4  # tier: every word part of the name is in the query
+    rank_definition_mixed: float = 0.5  # scale for sentences naming an identifier
+    rank_definition_natural: float = 0.5  # scale for plain sentences (stem tier only)
+    rank_path: float = 0.0  # share of query words in the file/directory name (additive)
+    rank_container: float = 0.0  # a class/module with several member hits (additive)
+    rank_file_decay: float = 1.0  # per further chunk from one file (1.0 = off)
+    rank_file_keep: int = 3  # chunks of one file before the decay starts
     # --- reranking
     rerank: bool = True
     rerank_depth: int = 30  # at most this many fused candidates are reranked
@@ -103,6 +135,16 @@ class Settings:
                 raise ConfigError(f"setting {name!r} must be >= 0")
         if self.lexical_weight < 0 or self.dense_weight < 0:
             raise ConfigError("fusion weights must be >= 0")
+        for f in fields(self):
+            if (f.name.startswith(("rank_", "fusion_")) or f.name == "ranking_depth") \
+                    and f.name != "rank_base" and getattr(self, f.name) < 0:
+                raise ConfigError(f"setting {f.name!r} must be >= 0")
+        if self.rank_base not in ("rrf", "score"):
+            raise ConfigError(f"setting 'rank_base' must be rrf or score, got {self.rank_base!r}")
+        if self.rank_file_keep < 1:
+            raise ConfigError("setting 'rank_file_keep' must be >= 1")
+        if not 0 < self.rank_file_decay <= 1:
+            raise ConfigError("setting 'rank_file_decay' must be > 0 and <= 1")
         if self.backend not in ("auto", "llama.cpp", "mlx", "remote", "model2vec"):
             raise ConfigError(f"setting 'backend' must be auto, llama.cpp, mlx, remote or "
                               f"model2vec, got {self.backend!r}")

@@ -44,6 +44,10 @@ H.test("format and position use selectionRange", function()
   H.eq("HttpClient.retry  Method  src/http.py:42  def retry():", search.format(item), "format")
   local lnum, col = search.position(item)
   H.eq({ 42, 4 }, { lnum, col }, "position")
+  item.content = "code"
+  H.eq("HttpClient.retry  Method  src/http.py:42  def retry():", search.format(item), "code: no tag")
+  item.content = "test"
+  H.eq("HttpClient.retry  Method [test]  src/http.py:42  def retry():", search.format(item), "tag")
 end)
 
 local function new_session(fake, updates, debounce)

@@ -56,12 +56,27 @@ export interface SearchParams {
   languages?: string[];
   paths?: string[];
   kinds?: number[];
+  /** Content kinds to keep (`code`, `test`, `docs`, ...); empty or absent: all. */
+  contents?: ContentKind[];
   rerank?: boolean;
 }
+
+/** What a chunk is, decided at index time (docs/protocol.md "Content kinds"). */
+export type ContentKind =
+  | 'code'
+  | 'test'
+  | 'example'
+  | 'docs'
+  | 'config'
+  | 'generated'
+  | 'declaration'
+  | 'reexport';
 
 export interface StageScore {
   rank: number;
   score: number;
+  /** The ranking stage only: the priors and boosts that moved the item. */
+  factors?: Record<string, number>;
 }
 
 export interface SearchItem {
@@ -78,9 +93,11 @@ export interface SearchItem {
   kind: number;
   containerName: string;
   language: string;
+  /** Absent from servers older than content kinds: treat as `code`. */
+  content?: ContentKind;
   preview: string;
   score: number;
-  stages?: Partial<Record<'lexical' | 'dense' | 'fused' | 'rerank', StageScore>>;
+  stages?: Partial<Record<'lexical' | 'dense' | 'fused' | 'ranking' | 'rerank', StageScore>>;
 }
 
 export interface SearchResult {

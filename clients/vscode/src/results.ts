@@ -63,13 +63,19 @@ export function displayPath(item: SearchItem, showFolder: boolean): string {
   return folder ? `${folder}/${rel}` : rel;
 }
 
+/** A short tag for anything that is not implementation code ("[test]"), else "". */
+export function contentTag(item: SearchItem): string {
+  return item.content && item.content !== 'code' ? `[${item.content}]` : '';
+}
+
 export function toQuickPickItem(item: SearchItem, showFolder: boolean): ResultQuickPickItem {
   const name = item.name || '(anonymous)';
   const container = item.containerName ? `  ${item.containerName}` : '';
+  const tag = contentTag(item);
   const preview = item.preview.trim();
   return {
     label: `$(${symbolIcon(item.kind)})`,
-    description: `${name}${container}  ·  ${displayPath(item, showFolder)}`,
+    description: `${name}${container}  ·  ${displayPath(item, showFolder)}${tag ? `  ${tag}` : ''}`,
     detail: preview || undefined,
     alwaysShow: true,
     buttons: [{ iconPath: new vscode.ThemeIcon('split-horizontal'), tooltip: OPEN_TO_SIDE_TOOLTIP }],

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
 from tree_sitter_language_pack import get_language
 
+from semcode.chunking.content import classify_chunks
 from semcode.chunking.languages import (
     BODY_TYPES,
     SCOPE_KINDS,
@@ -54,7 +55,7 @@ from semcode.chunks import Chunk, SymbolKind
 
 # Bump whenever the chunks produced for the same input change (the index stores it and
 # re-chunks everything when it differs).
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "3"  # 2: chunks carry a content kind; 3: flat tokens by default
 
 MAX_LINE_CHARS = 2000
 ELISION = "..."
@@ -76,7 +77,14 @@ class ChunkResult:
 
 
 def chunk_file(path: str, text: str, config: ChunkerConfig = ChunkerConfig()) -> ChunkResult:
-    """Chunk one file. `path` is workspace-relative with '/' separators."""
+    """Chunk one file. `path` is workspace-relative with '/' separators. Every chunk
+    carries its content kind (chunking/content.py)."""
+    result = _chunk_file(path, text, config)
+    result.chunks = classify_chunks(path, result.language, text, result.chunks)
+    return result
+
+
+def _chunk_file(path: str, text: str, config: ChunkerConfig) -> ChunkResult:
     first_line = text[: text.find("\n")] if "\n" in text else text
     language = detect_language(path, first_line) or "text"
     if not text.strip():

@@ -148,16 +148,18 @@ class Indexer:
 
     # ================================================================ loading
     def _load(self) -> None:
-        if (self.store.get_meta("chunker_version") != CHUNKER_VERSION
+        # The token layout (BM25F fields or not) is part of what was indexed.
+        version = CHUNKER_VERSION + ("-fields" if self.settings.bm25_fields else "")
+        if (self.store.get_meta("chunker_version") != version
                 or self.store.get_meta("root") != str(self.root)):
             with self.write_lock.hold():
-                if self.store.get_meta("chunker_version") != CHUNKER_VERSION:
+                if self.store.get_meta("chunker_version") != version:
                     # Chunks from another chunker version would not match what this one
                     # makes: re-chunk everything (the embedding cache keeps that cheap).
                     if self.store.get_meta("chunker_version") is not None:
                         log.info("chunker changed: re-chunking %s", self.root)
                     self.store.clear_chunks()
-                    self.store.set_meta("chunker_version", CHUNKER_VERSION)
+                    self.store.set_meta("chunker_version", version)
                 self.store.set_meta("root", str(self.root))
         self._check_rollback()
         with self.lock:
@@ -547,7 +549,7 @@ class Indexer:
 
     def _chunk(self, rel_path: str, text: str) -> Any:
         result = chunk_file(rel_path, text, self.chunker)
-        return result, [chunk_tokens(c) for c in result.chunks]
+        return result, [chunk_tokens(c, self.settings.bm25_fields) for c in result.chunks]
 
     def _index_text(self, rel_path: str, text: str, size: int, mtime_ns: int,
                     digest: str, chunked: Any = None) -> str | None:
@@ -561,7 +563,7 @@ class Indexer:
             for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
                 self.lexical.upsert(chunk_id, toks)
                 self.refs[chunk_id] = ChunkRef(chunk.path, chunk.language, int(chunk.kind),
-                                               chunk.content_hash(),
+                                               chunk.content_hash(), content=chunk.content,
                                                start_line=chunk.start_line, name=chunk.name)
             self._note_write()
             self._add_cached_vectors(new_ids)

@@ -53,6 +53,8 @@ from typing import Any
 import bm25s
 import numpy as np
 
+from semcode.index.tokenizer import FIELD_WEIGHTS
+
 METHOD = "lucene"
 K1 = 1.2
 B = 0.75
@@ -92,24 +94,55 @@ class _PendingCache:
     tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # doc index per token
     lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    weights: np.ndarray | None = None  # BM25F field weight per token (None: all 1)
 
 
 def _new_bm25() -> bm25s.BM25:
     return bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy", csc_backend="numpy")
 
 
-def _build(docs: list[tuple[int, np.ndarray]], n_vocab: int) -> _Built:
+def _fields(flat: np.ndarray, lengths: np.ndarray, markers: dict[int, float]
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """BM25F: each token's weight is the weight of the field marker before it in its
+    document (1.0 before any marker). Returns (tokens without markers, their weights or
+    None when there are no markers, document lengths without markers)."""
+    if not markers or not len(flat):
+        return flat, None, lengths
+    ids = np.fromiter(markers, dtype=np.int64, count=len(markers))
+    is_marker = np.isin(flat, ids)
+    if not is_marker.any():
+        return flat, None, lengths
+    n = len(flat)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    starts = np.zeros(n, bool)
+    starts[offsets[(lengths > 0)]] = True
+    idx = np.arange(n)
+    anchor = np.maximum.accumulate(np.where(is_marker | starts, idx, 0))
+    lookup = np.ones(int(max(flat.max(), ids.max())) + 1, np.float64)
+    lookup[ids] = np.fromiter(markers.values(), dtype=np.float64, count=len(markers))
+    at = np.where(is_marker, lookup[flat], 1.0)
+    weights = at[anchor]
+    keep = ~is_marker
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    new_lengths = np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64)
+    return flat[keep], weights[keep], new_lengths
+
+
+def _build(docs: list[tuple[int, np.ndarray]], n_vocab: int,
+           markers: dict[int, float] | None = None) -> _Built:
     """The heavy part of a rebuild (touches no shared state): the bm25s score matrix of
-    `docs`, computed with vectorised NumPy (see `_score_matrix`)."""
+    `docs`, computed with vectorised NumPy (see `_score_matrix`). `markers` maps the
+    term ids of BM25F field markers to their weights."""
     if not docs:
         return _Built.empty()
     row_ids = np.fromiter((cid for cid, _ in docs), dtype=np.int64, count=len(docs))
     row_of = {int(c): i for i, c in enumerate(row_ids)}
     lengths = np.fromiter((len(ids) for _, ids in docs), dtype=np.int64, count=len(docs))
+    flat = np.concatenate([ids for _, ids in docs]) if lengths.sum() else np.zeros(0, np.int32)
+    flat, weights, lengths = _fields(flat, lengths, markers or {})
     if not lengths.sum():  # only empty documents: nothing can ever match them
         return _Built(None, row_ids, row_of, n_vocab, np.zeros(n_vocab, np.int64), len(docs), 0.0)
-    flat = np.concatenate([ids for _, ids in docs])
-    scores, df = _score_matrix(flat, lengths, n_vocab)
+    scores, df = _score_matrix(flat, lengths, n_vocab, weights)
     bm25 = _new_bm25()
     bm25.scores = scores
     bm25.vocab_dict = {}
@@ -118,15 +151,21 @@ def _build(docs: list[tuple[int, np.ndarray]], n_vocab: int) -> _Built:
                   n_docs=len(docs), avgdl=float(lengths.mean()))
 
 
-def _score_matrix(flat: np.ndarray, lengths: np.ndarray, n_vocab: int
-                  ) -> tuple[dict[str, object], np.ndarray]:
+def _score_matrix(flat: np.ndarray, lengths: np.ndarray, n_vocab: int,
+                  weights: np.ndarray | None = None) -> tuple[dict[str, object], np.ndarray]:
     """The CSC score matrix `bm25s.BM25.build_index_from_ids` builds for method="lucene"
     (same dtypes, same layout, same float32 arithmetic; a test checks they agree), but
     vectorised: bm25s loops over documents in Python (17 s at 100k chunks here, holding
-    the GIL the LSP event loop needs), this takes a fraction of that in NumPy."""
+    the GIL the LSP event loop needs), this takes a fraction of that in NumPy.
+    With `weights` (BM25F), a term's frequency is the sum of its occurrences' field
+    weights; the length normalisation stays the plain token count."""
     n_docs = len(lengths)
     owner = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    keys, tf = np.unique(owner * n_vocab + flat.astype(np.int64), return_counts=True)
+    if weights is None:
+        keys, tf = np.unique(owner * n_vocab + flat.astype(np.int64), return_counts=True)
+    else:
+        keys, inverse = np.unique(owner * n_vocab + flat.astype(np.int64), return_inverse=True)
+        tf = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
     doc = keys // n_vocab  # sorted by (doc, term)
     term = keys - doc * n_vocab
     df = np.bincount(term, minlength=n_vocab).astype(np.int64)
@@ -239,8 +278,9 @@ class LexicalIndex:
                 snapshot = sorted(self._docs.items())
                 n_vocab = len(self._terms)
                 self._changed_during_build = set()
+                markers = self._markers()
             try:
-                built = _build(snapshot, n_vocab)
+                built = _build(snapshot, n_vocab, markers)
             except BaseException:
                 with self._lock:
                     self._changed_during_build = None
@@ -258,6 +298,10 @@ class LexicalIndex:
         for cid in changed:
             self._hide(cid)
         self._version += 1
+
+    def _markers(self) -> dict[int, float]:
+        """Term ids of the BM25F field markers in this vocabulary, with their weights."""
+        return {self._vocab[m]: w for m, w in FIELD_WEIGHTS.items() if m in self._vocab}
 
     # ------------------------------------------------------------------ search
     def search(self, query_tokens: list[str], k: int,
@@ -299,10 +343,12 @@ class LexicalIndex:
         cids = np.array(sorted(self._pending), dtype=np.int64)
         arrays = [self._docs[int(c)] for c in cids]
         lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
+        tokens = np.concatenate(arrays) if arrays else np.zeros(0, np.int32)
+        tokens, weights, lengths = _fields(tokens, lengths, self._markers())
         cache = _PendingCache(
-            version=self._version, chunk_ids=cids,
-            tokens=np.concatenate(arrays) if arrays else np.zeros(0, np.int32),
-            owner=np.repeat(np.arange(len(cids), dtype=np.int64), lengths), lengths=lengths)
+            version=self._version, chunk_ids=cids, tokens=tokens,
+            owner=np.repeat(np.arange(len(cids), dtype=np.int64), lengths), lengths=lengths,
+            weights=weights)
         self._cache = cache
         return cache
 
@@ -323,7 +369,9 @@ class LexicalIndex:
             sel = cache.tokens == q
             if not sel.any():
                 continue
-            tf = np.bincount(cache.owner[sel], minlength=n).astype(np.float64)
+            tf = np.bincount(cache.owner[sel], minlength=n,
+                             weights=None if cache.weights is None else cache.weights[sel]
+                             ).astype(np.float64)
             if own_stats:
                 df = int(np.count_nonzero(tf))
             else:

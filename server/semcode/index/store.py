@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS chunks (
     part INTEGER NOT NULL,
     text TEXT NOT NULL,
     hash TEXT NOT NULL,
-    tokens TEXT NOT NULL             -- BM25 tokens, space-joined (rebuilds need no re-tokenising)
+    tokens TEXT NOT NULL,            -- BM25 tokens, space-joined (rebuilds need no re-tokenising)
+    content TEXT NOT NULL DEFAULT 'code'  -- content kind (chunking/content.py)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
 CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks(hash);
@@ -85,11 +86,11 @@ CREATE TABLE IF NOT EXISTS embeddings (
 
 _CHUNK_COLUMNS = (
     "path, language, kind, name, container, start_line, end_line, name_line, "
-    "name_start_col, name_end_col, part, text"
+    "name_start_col, name_end_col, part, text, content"
 )
 
 # What `ChunkRef` is read from (in its field order).
-_REF_COLUMNS = "path, language, kind, hash, start_line, name"
+_REF_COLUMNS = "path, language, kind, hash, start_line, name, content"
 
 T = TypeVar("T")
 
@@ -241,6 +242,7 @@ class ChunkRef:
     language: str
     kind: int
     hash: str
+    content: str = "code"  # content kind (chunking/content.py)
     start_line: int = 0
     name: str = ""
 
@@ -354,6 +356,11 @@ class Store:
                 with self._locked():
                     db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
                                (uuid.uuid4().hex,))
+            columns = {r[1] for r in db.execute("PRAGMA table_info(chunks)")}
+            if "content" not in columns:  # an index from before content kinds
+                with self._locked():
+                    db.execute("ALTER TABLE chunks ADD COLUMN content TEXT NOT NULL "
+                               "DEFAULT 'code'")
             self._file_id = _file_id(path)
 
     def replaced(self) -> bool:
@@ -549,10 +556,11 @@ class Store:
             for chunk, toks in zip(chunks, tokens, strict=True):
                 cur = db.execute(
                     f"INSERT INTO chunks ({_CHUNK_COLUMNS}, hash, tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
                      chunk.start_line, chunk.end_line, chunk.name_line, chunk.name_start_col,
-                     chunk.name_end_col, chunk.part, chunk.text, chunk.content_hash(),
+                     chunk.name_end_col, chunk.part, chunk.text, chunk.content,
+                     chunk.content_hash(),
                      " ".join(toks)),
                 )
                 assert cur.lastrowid is not None
@@ -803,17 +811,19 @@ def _nonempty(path: Path) -> bool:
 
 
 def _row_to_ref(row: Sequence[object]) -> ChunkRef:
-    path, language, kind, content_hash, start_line, name = row
+    path, language, kind, content_hash, start_line, name, content = row
     return ChunkRef(path=str(path), language=str(language), kind=int(kind),  # type: ignore[call-overload]
-                    hash=str(content_hash), start_line=int(start_line), name=str(name))  # type: ignore[call-overload]
+                    hash=str(content_hash), start_line=int(start_line), name=str(name),  # type: ignore[call-overload]
+                    content=str(content))
 
 
 def _row_to_chunk(row: Sequence[object]) -> Chunk:
     (path, language, kind, name, container, start, end, name_line, name_start, name_end,
-     part, text) = row
+     part, text, content) = row
     return Chunk(
         path=str(path), language=str(language), kind=SymbolKind(int(kind)),  # type: ignore[call-overload]
         name=str(name), container=str(container), start_line=int(start),  # type: ignore[call-overload]
         end_line=int(end), text=str(text), name_line=int(name_line),  # type: ignore[call-overload]
         name_start_col=int(name_start), name_end_col=int(name_end), part=int(part),  # type: ignore[call-overload]
+        content=str(content),
     )

@@ -16,7 +16,7 @@ from typing import Any
 from pygls.uris import from_fs_path
 
 from semcode.chunks import Chunk
-from semcode.search.engine import Hit
+from semcode.search.engine import Hit, StageScore
 
 PREVIEW_CHARS = 200
 
@@ -92,11 +92,18 @@ def search_item(hit: Hit, folder: FolderRef, lookup: LineLookup, encoding: str) 
         "kind": int(chunk.kind),
         "containerName": chunk.container,
         "language": chunk.language,
+        "content": chunk.content,
         "preview": preview(chunk),
         "score": float(hit.score),
-        "stages": {name: {"rank": int(s.rank), "score": float(s.score)}
-                   for name, s in hit.stages.items()},
+        "stages": {name: _stage(s) for name, s in hit.stages.items()},
     }
+
+
+def _stage(s: StageScore) -> dict[str, Any]:
+    out: dict[str, Any] = {"rank": int(s.rank), "score": float(s.score)}
+    if s.factors is not None:  # the ranking stage: the priors and boosts that moved the item
+        out["factors"] = dict(s.factors)
+    return out
 
 
 def workspace_symbol(item: dict[str, Any]) -> dict[str, Any]:

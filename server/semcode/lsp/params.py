@@ -12,13 +12,14 @@ from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
+from semcode.chunking.content import CONTENT_KINDS
 from semcode.config import ConfigError, Settings
 from semcode.search.engine import SearchRequest
 
 MAX_QUERY_CHARS = 10_000
 MAX_LIMIT = 200
 MODES = ("hybrid", "lexical", "dense")
-_SEARCH_KEYS = {"query", "limit", "mode", "languages", "paths", "kinds", "rerank",
+_SEARCH_KEYS = {"query", "limit", "mode", "languages", "paths", "kinds", "contents", "rerank",
                 "workDoneToken", "partialResultToken"}
 
 
@@ -76,6 +77,11 @@ def search_request(params: Any, method: str = "semcode/search") -> SearchRequest
         isinstance(k, int) and not isinstance(k, bool) and 1 <= k <= 26 for k in kinds
     ):
         raise ParamError(method, f"'kinds' must be an array of SymbolKind integers, got {kinds!r}")
+    contents = _strings(method, p, "contents")
+    bad = [c for c in contents if c not in CONTENT_KINDS]
+    if bad:
+        raise ParamError(method, f"'contents' must hold content kinds ({', '.join(CONTENT_KINDS)})"
+                                 f", got {bad[0]!r}")
     rerank = p.get("rerank")
     if rerank is not None and not isinstance(rerank, bool):
         raise ParamError(method, f"'rerank' must be a boolean, got {rerank!r}")
@@ -86,6 +92,7 @@ def search_request(params: Any, method: str = "semcode/search") -> SearchRequest
         languages=_strings(method, p, "languages"),
         paths=_strings(method, p, "paths"),
         kinds=tuple(kinds),
+        contents=contents,
         rerank=rerank,
     )
 

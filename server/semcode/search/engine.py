@@ -2,7 +2,7 @@
 the LSP server call. It knows no editor and no model runtime.
 
     query ─► BM25 top-N ──┐
-          ─► dense top-N ─┴► RRF ─► first-stage hits  (search)
+          ─► dense top-N ─┴► RRF ─► ranking ─► first-stage hits  (search)
                                        └► cross-encoder on the top few ─► reranked (rerank)
 
 Thread-safety: `search`, `rerank`, `related` and the write methods may be called from
@@ -23,13 +23,16 @@ from pathlib import Path
 import numpy as np
 import pathspec
 
+from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk
 from semcode.config import Settings
 from semcode.index.indexer import Indexer, Progress, ProgressFn, SyncReport
 from semcode.index.tokenizer import query_tokens
 from semcode.models.base import ModelError
 from semcode.models.registry import ModelSet
-from semcode.search.fusion import reciprocal_rank_fusion
+from semcode.search import ranking
+from semcode.search.fusion import intent_weights, reciprocal_rank_fusion
+from semcode.search.intent import classify_query
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,7 @@ class SearchRequest:
     languages: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()  # gitignore-style globs on workspace-relative paths
     kinds: tuple[int, ...] = ()  # SymbolKind values
+    contents: tuple[str, ...] = ()  # content kinds (chunking/content.py); empty = all
     rerank: bool | None = None  # None: the `rerank` setting
 
     def validate(self) -> None:
@@ -66,12 +70,18 @@ class SearchRequest:
             raise SearchError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         if not 1 <= self.limit <= 1000:
             raise SearchError("limit must be between 1 and 1000")
+        unknown = [c for c in self.contents if c not in CONTENT_KINDS]
+        if unknown:
+            raise SearchError(f"unknown content kind {unknown[0]!r}; one of "
+                              f"{', '.join(CONTENT_KINDS)}")
 
 
 @dataclass(frozen=True)
 class StageScore:
     rank: int  # 1-based
     score: float
+    # The ranking stage only: the priors and boosts that moved the hit (search/ranking.py).
+    factors: dict[str, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +123,7 @@ class Engine:
 
     # Settings that change what is indexed; any other setting applies to the next search.
     INDEX_SETTINGS = ("max_file_bytes", "exclude", "include_hidden", "max_chunk_lines",
-                      "chunk_overlap_lines", "window_lines", "index_dir")
+                      "chunk_overlap_lines", "window_lines", "index_dir", "bm25_fields")
 
     def needs_reopen(self, settings: Settings) -> bool:
         return any(getattr(self.settings, k) != getattr(settings, k) for k in self.INDEX_SETTINGS)
@@ -260,32 +270,37 @@ class Engine:
             timings["lexical"] = _ms(t)
 
         t = time.perf_counter()
+        intent = classify_query(req.query)
+        weights = intent_weights(intent.kind, s.lexical_weight, self.models.dense_weight(),
+                                 s.fusion_identifier_dense, s.fusion_natural_lexical)
+        if len(lists) == 1:
+            weights = {name: 1.0 for name in lists}  # one list: its own order
         fused = reciprocal_rank_fusion(
             {name: [i for i, _ in hits] for name, hits in lists.items()},
-            k=s.rrf_k, weights={"lexical": s.lexical_weight, "dense": self.models.dense_weight()},
-            tiebreak=self.indexer.order_key,
+            k=s.rrf_k, weights=weights, tiebreak=self.indexer.order_key,
         )
         raw_scores = {name: dict(hits) for name, hits in lists.items()}
         keep = max(req.limit, self.settings.rerank_depth if self._wants_rerank(req) else 0)
-        fused = fused[:keep]
+        params = ranking.RankingParams.from_settings(s, weights)
+        fused = fused[:max(keep, params.depth if params.enabled else 0)]
         chunks = self.indexer.chunks(f.doc_id for f in fused)
-        hits: list[Hit] = []
-        seen_pieces: set[tuple[str, str, str, int]] = set()
-        for rank, f in enumerate(fused, start=1):
-            chunk = chunks.get(f.doc_id)
-            if chunk is None:  # removed while we searched
-                continue
-            if chunk.part:
-                # Pieces of one long definition: show the symbol once, at its best piece.
-                piece_key = (chunk.path, chunk.container, chunk.name, int(chunk.kind))
-                if piece_key in seen_pieces:
-                    continue
-                seen_pieces.add(piece_key)
-            stages = {name: StageScore(r, raw_scores[name][f.doc_id])
-                      for name, r in f.ranks.items()}
-            stages["fused"] = StageScore(rank, f.score)
-            hits.append(Hit(f.doc_id, chunk, f.score, stages))
         timings["fusion"] = _ms(t)
+        t = time.perf_counter()
+        by_id = {f.doc_id: f for f in fused}
+        ranked = ranking.rank([ranking.Candidate(f.doc_id, f.score, chunks.get(f.doc_id),
+                                                 {n: raw_scores[n][f.doc_id] for n in f.ranks})
+                               for f in fused],
+                              intent, params)
+        hits: list[Hit] = []
+        for n, r in enumerate(ranked[:keep], start=1):
+            f = by_id[r.chunk_id]
+            stages = {name: StageScore(rk, raw_scores[name][f.doc_id])
+                      for name, rk in f.ranks.items()}
+            stages["fused"] = StageScore(r.fused_rank, f.score)
+            if params.enabled:
+                stages["ranking"] = StageScore(n, r.score, r.factors)
+            hits.append(Hit(f.doc_id, r.chunk, r.score, stages))
+        timings["ranking"] = _ms(t)
         return SearchResponse(hits=hits[:req.limit], reranked=False, mode=mode, notices=notices,
                               timings_ms=timings, candidates=hits)
 
@@ -313,15 +328,17 @@ class Engine:
         return vectors.search(qv, k, allow)
 
     def _filter(self, req: SearchRequest) -> Callable[[int], bool] | None:
-        if not (req.languages or req.paths or req.kinds):
+        if not (req.languages or req.paths or req.kinds or req.contents):
             return None
         langs = set(req.languages)
         kinds = set(req.kinds)
+        contents = set(req.contents)
         spec = pathspec.GitIgnoreSpec.from_lines(req.paths) if req.paths else None
         refs = self.indexer.refs
         allowed = {
             i for i, r in list(refs.items())
             if (not langs or r.language in langs) and (not kinds or r.kind in kinds)
+            and (not contents or r.content in contents)
             and (spec is None or spec.match_file(r.path))
         }
         return allowed.__contains__

@@ -47,3 +47,16 @@ def reciprocal_rank_fusion(
     key = tiebreak or (lambda doc_id: doc_id)
     return sorted(fused.values(), key=lambda f: (-f.score, min(f.ranks.values()),
                                                   key(f.doc_id)))
+
+
+def intent_weights(intent_kind: str, lexical: float, dense: float,
+                   identifier_dense: float, natural_lexical: float) -> dict[str, float]:
+    """Fusion weights that adapt to the query (search/intent.py): an identifier lookup
+    leans lexical (the dense weight is scaled by `identifier_dense`), a sentence leans
+    dense (the lexical weight is scaled by `natural_lexical`); a sentence naming an
+    identifier keeps the configured weights."""
+    if intent_kind == "identifier":
+        dense *= identifier_dense
+    elif intent_kind == "natural":
+        lexical *= natural_lexical
+    return {"lexical": lexical, "dense": dense}

@@ -70,6 +70,16 @@ function M.position(item)
   return r.start.line + 1, r.start.character
 end
 
+--- "Kind", or "Kind [test]" for anything that is not implementation code (the item's
+--- content kind; servers without content kinds send none: code).
+function M.kind_label(item)
+  local kind = M.kind_name(item.kind)
+  if type(item.content) == "string" and item.content ~= "code" then
+    return ("%s [%s]"):format(kind, item.content)
+  end
+  return kind
+end
+
 --- One line for a list: "name  Kind  path:line  preview".
 function M.format(item)
   local lnum = M.position(item)
@@ -78,7 +88,7 @@ function M.format(item)
     name = item.containerName .. "." .. name
   end
   local preview = vim.trim(item.preview or "")
-  return ("%s  %s  %s:%d  %s"):format(name, M.kind_name(item.kind), item.path or M.filename(item), lnum, preview)
+  return ("%s  %s  %s:%d  %s"):format(name, M.kind_label(item), item.path or M.filename(item), lnum, preview)
 end
 
 local split_cmds = { edit = nil, split = "split", vsplit = "vsplit", tab = "tab split" }

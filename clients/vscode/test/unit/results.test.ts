@@ -1,7 +1,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import * as vscode from 'vscode';
 import { EditorNavigator } from '../../src/navigator';
-import { displayPath, symbolIcon, toLocation, toQuickPickItem, toQuickPickItems } from '../../src/results';
+import { contentTag, displayPath, symbolIcon, toLocation, toQuickPickItem, toQuickPickItems } from '../../src/results';
 import { testing } from '../stub/vscode';
 import { item } from './fixtures';
 
@@ -25,6 +25,17 @@ describe('result rows', () => {
     expect(row.alwaysShow).toBe(true);
     expect(row.buttons?.[0]?.tooltip).toBe('Open to the Side');
     expect(row.result).toBe(retry);
+  });
+
+  it('tags anything that is not implementation code with its content kind', () => {
+    expect(toQuickPickItem({ ...retry, content: 'code' }, false).description).toBe(
+      'retry  HttpClient  ·  src/http.py:43',
+    );
+    expect(toQuickPickItem({ ...retry, content: 'test' }, false).description).toBe(
+      'retry  HttpClient  ·  src/http.py:43  [test]',
+    );
+    expect(contentTag({ ...retry, content: 'docs' })).toBe('[docs]');
+    expect(contentTag(retry)).toBe(''); // older servers send no content
   });
 
   it('maps LSP SymbolKinds to codicons', () => {

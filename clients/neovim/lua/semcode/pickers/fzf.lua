@@ -13,8 +13,9 @@ local function line_for(item)
   local lnum, col = search.position(item)
   local path = vim.fn.fnamemodify(search.filename(item), ":~:.")
   local name = item.name ~= "" and item.name or "<chunk>"
-  return ("%s:%d:%d: %s [%s] %s"):format(path, lnum, col + 1, name, search.kind_name(item.kind),
-    vim.trim(item.preview or ""))
+  local tag = (type(item.content) == "string" and item.content ~= "code") and (" [" .. item.content .. "]") or ""
+  return ("%s:%d:%d: %s [%s]%s %s"):format(path, lnum, col + 1, name, search.kind_name(item.kind),
+    tag, vim.trim(item.preview or ""))
 end
 
 local function actions_for(lookup)

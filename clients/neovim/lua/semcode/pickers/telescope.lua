@@ -28,7 +28,7 @@ function M.make_display(entry)
   end
   local parts = {
     { name, "TelescopeResultsIdentifier" },
-    { search.kind_name(item.kind), "TelescopeResultsComment" },
+    { search.kind_label(item), "TelescopeResultsComment" },
     { ("%s:%d"):format(item.path or entry.filename, entry.lnum), "TelescopeResultsLineNr" },
     { vim.trim(item.preview or ""), "TelescopeResultsNormal" },
   }
