@@ -25,6 +25,8 @@ export const SERVER_SETTING_KEYS = [
   'rrfK',
   'lexicalWeight',
   'denseWeight',
+  'ranking',
+  'bm25Fields',
   'candidates',
   'maxFileBytes',
   'exclude',
