@@ -21,30 +21,42 @@ embedding it can still read.
 Only `indexer.Indexer` writes through this class.
 """
 
+
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
 import numpy as np
-from filelock import FileLock, Timeout
 
-from semcode.chunks import Chunk, SymbolKind
+from semcode.chunks import Chunk
+from semcode.index.locking import LOCK_FILE, WriteLock
+from semcode.index.records import (
+    CHUNK_COLUMNS,
+    REF_COLUMNS,
+    ChunkRef,
+    FileRecord,
+    Snapshot,
+    row_to_chunk,
+    row_to_ref,
+)
+from semcode.index.salvage import embedding_batches, move_aside
+from semcode.index.store_errors import StoreCorrupt, StoreError, _describe, _errors, _Transaction
+
+__all__ = ["BUSY_TIMEOUT_MS", "LOCK_FILE", "SCHEMA_VERSION", "ChunkRef", "FileRecord",
+           "Snapshot", "Store", "StoreCorrupt", "StoreError", "WriteLock", "_describe",
+           "_Transaction"]
 
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
-LOCK_FILE = "write.lock"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -84,193 +96,8 @@ CREATE TABLE IF NOT EXISTS embeddings (
 ) WITHOUT ROWID;
 """
 
-_CHUNK_COLUMNS = (
-    "path, language, kind, name, container, start_line, end_line, name_line, "
-    "name_start_col, name_end_col, part, text, content"
-)
-
-# What `ChunkRef` is read from (in its field order).
-_REF_COLUMNS = "path, language, kind, hash, start_line, name, content"
 
 T = TypeVar("T")
-
-
-class StoreError(RuntimeError):
-    """The index cannot be read or written (damaged, busy, read-only, disk full...);
-    `str()` is one line for the user."""
-
-
-class StoreCorrupt(StoreError):
-    """The database file is damaged or not a semcode database: move it aside, rebuild."""
-
-
-def _describe(exc: BaseException, path: Path) -> StoreError:
-    """One line for an SQLite/OS error; damage becomes `StoreCorrupt`."""
-    msg = str(exc).strip() or type(exc).__name__
-    low = msg.lower()
-    if isinstance(exc, OSError):
-        why = exc.strerror or msg
-        where = exc.filename or path
-        return StoreError(f"cannot use the index at {where}: {why}")
-    if any(s in low for s in ("malformed", "not a database", "file is encrypted",
-                              "database disk image", "unsupported file format")):
-        return StoreCorrupt(f"index database {path} is damaged ({msg})")
-    if "locked" in low or "busy" in low:
-        return StoreError(f"index database {path} is busy (another semcode process is "
-                          f"using it) and stayed busy: {msg}")
-    if "full" in low:
-        return StoreError(f"cannot write the index at {path.parent}: the disk is full")
-    if "readonly" in low or "read-only" in low or (
-            "unable to open" in low and path.parent.is_dir()
-            and not os.access(path.parent, os.W_OK)):
-        return StoreError(f"cannot write the index at {path.parent}: it is read-only")
-    if "unable to open" in low:
-        return StoreError(f"cannot open the index database {path} (is {path.parent} a "
-                          "writable directory?)")
-    if "disk i/o" in low:
-        return StoreError(f"I/O error on the index database {path} ({msg})")
-    return StoreError(f"index database {path}: {msg}")
-
-
-@contextlib.contextmanager
-def _errors(path: Path) -> Iterator[None]:
-    try:
-        yield
-    except StoreError:
-        raise
-    except (sqlite3.Error, OSError) as exc:
-        raise _describe(exc, path) from exc
-
-
-# ====================================================================== the writer lock
-class WriteLock:
-    """One writer per index directory across processes (an OS file lock, `filelock`)
-    and across the threads of this process (a mutex), re-entrant. `hold()` waits for
-    another process with one line through `notice` (once per wait)."""
-
-    def __init__(self, directory: Path, notice: Callable[[str], None] | None = None,
-                 wait_s: float = 600.0) -> None:
-        self.directory = directory
-        self.notice = notice or (lambda line: log.warning("%s", line))
-        self.wait_s = wait_s
-        self._file = FileLock(directory / LOCK_FILE, thread_local=False)
-        self._mutex = threading.RLock()
-        self._owner: int | None = None
-        self._depth = 0
-
-    @property
-    def held(self) -> bool:
-        """Whether the calling thread holds the lock."""
-        return self._owner == threading.get_ident() and self._depth > 0
-
-    @property
-    def depth(self) -> int:
-        return self._depth if self.held else 0
-
-    @contextlib.contextmanager
-    def hold(self) -> Iterator[None]:
-        with self._mutex:
-            if self._depth == 0:
-                self._acquire_file()
-            self._owner = threading.get_ident()
-            self._depth += 1
-            try:
-                yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-                    with contextlib.suppress(OSError):
-                        self._file.release()
-
-    @contextlib.contextmanager
-    def try_hold(self) -> Iterator[bool]:
-        """Like `hold()` when the lock is free (yields True); yields False at once when
-        another thread or process holds it."""
-        if not self._mutex.acquire(blocking=False):
-            yield False
-            return
-        try:
-            if self._depth == 0:
-                try:
-                    self._file.acquire(timeout=0)
-                except (Timeout, OSError):
-                    got = False
-                else:
-                    got = True
-                if not got:
-                    yield False
-                    return
-            self._owner = threading.get_ident()
-            self._depth += 1
-            try:
-                yield True
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-                    with contextlib.suppress(OSError):
-                        self._file.release()
-        finally:
-            self._mutex.release()
-
-    def _acquire_file(self) -> None:
-        try:
-            try:
-                self._file.acquire(timeout=0.5)
-                return
-            except Timeout:
-                pass
-            self.notice("waiting for another semcode process writing this index…")
-            try:
-                self._file.acquire(timeout=self.wait_s)
-            except Timeout:
-                raise StoreError(f"another semcode process kept the index at "
-                                 f"{self.directory} locked for {self.wait_s:.0f}s") from None
-        except OSError as exc:
-            raise StoreError(f"cannot lock the index at {self.directory}: "
-                             f"{exc.strerror or exc}") from None
-
-
-# ====================================================================== records
-@dataclass(frozen=True, slots=True)
-class ChunkRef:
-    """What the engine keeps in memory per chunk: enough to filter and to order ties
-    stably, not the text."""
-
-    path: str
-    language: str
-    kind: int
-    hash: str
-    content: str = "code"  # content kind (chunking/content.py)
-    start_line: int = 0
-    name: str = ""
-
-    @property
-    def order_key(self) -> tuple[str, int, str, int]:
-        """Ties between equal scores are ordered by this key, never by chunk id (ids
-        depend on the history of the index; this does not)."""
-        return (self.path, self.start_line, self.name, self.kind)
-
-
-@dataclass(frozen=True, slots=True)
-class FileRecord:
-    path: str
-    size: int
-    mtime_ns: int
-    digest: str
-    language: str
-    warning: str | None
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    """What the in-memory structures are rebuilt from, read in one transaction."""
-
-    store_id: str
-    generation: int
-    refs: dict[int, ChunkRef]
-    tokens: list[tuple[int, list[str]]]
 
 
 # ====================================================================== the store
@@ -387,20 +214,7 @@ class Store:
                 yield
 
     def _move_aside(self, why: str) -> None:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        target = self.path.with_name(f"{self.path.name}.damaged-{stamp}")
-        n = 1
-        while target.exists():
-            n += 1
-            target = self.path.with_name(f"{self.path.name}.damaged-{stamp}-{n}")
-        with _errors(self.path):
-            if self.path.exists():
-                os.replace(self.path, target)
-            for suffix in ("-wal", "-shm"):
-                side = Path(f"{self.path}{suffix}")
-                if side.exists():
-                    os.replace(side, Path(f"{target}{suffix}"))
-        self._damaged = target
+        self._damaged = move_aside(self.path)
         self._why = why
 
     def _salvage(self) -> None:
@@ -415,35 +229,7 @@ class Store:
         log.warning("%s", line)
 
     def _copy_embeddings(self, damaged: Path) -> int:
-        kept = 0
-        if not damaged.exists():
-            return 0
-        try:
-            src = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
-        except sqlite3.Error:
-            return 0
-        try:
-            rows = src.execute("SELECT model, hash, vector FROM embeddings")
-            batch: list[tuple[str, str, bytes]] = []
-            while True:
-                try:
-                    row = rows.fetchone()
-                except sqlite3.Error:
-                    break
-                if row is None:
-                    break
-                if (isinstance(row[0], str) and isinstance(row[1], str)
-                        and isinstance(row[2], bytes) and len(row[2]) % 4 == 0):
-                    batch.append(row)
-                if len(batch) >= 500:
-                    kept += self._put_raw(batch)
-                    batch = []
-            kept += self._put_raw(batch)
-        except sqlite3.Error:
-            pass
-        finally:
-            src.close()
-        return kept
+        return sum(self._put_raw(batch) for batch in embedding_batches(damaged))
 
     def _put_raw(self, rows: list[tuple[str, str, bytes]]) -> int:
         if not rows:
@@ -555,7 +341,7 @@ class Store:
             new_ids = []
             for chunk, toks in zip(chunks, tokens, strict=True):
                 cur = db.execute(
-                    f"INSERT INTO chunks ({_CHUNK_COLUMNS}, hash, tokens) "
+                    f"INSERT INTO chunks ({CHUNK_COLUMNS}, hash, tokens) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
                      chunk.start_line, chunk.end_line, chunk.name_line, chunk.name_start_col,
@@ -607,8 +393,8 @@ class Store:
 
     def chunk_refs(self) -> dict[int, ChunkRef]:
         rows = self._read(lambda db: db.execute(
-            f"SELECT id, {_REF_COLUMNS} FROM chunks").fetchall())
-        return {r[0]: _row_to_ref(r[1:]) for r in rows}
+            f"SELECT id, {REF_COLUMNS} FROM chunks").fetchall())
+        return {r[0]: row_to_ref(r[1:]) for r in rows}
 
     def chunk_tokens(self) -> Iterator[tuple[int, list[str]]]:
         rows = self._read(lambda db: db.execute("SELECT id, tokens FROM chunks").fetchall())
@@ -624,12 +410,12 @@ class Store:
             try:
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
-                rows = db.execute(f"SELECT id, tokens, {_REF_COLUMNS} FROM chunks").fetchall()
+                rows = db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks").fetchall()
             finally:
                 if not own:
                     db.execute("COMMIT")
             return Snapshot(meta.get("store_id", ""), int(meta.get("generation", 0)),
-                            {r[0]: _row_to_ref(r[2:]) for r in rows},
+                            {r[0]: row_to_ref(r[2:]) for r in rows},
                             [(r[0], r[1].split()) for r in rows])
         return self._read(read)
 
@@ -652,14 +438,14 @@ class Store:
                 for start in range(0, len(new), 500):
                     part = new[start:start + 500]
                     marks = ",".join("?" * len(part))
-                    rows += db.execute(f"SELECT id, tokens, {_REF_COLUMNS} FROM chunks "
+                    rows += db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks "
                                        f"WHERE id IN ({marks})", part).fetchall()
             finally:
                 if not own:
                     db.execute("COMMIT")
             store_id, generation = meta.get("store_id", ""), int(meta.get("generation", 0))
             return store_id, generation, ids, Snapshot(
-                store_id, generation, {r[0]: _row_to_ref(r[2:]) for r in rows},
+                store_id, generation, {r[0]: row_to_ref(r[2:]) for r in rows},
                 [(r[0], r[1].split()) for r in rows])
         return self._read(read)
 
@@ -672,25 +458,25 @@ class Store:
                 part = ids[start : start + 500]
                 marks = ",".join("?" * len(part))
                 rows = db.execute(
-                    f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part
+                    f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE id IN ({marks})", part
                 ).fetchall()
                 for row in rows:
-                    out[row[0]] = _row_to_chunk(row[1:])
+                    out[row[0]] = row_to_chunk(row[1:])
             return out
         return self._read(read)
 
     def chunks_of_file(self, path: str) -> dict[int, Chunk]:
         rows = self._read(lambda db: db.execute(
-            f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE path=? ORDER BY start_line",
+            f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE path=? ORDER BY start_line",
             (path,)).fetchall())
-        return {row[0]: _row_to_chunk(row[1:]) for row in rows}
+        return {row[0]: row_to_chunk(row[1:]) for row in rows}
 
     def chunks_named(self, name: str, limit: int = 200) -> dict[int, Chunk]:
         """Chunks whose symbol name is `name`, ignoring case (exact-name lookups)."""
         rows = self._read(lambda db: db.execute(
-            f"SELECT id, {_CHUNK_COLUMNS} FROM chunks WHERE name = ? COLLATE NOCASE "
+            f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE name = ? COLLATE NOCASE "
             "ORDER BY path, start_line LIMIT ?", (name, limit)).fetchall())
-        return {row[0]: _row_to_chunk(row[1:]) for row in rows}
+        return {row[0]: row_to_chunk(row[1:]) for row in rows}
 
     def embedding_texts(self, ids: Sequence[int]) -> dict[int, str]:
         return {i: c.embedding_text() for i, c in self.chunks(ids).items()}
@@ -766,34 +552,6 @@ class Store:
         return _Transaction(self._wdb, self.path)
 
 
-class _Transaction:
-    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on error (the connection is in autocommit mode,
-    so each statement outside a transaction commits by itself). A COMMIT that fails
-    (disk full, I/O error) is rolled back too, so the connection never stays inside a
-    transaction that wedges every later write."""
-
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
-        self._db = db
-        self._path = path
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        if exc_type is None:
-            try:
-                self._db.execute("COMMIT")
-                return
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise _describe(exc, self._path) from exc
-        self._rollback()
-
-    def _rollback(self) -> None:
-        if self._db.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                self._db.execute("ROLLBACK")
-
 
 def _file_id(path: Path) -> tuple[int, int] | None:
     try:
@@ -810,20 +568,3 @@ def _nonempty(path: Path) -> bool:
         return False
 
 
-def _row_to_ref(row: Sequence[object]) -> ChunkRef:
-    path, language, kind, content_hash, start_line, name, content = row
-    return ChunkRef(path=str(path), language=str(language), kind=int(kind),  # type: ignore[call-overload]
-                    hash=str(content_hash), start_line=int(start_line), name=str(name),  # type: ignore[call-overload]
-                    content=str(content))
-
-
-def _row_to_chunk(row: Sequence[object]) -> Chunk:
-    (path, language, kind, name, container, start, end, name_line, name_start, name_end,
-     part, text, content) = row
-    return Chunk(
-        path=str(path), language=str(language), kind=SymbolKind(int(kind)),  # type: ignore[call-overload]
-        name=str(name), container=str(container), start_line=int(start),  # type: ignore[call-overload]
-        end_line=int(end), text=str(text), name_line=int(name_line),  # type: ignore[call-overload]
-        name_start_col=int(name_start), name_end_col=int(name_end), part=int(part),  # type: ignore[call-overload]
-        content=str(content),
-    )

@@ -1,0 +1,71 @@
+"""Recovering from a damaged index database: move the file (and its -wal/-shm) aside
+under a timestamped name, never deleting it, and read back every embedding still
+readable from it (the expensive part of an index).
+
+It must not write the new database itself (`Store` does, in its own transactions) and
+must not trust anything else from the damaged copy: chunks are recomputed.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from semcode.index.store_errors import _errors
+
+BATCH = 500
+
+
+def move_aside(path: Path) -> Path:
+    """Rename `path` and its WAL/SHM side files to `<name>.damaged-<stamp>[-n]`;
+    returns the new name."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+    with _errors(path):
+        if path.exists():
+            os.replace(path, target)
+        for suffix in ("-wal", "-shm"):
+            side = Path(f"{path}{suffix}")
+            if side.exists():
+                os.replace(side, Path(f"{target}{suffix}"))
+    return target
+
+
+def embedding_batches(damaged: Path) -> Iterator[list[tuple[str, str, bytes]]]:
+    """The well-formed (model, hash, vector) rows still readable from `damaged`, in
+    batches of up to `BATCH` (the last may be empty); stops quietly at the first
+    unreadable page."""
+    if not damaged.exists():
+        return
+    try:
+        src = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return
+    try:
+        rows = src.execute("SELECT model, hash, vector FROM embeddings")
+        batch: list[tuple[str, str, bytes]] = []
+        while True:
+            try:
+                row = rows.fetchone()
+            except sqlite3.Error:
+                break
+            if row is None:
+                break
+            if (isinstance(row[0], str) and isinstance(row[1], str)
+                    and isinstance(row[2], bytes) and len(row[2]) % 4 == 0):
+                batch.append(row)
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+        yield batch
+    except sqlite3.Error:
+        pass
+    finally:
+        src.close()

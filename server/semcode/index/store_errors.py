@@ -1,0 +1,93 @@
+"""How the index store fails: `StoreError` (one line for the user), `StoreCorrupt`
+(the database is damaged: move it aside and rebuild), the translation of SQLite/OS
+errors into them, and the all-or-nothing write transaction.
+
+It knows nothing of the schema or of the write lock's owner; it must not open
+databases or touch files itself (`store.py` does, through these helpers).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+
+class StoreError(RuntimeError):
+    """The index cannot be read or written (damaged, busy, read-only, disk full...);
+    `str()` is one line for the user."""
+
+
+class StoreCorrupt(StoreError):
+    """The database file is damaged or not a semcode database: move it aside, rebuild."""
+
+
+def _describe(exc: BaseException, path: Path) -> StoreError:
+    """One line for an SQLite/OS error; damage becomes `StoreCorrupt`."""
+    msg = str(exc).strip() or type(exc).__name__
+    low = msg.lower()
+    if isinstance(exc, OSError):
+        why = exc.strerror or msg
+        where = exc.filename or path
+        return StoreError(f"cannot use the index at {where}: {why}")
+    if any(s in low for s in ("malformed", "not a database", "file is encrypted",
+                              "database disk image", "unsupported file format")):
+        return StoreCorrupt(f"index database {path} is damaged ({msg})")
+    if "locked" in low or "busy" in low:
+        return StoreError(f"index database {path} is busy (another semcode process is "
+                          f"using it) and stayed busy: {msg}")
+    if "full" in low:
+        return StoreError(f"cannot write the index at {path.parent}: the disk is full")
+    if "readonly" in low or "read-only" in low or (
+            "unable to open" in low and path.parent.is_dir()
+            and not os.access(path.parent, os.W_OK)):
+        return StoreError(f"cannot write the index at {path.parent}: it is read-only")
+    if "unable to open" in low:
+        return StoreError(f"cannot open the index database {path} (is {path.parent} a "
+                          "writable directory?)")
+    if "disk i/o" in low:
+        return StoreError(f"I/O error on the index database {path} ({msg})")
+    return StoreError(f"index database {path}: {msg}")
+
+
+@contextlib.contextmanager
+def _errors(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except StoreError:
+        raise
+    except (sqlite3.Error, OSError) as exc:
+        raise _describe(exc, path) from exc
+
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE … COMMIT, ROLLBACK on error (the connection is in autocommit mode,
+    so each statement outside a transaction commits by itself). A COMMIT that fails
+    (disk full, I/O error) is rolled back too, so the connection never stays inside a
+    transaction that wedges every later write."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+        self._db = db
+        self._path = path
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise _describe(exc, self._path) from exc
+        self._rollback()
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.execute("ROLLBACK")
+
