@@ -26,28 +26,34 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import logging
-import os
 import re
 import shutil
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
-from semcode.index.lexical import LexicalIndex, LexicalIndexError, remove_stale_temp
+from semcode.index.catch_up import CatchUp
+from semcode.index.layout import (
+    LEXICAL_DIR,
+    MANIFEST_FORMAT,
+    VECTORS_FILE,
+    VECTORS_MANIFEST,
+    remove_stale_temp,
+    write_json,
+)
+from semcode.index.layout import dir_size as _dir_size
+from semcode.index.lexical import LexicalIndex, LexicalIndexError
 from semcode.index.store import ChunkRef, FileRecord, Snapshot, Store, StoreError, WriteLock
 from semcode.index.tokenizer import chunk_tokens
-from semcode.index.vectors import VectorIndex, VectorIndexError
+from semcode.index.vector_upkeep import VectorUpkeep
+from semcode.index.vectors import VectorIndex
 from semcode.workspace import FileSkipped, SkipReason, Workspace, valid_name
 
 log = logging.getLogger(__name__)
@@ -61,10 +67,6 @@ RACY_NS = 2_000_000_000
 # Rebuild the BM25 matrix once this many chunks changed since the last build (until then
 # changed chunks are scored by brute force and stale ones masked: see lexical.py).
 LEXICAL_REBUILD_PENDING = 256
-VECTORS_FILE = "vectors.usearch"
-VECTORS_MANIFEST = "vectors.json"
-LEXICAL_DIR = "lexical"
-MANIFEST_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -103,7 +105,10 @@ def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-class Indexer:
+class Indexer(CatchUp, VectorUpkeep):
+    """One workspace's index (see the module docstring). The cross-process catch-up
+    lives in `catch_up.CatchUp`, the vector upkeep in `vector_upkeep.VectorUpkeep`."""
+
     def __init__(self, root: Path, settings: Settings, *, check: bool = False,
                  recover: bool = False, notice: Callable[[str], None] | None = None) -> None:
         """Open the index of `root`. `check` verifies the database first (`index
@@ -168,35 +173,6 @@ class Indexer:
             if got:
                 self._remove_stale_temp()
 
-    def _check_rollback(self) -> None:
-        """A database older than the files derived from it (restored from a backup, or
-        swapped by hand): chunk ids after its last one may be handed out again, so the
-        saved structures must not be trusted by id. Giving the database a new identity
-        makes every one of them rebuild from it."""
-        store_id, generation, _ = self.store.stamp()
-        if max(self._saved_generations(store_id), default=-1) <= generation:
-            return
-        with self.write_lock.hold():
-            store_id, generation, _ = self.store.stamp()
-            if max(self._saved_generations(store_id), default=-1) <= generation:
-                return
-            self.store.set_meta("store_id", uuid.uuid4().hex)
-        log.warning("the index database is older than the files derived from it "
-                    "(restored from a backup?): rebuilding them")
-
-    def _saved_generations(self, store_id: str) -> list[int]:
-        out = []
-        for path in (self.dir / LEXICAL_DIR / "meta.json", self.dir / VECTORS_MANIFEST):
-            try:
-                meta = json.loads(path.read_text(encoding="utf-8"))
-                stamp = meta.get("stamp", meta) if isinstance(meta, dict) else {}
-                if stamp.get("store_id") == store_id and isinstance(stamp.get("generation"),
-                                                                    int):
-                    out.append(stamp["generation"])
-            except (OSError, ValueError, AttributeError):
-                continue
-        return out
-
     def _reload(self, snap: Snapshot) -> None:
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
         lexical index when its manifest says it is exactly this state and its files
@@ -244,74 +220,6 @@ class Indexer:
         ref = self.refs.get(chunk_id)
         return ref.order_key if ref is not None else ("\U0010ffff", chunk_id, "", 0)
 
-    def refresh(self) -> bool:
-        """Catch up with writes another process committed (one cheap SELECT when there
-        were none). Call it before answering a search. Returns whether anything moved.
-        Editor buffers another process overwrote are re-applied when the write lock is
-        free (else by this process's next write)."""
-        moved = self._catch_up(writing=False)
-        if (moved or self._reapply_owed) and self._buffer_text:
-            with self.write_lock.try_hold() as got:
-                if got:
-                    self._catch_up(writing=True)
-                    self._reapply_buffers()
-                # Busy (another process writes): try again on the next refresh; the next
-                # one finds nothing new to catch up with, so remember it (rellsp).
-                self._reapply_owed = not got
-        return moved
-
-    def _catch_up(self, writing: bool) -> bool:
-        # The stamp is read under `self.lock`: this process's own writes commit and
-        # update memory under it too, so only another process's writes can differ.
-        if self.store.replaced():  # another process moved the database aside
-            # Reopened only under the write lock (nobody of ours is mid-write) and not
-            # under `self.lock` (lock order); a reader that cannot get it now goes on
-            # with the old file until a later call.
-            with self.write_lock.try_hold() as got:
-                if got and self.store.replaced():
-                    log.info("the index database was replaced in another process: "
-                             "reopening it")
-                    self.store.reopen()
-        with self.lock:
-            store_id, generation, embed_generation = self.store.stamp()
-            if (store_id, generation) != (self._store_id, self._generation):
-                if store_id != self._store_id:  # a new database (moved aside, --full...)
-                    log.info("the index database was replaced in another process: "
-                             "reloading it")
-                    self._reload(self.store.snapshot())
-                else:
-                    self._apply_delta()
-                if writing:
-                    self._reapply_buffers()
-                return True
-            if embed_generation != self._embed_generation:
-                self._embed_generation = embed_generation
-                if self.vectors is not None:
-                    self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
-                return True
-        return False
-
-    def _apply_delta(self) -> None:
-        """Another process changed chunks: forget the removed ones, add the new ones
-        (holding `self.lock`). Exact, because chunk ids are never reused; costs one read
-        of the id column plus the changed rows, not a rebuild."""
-        store_id, generation, ids, added = self.store.delta(set(self.refs))
-        if store_id != self._store_id:
-            self._reload(self.store.snapshot())
-            return
-        removed = [i for i in self.refs if i not in ids]
-        self._forget(removed)
-        for chunk_id, tokens in added.tokens:
-            self.lexical.upsert(chunk_id, tokens)
-        self.refs.update(added.refs)
-        self._generation = generation
-        self._embed_generation = self.store.stamp()[2]
-        self._lexical_dirty = True
-        self._add_cached_vectors(added.refs)
-        log.info("caught up with another process: %d chunks removed, %d added",
-                 len(removed), len(added.refs))
-        self.rebuild_lexical_if_needed(background=True)
-
     def _reapply_buffers(self) -> None:
         """Another process re-indexed a file this one holds an editor buffer of (a
         terminal `semcode index` while `semcode serve` runs): the buffer wins again."""
@@ -320,78 +228,6 @@ class Indexer:
             if record is None or record.digest != text_digest(text):
                 self._index_text(path, text, len(text.encode("utf-8", "replace")),
                                  BUFFER_MTIME, text_digest(text))
-
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the index's write lock (across processes); on first entry, catch up with
-        what another process wrote meanwhile."""
-        with self.write_lock.hold():
-            if self.write_lock.depth == 1:
-                self._catch_up(writing=True)
-            yield
-
-    def _note_write(self) -> None:
-        """After a write of ours (holding the lock): our memory is the store's state."""
-        self._store_id, self._generation, self._embed_generation = self.store.stamp()
-        self._lexical_dirty = True
-        self._own_writes = True
-
-    # ================================================================ vectors: loading
-    def attach_model(self, model_id: str, dims: int) -> int:
-        """Make `vectors` hold `model_id`'s vectors: load the saved index if its manifest
-        says it is that model's (and its checksum matches), reconcile it with the
-        chunks, and fill gaps from the embedding cache. A different model than last time
-        re-embeds (through the cache) instead of failing on a dimension mismatch.
-        Returns how many chunks still lack a vector."""
-        with self.lock:
-            if self.model_id == model_id and self.vectors is not None:
-                return self.pending_count()
-            vectors = self._load_vectors(model_id, dims)
-            fresh = vectors is None
-            if vectors is None:
-                vectors = VectorIndex(dims)
-            vectors.order_key = self.order_key
-            self.vectors, self.model_id = vectors, model_id
-            self._vectors_dirty = fresh
-            self._reconcile_vectors()
-            return self.pending_count()
-
-    def _load_vectors(self, model_id: str, dims: int) -> VectorIndex | None:
-        path = self.dir / VECTORS_FILE
-        manifest_path = self.dir / VECTORS_MANIFEST
-        if not path.exists() and not manifest_path.exists():
-            return None
-        try:
-            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-            if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
-                raise VectorIndexError("its manifest is missing or of another format")
-            if manifest.get("model") != model_id or manifest.get("dims") != dims:
-                log.info("vector index is of another model: rebuilding from the cache")
-                return None
-            if manifest.get("store_id") != self._store_id:  # the database was rebuilt
-                log.info("vector index belongs to another index database: rebuilding it")
-                return None
-            return VectorIndex.load(path, dims, int(manifest["size"]), str(manifest["digest"]))
-        except (OSError, ValueError, KeyError, TypeError, VectorIndexError) as exc:
-            why = exc if isinstance(exc, VectorIndexError) else f"manifest unreadable: {exc}"
-            log.warning("rebuilding the vector index (%s)", why)
-            return None
-
-    def _reconcile_vectors(self) -> None:
-        """Drop vectors of chunks that are gone, add cached ones that are missing. Chunk
-        ids are never reused within one database, so a vector index of any generation
-        of it is reconciled exactly."""
-        assert self.vectors is not None
-        stale = [i for i in self.vectors.ids() if i not in self.refs]
-        self.vectors.remove(stale)
-        if stale:
-            self._vectors_dirty = True
-        self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
-
-    def detach_model(self) -> None:
-        with self.lock:
-            self.vectors, self.model_id = None, None
-
     # ================================================================ writing
     def sync(self, progress: ProgressFn | None = None,
              cancel: threading.Event | None = None) -> SyncReport:
@@ -577,56 +413,6 @@ class Indexer:
             self.vectors.remove(chunk_ids)
             self._vectors_dirty = True
 
-    # ================================================================ vectors
-    def _add_cached_vectors(self, chunk_ids: Iterable[int]) -> None:
-        if self.vectors is None or self.model_id is None:
-            return
-        refs = {i: self.refs[i] for i in chunk_ids if i in self.refs}
-        if not refs:
-            return
-        cached = self.store.cached_vectors(self.model_id, (r.hash for r in refs.values()))
-        ids = [i for i, r in refs.items()
-               if r.hash in cached and len(cached[r.hash]) == self.vectors.dims]
-        if ids:
-            matrix = np.stack([cached[refs[i].hash] for i in ids])
-            self.vectors.add(np.asarray(ids, dtype=np.uint64), matrix)
-            self._vectors_dirty = True
-
-    def pending_embeddings(self, priority: Sequence[str] = ()) -> list[int]:
-        """Chunks of the attached model still without a vector, priority paths first."""
-        rank = {p: n for n, p in enumerate(priority)}
-        last = len(rank)
-        with self.lock:  # `refs` changes under the writer: read it only under the lock
-            if self.vectors is None:
-                return []
-            keyed = [(rank.get(ref.path, last), i) for i, ref in self.refs.items()
-                     if i not in self.vectors]
-        return [i for _, i in sorted(keyed)]
-
-    def pending_count(self) -> int:
-        with self.lock:
-            if self.vectors is None:
-                return len(self.refs)
-            return len(self.refs) - len(self.vectors)
-
-    def add_vectors(self, model_id: str, chunk_ids: Sequence[int], hashes: Sequence[str],
-                    vectors: np.ndarray) -> None:
-        """Store freshly computed vectors (cache first, then the live index for the
-        chunks that still exist with the same content)."""
-        with self._writing():
-            self.store.put_vectors(model_id, zip(hashes, vectors, strict=True))
-            with self.lock:
-                self._embed_generation = self.store.stamp()[2]
-                self._own_writes = True
-                if self.vectors is None or self.model_id != model_id:
-                    return
-                keep = [n for n, (i, h) in enumerate(zip(chunk_ids, hashes, strict=True))
-                        if (ref := self.refs.get(i)) is not None and ref.hash == h]
-                if keep:
-                    self.vectors.add(np.asarray([chunk_ids[n] for n in keep], dtype=np.uint64),
-                                     np.asarray(vectors)[keep])
-                    self._vectors_dirty = True
-
     # ================================================================ lexical upkeep
     def rebuild_lexical_if_needed(self, background: bool) -> None:
         if self.lexical.pending == 0:
@@ -682,7 +468,7 @@ class Indexer:
                     self._lexical_dirty = False
                 if self.vectors is not None and self._vectors_dirty and self.model_id:
                     size, digest = self.vectors.save(self.dir / VECTORS_FILE)
-                    self._write_json(self.dir / VECTORS_MANIFEST, {
+                    write_json(self.dir / VECTORS_MANIFEST, {
                         "format": MANIFEST_FORMAT, **stamp, "model": self.model_id,
                         "dims": self.vectors.dims, "size": size, "digest": digest})
                     self._vectors_dirty = False
@@ -693,19 +479,7 @@ class Indexer:
 
     def _remove_stale_temp(self) -> None:
         """What killed saves left behind (holding the write lock: nobody is saving)."""
-        remove_stale_temp(self.dir / LEXICAL_DIR)
-        for tmp in [*self.dir.glob(f".{VECTORS_FILE}.*.tmp"),
-                    self.dir / f".{VECTORS_MANIFEST}.tmp"]:
-            tmp.unlink(missing_ok=True)
-
-    @staticmethod
-    def _write_json(path: Path, value: dict[str, Any]) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(value, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        remove_stale_temp(self.dir)
 
     def reset(self) -> None:
         """Drop chunks and derived indexes (a full reindex); the embedding cache stays."""
@@ -751,12 +525,3 @@ def _stale(why: str) -> LexicalIndexError:
     exc = LexicalIndexError(why)
     exc.stale = True  # type: ignore[attr-defined]
     return exc
-
-
-def _dir_size(path: Path) -> int:
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            with contextlib.suppress(OSError):  # a file removed while we count
-                total += os.path.getsize(os.path.join(dirpath, name))
-    return total
