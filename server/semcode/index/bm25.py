@@ -1,0 +1,197 @@
+"""BM25 scoring, vectorised: the bm25s score matrix of a snapshot of documents
+(`build`, `score_matrix`), BM25F field weighting (`fields_of`), brute-force scoring of
+the documents changed since that build with the build's statistics (`score_pending`),
+and the top-k cut with deterministic ties (`top_k`).
+
+Pure functions of NumPy arrays of token ids: it must not hold state, take locks,
+know chunk tokens as strings, or touch files (`lexical.py` does all that).
+
+Scoring is bm25s `method="lucene"`, `k1=1.2`, `b=0.75` (see lexical.py).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import bm25s
+import numpy as np
+
+METHOD = "lucene"
+K1 = 1.2
+B = 0.75
+
+
+@dataclass(frozen=True)
+class Built:
+    """An immutable built layer. `bm25` is None when the snapshot was empty."""
+
+    bm25: bm25s.BM25 | None
+    row_ids: np.ndarray  # int64 chunk id of each matrix row
+    row_of: dict[int, int]
+    n_vocab: int  # vocabulary size at build time (matrix columns)
+    df: np.ndarray  # int64 document frequency per term id < n_vocab
+    n_docs: int
+    avgdl: float
+
+    @classmethod
+    def empty(cls) -> Built:
+        return cls(None, np.zeros(0, np.int64), {}, 0, np.zeros(0, np.int64), 0, 0.0)
+
+
+@dataclass
+class PendingCache:
+    version: int
+    chunk_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    owner: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # doc index per token
+    lengths: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    weights: np.ndarray | None = None  # BM25F field weight per token (None: all 1)
+
+
+def new_bm25() -> bm25s.BM25:
+    return bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy", csc_backend="numpy")
+
+
+def fields_of(flat: np.ndarray, lengths: np.ndarray, markers: dict[int, float]
+            ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """BM25F: each token's weight is the weight of the field marker before it in its
+    document (1.0 before any marker). Returns (tokens without markers, their weights or
+    None when there are no markers, document lengths without markers)."""
+    if not markers or not len(flat):
+        return flat, None, lengths
+    ids = np.fromiter(markers, dtype=np.int64, count=len(markers))
+    is_marker = np.isin(flat, ids)
+    if not is_marker.any():
+        return flat, None, lengths
+    n = len(flat)
+    offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    starts = np.zeros(n, bool)
+    starts[offsets[(lengths > 0)]] = True
+    idx = np.arange(n)
+    anchor = np.maximum.accumulate(np.where(is_marker | starts, idx, 0))
+    lookup = np.ones(int(max(flat.max(), ids.max())) + 1, np.float64)
+    lookup[ids] = np.fromiter(markers.values(), dtype=np.float64, count=len(markers))
+    at = np.where(is_marker, lookup[flat], 1.0)
+    weights = at[anchor]
+    keep = ~is_marker
+    owner = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    new_lengths = np.bincount(owner[keep], minlength=len(lengths)).astype(np.int64)
+    return flat[keep], weights[keep], new_lengths
+
+
+def build(docs: list[tuple[int, np.ndarray]], n_vocab: int,
+           markers: dict[int, float] | None = None) -> Built:
+    """The heavy part of a rebuild (touches no shared state): the bm25s score matrix of
+    `docs`, computed with vectorised NumPy (see `score_matrix`). `markers` maps the
+    term ids of BM25F field markers to their weights."""
+    if not docs:
+        return Built.empty()
+    row_ids = np.fromiter((cid for cid, _ in docs), dtype=np.int64, count=len(docs))
+    row_of = {int(c): i for i, c in enumerate(row_ids)}
+    lengths = np.fromiter((len(ids) for _, ids in docs), dtype=np.int64, count=len(docs))
+    flat = np.concatenate([ids for _, ids in docs]) if lengths.sum() else np.zeros(0, np.int32)
+    flat, weights, lengths = fields_of(flat, lengths, markers or {})
+    if not lengths.sum():  # only empty documents: nothing can ever match them
+        return Built(None, row_ids, row_of, n_vocab, np.zeros(n_vocab, np.int64), len(docs), 0.0)
+    scores, df = score_matrix(flat, lengths, n_vocab, weights)
+    bm25 = new_bm25()
+    bm25.scores = scores
+    bm25.vocab_dict = {}
+    bm25.nonoccurrence_array = None
+    return Built(bm25=bm25, row_ids=row_ids, row_of=row_of, n_vocab=n_vocab, df=df,
+                  n_docs=len(docs), avgdl=float(lengths.mean()))
+
+
+def score_matrix(flat: np.ndarray, lengths: np.ndarray, n_vocab: int,
+                  weights: np.ndarray | None = None) -> tuple[dict[str, object], np.ndarray]:
+    """The CSC score matrix `bm25s.BM25.build_index_from_ids` builds for method="lucene"
+    (same dtypes, same layout, same float32 arithmetic; a test checks they agree), but
+    vectorised: bm25s loops over documents in Python (17 s at 100k chunks here, holding
+    the GIL the LSP event loop needs), this takes a fraction of that in NumPy.
+    With `weights` (BM25F), a term's frequency is the sum of its occurrences' field
+    weights; the length normalisation stays the plain token count."""
+    n_docs = len(lengths)
+    owner = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
+    if weights is None:
+        keys, tf = np.unique(owner * n_vocab + flat.astype(np.int64), return_counts=True)
+    else:
+        keys, inverse = np.unique(owner * n_vocab + flat.astype(np.int64), return_inverse=True)
+        tf = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
+    doc = keys // n_vocab  # sorted by (doc, term)
+    term = keys - doc * n_vocab
+    df = np.bincount(term, minlength=n_vocab).astype(np.int64)
+    idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+    avgdl = lengths.mean()
+    norm = (K1 * ((1 - B) + B * lengths / avgdl)).astype(np.float32)
+    tf32 = tf.astype(np.float32)
+    data = idf[term] * (tf32 / (norm[doc] + tf32))
+    order = np.argsort(term, kind="stable")  # by (term, doc): CSC over terms
+    indptr = np.zeros(n_vocab + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    scores = {"data": data[order].astype(np.float32), "indices": doc[order].astype(np.int32),
+              "indptr": indptr, "num_docs": n_docs}
+    return scores, df
+
+
+def score_pending(cache: PendingCache, qids: list[int], built: Built) -> np.ndarray:
+    """BM25 of the pending documents in `cache` for query term ids `qids`, with the
+    statistics of the built layer (its own when nothing is built)."""
+    n = len(cache.chunk_ids)
+    scores = np.zeros(n, np.float64)
+    own_stats = built.n_docs == 0 or built.avgdl <= 0
+    if own_stats:
+        n_docs, avgdl = n, float(cache.lengths.mean()) if n else 0.0
+    else:
+        n_docs, avgdl = built.n_docs, built.avgdl
+    if avgdl <= 0:
+        return scores
+    norm = K1 * (1.0 - B + B * cache.lengths / avgdl)
+    uniq, mult = np.unique(np.asarray(qids, dtype=np.int64), return_counts=True)
+    for q, m in zip(uniq.tolist(), mult.tolist(), strict=True):
+        sel = cache.tokens == q
+        if not sel.any():
+            continue
+        tf = np.bincount(cache.owner[sel], minlength=n,
+                         weights=None if cache.weights is None else cache.weights[sel]
+                         ).astype(np.float64)
+        if own_stats:
+            df = int(np.count_nonzero(tf))
+        else:
+            df = int(built.df[q]) if q < built.n_vocab else 0
+        idf = math.log(1.0 + (n_docs - df + 0.5) / (df + 0.5))  # = bm25s lucene IDF
+        scores += m * idf * tf / (tf + norm)
+    # float32 like the built matrix, so equal documents tie across the two layers
+    return scores.astype(np.float32).astype(np.float64)
+
+
+def top_k(ids: np.ndarray, scores: np.ndarray, k: int,
+           allow: Callable[[int], bool] | None,
+           order_key: Callable[[int], Any] | None = None) -> list[tuple[int, float]]:
+    """Best `k` by score (desc), ties by `order_key` (else id, asc), keeping only ids
+    `allow` accepts."""
+    n = len(ids)
+    take = k if allow is None else k * 4
+    while True:
+        if take < n:
+            # Everything scoring at least the take-th best score (so ties are not cut).
+            threshold = np.partition(scores, n - take)[n - take]
+            sel = np.flatnonzero(scores >= threshold)
+        else:
+            sel = np.arange(n)
+        if order_key is None:
+            order = sel[np.lexsort((ids[sel], -scores[sel]))].tolist()
+        else:
+            order = sorted(sel.tolist(), key=lambda i: (-scores[i], order_key(int(ids[i]))))
+        out: list[tuple[int, float]] = []
+        for i in order:
+            cid = int(ids[i])
+            if allow is None or allow(cid):
+                out.append((cid, float(scores[i])))
+                if len(out) == k:
+                    return out
+        if take >= n:
+            return out
+        take *= 4
