@@ -28,7 +28,6 @@ import contextlib
 import logging
 import sqlite3
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
@@ -47,6 +46,7 @@ from semcode.index.records import (
     row_to_ref,
 )
 from semcode.index.salvage import embedding_batches, move_aside
+from semcode.index.schema import SCHEMA_VERSION, prepare
 from semcode.index.store_errors import StoreCorrupt, StoreError, _describe, _errors, _Transaction
 
 __all__ = ["BUSY_TIMEOUT_MS", "LOCK_FILE", "SCHEMA_VERSION", "ChunkRef", "FileRecord",
@@ -55,46 +55,8 @@ __all__ = ["BUSY_TIMEOUT_MS", "LOCK_FILE", "SCHEMA_VERSION", "ChunkRef", "FileRe
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS files (
-    path TEXT PRIMARY KEY,
-    size INTEGER NOT NULL,
-    mtime_ns INTEGER NOT NULL,      -- -1 for text that came from an editor buffer
-    digest TEXT NOT NULL,
-    language TEXT NOT NULL,
-    warning TEXT
-);
-CREATE TABLE IF NOT EXISTS chunks (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused: usearch keys stay unambiguous
-    path TEXT NOT NULL,
-    language TEXT NOT NULL,
-    kind INTEGER NOT NULL,
-    name TEXT NOT NULL,
-    container TEXT NOT NULL,
-    start_line INTEGER NOT NULL,
-    end_line INTEGER NOT NULL,
-    name_line INTEGER NOT NULL,
-    name_start_col INTEGER NOT NULL,
-    name_end_col INTEGER NOT NULL,
-    part INTEGER NOT NULL,
-    text TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    tokens TEXT NOT NULL,            -- BM25 tokens, space-joined (rebuilds need no re-tokenising)
-    content TEXT NOT NULL DEFAULT 'code'  -- content kind (chunking/content.py)
-);
-CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
-CREATE INDEX IF NOT EXISTS chunks_by_hash ON chunks(hash);
-CREATE TABLE IF NOT EXISTS embeddings (
-    model TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    vector BLOB NOT NULL,            -- float32, L2-normalised
-    PRIMARY KEY (model, hash)
-) WITHOUT ROWID;
-"""
 
 
 T = TypeVar("T")
@@ -149,45 +111,7 @@ class Store:
                 raise StoreCorrupt(f"index database {path} is empty (0 bytes)")
             self._db = self._connect()
             db = self._db
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            if check:
-                row = db.execute("PRAGMA quick_check(1)").fetchone()
-                if row is None or row[0] != "ok":
-                    raise StoreCorrupt(f"index database {path} is damaged "
-                                       f"({row[0] if row else 'quick_check failed'})")
-            tables = {r[0] for r in db.execute(
-                "SELECT name FROM sqlite_master WHERE type='table'")}
-            if tables and "meta" not in tables:
-                raise StoreCorrupt(f"{path} is not a semcode index database")
-            version = (db.execute("SELECT value FROM meta WHERE key='schema_version'")
-                       .fetchone() if "meta" in tables else None)
-            if version is not None and version[0] != str(SCHEMA_VERSION):
-                if version[0].isdigit() and int(version[0]) > SCHEMA_VERSION:
-                    raise StoreError(f"index {path} was made by a newer semcode (schema "
-                                     f"{version[0]}, this one uses {SCHEMA_VERSION}); "
-                                     "upgrade semcode or use another --index-dir")
-                raise StoreCorrupt(f"index database {path} is from an older semcode "
-                                   f"(schema {version[0]})")
-            if version is None or "chunks" not in tables or "embeddings" not in tables:
-                with self._locked():
-                    db.executescript(_SCHEMA)
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                               (str(SCHEMA_VERSION),))
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
-                               (uuid.uuid4().hex,))
-            # Touch every table once so a damaged root page shows now, not mid-command.
-            for table in ("meta", "files", "chunks", "embeddings"):
-                db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
-            if db.execute("SELECT value FROM meta WHERE key='store_id'").fetchone() is None:
-                with self._locked():
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
-                               (uuid.uuid4().hex,))
-            columns = {r[1] for r in db.execute("PRAGMA table_info(chunks)")}
-            if "content" not in columns:  # an index from before content kinds
-                with self._locked():
-                    db.execute("ALTER TABLE chunks ADD COLUMN content TEXT NOT NULL "
-                               "DEFAULT 'code'")
+            prepare(db, path, check, self._locked)
             self._file_id = _file_id(path)
 
     def replaced(self) -> bool:
