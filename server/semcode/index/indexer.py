@@ -40,16 +40,10 @@ from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
 from semcode.index.catch_up import CatchUp
-from semcode.index.layout import (
-    LEXICAL_DIR,
-    MANIFEST_FORMAT,
-    VECTORS_FILE,
-    VECTORS_MANIFEST,
-    remove_stale_temp,
-    write_json,
-)
+from semcode.index.layout import LEXICAL_DIR
 from semcode.index.layout import dir_size as _dir_size
 from semcode.index.lexical import LexicalIndex, LexicalIndexError
+from semcode.index.saving import Saving
 from semcode.index.store import ChunkRef, FileRecord, Snapshot, Store, StoreError, WriteLock
 from semcode.index.tokenizer import chunk_tokens
 from semcode.index.vector_upkeep import VectorUpkeep
@@ -105,9 +99,10 @@ def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-class Indexer(CatchUp, VectorUpkeep):
+class Indexer(CatchUp, VectorUpkeep, Saving):
     """One workspace's index (see the module docstring). The cross-process catch-up
-    lives in `catch_up.CatchUp`, the vector upkeep in `vector_upkeep.VectorUpkeep`."""
+    lives in `catch_up.CatchUp`, the vector upkeep in `vector_upkeep.VectorUpkeep`,
+    saving in `saving.Saving`."""
 
     def __init__(self, root: Path, settings: Settings, *, check: bool = False,
                  recover: bool = False, notice: Callable[[str], None] | None = None) -> None:
@@ -435,51 +430,6 @@ class Indexer(CatchUp, VectorUpkeep):
                 self._rebuilding = False
 
         threading.Thread(target=work, name="semcode-bm25-rebuild", daemon=True).start()
-
-    # ================================================================ persistence
-    def _needs_save(self) -> bool:
-        return (self._lexical_dirty or bool(self.lexical.pending)
-                or (self.vectors is not None and self._vectors_dirty))
-
-    def flush(self) -> None:
-        """Save the derived indexes, each with a manifest of the database state it holds
-        (taken under the write lock, after catching up, so the stamp is true). Nothing
-        to save: returns at once. When only caches this process rebuilt (a reader) are
-        unsaved and another process holds the lock, it does not wait: that writer saves."""
-        if not self._needs_save():
-            return
-        if self._own_writes:
-            self._save()
-            return
-        with self.write_lock.try_hold() as got:
-            if got:
-                self._save()
-
-    def _save(self) -> None:
-        try:
-            with self._writing(), self.lock:
-                self._catch_up(writing=True)  # (entered through try_hold: not done yet)
-                stamp = {"store_id": self._store_id, "generation": self._generation}
-                self._remove_stale_temp()
-                if self.lexical.pending:
-                    self.lexical.rebuild()
-                if self._lexical_dirty:
-                    self.lexical.save(self.dir / LEXICAL_DIR, stamp)
-                    self._lexical_dirty = False
-                if self.vectors is not None and self._vectors_dirty and self.model_id:
-                    size, digest = self.vectors.save(self.dir / VECTORS_FILE)
-                    write_json(self.dir / VECTORS_MANIFEST, {
-                        "format": MANIFEST_FORMAT, **stamp, "model": self.model_id,
-                        "dims": self.vectors.dims, "size": size, "digest": digest})
-                    self._vectors_dirty = False
-                self._own_writes = False
-        except OSError as exc:
-            raise StoreError(f"cannot save the index at {self.dir}: {exc.strerror or exc} "
-                             "(the last saved index is kept)") from None
-
-    def _remove_stale_temp(self) -> None:
-        """What killed saves left behind (holding the write lock: nobody is saving)."""
-        remove_stale_temp(self.dir)
 
     def reset(self) -> None:
         """Drop chunks and derived indexes (a full reindex); the embedding cache stays."""
