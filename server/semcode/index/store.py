@@ -19,6 +19,10 @@ database as `StoreCorrupt`, after which `Store(..., recover=True)` moves the fil
 embedding it can still read.
 
 Only `indexer.Indexer` writes through this class.
+
+Its helpers live beside it: `store_errors` (errors, transactions), `locking`
+(`WriteLock`), `schema` (tables and open-time checks), `records` (what it returns),
+`salvage` (recovering a damaged file); this module re-exports their public names.
 """
 
 
