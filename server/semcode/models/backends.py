@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from semcode.config import cache_dir
+
 from .base import Embedder, ModelError, Reranker
 
 BACKENDS = ("llama.cpp", "mlx", "remote", "model2vec")
@@ -225,8 +227,6 @@ def _machine_key() -> str:
 
 
 def _machine_cache_path() -> Path:
-    from semcode.config import cache_dir
-
     return cache_dir() / "machine.json"
 
 
