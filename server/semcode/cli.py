@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from semcode import __version__
-from semcode.config import ConfigError, Settings, load_settings
+from semcode.config import ConfigError, Settings, load_settings, model_is_off
 from semcode.index.indexer import Indexer, Progress, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
 from semcode.search.engine import (
@@ -395,7 +395,7 @@ def cmd_models(args: argparse.Namespace) -> int:
         path = None
         try:
             spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
-            if spec_text.strip().lower() in ("", "off", "none"):
+            if model_is_off(spec_text):
                 row.update(state="off", path=None)
             elif spec is None:
                 remote = settings.remote_url if backend == "remote" else ""

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from semcode.config import ConfigError, Settings, load_settings
+from semcode.config import ConfigError, Settings, load_settings, model_is_off
 from semcode.lsp.convert import FolderRef
 from semcode.lsp.documents import Documents
 from semcode.lsp.folders import Folder
@@ -118,7 +118,7 @@ class SessionCore:
 
     def _unavailable(self, role: str) -> bool:
         spec = self.settings.embedding_model if role == "embedder" else self.settings.reranker_model
-        return spec.strip().lower() == "off" or self._model_states.get(role) in UNAVAILABLE
+        return model_is_off(spec) or self._model_states.get(role) in UNAVAILABLE
 
     def _show(self, kind: types.MessageType, message: str) -> None:
         log.warning("%s", message)

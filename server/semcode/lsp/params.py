@@ -14,11 +14,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from semcode.chunking.content import CONTENT_KINDS
 from semcode.config import ConfigError, Settings
-from semcode.search.engine import SearchRequest
+from semcode.search.engine import MAX_QUERY_CHARS, MODES, SearchRequest
 
-MAX_QUERY_CHARS = 10_000
 MAX_LIMIT = 200
-MODES = ("hybrid", "lexical", "dense")
 _SEARCH_KEYS = {"query", "limit", "mode", "languages", "paths", "kinds", "contents", "rerank",
                 "workDoneToken", "partialResultToken"}
 

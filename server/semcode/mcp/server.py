@@ -27,6 +27,7 @@ from semcode.mcp.service import (
     ToolFailure,
     one_line,
 )
+from semcode.search.engine import MAX_QUERY_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +99,7 @@ def build_server(service: McpService) -> SemcodeMCP:
     @server.tool(annotations=read_only, structured_output=False)
     def search(
         query: Annotated[str, Field(
-            min_length=1, max_length=10_000,
+            min_length=1, max_length=MAX_QUERY_CHARS,
             description="What the code does, in plain words (\"retry HTTP requests with "
                         "backoff\"), or an identifier.")],
         limit: Annotated[int, Field(ge=1, le=50, description="Most hits to return.")] = 8,

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from semcode.config import cache_dir
+from semcode.config import cache_dir, model_is_off
 
 from .base import Embedder, ModelError, Reranker
 
@@ -80,7 +80,7 @@ def is_static_spec(spec: str) -> bool:
     from .static import is_static_folder, looks_static_repo
 
     text = spec.strip()
-    if not text or text.lower() in ("off", "none", AUTO) or text.lower().endswith(".gguf"):
+    if model_is_off(text) or text.lower() == AUTO or text.lower().endswith(".gguf"):
         return False
     if text.startswith("hf:"):
         parts = [p for p in text[3:].split("/") if p]
@@ -109,7 +109,7 @@ def _cached_snapshot(repo_id: str) -> Path | None:
 def is_mlx_spec(spec: str) -> bool:
     """Whether a model setting names an MLX/HF checkpoint (not a GGUF, not static)."""
     text = spec.strip()
-    if not text or text.lower() in ("off", "none", AUTO) or text.lower().endswith(".gguf"):
+    if model_is_off(text) or text.lower() == AUTO or text.lower().endswith(".gguf"):
         return False
     if is_static_spec(text):
         return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from semcode.config import Settings
+from semcode.config import Settings, model_is_off
 from semcode.models.base import Embedder, ModelError, Reranker
 
 if TYPE_CHECKING:
@@ -43,12 +43,12 @@ class ModelSpec:
 
     @property
     def off(self) -> bool:
-        return self.raw.strip().lower() in ("", "off", "none")
+        return model_is_off(self.raw)
 
     @classmethod
     def parse(cls, raw: str) -> ModelSpec:
         text = raw.strip()
-        if text.lower() in ("", "off", "none"):
+        if model_is_off(text):
             return cls(raw=text)
         if text.startswith(HF_PREFIX):
             parts = text[len(HF_PREFIX):].split("/")
@@ -348,7 +348,7 @@ class ModelSet:
         raw = self._spec_text(slot.role)
         slot.state = "loading"
         try:
-            if raw.strip().lower() in ("", "off", "none"):
+            if model_is_off(raw):
                 slot.state, slot.message = "off", self._off_message(slot.role)
                 return
             from semcode.models.backends import ModelRequest, backend_for, build_model

@@ -36,6 +36,8 @@ from semcode.search.intent import classify_query
 
 log = logging.getLogger(__name__)
 
+# The one home of the search modes and the query length cap: the LSP params, the MCP
+# tool and the evaluation runner import them from here.
 MODES = ("hybrid", "lexical", "dense")
 MAX_QUERY_CHARS = 10_000
 EMBED_BATCH_CHUNKS = 16  # small batches keep cancellation and budgets responsive
