@@ -24,3 +24,16 @@ def test_the_query_limits_have_one_home() -> None:
 
     assert params.MAX_QUERY_CHARS is engine.MAX_QUERY_CHARS
     assert params.MODES is engine.MODES
+
+
+def test_states_are_their_wire_strings() -> None:
+    import json
+
+    from semcode.states import ModelState, ServeState
+
+    assert [s.value for s in ServeState] == ["starting", "indexing", "embedding", "ready",
+                                             "error"]
+    assert [s.value for s in ModelState] == ["not loaded", "loading", "loaded", "off",
+                                             "missing", "error"]
+    assert json.dumps({"state": ServeState.READY}) == '{"state": "ready"}'
+    assert f"{ModelState.NOT_LOADED}" == "not loaded"

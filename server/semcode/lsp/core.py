@@ -24,6 +24,7 @@ from semcode.lsp.folders import Folder
 from semcode.lsp.searches import SearchBook
 from semcode.lsp.tasks import Tasks, Throttled
 from semcode.models.registry import ModelSet
+from semcode.states import MODEL_UNAVAILABLE
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 
 STATUS_INTERVAL_S = 0.5  # semcode/status at most this often
-UNAVAILABLE = ("off", "missing", "error")
+UNAVAILABLE = MODEL_UNAVAILABLE
 
 
 class SessionCore:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from semcode.config import Settings
 from semcode.lsp.convert import FolderRef
 from semcode.search.engine import Engine, Progress
+from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,7 +34,7 @@ class Folder:
     settings: Settings
     writer: ThreadPoolExecutor
     engine: Engine | None = None
-    state: str = "starting"  # starting | indexing | embedding | ready | error
+    state: ServeState = ServeState.STARTING
     error: str = ""
     progress: Progress | None = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=64))

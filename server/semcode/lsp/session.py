@@ -20,7 +20,7 @@ import semcode
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.lsp import PROTOCOL_VERSION
 from semcode.lsp import params as P
-from semcode.lsp.buffers import BufferRouting
+from semcode.lsp.buffers import BufferOp, BufferRouting
 from semcode.lsp.core import STATUS_INTERVAL_S
 from semcode.lsp.documents import Documents
 from semcode.lsp.folders import Folder
@@ -30,6 +30,7 @@ from semcode.lsp.searching import TwoPhaseSearch
 from semcode.lsp.tasks import Throttled
 from semcode.models.registry import ModelSet
 from semcode.search.engine import Engine
+from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +151,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         for key in self.documents.buffered() + self.documents.pending():
             loc = self._locate(key)
             if loc is not None:
-                reverts.append(self._run(loc[0].writer, loc[0], self._apply, loc[0], "close",
+                reverts.append(self._run(loc[0].writer, loc[0], self._apply, loc[0], BufferOp.CLOSE,
                                          loc[1]))
         await asyncio.gather(*reverts, return_exceptions=True)
         self._stop_everything()
@@ -193,10 +194,10 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         workspaces = await asyncio.gather(*(self._run(self.reads, f, self._folder_status, f)
                                             for f in self.folders))
         states = {f.state for f in self.folders}
-        state = next((s for s in ("error", "indexing", "starting", "embedding") if s in states),
-                     "ready")
+        order = (ServeState.ERROR, ServeState.INDEXING, ServeState.STARTING, ServeState.EMBEDDING)
+        state = next((s for s in order if s in states), ServeState.READY)
         return {"version": semcode.__version__, "protocolVersion": PROTOCOL_VERSION,
-                "state": state, "degraded": degraded, "models": models,
+                "state": state.value, "degraded": degraded, "models": models,
                 "workspaces": list(workspaces)}
 
     @staticmethod
@@ -212,7 +213,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         p = folder.progress
         base["progress"] = None if p is None else {
             "stage": p.stage, "done": p.done, "total": p.total, "message": progress_text(p)[0]}
-        base.update(workspaceFolder=folder.ref.uri, state=folder.state, error=folder.error,
+        base.update(workspaceFolder=folder.ref.uri, state=folder.state.value, error=folder.error,
                     embeddedThisSession=folder.embedded_session)
         return base
 

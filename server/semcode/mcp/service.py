@@ -29,6 +29,7 @@ from semcode.search.engine import (
     SearchResponse,
     StageScore,
 )
+from semcode.states import ModelState, ServeState
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class McpService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
-        self.state = "starting"  # starting -> indexing -> embedding | ready; error
+        self.state = ServeState.STARTING
         self.error = ""
         self.last_sync: SyncReport | None = None
         self.last_embed_error = ""
@@ -111,20 +112,20 @@ class McpService:
         """False while the model is still to be loaded; a model that is off, missing or
         broken counts as ready (the engine degrades and says why)."""
         state = str(self.engine.models.status().get(role, {}).get("state", ""))
-        return state not in ("not loaded", "loading")
+        return state not in (ModelState.NOT_LOADED, ModelState.LOADING)
 
     def _work(self) -> None:
         threading.Thread(target=self._warm_models, name="semcode-mcp-models",
                          daemon=True).start()
         try:
-            self.state = "indexing"
+            self.state = ServeState.INDEXING
             self.sync()
         except Exception as exc:  # reported by status() and by the next tool call
-            self.state, self.error = "error", one_line(exc)
+            self.state, self.error = ServeState.ERROR, one_line(exc)
             log.warning("indexing %s failed: %s", self.root, self.error)
             return
         while not self._stop.is_set():
-            self.state = "embedding"
+            self.state = ServeState.EMBEDDING
             try:
                 report = self.engine.embed_pending(cancel=self._stop, budget_s=EMBED_SLICE_S)
             except Exception as exc:
@@ -136,7 +137,7 @@ class McpService:
                 self._dirty = self._dirty or report.embedded > 0
             if report is None or report.embedded == 0 or report.pending == 0 or \
                     report.cancelled or report.error:
-                self.state = "ready"
+                self.state = ServeState.READY
                 self._flush_if_dirty()
                 self._wake.wait()
                 self._wake.clear()
@@ -159,8 +160,8 @@ class McpService:
         if report.files_indexed or report.files_removed:
             self._dirty = True
             self._wake.set()  # embed the new chunks, then save
-        if self.state == "error":  # indexing failed at start and works now: resume
-            self.state, self.error = "ready", ""
+        if self.state == ServeState.ERROR:  # indexing failed at start and works now: resume
+            self.state, self.error = ServeState.READY, ""
             if self._worker is not None and not self._worker.is_alive() and \
                     not self._stop.is_set():
                 self.start()
@@ -250,7 +251,7 @@ class McpService:
             degraded.append(f"embedding stopped: {self.last_embed_error}")
         if self.error:
             degraded.append(f"indexing failed: {self.error}")
-        out: dict[str, Any] = {"version": semcode.__version__, "state": self.state,
+        out: dict[str, Any] = {"version": semcode.__version__, "state": self.state.value,
                                "workspace": str(self.root), "index": index, "models": models,
                                "degraded": degraded}
         if self.last_sync is not None:
