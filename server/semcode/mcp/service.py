@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import semcode
+from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.indexer import SyncReport
@@ -38,8 +39,6 @@ DEFAULT_MAX_TOKENS = 600
 MIN_MAX_TOKENS = 100
 MAX_MAX_TOKENS = 20_000
 EMBED_SLICE_S = 5.0  # embed_pending budget per call, as in the language server
-CONTENT_KINDS = ("code", "test", "example", "docs", "config", "generated", "declaration",
-                 "reexport")
 _SEARCH_FIELDS = {f.name for f in dataclasses.fields(SearchRequest)}
 
 
