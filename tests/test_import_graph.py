@@ -19,7 +19,7 @@ from pathlib import Path
 SERVER = Path(__file__).resolve().parent.parent / "server"
 
 # Top-level rooms (first component after `semcode.`) and what each may never import.
-_BASE = ("chunks", "config", "workspace", "chunking")
+_BASE = ("chunks", "config", "workspace", "chunking", "states")
 _FORBIDDEN: dict[str, tuple[str, ...]] = {
     **{room: ("index", "models", "search", "lsp", "mcp", "cli", "evaluation") for room in _BASE},
     "index": ("models", "search", "lsp", "mcp", "cli", "evaluation"),
