@@ -21,11 +21,12 @@ SERVER = Path(__file__).resolve().parent.parent / "server"
 # Top-level rooms (first component after `semcode.`) and what each may never import.
 _BASE = ("chunks", "config", "workspace", "chunking", "states")
 _FORBIDDEN: dict[str, tuple[str, ...]] = {
-    **{room: ("index", "models", "search", "lsp", "mcp", "cli", "evaluation") for room in _BASE},
-    "index": ("models", "search", "lsp", "mcp", "cli", "evaluation"),
-    "models": ("index", "search", "lsp", "mcp", "cli", "evaluation"),
-    "search": ("lsp", "mcp", "cli", "evaluation"),
-    "evaluation": ("cli", "lsp", "mcp"),
+    **{room: ("index", "models", "search", "lsp", "mcp", "cli", "cli_commands", "evaluation")
+       for room in _BASE},
+    "index": ("models", "search", "lsp", "mcp", "cli", "cli_commands", "evaluation"),
+    "models": ("index", "search", "lsp", "mcp", "cli", "cli_commands", "evaluation"),
+    "search": ("lsp", "mcp", "cli", "cli_commands", "evaluation"),
+    "evaluation": ("cli", "cli_commands", "lsp", "mcp"),
 }
 
 # (importer, imported) pairs allowed as function-level imports, with why they are deferred.
@@ -36,10 +37,11 @@ _REGISTRY_BACKENDS = ("registry and backends call each other; the deferred side 
                       "what would be a module-level cycle")
 DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("semcode.cli", "semcode.models.registry"): _LAZY_CLI,
-    ("semcode.cli", "semcode.models.backends"): _LAZY_CLI,
+    ("semcode.cli_commands", "semcode.models.backends"): _LAZY_CLI,
+    ("semcode.cli_commands", "semcode.models.registry"): _LAZY_CLI,
+    ("semcode.cli_commands", "semcode.evaluation"): _LAZY_CLI,
     ("semcode.cli", "semcode.mcp.configs"): _LAZY_CLI,
     ("semcode.cli", "semcode.mcp.server"): _LAZY_CLI,
-    ("semcode.cli", "semcode.evaluation"): _LAZY_CLI,
     ("semcode.cli", "semcode.lsp.server"): _LAZY_CLI,
     ("semcode.models.backends", "semcode.models.static"): _LAZY_BACKEND,
     ("semcode.models.backends", "semcode.models.mlx"): _LAZY_BACKEND,
