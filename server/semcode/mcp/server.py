@@ -76,6 +76,7 @@ def _validation_line(exc: ValidationError) -> str:
 
 
 def build_server(service: McpService) -> SemcodeMCP:
+    """The MCP server with semcode's tools (search, related, symbol, status) bound to `service`."""
     server = SemcodeMCP(name="semcode", version=semcode.__version__,
                         instructions=INSTRUCTIONS, log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)

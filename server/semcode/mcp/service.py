@@ -47,6 +47,7 @@ class ToolFailure(Exception):
 
 
 def estimate_tokens(text: str) -> int:
+    """A rough token count of `text` (four characters a token), for the answer budget."""
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
@@ -61,6 +62,9 @@ class _Item:
 
 
 class McpService:
+    """The MCP tools over one workspace's Engine: indexing in a background thread, and search,
+    related, symbol and status answers sized to a token budget."""
+
     def __init__(self, root: Path, settings: Settings, engine: Engine | None = None) -> None:
         self.root = root
         self.settings = settings
@@ -84,6 +88,7 @@ class McpService:
         self._worker.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the background indexing thread and close the engine."""
         self._stop.set()
         self._wake.set()
         if self._worker is not None:
@@ -169,6 +174,7 @@ class McpService:
     # ================================================================ tools
     def search(self, query: str, limit: int, mode: str, languages: list[str],
                paths: list[str], contents: list[str], max_tokens: int) -> dict[str, Any]:
+        """The `search` tool: sync, search, and the hits with their code within `max_tokens`."""
         self.sync()
         fields: dict[str, Any] = {"query": query, "limit": limit, "mode": mode,
                                   "languages": tuple(languages), "paths": tuple(paths)}
@@ -200,6 +206,8 @@ class McpService:
         return self._answer(response, max_tokens, notices, query=query)
 
     def related(self, path: str, line: int, limit: int, max_tokens: int) -> dict[str, Any]:
+        """The `related` tool: code similar to the chunk at `path`:`line` (semantic
+        search only)."""
         self.sync()
         rel = self._rel_path(path)
         if line < 1:
@@ -213,6 +221,8 @@ class McpService:
         return self._answer(response, max_tokens, [])
 
     def symbol(self, name: str, limit: int, max_tokens: int) -> dict[str, Any]:
+        """The `symbol` tool: definitions named `name` (or a qualified name's tail),
+        exact case first, else case-insensitive matches."""
         name = name.strip()
         if not name:
             raise ToolFailure("name is empty")
@@ -239,6 +249,7 @@ class McpService:
         return answer
 
     def status(self) -> dict[str, Any]:
+        """The `status` tool: the serving state, the index and the models."""
         index = self.engine.status()
         models = self.engine.models.status()
         degraded = list(self.engine.models.notices())
@@ -310,6 +321,7 @@ def _merge_pieces(defs: list[tuple[int, Chunk]]) -> list[tuple[int, Chunk]]:
 
 
 def hit_meta(rank: int, score: float, chunk: Chunk) -> dict[str, Any]:
+    """The metadata of one hit in an MCP answer (rank, score, path, lines, name, kind, content)."""
     meta: dict[str, Any] = {
         "rank": rank,
         "path": chunk.path,
@@ -410,6 +422,7 @@ def _fence_lang(language: str) -> str:
 
 
 def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type name), for one-line errors."""
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return first or type(exc).__name__
