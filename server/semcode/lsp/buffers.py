@@ -50,15 +50,19 @@ class BufferRouting(SessionCore):
     """didOpen/didChange/didSave/didClose, watched files and renames."""
 
     def did_open(self, uri: str) -> None:
+        """Index an opened buffer's text (debounced)."""
         self.documents.opened(uri)
 
     def did_change(self, uri: str) -> None:
+        """Index a changed buffer's text (debounced)."""
         self.documents.changed(uri)
 
     def did_save(self, uri: str) -> None:
+        """Index a saved buffer's text (debounced)."""
         self.documents.saved(uri)
 
     def did_close(self, uri: str) -> None:
+        """A closed buffer: its file's disk text again, once the writer gets to it."""
         loc = self._locate(uri)
         if self.documents.closed(uri) and loc is not None:
             self._track_edit(loc[0], self._write(loc[0], BufferOp.CLOSE, loc[1]))
@@ -177,6 +181,8 @@ class BufferRouting(SessionCore):
                 self._write(folder, BufferOp.UPDATE, loc[1], buffer_text(doc.source))
 
     def watched_files(self, changes: Sequence[types.FileEvent]) -> None:
+        """Files changed on disk (not open in the editor): re-read or drop each; too many at once
+        rescan the folder."""
         per_folder: dict[Folder, list[tuple[str, types.FileChangeType]]] = {}
         for change in changes:
             loc = self._locate(change.uri)
@@ -191,6 +197,7 @@ class BufferRouting(SessionCore):
                 self._write(folder, BufferOp.REMOVE if deleted else BufferOp.REVERT, rel)
 
     def renamed_files(self, files: Iterable[types.FileRename]) -> None:
+        """Renamed files: moved within a folder, or removed from one and read into another."""
         for f in files:
             old, new = self._locate(f.old_uri), self._locate(f.new_uri)
             if old is not None and new is not None and old[0] is new[0]:

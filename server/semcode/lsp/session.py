@@ -39,6 +39,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
     """One language-server session: every workspace folder, the models, the jobs."""
 
     def initialize(self, params: types.InitializeParams) -> None:
+        """`initialize`: the client's folders and settings (initializationOptions)."""
         self.loop = asyncio.get_running_loop()
         self._documents = Documents(self.loop, self._flush_document)
         self._status = Throttled(self.loop, STATUS_INTERVAL_S, self._push_status, self.tasks)
@@ -59,6 +60,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
                  len(self.folders), self.overrides)
 
     async def initialized(self) -> None:
+        """`initialized`: open every folder and start indexing it."""
         self.tasks.spawn(self._register_watchers(), "watcher registration")
         for folder in self.folders:
             self.tasks.spawn(self._index(folder), f"indexing {folder.name}")
@@ -76,6 +78,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         await self._check_models()
 
     async def shutdown(self) -> None:
+        """`shutdown`: cancel the work, close the folders' indexes and writers."""
         self.shutdown_requested = True
         await self._close_all()
 
@@ -88,9 +91,12 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
             self.closed = True
 
     def exit_code(self) -> int:
+        """The exit status: 0 after a shutdown, 1 without one."""
         return 0 if self.shutdown_requested else 1
 
     async def configure(self, raw: Any) -> None:
+        """`workspace/didChangeConfiguration`: apply new settings (folders whose index settings
+        changed are reopened)."""
         try:
             overrides = {**self.overrides, **P.settings_mapping(raw, "settings")}
             settings = load_settings(None, overrides)
@@ -120,6 +126,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
                              f"reindexing {folder.name}")
 
     async def change_folders(self, event: types.WorkspaceFoldersChangeEvent) -> None:
+        """`workspace/didChangeWorkspaceFolders`: open added folders, close removed ones."""
         for removed in event.removed:
             folder = next((f for f in self.folders if f.ref.uri == removed.uri), None)
             if folder is not None:
@@ -188,6 +195,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
             types.RegistrationParams(registrations=[registration]))
 
     async def status(self) -> dict[str, Any]:
+        """The status payload: overall state, degraded stages, models and each folder."""
         assert self.models is not None
         models = await self._run(self.reads, None, self.models.status)
         degraded = await self._run(self.reads, None, self.models.notices)

@@ -41,12 +41,15 @@ class Throttled:
         self._last = -interval_s
 
     def changed(self) -> None:
+        """Something changed: run the callback now if the interval has passed, else once at its
+        end."""
         if self._handle is not None:
             return
         delay = max(0.0, self._last + self._interval - self._loop.time())
         self._handle = self._loop.call_later(delay, self._fire)
 
     def cancel(self) -> None:
+        """Drop a pending call."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -64,6 +67,7 @@ class Tasks:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """Run a coroutine as a tracked task; its exceptions are logged, not lost."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
 
@@ -76,5 +80,6 @@ class Tasks:
         return task
 
     def cancel_all(self) -> None:
+        """Cancel every tracked task (shutdown)."""
         for task in list(self._tasks):
             task.cancel()
