@@ -103,6 +103,7 @@ class SessionCore:
 
     @property
     def documents(self) -> Documents:
+        """The open buffers (exists once `initialize` ran)."""
         assert self._documents is not None
         return self._documents
 
@@ -137,5 +138,6 @@ class SessionCore:
         raise NotImplementedError
 
     async def apply_pending_edits(self) -> None:
+        """Apply every open buffer's debounced edits now (implemented by BufferRouting)."""
         raise NotImplementedError
 

@@ -49,6 +49,8 @@ class Folder:
     borrowed: int = 0
 
     def rel(self, path: Path) -> str | None:
+        """The folder-relative path of `path` (resolving symlinks either side); None outside
+        the folder, for the folder itself, or for a path that cannot be resolved."""
         try:
             for root in (self.ref.root, self.ref.root.resolve()):
                 for p in (path, path.resolve()) if path.is_absolute() else (path,):

@@ -195,6 +195,8 @@ class IndexingScheduler(SessionCore):
         return handle
 
     async def reindex(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        """The `semcode.reindex` command: re-index every folder (`full`: from scratch); embedding
+        restarts afterwards."""
         full = P.reindex_full(args)
         self._cancel_embedding()
         for folder in self.folders:

@@ -69,6 +69,9 @@ class SearchBook:
 
 @dataclass
 class Merged(Generic[F]):
+    """The folders' responses merged into one list, with their notices and the slowest timing of
+    each stage."""
+
     hits: list[tuple[F, Hit]]
     reranked: bool
     mode: str

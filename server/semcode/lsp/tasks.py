@@ -22,6 +22,7 @@ class RateLimit:
         self._lock = threading.Lock()
 
     def allow(self, force: bool = False) -> bool:
+        """Whether an event may pass now (at most one per interval; `force` always passes)."""
         now = time.monotonic()
         with self._lock:
             if force or now - self._last >= self._interval:
