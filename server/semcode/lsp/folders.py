@@ -97,6 +97,7 @@ class _Either(threading.Event):
         self._a, self._b = a, b
 
     def is_set(self) -> bool:
+        """Whether either event, or this one, is set."""
         return self._a.is_set() or self._b.is_set() or super().is_set()
 
 

@@ -32,6 +32,7 @@ class ClientLogHandler(logging.Handler):
         self.sink: Callable[[int, str], None] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Send the record to the client as one line (no traceback); never raises."""
         sink = self.sink
         if sink is None:
             return

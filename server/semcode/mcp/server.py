@@ -57,6 +57,7 @@ class SemcodeMCP(MCPServer[Any]):
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
+        """MCPServer's call, with a bad-arguments error turned into one line naming the fields."""
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
