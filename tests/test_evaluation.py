@@ -321,6 +321,14 @@ CODE = {
     "tests/test_args.py": "def helper(x):\n    return x\n",  # `helper` is ambiguous
 }
 
+
+def test_the_one_definition_a_text_names() -> None:
+    defs = _defs(CODE)
+    one = defs.the_one({"parse_args", "not_defined"})
+    assert one is not None and one[0] == "parse_args" and one[1].path == "src/args.py"
+    assert defs.the_one({"parse_args", "run_loop"}) is None  # several
+    assert defs.the_one({"nothing"}) is None
+
 DOC_MD = '''# Usage
 
 ## `parse_args`

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from semcode import __version__
+from semcode.cli_commands import EXIT_ERROR, EXIT_OK, EXIT_USAGE, run_eval, run_models
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Indexer, Progress, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
@@ -33,8 +34,6 @@ from semcode.search.engine import (
     SearchResponse,
     StageScore,
 )
-
-EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
 # ====================================================================== argument parsing
@@ -371,63 +370,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from semcode.models.backends import backend_for, embedding_cost, model_for
-    from semcode.models.registry import (
-        ModelError,
-        ModelSpec,
-        cached_model_file,
-        resolve_model_file,
-        resolve_model_folder,
-    )
-
+    """`semcode models`: configured models, cached or missing (see cli_commands)."""
     root = workspace_root(args.workspace)
-    settings = settings_from_args(args, root)
-    rows = []
-    failed = False
-    for role in ("embedder", "reranker"):
-        raw = settings.embedding_model if role == "embedder" else settings.reranker_model
-        spec_text, choice = model_for(settings, role)
-        backend, why = backend_for(settings, role)
-        row: dict[str, Any] = {"role": role, "setting": raw, "spec": spec_text,
-                               "backend": backend, "why_backend": why}
-        if choice:
-            row["choice"] = choice
-        path = None
-        try:
-            spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
-            if spec_text.strip().lower() in ("", "off", "none"):
-                row.update(state="off", path=None)
-            elif spec is None:
-                remote = settings.remote_url if backend == "remote" else ""
-                row.update(state="configured", path=remote or spec_text)
-            else:
-                path = cached_model_file(spec)
-                if path is None and args.download:
-                    path = (resolve_model_folder(spec, settings.offline_mode, download=True)
-                            if backend == "model2vec" else
-                            resolve_model_file(spec, settings.offline_mode, download=True))
-                row.update(state="cached" if path else "missing", path=str(path) if path else None)
-        except ModelError as exc:
-            row.update(state="error", path=None, message=str(exc))
-            failed = True
-        if role == "embedder" and row["state"] in ("cached", "missing"):
-            chunks = _indexed_chunks(root, settings)
-            cost = embedding_cost(settings, spec_text, backend, path, chunks)
-            if cost:
-                row["cost"] = cost
-        rows.append(row)
-    if args.json:
-        print(json.dumps(rows, indent=2))
-    else:
-        for row in rows:
-            print(f"{row['role']:>9}: {row['state']:<8} {row['spec']}")
-            for key in ("choice", "path", "message", "cost"):
-                if row.get(key):
-                    print(f"{'':>11}{row[key]}")
-            print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
-        if any(r["state"] == "missing" for r in rows):
-            print("run `semcode models --download` to fetch missing models")
-    return EXIT_ERROR if failed else EXIT_OK
+    return run_models(args, root, settings_from_args(args, root))
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
@@ -446,65 +391,10 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     return run(root, settings, args.http)
 
 
-def _indexed_chunks(root: Path, settings: Settings) -> int | None:
-    """How many chunks this folder's index holds (None without an index; creates nothing)."""
-    if not (index_dir_for(root, settings) / "index.sqlite").exists():
-        return None
-    try:
-        engine = Engine.open(root, settings)
-    except Exception:  # noqa: BLE001 - only an estimate depends on it
-        return None
-    try:
-        return int(engine.status().get("chunks", 0))  # type: ignore[call-overload]
-    finally:
-        engine.indexer.close()
-
-
 def cmd_eval(args: argparse.Namespace) -> int:
-    """`semcode eval`: the docstring and commit protocols on the workspace (a stripped
-    copy indexed apart from the user's real index); returns the process exit status."""
-    import tempfile
-
-    from semcode.evaluation import (
-        markdown_table,
-        read_tree,
-        result_json,
-        run_commit,
-        run_docstring,
-    )
-
+    """`semcode eval`: search quality on the workspace's own code (see cli_commands)."""
     root = workspace_root(args.workspace)
-    settings = settings_from_args(args, root)
-    rerank = settings.rerank and not getattr(args, "no_rerank", False)
-    protocols = ("docstring", "commit") if args.protocol == "both" else (args.protocol,)
-
-    def log(line: str) -> None:
-        print(f"semcode eval: {line}", file=sys.stderr)
-
-    runs: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="semcode-eval-") as tmp:
-        work = Path(tmp)
-        if getattr(args, "index_dir", None) is None:  # apart from the user's real index
-            settings = Settings.from_mapping({"index_dir": str(work / "index")}, settings)
-        if "docstring" in protocols:
-            files = read_tree(root, settings)
-            runs.append(run_docstring(files, settings, work, args.max_queries, args.seed,
-                                      rerank, log))
-        if "commit" in protocols:
-            if (root / ".git").exists():
-                runs.append(run_commit(root, settings, work, args.max_queries, args.seed,
-                                       rerank, log))
-            elif args.protocol == "commit":
-                log(f"{root} is not a git repository")
-                return EXIT_USAGE
-    if args.json:
-        print(json.dumps([result_json(r) for r in runs], indent=2))
-    else:
-        for r in runs:
-            print(markdown_table(r["protocol"], r["summary"]))
-            for line in r["notices"]:
-                log(line)
-    return EXIT_OK
+    return run_eval(args, root, settings_from_args(args, root))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

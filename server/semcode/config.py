@@ -25,6 +25,14 @@ APP_NAME = "semcode"
 # model (and reranking only if it fits the budget) on a CPU; see models/backends.py.
 DEFAULT_EMBEDDING_MODEL = "auto"
 DEFAULT_RERANKER_MODEL = "auto"
+MODEL_OFF_VALUES = frozenset({"", "off", "none"})
+
+
+def model_is_off(value: str | None) -> bool:
+    """Whether a model setting (`embedding_model`, `reranker_model`) turns that model off:
+    empty, "off" or "none" in any case and spacing, or no value at all. The one test every
+    layer (registry, backends, CLI, LSP) uses, so they cannot disagree."""
+    return value is None or value.strip().lower() in MODEL_OFF_VALUES
 
 
 class ConfigError(ValueError):

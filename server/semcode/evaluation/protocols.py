@@ -29,6 +29,7 @@ from semcode.chunking.languages import detect_language
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.tokenizer import path_tokens, query_tokens, tokenize
+from semcode.workspace import FileSkipped, Workspace
 
 MIN_QUERY_WORDS = 4
 MAX_COMMIT_FILES = 20
@@ -307,8 +308,6 @@ def write_tree(files: dict[str, str], root: Path) -> None:
 
 def read_tree(root: Path, settings: Settings) -> dict[str, str]:
     """Every file the workspace rules include, as text (unreadable/binary ones skipped)."""
-    from semcode.workspace import FileSkipped, Workspace
-
     workspace = Workspace(root, settings)
     files: dict[str, str] = {}
     for entry in workspace.scan():

@@ -57,6 +57,16 @@ class Definitions:
     unique: dict[str, Chunk]
     names: frozenset[str]
 
+    def the_one(self, named: set[str]) -> tuple[str, Chunk] | None:
+        """(name, chunk) when the names a text mentions hold exactly one defined name and
+        it is defined once; None when they name none, several, or an ambiguous one."""
+        named = named & self.names
+        if len(named) != 1:
+            return None
+        name = next(iter(named))
+        chunk = self.unique.get(name)
+        return None if chunk is None else (name, chunk)
+
 
 def definitions(chunks: Iterable[Chunk]) -> Definitions:
     """Index the first part of every symbol chunk by its name."""
@@ -293,13 +303,10 @@ def prose_queries(docs: dict[str, str], defs: Definitions,
             named = _heading_names(sec.title) | _mentioned("\n".join(sec.body))
             if sec.directive:
                 named.add(sec.directive)
-            named &= defs.names
-            if len(named) != 1:
+            one = defs.the_one(named)
+            if one is None:
                 continue
-            name = next(iter(named))
-            chunk = defs.unique.get(name)
-            if chunk is None:
-                continue
+            name, chunk = one
             text, para = _prose(sec.body, name)
             key = " ".join(text.lower().split())
             if not text or key in seen:
@@ -349,13 +356,10 @@ def changelog_queries(path: str, text: str, defs: Definitions,
     cut: set[int] = set()
     for start, end, item in items:
         named = _mentioned(item) | {w[:-2] for w in re.findall(r"[A-Za-z_]\w*\(\)", item)}
-        named &= defs.names
-        if len(named) != 1:
+        one = defs.the_one(named)
+        if one is None:
             continue
-        name = next(iter(named))
-        chunk = defs.unique.get(name)
-        if chunk is None:
-            continue
+        name, chunk = one
         query = _plain(_REFS.sub("", item), name)
         query = re.sub(r"\s+([,.;:])", r"\1", query).strip(" ,;:-")
         words = query.split()

@@ -8,6 +8,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
+from enum import StrEnum
 from typing import Any
 
 from lsprotocol import types
@@ -15,6 +16,7 @@ from lsprotocol import types
 from semcode.lsp.core import SessionCore
 from semcode.lsp.folders import Folder
 from semcode.search.engine import Engine
+from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,16 @@ log = logging.getLogger(__name__)
 BULK_WATCHED_EVENTS = 200  # more file events than this at once: rescan the folder instead
 PENDING_EDITS_WAIT_S = 5.0  # a search waits at most this long for edits to be applied
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+class BufferOp(StrEnum):
+    """One live update the writer thread applies to a folder's index."""
+
+    UPDATE = "update"  # a buffer's text (debounced edits, didOpen)
+    REMOVE = "remove"  # a deleted file
+    CLOSE = "close"  # a closed buffer: back to the disk's text (unless it is a directory)
+    REVERT = "revert"  # a file changed on disk: its disk text
+    RENAME = "rename"  # a file renamed within the folder (the new path is passed as text)
 
 
 def buffer_text(text: str) -> str:
@@ -38,18 +50,22 @@ class BufferRouting(SessionCore):
     """didOpen/didChange/didSave/didClose, watched files and renames."""
 
     def did_open(self, uri: str) -> None:
+        """Index an opened buffer's text (debounced)."""
         self.documents.opened(uri)
 
     def did_change(self, uri: str) -> None:
+        """Index a changed buffer's text (debounced)."""
         self.documents.changed(uri)
 
     def did_save(self, uri: str) -> None:
+        """Index a saved buffer's text (debounced)."""
         self.documents.saved(uri)
 
     def did_close(self, uri: str) -> None:
+        """A closed buffer: its file's disk text again, once the writer gets to it."""
         loc = self._locate(uri)
         if self.documents.closed(uri) and loc is not None:
-            self._track_edit(loc[0], self._write(loc[0], "close", loc[1]))
+            self._track_edit(loc[0], self._write(loc[0], BufferOp.CLOSE, loc[1]))
         self._update_priority()
 
     async def apply_pending_edits(self) -> None:
@@ -62,7 +78,8 @@ class BufferRouting(SessionCore):
             self._flush_document(key)
         # Not behind a folder's scan: the writer applies edits after it (minutes for a
         # first index), and a search meanwhile answers from what is indexed so far.
-        waits = [task for task, folder in self._edits.items() if folder.state != "indexing"]
+        waits = [task for task, folder in self._edits.items()
+                 if folder.state != ServeState.INDEXING]
         if waits:
             await asyncio.wait(waits, timeout=PENDING_EDITS_WAIT_S)
 
@@ -83,7 +100,7 @@ class BufferRouting(SessionCore):
         folder.recent.appendleft(rel)
         self._update_priority()
         self.documents.submitted(key)
-        self._track_edit(folder, self._write(folder, "update", rel, buffer_text(doc.source),
+        self._track_edit(folder, self._write(folder, BufferOp.UPDATE, rel, buffer_text(doc.source),
                                              lambda: self.documents.applied(key)))
 
     def _update_priority(self) -> None:
@@ -96,11 +113,13 @@ class BufferRouting(SessionCore):
             seen = dict.fromkeys([*folder.recent, *open_rel.get(folder, [])])
             folder.priority = tuple(seen)
 
-    def _write(self, folder: Folder, op: str, rel: str, text: str | None = None,
+    def _write(self, folder: Folder, op: BufferOp, rel: str, text: str | None = None,
                then: Callable[[], None] | None = None) -> asyncio.Task[Any]:
+        """Queue one live update on the folder's writer thread. `text` is the buffer's
+        text for UPDATE and the new relative path for RENAME."""
         return self.tasks.spawn(self._write_async(folder, op, rel, text, then), f"{op} {rel}")
 
-    async def _write_async(self, folder: Folder, op: str, rel: str, text: str | None,
+    async def _write_async(self, folder: Folder, op: BufferOp, rel: str, text: str | None,
                            then: Callable[[], None] | None) -> None:
         try:
             await self._run(folder.writer, folder, self._apply, folder, op, rel, text)
@@ -112,28 +131,28 @@ class BufferRouting(SessionCore):
         self._status_changed()
 
     @staticmethod
-    def _apply(folder: Folder, op: str, rel: str, text: str | None = None) -> None:
+    def _apply(folder: Folder, op: BufferOp, rel: str, text: str | None = None) -> None:
         """Writer thread: one live update; never raises (an edit must not kill the server)."""
         engine = folder.engine
         if engine is None or folder.stop.is_set():
             return
         try:
-            if op == "update" and text is not None:
+            if op == BufferOp.UPDATE and text is not None:
                 refused = BufferRouting._refuse_buffer(folder, engine, rel)
                 if refused:
                     log.info("%s: not indexed (%s)", rel, refused)
                 else:
                     for warning in engine.update_file(rel, text):
                         log.info("%s", warning)
-            elif op == "remove":
+            elif op == BufferOp.REMOVE:
                 engine.remove_file(rel)
-            elif op == "close":  # a closed buffer: the disk's text again
+            elif op == BufferOp.CLOSE:  # a closed buffer: the disk's text again
                 if not (folder.ref.root / rel).is_dir():  # a "document" that is a directory
                     engine.revert_file(rel)
-            elif op == "revert":
+            elif op == BufferOp.REVERT:
                 engine.revert_file(rel)
-            elif op.startswith("rename:"):
-                engine.rename_file(rel, op.removeprefix("rename:"))
+            elif op == BufferOp.RENAME and text is not None:
+                engine.rename_file(rel, text)
         except Exception:
             log.exception("%s %s failed", op, rel)
 
@@ -159,9 +178,11 @@ class BufferRouting(SessionCore):
             loc = self._locate(key)
             doc = self.ls.workspace.text_documents.get(key)
             if loc is not None and loc[0] is folder and doc is not None:
-                self._write(folder, "update", loc[1], buffer_text(doc.source))
+                self._write(folder, BufferOp.UPDATE, loc[1], buffer_text(doc.source))
 
     def watched_files(self, changes: Sequence[types.FileEvent]) -> None:
+        """Files changed on disk (not open in the editor): re-read or drop each; too many at once
+        rescan the folder."""
         per_folder: dict[Folder, list[tuple[str, types.FileChangeType]]] = {}
         for change in changes:
             loc = self._locate(change.uri)
@@ -172,17 +193,18 @@ class BufferRouting(SessionCore):
                 self.tasks.spawn(self._index(folder), f"rescan {folder.name}")
                 continue
             for rel, kind in events:
-                self._write(folder, "remove" if kind == types.FileChangeType.Deleted else "revert",
-                            rel)
+                deleted = kind == types.FileChangeType.Deleted
+                self._write(folder, BufferOp.REMOVE if deleted else BufferOp.REVERT, rel)
 
     def renamed_files(self, files: Iterable[types.FileRename]) -> None:
+        """Renamed files: moved within a folder, or removed from one and read into another."""
         for f in files:
             old, new = self._locate(f.old_uri), self._locate(f.new_uri)
             if old is not None and new is not None and old[0] is new[0]:
-                self._write(old[0], f"rename:{new[1]}", old[1])
+                self._write(old[0], BufferOp.RENAME, old[1], new[1])
                 continue
             if old is not None:
-                self._write(old[0], "remove", old[1])
+                self._write(old[0], BufferOp.REMOVE, old[1])
             if new is not None:
-                self._write(new[0], "revert", new[1])
+                self._write(new[0], BufferOp.REVERT, new[1])
 

@@ -26,10 +26,13 @@ LineLookup = Callable[[Path, int], "str | None"]
 
 @dataclass(frozen=True)
 class FolderRef:
+    """A workspace folder as the client named it (`uri`) and as a local path (`root`)."""
+
     uri: str  # as the client spelled it
     root: Path
 
     def file_uri(self, rel_path: str) -> str:
+        """The file URI of a path relative to the folder."""
         return from_fs_path(str(self.root / rel_path)) or (self.root / rel_path).as_uri()
 
 
@@ -80,6 +83,8 @@ def preview(chunk: Chunk) -> str:
 
 
 def search_item(hit: Hit, folder: FolderRef, lookup: LineLookup, encoding: str) -> dict[str, Any]:
+    """One hit as a `semcode/search` item (uri, ranges in the client's position encoding, name,
+    kind, content, score, stages)."""
     chunk = hit.chunk
     full, sel = ranges(chunk, folder.root, lookup, encoding)
     return {

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from lsprotocol import types
 from pygls.uris import to_fs_path
 
-from semcode.config import ConfigError, Settings, load_settings
+from semcode.config import ConfigError, Settings, load_settings, model_is_off
 from semcode.lsp.convert import FolderRef
 from semcode.lsp.documents import Documents
 from semcode.lsp.folders import Folder
 from semcode.lsp.searches import SearchBook
 from semcode.lsp.tasks import Tasks, Throttled
 from semcode.models.registry import ModelSet
+from semcode.states import MODEL_UNAVAILABLE
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -33,7 +34,7 @@ T = TypeVar("T")
 
 
 STATUS_INTERVAL_S = 0.5  # semcode/status at most this often
-UNAVAILABLE = ("off", "missing", "error")
+UNAVAILABLE = MODEL_UNAVAILABLE
 
 
 class SessionCore:
@@ -102,6 +103,7 @@ class SessionCore:
 
     @property
     def documents(self) -> Documents:
+        """The open buffers (exists once `initialize` ran)."""
         assert self._documents is not None
         return self._documents
 
@@ -118,7 +120,7 @@ class SessionCore:
 
     def _unavailable(self, role: str) -> bool:
         spec = self.settings.embedding_model if role == "embedder" else self.settings.reranker_model
-        return spec.strip().lower() == "off" or self._model_states.get(role) in UNAVAILABLE
+        return model_is_off(spec) or self._model_states.get(role) in UNAVAILABLE
 
     def _show(self, kind: types.MessageType, message: str) -> None:
         log.warning("%s", message)
@@ -136,5 +138,6 @@ class SessionCore:
         raise NotImplementedError
 
     async def apply_pending_edits(self) -> None:
+        """Apply every open buffer's debounced edits now (implemented by BufferRouting)."""
         raise NotImplementedError
 

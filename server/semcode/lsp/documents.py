@@ -20,6 +20,9 @@ def doc_key(uri: str) -> str:
 
 
 class Documents:
+    """The open editor buffers: debounces each buffer's edits and tracks which buffers the index
+    holds (so a close knows whether to revert)."""
+
     def __init__(self, loop: asyncio.AbstractEventLoop, flush: Callable[[str], None],
                  delay_s: float = DEBOUNCE_S) -> None:
         self._loop = loop
@@ -31,16 +34,20 @@ class Documents:
         self._inflight: dict[str, int] = {}  # updates handed to the writer, not applied yet
 
     def is_open(self, uri: str) -> bool:
+        """Whether the editor has this document open."""
         return doc_key(uri) in self.open
 
     def opened(self, uri: str) -> None:
+        """A buffer was opened: index its text once the edits settle."""
         self.open.add(doc_key(uri))
         self._schedule(uri)
 
     def changed(self, uri: str) -> None:
+        """A buffer changed: (re)start its debounce timer."""
         self._schedule(uri)
 
     def saved(self, uri: str) -> None:
+        """A buffer was saved: (re)start its debounce timer."""
         self._schedule(uri)
 
     def submitted(self, key: str) -> None:
@@ -79,6 +86,7 @@ class Documents:
         return keys
 
     def pending(self) -> list[str]:
+        """Keys of the buffers whose edits wait for their debounce timer."""
         return list(self._timers)
 
     def buffered(self) -> list[str]:
@@ -86,6 +94,7 @@ class Documents:
         return list(self._buffered | self._inflight.keys())
 
     def cancel_all(self) -> None:
+        """Cancel every debounce timer (shutdown)."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()

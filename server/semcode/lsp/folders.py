@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from semcode.config import Settings
 from semcode.lsp.convert import FolderRef
 from semcode.search.engine import Engine, Progress
+from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,7 +34,7 @@ class Folder:
     settings: Settings
     writer: ThreadPoolExecutor
     engine: Engine | None = None
-    state: str = "starting"  # starting | indexing | embedding | ready | error
+    state: ServeState = ServeState.STARTING
     error: str = ""
     progress: Progress | None = None
     recent: deque[str] = field(default_factory=lambda: deque(maxlen=64))
@@ -48,6 +49,8 @@ class Folder:
     borrowed: int = 0
 
     def rel(self, path: Path) -> str | None:
+        """The folder-relative path of `path` (resolving symlinks either side); None outside
+        the folder, for the folder itself, or for a path that cannot be resolved."""
         try:
             for root in (self.ref.root, self.ref.root.resolve()):
                 for p in (path, path.resolve()) if path.is_absolute() else (path,):
@@ -94,6 +97,7 @@ class _Either(threading.Event):
         self._a, self._b = a, b
 
     def is_set(self) -> bool:
+        """Whether either event, or this one, is set."""
         return self._a.is_set() or self._b.is_set() or super().is_set()
 
 

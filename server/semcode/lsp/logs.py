@@ -20,6 +20,7 @@ FORMAT = "%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s"
 
 
 def default_log_file() -> Path:
+    """The server's log file when none is given (in the user's cache folder)."""
     return cache_dir() / "logs" / "server.log"
 
 
@@ -31,6 +32,7 @@ class ClientLogHandler(logging.Handler):
         self.sink: Callable[[int, str], None] | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Send the record to the client as one line (no traceback); never raises."""
         sink = self.sink
         if sink is None:
             return
@@ -45,6 +47,8 @@ class ClientLogHandler(logging.Handler):
 
 
 def setup(log_file: Path | None, level: str) -> ClientLogHandler:
+    """Log at `level` to a rotating file (stderr if it cannot be made) and semcode's own
+    records, info and up, to the client (`window/logMessage`); returns the client handler."""
     lvl = LEVELS[level]
     root = logging.getLogger()
     root.setLevel(logging.DEBUG)

@@ -14,16 +14,17 @@ from pygls.exceptions import JsonRpcInvalidParams
 
 from semcode.chunking.content import CONTENT_KINDS
 from semcode.config import ConfigError, Settings
-from semcode.search.engine import SearchRequest
+from semcode.search.engine import MAX_QUERY_CHARS, MODES, SearchRequest
 
-MAX_QUERY_CHARS = 10_000
 MAX_LIMIT = 200
-MODES = ("hybrid", "lexical", "dense")
 _SEARCH_KEYS = {"query", "limit", "mode", "languages", "paths", "kinds", "contents", "rerank",
                 "workDoneToken", "partialResultToken"}
 
 
 class ParamError(JsonRpcInvalidParams):
+    """A bad param of a semcode method: a JsonRpcInvalidParams whose message names the method and
+    the field."""
+
     def __init__(self, method: str, message: str) -> None:
         super().__init__(message=f"{method}: {message}")
 
@@ -53,6 +54,7 @@ def _strings(method: str, params: Mapping[str, Any], key: str) -> tuple[str, ...
 
 
 def query_text(method: str, value: Any, key: str = "query") -> str:
+    """A query param (`key`): a string of at most MAX_QUERY_CHARS characters."""
     if not isinstance(value, str):
         raise ParamError(method, f"{key!r} must be a string, got {type(value).__name__}")
     if len(value) > MAX_QUERY_CHARS:
@@ -109,12 +111,15 @@ def search_command(args: tuple[Any, ...]) -> SearchRequest:
 
 @dataclass(frozen=True)
 class RelatedParams:
+    """The validated params of `semcode/related`."""
+
     uri: str
     line: int  # 0-based, as LSP sends it
     limit: int
 
 
 def related(params: Any) -> RelatedParams:
+    """Validate `semcode/related` params."""
     method = "semcode/related"
     p = _object(method, params)
     doc = p.get("textDocument")
@@ -129,6 +134,7 @@ def related(params: Any) -> RelatedParams:
 
 
 def search_id(params: Any, method: str = "semcode/cancelSearch") -> str:
+    """The `searchId` param of `semcode/cancelSearch`."""
     p = _object(method, params)
     value = p.get("searchId")
     if not isinstance(value, str):
@@ -137,6 +143,7 @@ def search_id(params: Any, method: str = "semcode/cancelSearch") -> str:
 
 
 def reindex_full(args: tuple[Any, ...]) -> bool:
+    """The `full` flag of the `semcode.reindex` command (default False)."""
     method = "semcode.reindex"
     if not args:
         return False
@@ -163,4 +170,6 @@ def settings_mapping(data: Any, what: str) -> dict[str, Any]:
 
 
 def validate_settings(overrides: dict[str, Any], base: Settings | None = None) -> Settings:
+    """Settings from a client's mapping (camelCase keys allowed), or a ParamError naming the bad
+    key."""
     return Settings.from_mapping(overrides, base)

@@ -33,16 +33,19 @@ class ProgressHandle:
             self.cancelled.set()
 
     def begin(self, title: str) -> None:
+        """Send the begin notification (when the client gave a token)."""
         if self.token is not None:
             self._ls.work_done_progress.begin(self.token, types.WorkDoneProgressBegin(
                 title=title, cancellable=True, message="starting", percentage=0))
 
     def report(self, message: str, percentage: int | None) -> None:
+        """Send a progress report (message, percentage)."""
         if self.token is not None:
             self._ls.work_done_progress.report(self.token, types.WorkDoneProgressReport(
                 message=message, percentage=percentage, cancellable=True))
 
     def end(self, message: str) -> None:
+        """Send the end notification."""
         if self.token is not None:
             self._ls.work_done_progress.end(self.token, types.WorkDoneProgressEnd(message=message))
             self._ls.work_done_progress.tokens.pop(self.token, None)
@@ -50,6 +53,7 @@ class ProgressHandle:
 
 
 def progress_text(p: Progress) -> tuple[str, int | None]:
+    """The message and percentage shown for an indexing or embedding Progress."""
     pct = int(100 * p.done / p.total) if p.total else None
     if p.message:
         return p.message, pct

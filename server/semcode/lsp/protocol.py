@@ -37,6 +37,8 @@ _ANSWERED = object()  # a request already answered with an error while being dec
 
 
 def converter_factory() -> cattrs.Converter:
+    """pygls' converter, leaving the params of requests and notifications plain dicts
+    (pygls would make namedtuples) so that params.py validates them and names the field."""
     converter = default_converter()
 
     def request(obj: dict[str, Any], cls: type) -> Any:
@@ -62,7 +64,12 @@ def describe_structure_error(method: str, exc: BaseException) -> str:
 
 
 class SemcodeProtocol(LanguageServerProtocol):
+    """pygls' protocol with semcode's errors: unknown methods are MethodNotFound, bad params one
+    line naming the field, internal errors without a traceback."""
+
     def structure_message(self, data: dict[str, Any]) -> Any:
+        """A message as pygls' types; a request with bad params is answered at once (returns a
+        marker that handle_message skips)."""
         method = data.get("method") if isinstance(data, dict) else None
         if isinstance(method, str) and "id" in data and method not in self.fm.features \
                 and method not in self.fm.builtin_features:
@@ -81,6 +88,7 @@ class SemcodeProtocol(LanguageServerProtocol):
             raise
 
     def handle_message(self, message: Any) -> None:
+        """pygls' handling, except for messages already answered while being decoded."""
         if message is not _ANSWERED:
             super().handle_message(message)
 
@@ -97,6 +105,8 @@ class SemcodeProtocol(LanguageServerProtocol):
     def lsp_initialize(
         self, params: types.InitializeParams
     ) -> Generator[Any, Any, types.InitializeResult]:
+        """pygls' `initialize`, with `experimental.semcode.protocolVersion` and
+        `workspaceSymbolProvider` in the capabilities."""
         result = yield from super().lsp_initialize(params)
         result.capabilities.experimental = {"semcode": {"protocolVersion": PROTOCOL_VERSION}}
         result.capabilities.workspace_symbol_provider = True

@@ -17,6 +17,7 @@ from semcode.lsp.folders import Folder, _either
 from semcode.lsp.progress import ProgressHandle, progress_text
 from semcode.lsp.tasks import RateLimit
 from semcode.search.engine import EmbedReport, Engine, Progress
+from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class IndexingScheduler(SessionCore):
         folder.writer.shutdown(wait=False)
 
     async def _index(self, folder: Folder, reopen: bool = False, full: bool = False) -> None:
-        folder.state, folder.error = "indexing", ""
+        folder.state, folder.error = ServeState.INDEXING, ""
         self._status_changed()
         handle = await self._progress(f"semcode: indexing {folder.name}")
         ended = "stopped"
@@ -61,11 +62,11 @@ class IndexingScheduler(SessionCore):
             except Exception as exc:
                 if not folder.stop.is_set():
                     log.exception("indexing %s failed", folder.ref.root)
-                    folder.state, folder.error = "error", f"indexing failed: {exc}"
+                    folder.state, folder.error = ServeState.ERROR, f"indexing failed: {exc}"
                 ended = folder.error or "stopped"
                 return
             log.info("%s: %s", folder.ref.root, report)
-            folder.state, folder.progress = "ready", None
+            folder.state, folder.progress = ServeState.READY, None
             self._status_changed()
             if reopen or full:  # a fresh or reset engine does not know the open buffers
                 self._reapply_buffers(folder)
@@ -104,7 +105,7 @@ class IndexingScheduler(SessionCore):
             return
         event = cancel or threading.Event()
         self._embed_cancels.add(event)
-        folder.state = "embedding"
+        folder.state = ServeState.EMBEDDING
         self._status_changed()
         try:
             n = await self._run(self.embeds, folder, self._embed_slices, folder, event,
@@ -112,8 +113,8 @@ class IndexingScheduler(SessionCore):
             folder.embedded_session += n
         finally:
             self._embed_cancels.discard(event)
-            if folder.state == "embedding":
-                folder.state = "ready"
+            if folder.state == ServeState.EMBEDDING:
+                folder.state = ServeState.READY
             folder.progress = None
             self._status_changed()
 
@@ -152,7 +153,7 @@ class IndexingScheduler(SessionCore):
         while self._embed_again and not self.closed:
             self._embed_again = False
             for folder in list(self.folders):
-                if folder.state == "ready":
+                if folder.state == ServeState.READY:
                     await self._embed(folder, None)
         self.tasks.spawn(self._check_models(), "model check")
 
@@ -194,6 +195,8 @@ class IndexingScheduler(SessionCore):
         return handle
 
     async def reindex(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        """The `semcode.reindex` command: re-index every folder (`full`: from scratch); embedding
+        restarts afterwards."""
         full = P.reindex_full(args)
         self._cancel_embedding()
         for folder in self.folders:

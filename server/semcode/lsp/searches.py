@@ -26,6 +26,9 @@ F = TypeVar("F")
 
 
 class SearchBook:
+    """The live searches by id: a new search cancels the older ones;
+    a client may cancel one by id."""
+
     def __init__(self) -> None:
         self._ids = itertools.count(1)
         self._live: dict[str, threading.Event] = {}
@@ -43,6 +46,7 @@ class SearchBook:
             return sid, event
 
     def cancel(self, sid: str) -> bool:
+        """Cancel the search `sid`; False when it is no longer live."""
         with self._lock:
             event = self._live.pop(sid, None)
         if event is not None:
@@ -50,10 +54,12 @@ class SearchBook:
         return event is not None
 
     def finish(self, sid: str) -> None:
+        """Forget a search that ended."""
         with self._lock:
             self._live.pop(sid, None)
 
     def cancel_all(self) -> None:
+        """Cancel every live search (shutdown)."""
         with self._lock:
             events = list(self._live.values())
             self._live.clear()
@@ -63,6 +69,9 @@ class SearchBook:
 
 @dataclass
 class Merged(Generic[F]):
+    """The folders' responses merged into one list, with their notices and the slowest timing of
+    each stage."""
+
     hits: list[tuple[F, Hit]]
     reranked: bool
     mode: str

@@ -37,6 +37,8 @@ class TwoPhaseSearch(SessionCore):
     """semcode/search, the semcode.search command, workspace/symbol, semcode/related."""
 
     async def search(self, raw: Any) -> dict[str, Any]:
+        """`semcode/search`: the first phase's hits at once, then the reranked list as a
+        notification when a reranker runs."""
         req = P.search_request(raw)
         if req.query.strip():
             await self.apply_pending_edits()
@@ -58,6 +60,7 @@ class TwoPhaseSearch(SessionCore):
                 self.searches.finish(sid)
 
     async def search_command(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        """The `semcode.search` command: the same search, arguments given positionally."""
         req = P.search_command(args)
         if req.query.strip():
             await self.apply_pending_edits()
@@ -75,6 +78,7 @@ class TwoPhaseSearch(SessionCore):
             self.searches.finish(sid)
 
     async def workspace_symbols(self, query: str) -> list[dict[str, Any]]:
+        """`workspace/symbol`: the first phase's hits as SymbolInformation-like items."""
         query = P.query_text("workspace/symbol", query)
         if not query.strip():
             return []
@@ -84,6 +88,7 @@ class TwoPhaseSearch(SessionCore):
         return [workspace_symbol(item) for item in self._items(merged)]
 
     async def related(self, raw: Any) -> dict[str, Any]:
+        """`semcode/related`: code similar to the chunk at the position."""
         p = P.related(raw)
         await self.apply_pending_edits()
         loc = self._locate(p.uri)
@@ -101,6 +106,7 @@ class TwoPhaseSearch(SessionCore):
         return self._result(sid, merged, self._items(merged), False)
 
     def cancel_search(self, raw: Any) -> None:
+        """`semcode/cancelSearch`: cancel the search whose id is given."""
         self.searches.cancel(P.search_id(raw))
 
     async def _first_stage(self, req: SearchRequest) -> list[tuple[Folder, SearchResponse]]:

@@ -27,6 +27,9 @@ COMMANDS = ("semcode.search", "semcode.reindex", "semcode.status")
 
 
 class SemcodeServer(LanguageServer):
+    """The pygls server: semcode's protocol class and converter, and the Session that does the
+    work."""
+
     def __init__(self) -> None:
         super().__init__("semcode", semcode.__version__,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
@@ -62,85 +65,104 @@ class SemcodeServer(LanguageServer):
 
 # ---------------------------------------------------------------------- lifecycle
 def initialize(ls: SemcodeServer, params: types.InitializeParams) -> None:
+    """`initialize`: note the event loop's thread; the session reads folders and settings."""
     ls._loop_thread = threading.get_ident()
     ls.session.initialize(params)
 
 
 async def initialized(ls: SemcodeServer, params: types.InitializedParams) -> None:
+    """`initialized`: start indexing the folders."""
     await ls.session.initialized()
 
 
 async def shutdown(ls: SemcodeServer, params: Any) -> None:
+    """`shutdown`: stop the work in progress and close the indexes."""
     await ls.session.shutdown()
 
 
 def exit_(ls: SemcodeServer, params: Any) -> None:
+    """`exit`: stop what still runs (see Session.exit)."""
     ls.session.exit()
 
 
 async def did_change_configuration(ls: SemcodeServer,
                                    params: types.DidChangeConfigurationParams) -> None:
+    """`workspace/didChangeConfiguration`: apply the new settings."""
     await ls.session.configure(params.settings)
 
 
 async def did_change_folders(ls: SemcodeServer,
                              params: types.DidChangeWorkspaceFoldersParams) -> None:
+    """`workspace/didChangeWorkspaceFolders`: open and close folders."""
     await ls.session.change_folders(params.event)
 
 
 # ---------------------------------------------------------------------- documents
 def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
+    """`textDocument/didOpen`: the buffer's text is indexed (debounced)."""
     ls.session.did_open(params.text_document.uri)
 
 
 def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
+    """`textDocument/didChange`: the buffer's text is indexed (debounced)."""
     ls.session.did_change(params.text_document.uri)
 
 
 def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None:
+    """`textDocument/didSave`: the buffer's text is indexed (debounced)."""
     ls.session.did_save(params.text_document.uri)
 
 
 def did_close(ls: SemcodeServer, params: types.DidCloseTextDocumentParams) -> None:
+    """`textDocument/didClose`: back to the file's text on disk."""
     ls.session.did_close(params.text_document.uri)
 
 
 def did_change_watched_files(ls: SemcodeServer,
                              params: types.DidChangeWatchedFilesParams) -> None:
+    """`workspace/didChangeWatchedFiles`: re-read, or drop, the files changed on disk."""
     ls.session.watched_files(params.changes)
 
 
 def did_rename_files(ls: SemcodeServer, params: types.RenameFilesParams) -> None:
+    """`workspace/didRenameFiles`: move the renamed files' chunks."""
     ls.session.renamed_files(params.files)
 
 
 # ---------------------------------------------------------------------- requests
 async def search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
+    """`semcode/search`: two-phase search (see docs/protocol.md)."""
     return await ls.session.search(params)
 
 
 def cancel_search(ls: SemcodeServer, params: Any) -> None:
+    """`semcode/cancelSearch`: stop a search's second phase."""
     ls.session.cancel_search(params)
 
 
 async def related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
+    """`semcode/related`: code similar to the chunk at a position."""
     return await ls.session.related(params)
 
 
 async def workspace_symbol(ls: SemcodeServer,
                            params: types.WorkspaceSymbolParams) -> list[dict[str, Any]]:
+    """`workspace/symbol`: search as symbols, for editors' symbol pickers."""
     return await ls.session.workspace_symbols(params.query)
 
 
 async def command_search(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+    """The `semcode.search` command (`workspace/executeCommand`)."""
     return await ls.session.search_command(args)
 
 
 async def command_reindex(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+    """The `semcode.reindex` command: re-index the folders (`full`: from scratch)."""
     return await ls.session.reindex(args)
 
 
 async def command_status(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+    """The `semcode.status` command: the status payload."""
     return await ls.session.status()
 
 
@@ -171,6 +193,7 @@ COMMAND_HANDLERS = dict(zip(COMMANDS, (command_search, command_reindex, command_
 
 
 def create_server() -> SemcodeServer:
+    """A SemcodeServer with every feature and command registered."""
     ls = SemcodeServer()
     for name, handler, options in FEATURES:
         ls.feature(name, options)(handler)
@@ -181,6 +204,7 @@ def create_server() -> SemcodeServer:
 
 # ---------------------------------------------------------------------- entry point
 def parse_args(argv: list[str]) -> argparse.Namespace:
+    """The arguments of `semcode serve` (log file, log level; `--stdio` accepted)."""
     parser = argparse.ArgumentParser(prog="semcode serve",
                                      description="Run the semcode language server on stdio.")
     parser.add_argument("--stdio", action="store_true", help="accepted and ignored (the default)")

@@ -20,7 +20,7 @@ import semcode
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.lsp import PROTOCOL_VERSION
 from semcode.lsp import params as P
-from semcode.lsp.buffers import BufferRouting
+from semcode.lsp.buffers import BufferOp, BufferRouting
 from semcode.lsp.core import STATUS_INTERVAL_S
 from semcode.lsp.documents import Documents
 from semcode.lsp.folders import Folder
@@ -30,6 +30,7 @@ from semcode.lsp.searching import TwoPhaseSearch
 from semcode.lsp.tasks import Throttled
 from semcode.models.registry import ModelSet
 from semcode.search.engine import Engine
+from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
     """One language-server session: every workspace folder, the models, the jobs."""
 
     def initialize(self, params: types.InitializeParams) -> None:
+        """`initialize`: the client's folders and settings (initializationOptions)."""
         self.loop = asyncio.get_running_loop()
         self._documents = Documents(self.loop, self._flush_document)
         self._status = Throttled(self.loop, STATUS_INTERVAL_S, self._push_status, self.tasks)
@@ -58,6 +60,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
                  len(self.folders), self.overrides)
 
     async def initialized(self) -> None:
+        """`initialized`: open every folder and start indexing it."""
         self.tasks.spawn(self._register_watchers(), "watcher registration")
         for folder in self.folders:
             self.tasks.spawn(self._index(folder), f"indexing {folder.name}")
@@ -75,6 +78,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         await self._check_models()
 
     async def shutdown(self) -> None:
+        """`shutdown`: cancel the work, close the folders' indexes and writers."""
         self.shutdown_requested = True
         await self._close_all()
 
@@ -87,9 +91,12 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
             self.closed = True
 
     def exit_code(self) -> int:
+        """The exit status: 0 after a shutdown, 1 without one."""
         return 0 if self.shutdown_requested else 1
 
     async def configure(self, raw: Any) -> None:
+        """`workspace/didChangeConfiguration`: apply new settings (folders whose index settings
+        changed are reopened)."""
         try:
             overrides = {**self.overrides, **P.settings_mapping(raw, "settings")}
             settings = load_settings(None, overrides)
@@ -119,6 +126,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
                              f"reindexing {folder.name}")
 
     async def change_folders(self, event: types.WorkspaceFoldersChangeEvent) -> None:
+        """`workspace/didChangeWorkspaceFolders`: open added folders, close removed ones."""
         for removed in event.removed:
             folder = next((f for f in self.folders if f.ref.uri == removed.uri), None)
             if folder is not None:
@@ -150,7 +158,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         for key in self.documents.buffered() + self.documents.pending():
             loc = self._locate(key)
             if loc is not None:
-                reverts.append(self._run(loc[0].writer, loc[0], self._apply, loc[0], "close",
+                reverts.append(self._run(loc[0].writer, loc[0], self._apply, loc[0], BufferOp.CLOSE,
                                          loc[1]))
         await asyncio.gather(*reverts, return_exceptions=True)
         self._stop_everything()
@@ -187,16 +195,17 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
             types.RegistrationParams(registrations=[registration]))
 
     async def status(self) -> dict[str, Any]:
+        """The status payload: overall state, degraded stages, models and each folder."""
         assert self.models is not None
         models = await self._run(self.reads, None, self.models.status)
         degraded = await self._run(self.reads, None, self.models.notices)
         workspaces = await asyncio.gather(*(self._run(self.reads, f, self._folder_status, f)
                                             for f in self.folders))
         states = {f.state for f in self.folders}
-        state = next((s for s in ("error", "indexing", "starting", "embedding") if s in states),
-                     "ready")
+        order = (ServeState.ERROR, ServeState.INDEXING, ServeState.STARTING, ServeState.EMBEDDING)
+        state = next((s for s in order if s in states), ServeState.READY)
         return {"version": semcode.__version__, "protocolVersion": PROTOCOL_VERSION,
-                "state": state, "degraded": degraded, "models": models,
+                "state": state.value, "degraded": degraded, "models": models,
                 "workspaces": list(workspaces)}
 
     @staticmethod
@@ -212,7 +221,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         p = folder.progress
         base["progress"] = None if p is None else {
             "stage": p.stage, "done": p.done, "total": p.total, "message": progress_text(p)[0]}
-        base.update(workspaceFolder=folder.ref.uri, state=folder.state, error=folder.error,
+        base.update(workspaceFolder=folder.ref.uri, state=folder.state.value, error=folder.error,
                     embeddedThisSession=folder.embedded_session)
         return base
 

@@ -22,6 +22,7 @@ class RateLimit:
         self._lock = threading.Lock()
 
     def allow(self, force: bool = False) -> bool:
+        """Whether an event may pass now (at most one per interval; `force` always passes)."""
         now = time.monotonic()
         with self._lock:
             if force or now - self._last >= self._interval:
@@ -41,12 +42,15 @@ class Throttled:
         self._last = -interval_s
 
     def changed(self) -> None:
+        """Something changed: run the callback now if the interval has passed, else once at its
+        end."""
         if self._handle is not None:
             return
         delay = max(0.0, self._last + self._interval - self._loop.time())
         self._handle = self._loop.call_later(delay, self._fire)
 
     def cancel(self) -> None:
+        """Drop a pending call."""
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
@@ -64,6 +68,7 @@ class Tasks:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     def spawn(self, coro: Coroutine[Any, Any, Any], what: str) -> asyncio.Task[Any]:
+        """Run a coroutine as a tracked task; its exceptions are logged, not lost."""
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
 
@@ -76,5 +81,6 @@ class Tasks:
         return task
 
     def cancel_all(self) -> None:
+        """Cancel every tracked task (shutdown)."""
         for task in list(self._tasks):
             task.cancel()

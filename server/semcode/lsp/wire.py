@@ -59,11 +59,15 @@ _DIGITS = re.compile(rb"\d{1,20}")
 
 @dataclass(frozen=True)
 class Frame:
+    """One well-framed message body."""
+
     body: bytes
 
 
 @dataclass(frozen=True)
 class BadFrame:
+    """A framing error (bad header, oversized body); the parser resynchronises after it."""
+
     reason: str
 
 
@@ -81,6 +85,7 @@ class FrameParser:
         self.discard = 0  # bytes of an oversized body still to skip
 
     def feed(self, data: bytes) -> list[Event]:
+        """Parse the bytes read so far into frames and framing errors."""
         self.buf += data
         out: list[Event] = []
         while (event := self._step()) is not None:
@@ -308,6 +313,8 @@ class Lifecycle:
         self.shutting_down = False
 
     def gate(self, message: dict[str, Any]) -> Reply | Drop | None:
+        """An error reply or a drop for a message the lifecycle forbids (before `initialize`, after
+        `shutdown`), else None."""
         method = message.get("method")
         if method is None:  # a response
             return None
@@ -340,6 +347,7 @@ class Dispatcher:
         self.lifecycle = Lifecycle()
 
     def body(self, body: bytes) -> None:
+        """Handle one framed body: answer or drop a bad one, else hand it to pygls."""
         verdict = check(body)
         if isinstance(verdict, dict):
             verdict = self.lifecycle.gate(verdict) or verdict
@@ -352,10 +360,13 @@ class Dispatcher:
             self.dispatch(verdict)
 
     def reply(self, r: Reply) -> None:
+        """Send a JSON-RPC error reply."""
         self.protocol._send_data({"jsonrpc": "2.0", "id": r.id,
                                   "error": {"code": r.code, "message": r.message}})
 
     def dispatch(self, message: dict[str, Any]) -> None:
+        """Hand a well-formed message to pygls; a failure is one log line, never the end of the
+        loop."""
         method = message.get("method", "response")
         try:
             structured = self.protocol.structure_message(message)
@@ -404,6 +415,8 @@ def _reader_thread(stream: BinaryIO, loop: asyncio.AbstractEventLoop,
 
 async def read_loop(stop: threading.Event, stream: BinaryIO, protocol: Any,
                     on_frame: Callable[[bytes], None] | None = None) -> None:
+    """Read stdin on a thread, frame it and hand each body to the dispatcher until `stop` or end of
+    input."""
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=8)
     threading.Thread(target=_reader_thread, args=(stream, loop, queue),

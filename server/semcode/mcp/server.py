@@ -27,6 +27,7 @@ from semcode.mcp.service import (
     ToolFailure,
     one_line,
 )
+from semcode.search.engine import MAX_QUERY_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class SemcodeMCP(MCPServer[Any]):
 
     async def call_tool(self, name: str, arguments: dict[str, Any],
                         context: Any = None) -> Any:
+        """MCPServer's call, with a bad-arguments error turned into one line naming the fields."""
         try:
             return await super().call_tool(name, arguments, context)
         except ToolError as exc:
@@ -75,6 +77,7 @@ def _validation_line(exc: ValidationError) -> str:
 
 
 def build_server(service: McpService) -> SemcodeMCP:
+    """The MCP server with semcode's tools (search, related, symbol, status) bound to `service`."""
     server = SemcodeMCP(name="semcode", version=semcode.__version__,
                         instructions=INSTRUCTIONS, log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
@@ -98,7 +101,7 @@ def build_server(service: McpService) -> SemcodeMCP:
     @server.tool(annotations=read_only, structured_output=False)
     def search(
         query: Annotated[str, Field(
-            min_length=1, max_length=10_000,
+            min_length=1, max_length=MAX_QUERY_CHARS,
             description="What the code does, in plain words (\"retry HTTP requests with "
                         "backoff\"), or an identifier.")],
         limit: Annotated[int, Field(ge=1, le=50, description="Most hits to return.")] = 8,

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import semcode
+from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.indexer import SyncReport
@@ -29,6 +30,7 @@ from semcode.search.engine import (
     SearchResponse,
     StageScore,
 )
+from semcode.states import ModelState, ServeState
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +39,6 @@ DEFAULT_MAX_TOKENS = 600
 MIN_MAX_TOKENS = 100
 MAX_MAX_TOKENS = 20_000
 EMBED_SLICE_S = 5.0  # embed_pending budget per call, as in the language server
-CONTENT_KINDS = ("code", "test", "example", "docs", "config", "generated", "declaration",
-                 "reexport")
 _SEARCH_FIELDS = {f.name for f in dataclasses.fields(SearchRequest)}
 
 
@@ -47,6 +47,7 @@ class ToolFailure(Exception):
 
 
 def estimate_tokens(text: str) -> int:
+    """A rough token count of `text` (four characters a token), for the answer budget."""
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
@@ -61,6 +62,9 @@ class _Item:
 
 
 class McpService:
+    """The MCP tools over one workspace's Engine: indexing in a background thread, and search,
+    related, symbol and status answers sized to a token budget."""
+
     def __init__(self, root: Path, settings: Settings, engine: Engine | None = None) -> None:
         self.root = root
         self.settings = settings
@@ -69,7 +73,7 @@ class McpService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._worker: threading.Thread | None = None
-        self.state = "starting"  # starting -> indexing -> embedding | ready; error
+        self.state = ServeState.STARTING
         self.error = ""
         self.last_sync: SyncReport | None = None
         self.last_embed_error = ""
@@ -84,6 +88,7 @@ class McpService:
         self._worker.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
+        """Stop the background indexing thread and close the engine."""
         self._stop.set()
         self._wake.set()
         if self._worker is not None:
@@ -111,20 +116,20 @@ class McpService:
         """False while the model is still to be loaded; a model that is off, missing or
         broken counts as ready (the engine degrades and says why)."""
         state = str(self.engine.models.status().get(role, {}).get("state", ""))
-        return state not in ("not loaded", "loading")
+        return state not in (ModelState.NOT_LOADED, ModelState.LOADING)
 
     def _work(self) -> None:
         threading.Thread(target=self._warm_models, name="semcode-mcp-models",
                          daemon=True).start()
         try:
-            self.state = "indexing"
+            self.state = ServeState.INDEXING
             self.sync()
         except Exception as exc:  # reported by status() and by the next tool call
-            self.state, self.error = "error", one_line(exc)
+            self.state, self.error = ServeState.ERROR, one_line(exc)
             log.warning("indexing %s failed: %s", self.root, self.error)
             return
         while not self._stop.is_set():
-            self.state = "embedding"
+            self.state = ServeState.EMBEDDING
             try:
                 report = self.engine.embed_pending(cancel=self._stop, budget_s=EMBED_SLICE_S)
             except Exception as exc:
@@ -136,7 +141,7 @@ class McpService:
                 self._dirty = self._dirty or report.embedded > 0
             if report is None or report.embedded == 0 or report.pending == 0 or \
                     report.cancelled or report.error:
-                self.state = "ready"
+                self.state = ServeState.READY
                 self._flush_if_dirty()
                 self._wake.wait()
                 self._wake.clear()
@@ -159,8 +164,8 @@ class McpService:
         if report.files_indexed or report.files_removed:
             self._dirty = True
             self._wake.set()  # embed the new chunks, then save
-        if self.state == "error":  # indexing failed at start and works now: resume
-            self.state, self.error = "ready", ""
+        if self.state == ServeState.ERROR:  # indexing failed at start and works now: resume
+            self.state, self.error = ServeState.READY, ""
             if self._worker is not None and not self._worker.is_alive() and \
                     not self._stop.is_set():
                 self.start()
@@ -169,6 +174,7 @@ class McpService:
     # ================================================================ tools
     def search(self, query: str, limit: int, mode: str, languages: list[str],
                paths: list[str], contents: list[str], max_tokens: int) -> dict[str, Any]:
+        """The `search` tool: sync, search, and the hits with their code within `max_tokens`."""
         self.sync()
         fields: dict[str, Any] = {"query": query, "limit": limit, "mode": mode,
                                   "languages": tuple(languages), "paths": tuple(paths)}
@@ -200,6 +206,8 @@ class McpService:
         return self._answer(response, max_tokens, notices, query=query)
 
     def related(self, path: str, line: int, limit: int, max_tokens: int) -> dict[str, Any]:
+        """The `related` tool: code similar to the chunk at `path`:`line` (semantic
+        search only)."""
         self.sync()
         rel = self._rel_path(path)
         if line < 1:
@@ -213,6 +221,8 @@ class McpService:
         return self._answer(response, max_tokens, [])
 
     def symbol(self, name: str, limit: int, max_tokens: int) -> dict[str, Any]:
+        """The `symbol` tool: definitions named `name` (or a qualified name's tail),
+        exact case first, else case-insensitive matches."""
         name = name.strip()
         if not name:
             raise ToolFailure("name is empty")
@@ -239,6 +249,7 @@ class McpService:
         return answer
 
     def status(self) -> dict[str, Any]:
+        """The `status` tool: the serving state, the index and the models."""
         index = self.engine.status()
         models = self.engine.models.status()
         degraded = list(self.engine.models.notices())
@@ -250,7 +261,7 @@ class McpService:
             degraded.append(f"embedding stopped: {self.last_embed_error}")
         if self.error:
             degraded.append(f"indexing failed: {self.error}")
-        out: dict[str, Any] = {"version": semcode.__version__, "state": self.state,
+        out: dict[str, Any] = {"version": semcode.__version__, "state": self.state.value,
                                "workspace": str(self.root), "index": index, "models": models,
                                "degraded": degraded}
         if self.last_sync is not None:
@@ -310,6 +321,7 @@ def _merge_pieces(defs: list[tuple[int, Chunk]]) -> list[tuple[int, Chunk]]:
 
 
 def hit_meta(rank: int, score: float, chunk: Chunk) -> dict[str, Any]:
+    """The metadata of one hit in an MCP answer (rank, score, path, lines, name, kind, content)."""
     meta: dict[str, Any] = {
         "rank": rank,
         "path": chunk.path,
@@ -410,6 +422,7 @@ def _fence_lang(language: str) -> str:
 
 
 def one_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type name), for one-line errors."""
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
     return first or type(exc).__name__

@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from semcode.config import cache_dir, model_is_off
+
 from .base import Embedder, ModelError, Reranker
 
 BACKENDS = ("llama.cpp", "mlx", "remote", "model2vec")
@@ -78,7 +80,7 @@ def is_static_spec(spec: str) -> bool:
     from .static import is_static_folder, looks_static_repo
 
     text = spec.strip()
-    if not text or text.lower() in ("off", "none", AUTO) or text.lower().endswith(".gguf"):
+    if model_is_off(text) or text.lower() == AUTO or text.lower().endswith(".gguf"):
         return False
     if text.startswith("hf:"):
         parts = [p for p in text[3:].split("/") if p]
@@ -107,7 +109,7 @@ def _cached_snapshot(repo_id: str) -> Path | None:
 def is_mlx_spec(spec: str) -> bool:
     """Whether a model setting names an MLX/HF checkpoint (not a GGUF, not static)."""
     text = spec.strip()
-    if not text or text.lower() in ("off", "none", AUTO) or text.lower().endswith(".gguf"):
+    if model_is_off(text) or text.lower() == AUTO or text.lower().endswith(".gguf"):
         return False
     if is_static_spec(text):
         return False
@@ -225,8 +227,6 @@ def _machine_key() -> str:
 
 
 def _machine_cache_path() -> Path:
-    from semcode.config import cache_dir
-
     return cache_dir() / "machine.json"
 
 

@@ -116,13 +116,12 @@ def single_token(encode: Callable[[str], list[int]], word: str, model_name: str)
     return ids[0]
 
 
-class MeasuredEmbedder(Embedder):
-    """An embedder that keeps its ModelInfo, width and throughput in `_info`, `_dims` and
-    `_speed` (a Throughput), set by the subclass."""
+class DescribedEmbedder(Embedder):
+    """An embedder that keeps its ModelInfo and width in `_info` and `_dims`, set by the
+    subclass."""
 
     _info: ModelInfo
     _dims: int
-    _speed: Throughput
 
     @property
     def info(self) -> ModelInfo:
@@ -131,6 +130,12 @@ class MeasuredEmbedder(Embedder):
     @property
     def dims(self) -> int:
         return self._dims
+
+
+class MeasuredEmbedder(DescribedEmbedder):
+    """A DescribedEmbedder that also keeps its throughput in `_speed` (a Throughput)."""
+
+    _speed: Throughput
 
     def tokens_per_second(self) -> float | None:
         """Measured tokens/s of embedding so far."""

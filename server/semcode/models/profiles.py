@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from .base import EmbeddingProfile, ModelError, RerankerProfile
 
@@ -93,6 +93,7 @@ EMBEDDING_PROFILES: dict[str, EmbeddingProfile] = {
 }
 
 # llama.cpp's enum llama_pooling_type, as stored under "{arch}.pooling_type".
+_P = TypeVar("_P", EmbeddingProfile, RerankerProfile)
 _POOLING_BY_ID = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
 
 
@@ -111,12 +112,18 @@ def gguf_pooling(metadata: Mapping[str, Any]) -> str | None:
         return None
 
 
-def get_embedding_profile(name: str) -> EmbeddingProfile:
+def _named_profile(table: Mapping[str, _P], name: str, what: str) -> _P:
+    """`table[name]`, or a ModelError that lists the known names."""
     try:
-        return EMBEDDING_PROFILES[name]
+        return table[name]
     except KeyError:
-        known = ", ".join(sorted(EMBEDDING_PROFILES))
-        raise ModelError(f"unknown embedding profile {name!r} (known: {known})") from None
+        known = ", ".join(sorted(table))
+        raise ModelError(f"unknown {what} profile {name!r} (known: {known})") from None
+
+
+def get_embedding_profile(name: str) -> EmbeddingProfile:
+    """The embedding profile called `name` (the `embedding_profile` setting)."""
+    return _named_profile(EMBEDDING_PROFILES, name, "embedding")
 
 
 def detect_embedding_profile(gguf_metadata: Mapping[str, Any], file_name: str) -> EmbeddingProfile:
@@ -223,11 +230,8 @@ def reranker_template(profile: RerankerProfile) -> RerankTemplate:
 
 
 def get_reranker_profile(name: str) -> RerankerProfile:
-    try:
-        return RERANKER_PROFILES[name]
-    except KeyError:
-        known = ", ".join(sorted(RERANKER_PROFILES))
-        raise ModelError(f"unknown reranker profile {name!r} (known: {known})") from None
+    """The reranker profile called `name`."""
+    return _named_profile(RERANKER_PROFILES, name, "reranker")
 
 
 def detect_reranker_profile(gguf_metadata: Mapping[str, Any], file_name: str) -> RerankerProfile:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from semcode.config import Settings
+from semcode.config import Settings, model_is_off
 from semcode.models.base import Embedder, ModelError, Reranker
+from semcode.states import MODEL_UNAVAILABLE, ModelState
 
 if TYPE_CHECKING:
     from semcode.models.backends import Role
@@ -43,12 +44,12 @@ class ModelSpec:
 
     @property
     def off(self) -> bool:
-        return self.raw.strip().lower() in ("", "off", "none")
+        return model_is_off(self.raw)
 
     @classmethod
     def parse(cls, raw: str) -> ModelSpec:
         text = raw.strip()
-        if text.lower() in ("", "off", "none"):
+        if model_is_off(text):
             return cls(raw=text)
         if text.startswith(HF_PREFIX):
             parts = text[len(HF_PREFIX):].split("/")
@@ -176,8 +177,7 @@ class _Slot:
     def __init__(self, role: str) -> None:
         self.role = role
         self.model: Any = None
-        # "not loaded" | "loading" | "loaded" | "off" | "missing" | "error"
-        self.state = "not loaded"
+        self.state = ModelState.NOT_LOADED
         self.message = ""
         self.lock = threading.Lock()  # serialises use of the native model
         self.load_lock = threading.Lock()
@@ -208,8 +208,8 @@ class ModelSet:
                 off = ModelSpec.parse(self._spec_text(role)).off
             except ModelError:
                 continue  # a malformed spec is reported when the model is first loaded
-            if slot.state == "not loaded" and off:
-                slot.state, slot.message = "off", self._off_message(role)
+            if slot.state == ModelState.NOT_LOADED and off:
+                slot.state, slot.message = ModelState.OFF, self._off_message(role)
 
     # ------------------------------------------------------------------ access
     def embedder(self) -> Embedder | None:
@@ -244,7 +244,8 @@ class ModelSet:
         embedder's own factor (`fusion_weight`: below 1 for static models, whose list is
         a weaker ranker than BM25 on code; 1 for transformers)."""
         slot = self._slots["embedder"]
-        factor = getattr(slot.model, "fusion_weight", 1.0) if slot.state == "loaded" else 1.0
+        loaded = slot.state == ModelState.LOADED
+        factor = getattr(slot.model, "fusion_weight", 1.0) if loaded else 1.0
         return float(self.settings.dense_weight) * float(factor)
 
     def embedder_identity(self) -> tuple[str, int] | None:
@@ -257,9 +258,9 @@ class ModelSet:
     def notices(self) -> list[str]:
         lines = []
         emb, rer = self._slots["embedder"], self._slots["reranker"]
-        if emb.state in ("missing", "error", "off"):
+        if emb.state in MODEL_UNAVAILABLE:
             lines.append(f"semantic search is off: {emb.message}")
-        if rer.state in ("missing", "error", "off") and self.settings.rerank:
+        if rer.state in MODEL_UNAVAILABLE and self.settings.rerank:
             lines.append(f"reranking is off: {rer.message}")
         return lines
 
@@ -267,7 +268,7 @@ class ModelSet:
         out: dict[str, dict[str, object]] = {}
         for role in ("embedder", "reranker"):
             slot = self._slots[role]
-            entry: dict[str, object] = {"state": slot.state, "message": slot.message,
+            entry: dict[str, object] = {"state": slot.state.value, "message": slot.message,
                                         "spec": self._spec_text(role)}
             setting, why = self._setting_text(role), self._choice(role)[1]
             if why:  # "auto" was resolved for this machine: say to what, and why
@@ -302,7 +303,7 @@ class ModelSet:
             self._unload("reranker")  # e.g. `auto` now fits (or no longer fits) the budget
         if old.offline != settings.offline:
             for role in self._slots:
-                if self._slots[role].state == "missing":
+                if self._slots[role].state == ModelState.MISSING:
                     self._unload(role)
         self._mark_off()
 
@@ -333,23 +334,23 @@ class ModelSet:
 
     def _get(self, role: str) -> Any:
         slot = self._slots[role]
-        if slot.state == "loaded":
+        if slot.state == ModelState.LOADED:
             return slot.model
-        if slot.state == "error" and slot.retry_at and time.monotonic() >= slot.retry_at:
+        if slot.state == ModelState.ERROR and slot.retry_at and time.monotonic() >= slot.retry_at:
             self._unload(slot.role)  # the remote server may be back: try again
-        if slot.state in ("off", "missing", "error"):
+        if slot.state in MODEL_UNAVAILABLE:
             return None
         with slot.load_lock:
-            if slot.state == "not loaded":
+            if slot.state == ModelState.NOT_LOADED:
                 self._load(slot)
-        return slot.model if slot.state == "loaded" else None
+        return slot.model if slot.state == ModelState.LOADED else None
 
     def _load(self, slot: _Slot) -> None:
         raw = self._spec_text(slot.role)
-        slot.state = "loading"
+        slot.state = ModelState.LOADING
         try:
-            if raw.strip().lower() in ("", "off", "none"):
-                slot.state, slot.message = "off", self._off_message(slot.role)
+            if model_is_off(raw):
+                slot.state, slot.message = ModelState.OFF, self._off_message(slot.role)
                 return
             from semcode.models.backends import ModelRequest, backend_for, build_model
 
@@ -357,25 +358,26 @@ class ModelSet:
             slot.backend, slot.backend_reason = backend_for(self.settings, role)
             docs = self._slots["embedder"]
             if (slot.role == "query_embedder" and slot.backend == "model2vec"
-                    and docs.state == "loaded" and docs.backend == "model2vec"):
+                    and docs.state == ModelState.LOADED and docs.backend == "model2vec"):
                 # A static model is a lookup table, safe to share between threads: no
                 # second copy of it for queries.
                 slot.model, slot.shared = docs.model, True
             else:
                 slot.model = build_model(slot.backend, ModelRequest(role, raw, self.settings,
                                                                     self.download))
-            slot.state, slot.message = "loaded", ""
+            slot.state, slot.message = ModelState.LOADED, ""
             log.info("loaded %s %s (%s, %s)", slot.role, raw, slot.backend,
                      slot.model.info.device)
         except ModelError as exc:
             missing = "not found" in str(exc) or "not in the cache" in str(exc) or \
                 "cannot download" in str(exc)
-            slot.state, slot.message = ("missing" if missing else "error"), str(exc)
+            slot.state = ModelState.MISSING if missing else ModelState.ERROR
+            slot.message = str(exc)
             if slot.backend == "remote":
                 slot.retry_at = time.monotonic() + REMOTE_RETRY_S
             self._notice(slot)
         except Exception as exc:  # noqa: BLE001 - a broken model must not take the server down
-            slot.state, slot.message = "error", f"cannot load {raw}: {_one_line(exc)}"
+            slot.state, slot.message = ModelState.ERROR, f"cannot load {raw}: {_one_line(exc)}"
             log.exception("loading %s failed", slot.role)
             self._notice(slot)
 
@@ -398,7 +400,7 @@ class ModelSet:
                     slot.model.close()
                 except Exception:  # noqa: BLE001
                     log.exception("closing %s", role)
-            slot.model, slot.state, slot.message = None, "not loaded", ""
+            slot.model, slot.state, slot.message = None, ModelState.NOT_LOADED, ""
             slot.retry_at, slot.shared = 0.0, False
         self._notified.discard("embedder" if role == "query_embedder" else role)
 

@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .base import Embedder, EmbeddingProfile, ModelError, ModelInfo, ProgressFn
+from .base import EmbeddingProfile, ModelError, ModelInfo, ProgressFn
+from .common import DescribedEmbedder
 
 BACKEND = "model2vec"
 
@@ -150,7 +151,7 @@ def folder_identity(config: Path, weights: Path, tokenizer: Path) -> str:
 
 # --------------------------------------------------------------------------- embedder
 
-class StaticEmbedder(Embedder):
+class StaticEmbedder(DescribedEmbedder):
     """A model2vec model (a folder in its on-disk format) behind the Embedder interface.
 
     Safe to use from several threads at once (the word cache is only ever added to or
@@ -222,14 +223,6 @@ class StaticEmbedder(Embedder):
     # Chunks the engine hands over per batch (it uses 16 for transformers): 512 take
     # ~0.1 s here, and fewer, bigger batches cut the store's and the HNSW's per-call costs.
     batch_chunks = DOCS_PER_BATCH
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._info
-
-    @property
-    def dims(self) -> int:
-        return self._dims
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """The token ids averaged for each (already formatted) text."""

@@ -36,6 +36,8 @@ from semcode.search.intent import classify_query
 
 log = logging.getLogger(__name__)
 
+# The one home of the search modes and the query length cap: the LSP params, the MCP
+# tool and the evaluation runner import them from here.
 MODES = ("hybrid", "lexical", "dense")
 MAX_QUERY_CHARS = 10_000
 EMBED_BATCH_CHUNKS = 16  # small batches keep cancellation and budgets responsive
@@ -52,6 +54,9 @@ class SearchError(ValueError):
 
 @dataclass(frozen=True)
 class SearchRequest:
+    """One search: the query, how many hits, the retrieval mode and the filters (languages, path
+    globs, symbol kinds, content kinds)."""
+
     query: str
     limit: int = 20
     mode: str = "hybrid"
@@ -62,6 +67,8 @@ class SearchRequest:
     rerank: bool | None = None  # None: the `rerank` setting
 
     def validate(self) -> None:
+        """Raise SearchError naming the first bad field (empty or too long query, unknown mode or
+        content kind, limit out of 1..1000)."""
         if not self.query.strip():
             raise SearchError("query is empty")
         if len(self.query) > MAX_QUERY_CHARS:
@@ -78,6 +85,8 @@ class SearchRequest:
 
 @dataclass(frozen=True)
 class StageScore:
+    """A hit's rank and score in one stage (lexical, dense, fused, ranking, rerank)."""
+
     rank: int  # 1-based
     score: float
     # The ranking stage only: the priors and boosts that moved the hit (search/ranking.py).
@@ -86,6 +95,9 @@ class StageScore:
 
 @dataclass(frozen=True)
 class Hit:
+    """One search result: the chunk, the score the list is ordered by, and its score in
+    each stage."""
+
     chunk_id: int
     chunk: Chunk
     score: float  # the score the list is ordered by (P(yes) when reranked, else fused)
@@ -94,6 +106,9 @@ class Hit:
 
 @dataclass
 class SearchResponse:
+    """The hits of a search, whether they were reranked, the mode actually used, notices about
+    degraded stages and per-stage timings."""
+
     hits: list[Hit]
     reranked: bool
     mode: str
@@ -105,6 +120,9 @@ class SearchResponse:
 
 @dataclass
 class EmbedReport:
+    """What one `embed_pending` call did: chunks embedded, chunks still pending, time, and why it
+    stopped early if it did."""
+
     embedded: int = 0  # chunks embedded by the model in this call
     pending: int = 0  # still without a vector afterwards
     seconds: float = 0.0
@@ -114,6 +132,9 @@ class EmbedReport:
 
 
 class Engine:
+    """The facade every adapter (CLI, LSP, MCP, evaluation) calls: index updates, two-phase search,
+    related code and status over one workspace's index and its models."""
+
     def __init__(self, indexer: Indexer, models: ModelSet) -> None:
         self.indexer = indexer
         self.models = models
@@ -126,6 +147,8 @@ class Engine:
                       "chunk_overlap_lines", "window_lines", "index_dir", "bm25_fields")
 
     def needs_reopen(self, settings: Settings) -> bool:
+        """Whether `settings` change what is indexed (then the engine must be reopened, not
+        updated)."""
         return any(getattr(self.settings, k) != getattr(settings, k) for k in self.INDEX_SETTINGS)
 
     def update_settings(self, settings: Settings) -> None:
@@ -143,30 +166,39 @@ class Engine:
     # ================================================================ writing
     def sync(self, progress: ProgressFn | None = None,
              cancel: threading.Event | None = None) -> SyncReport:
+        """Bring the index up to date with the workspace on disk (incremental)."""
         return self.indexer.sync(progress, cancel)
 
     def update_file(self, rel_path: str, text: str) -> list[str]:
+        """Index an editor buffer's text for `rel_path`; returns warnings (e.g. why it was not
+        indexed)."""
         return self.indexer.update_text(rel_path, text)
 
     def remove_file(self, rel_path: str) -> None:
+        """Drop a file's chunks from the index."""
         self.indexer.remove_file(rel_path)
 
     def rename_file(self, old_rel: str, new_rel: str) -> None:
+        """Move a file's chunks to its new path (re-read from disk; the embedding cache answers)."""
         # Re-reading the new path is enough: its chunks hash the same, so the embedding
         # cache answers and nothing is embedded again.
         self.indexer.remove_file(old_rel)
         self.indexer.revert_file(new_rel)
 
     def revert_file(self, rel_path: str) -> None:
+        """Index the file's text on disk again (a closed buffer, a file changed on disk)."""
         self.indexer.revert_file(rel_path)
 
     def is_included(self, rel_path: str) -> bool:
+        """Whether the workspace rules index this relative path."""
         return self.indexer.workspace.is_included(rel_path)
 
     def rel_path(self, path: Path | str) -> str | None:
+        """The workspace-relative path of `path`, or None when it is outside the workspace."""
         return self.indexer.workspace.rel_path(path)
 
     def reset(self) -> None:
+        """Forget the whole index (the next sync rebuilds it)."""
         self.indexer.reset()
 
     def _attach_embedder(self) -> bool:
@@ -236,9 +268,11 @@ class Engine:
         return report
 
     def flush(self) -> None:
+        """Persist the lexical and vector structures now."""
         self.indexer.flush()
 
     def close(self) -> None:
+        """Persist and close the index."""
         self.indexer.flush()
         self.indexer.close()
 
@@ -460,6 +494,7 @@ class Engine:
 
     # ================================================================ status
     def status(self) -> dict[str, object]:
+        """What the index holds (files, chunks, embedded chunks, model identity...)."""
         return self.indexer.status()
 
 

@@ -13,6 +13,9 @@ from typing import Any
 
 @dataclass
 class Fused:
+    """One document after reciprocal rank fusion: its fused score and its rank in each
+    input list."""
+
     doc_id: int
     score: float
     # 1-based rank of this document in each input list that contained it, by list name.

@@ -73,6 +73,9 @@ _KIND_WORDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Intent:
+    """What a query asks for: its kind (identifier, natural language or mixed), the identifiers it
+    names, the content kinds it asks for and its words and stems."""
+
     kind: str  # IDENTIFIER, NATURAL or MIXED
     # Identifiers the query names, as written (qualified ones also by their last part).
     identifiers: tuple[str, ...] = ()
@@ -88,6 +91,7 @@ def _last_part(name: str) -> str:
 
 
 def classify_query(query: str) -> Intent:
+    """Read a query's intent (pure function of the text)."""
     text = query.strip()
     raw_words = _WORD.findall(text)
     quoted = [q.strip() for q in _QUOTED.findall(text) if q.strip()]
@@ -135,6 +139,8 @@ def normalise(name: str) -> str:
 
 
 def name_parts(name: str) -> list[str]:
+    """The word parts of an identifier (camelCase, snake_case), minus one-letter parts and
+    stopwords."""
     return [p for p in split_identifier(name) if len(p) > 1 and p not in STOPWORDS]
 
 

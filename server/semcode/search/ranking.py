@@ -55,6 +55,8 @@ CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.
 
 @dataclass(frozen=True)
 class RankingParams:
+    """The ranking step's parameters, one per `rank_*` setting."""
+
     enabled: bool = True
     base: str = "score"  # "rrf": the fused score; "score": the retrievers' own scores
     weights: dict[str, float] = field(default_factory=dict)  # per retriever, for "score"
@@ -75,6 +77,7 @@ class RankingParams:
     @classmethod
     def from_settings(cls, s: Settings, weights: dict[str, float] | None = None
                       ) -> RankingParams:
+        """The parameters from Settings, with the retrievers' weights for the `score` base."""
         return cls(weights=dict(weights or {}),
             enabled=s.ranking, base=s.rank_base,
             priors={"test": s.rank_prior_test, "example": s.rank_prior_example,
@@ -92,6 +95,8 @@ class RankingParams:
 
 @dataclass
 class Candidate:
+    """A fused candidate handed to the ranking step, with each retriever's own score."""
+
     chunk_id: int
     score: float  # the fused score
     chunk: Chunk | None  # None: removed while we searched (dropped)
@@ -100,6 +105,8 @@ class Candidate:
 
 @dataclass
 class Ranked:
+    """A candidate after the ranking step: its new score and the factors that moved it."""
+
     chunk_id: int
     chunk: Chunk
     score: float

@@ -1,0 +1,37 @@
+"""The states semcode reports to clients, as `StrEnum`s.
+
+A member *is* its string (`ServeState.READY == "ready"`, `json.dumps` writes `"ready"`), so
+the LSP status, the MCP status and `--json` carry the same plain strings as before; the enum
+only names the closed set in one place. Imports nothing of semcode (any layer may use it).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ServeState(StrEnum):
+    """A served workspace folder (LSP and MCP): starting -> indexing -> embedding -> ready,
+    or error when indexing failed."""
+
+    STARTING = "starting"
+    INDEXING = "indexing"
+    EMBEDDING = "embedding"
+    READY = "ready"
+    ERROR = "error"
+
+
+class ModelState(StrEnum):
+    """A model slot of the registry (`semcode/status` `models.*.state`)."""
+
+    NOT_LOADED = "not loaded"
+    LOADING = "loading"
+    LOADED = "loaded"
+    OFF = "off"
+    MISSING = "missing"
+    ERROR = "error"
+
+
+# States in which a model is not there to be used (and will not be until settings change
+# or, for ERROR, a retry succeeds).
+MODEL_UNAVAILABLE = (ModelState.OFF, ModelState.MISSING, ModelState.ERROR)
