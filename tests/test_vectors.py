@@ -1,4 +1,4 @@
-"""usearch HNSW vector index keyed by chunk id."""
+"""Vector index keyed by chunk id: the exact (matrix) tier and the usearch HNSW tier."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ def test_allow_filter_over_fetches() -> None:
 
 
 def test_approximate_search_on_larger_index(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(vectors_mod, "EXACT_BELOW", 100)  # force the HNSW path
+    monkeypatch.setattr(vectors_mod, "HNSW_FROM", 100)  # the HNSW tier
+    monkeypatch.setattr(vectors_mod, "EXACT_BELOW", 100)  # and its approximate search
     rng = np.random.default_rng(2)
     x = unit(rng, 3000, 32)
     ids = np.arange(3000, dtype=np.uint64)
@@ -139,6 +140,7 @@ def test_search_latency_report(capsys: pytest.CaptureFixture[str],
     """10k x 1024 dims: add time, exact and HNSW search median (printed only)."""
     rng = np.random.default_rng(4)
     x = unit(rng, 10_000, 1024)
+    monkeypatch.setattr(vectors_mod, "HNSW_FROM", 1)  # time the HNSW build
     idx = VectorIndex(1024)
     t0 = time.perf_counter()
     idx.add(np.arange(10_000, dtype=np.uint64), x)
@@ -155,3 +157,124 @@ def test_search_latency_report(capsys: pytest.CaptureFixture[str],
     with capsys.disabled():
         print(f"\n[measure] vectors 10k x 1024 f16: add {add:.2f}s, search k=100 median: "
               f"exact {med['exact']:.2f} ms, HNSW (ef=256) {med['hnsw']:.2f} ms")
+
+
+def test_exact_tier_remove_readd_and_recall() -> None:
+    rng = np.random.default_rng(5)
+    x = unit(rng, 300, 16)
+    ids = np.arange(300, dtype=np.uint64) * 7
+    idx = VectorIndex(16)
+    for lo in range(0, 300, 64):  # grows in batches
+        idx.add(ids[lo:lo + 64], x[lo:lo + 64])
+    assert idx._index is None and len(idx) == 300
+    for i in range(0, 300, 17):  # exact: the brute-force top 10, in order
+        assert [c for c, _ in idx.search(x[i], 10)] == brute(x, ids, x[i], 10)
+    gone = [int(ids[i]) for i in (0, 5, 299, 150)]
+    idx.remove(gone + [3])  # 3 is not present
+    assert len(idx) == 296 and all(g not in idx for g in gone)
+    assert idx.ids() == sorted(set(ids.tolist()) - set(gone))
+    assert all(c not in gone for c, _ in idx.search(x[5], 300))
+    for i in range(300):  # the rows that moved into the holes kept their vectors
+        if int(ids[i]) not in gone:
+            np.testing.assert_allclose(idx.get(int(ids[i])), x[i], atol=2e-3)
+    idx.add(np.array([ids[5]], np.uint64), x[5:6])  # re-add
+    assert idx.search(x[5], 1)[0][0] == ids[5] and len(idx) == 297
+    idx.remove(ids.tolist())
+    assert len(idx) == 0 and idx.search(x[0], 3) == [] and idx.ids() == []
+    idx.add(ids[:3], x[:3])
+    assert [c for c, _ in idx.search(x[1], 3)] == brute(x[:3], ids[:3], x[1], 3)
+
+
+def test_exact_tier_ties_and_allow() -> None:
+    idx = VectorIndex(4)
+    v = np.array([[1.0, 0, 0, 0]] * 6 + [[0, 1.0, 0, 0]] * 2, np.float32)
+    idx.add(np.arange(8, dtype=np.uint64), v)
+    assert [i for i, _ in idx.search(v[0], 3)] == [0, 1, 2]
+    idx.remove([1])
+    idx.add(np.array([1], np.uint64), v[1:2])  # history must not change the order
+    assert [i for i, _ in idx.search(v[0], 3)] == [0, 1, 2]
+    idx.order_key = lambda i: -i
+    assert [i for i, _ in idx.search(v[0], 3)] == [5, 4, 3]
+    assert [i for i, _ in idx.search(v[0], 2, allow=lambda c: c % 2 == 0)] == [4, 2]
+    assert [i for i, _ in idx.search(v[0], 10, allow=lambda c: c > 5)] == [7, 6]
+    assert len(idx.search(np.zeros(4), 2)) <= 2  # a zero query is no crash
+
+
+def test_exact_tier_save_load_roundtrip(tmp_path: Path) -> None:
+    rng = np.random.default_rng(6)
+    x = unit(rng, 50, 8)
+    idx = VectorIndex(8)
+    idx.add(np.arange(50, dtype=np.uint64), x)
+    idx.remove([7, 8])
+    path = tmp_path / "vectors.usearch"
+    size, digest = idx.save(path)
+    assert path.read_bytes()[:8] == vectors_mod._MAGIC
+    loaded = VectorIndex.load(path, 8, size, digest)
+    assert loaded._index is None and loaded.ids() == idx.ids()
+    for i in (0, 9, 49):
+        assert loaded.search(x[i], 5) == idx.search(x[i], 5)
+        np.testing.assert_array_equal(loaded.get(i), idx.get(i))
+    loaded.add(np.array([7, 1000], np.uint64), x[7:9])  # writable, grows
+    assert 7 in loaded and 1000 in loaded and len(loaded) == 50
+    with pytest.raises(VectorIndexError, match="8 dimensions.*gives 16"):
+        VectorIndex.load(path, 16, size, digest)
+    cut = tmp_path / "cut.usearch"  # a consistent manifest but a short body
+    cut.write_bytes(path.read_bytes()[:-2])
+    with pytest.raises(VectorIndexError, match="corrupt"):
+        VectorIndex.load(cut, 8, *file_digest(cut))
+    with pytest.raises(VectorIndexError, match="corrupt"):
+        cut.write_bytes(vectors_mod._MAGIC + b"\x01")
+        VectorIndex.load(cut, 8, *file_digest(cut))
+
+
+def test_old_usearch_file_loads_into_the_exact_tier(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(7)
+    x = unit(rng, 80, 8)
+    old = VectorIndex._new_index(8)  # what saves wrote before the exact tier
+    old.add(np.arange(80, dtype=np.uint64), x)
+    old.remove(3)
+    path = tmp_path / "old.usearch"
+    old.save(str(path))
+    loaded = VectorIndex.load(path, 8, *file_digest(path))
+    assert loaded._index is None and len(loaded) == 79 and 3 not in loaded
+    assert [c for c, _ in loaded.search(x[10], 5)] == brute(
+        np.delete(x, 3, axis=0), np.delete(np.arange(80), 3), x[10], 5)
+    monkeypatch.setattr(vectors_mod, "HNSW_FROM", 50)  # big enough: stays HNSW
+    loaded = VectorIndex.load(path, 8, *file_digest(path))
+    assert loaded._index is not None and len(loaded) == 79
+    assert loaded.search(x[10], 1)[0][0] == 10
+
+
+def test_threshold_switches_to_hnsw(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(vectors_mod, "HNSW_FROM", 100)
+    rng = np.random.default_rng(8)
+    x = unit(rng, 160, 8)
+    ids = np.arange(160, dtype=np.uint64)
+    idx = VectorIndex(8)
+    idx.order_key = lambda i: -i
+    idx.add(ids[:60], x[:60])
+    idx.remove([2])
+    path = tmp_path / "v.usearch"
+    small = VectorIndex.load(path, 8, *idx.save(path))
+    assert idx._index is None and small._index is None
+    idx.add(ids[60:], x[60:])  # crosses the threshold: the graph is built once
+    assert idx._index is not None and len(idx) == 159 and 2 not in idx
+    assert idx.ids() == [i for i in range(160) if i != 2]
+    assert idx.search(x[120], 1)[0][0] == 120
+    np.testing.assert_allclose(idx.get(30), x[30], atol=2e-3)
+    idx.remove([30])
+    assert 30 not in idx and len(idx) == 158
+    size, digest = idx.save(path)
+    assert path.read_bytes()[:8] != vectors_mod._MAGIC  # usearch's own format
+    loaded = VectorIndex.load(path, 8, size, digest)
+    assert loaded._index is not None and loaded.ids() == idx.ids()
+    assert loaded.search(x[77], 3) == idx.search(x[77], 3)
+    # an exact-tier file of more vectors than the threshold loads as HNSW
+    monkeypatch.setattr(vectors_mod, "HNSW_FROM", 1000)
+    big = VectorIndex(8)
+    big.add(ids, x)
+    size, digest = big.save(path)
+    monkeypatch.setattr(vectors_mod, "HNSW_FROM", 100)
+    loaded = VectorIndex.load(path, 8, size, digest)
+    assert loaded._index is not None and len(loaded) == 160
