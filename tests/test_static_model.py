@@ -187,7 +187,7 @@ def test_missing_model_degrades_to_lexical_in_one_line(workspace, tmp_path):
 def machine(monkeypatch):
     """Pretend hardware: set(gpu, gflops)."""
 
-    def set_machine(gpu: bool, gflops: float = 11.0) -> None:
+    def set_machine(gpu: bool, gflops: float = 190.0) -> None:
         monkeypatch.setattr(backends, "_hardware", Hardware(gpu, "test machine"))
         monkeypatch.setattr(backends, "_gflops", gflops)
 
@@ -197,7 +197,7 @@ def machine(monkeypatch):
 def test_auto_picks_the_static_model_on_a_cpu_and_qwen3_on_a_gpu(machine, tmp_path):
     settings = Settings.from_mapping({"index_dir": str(tmp_path)})
     assert settings.embedding_model == "auto" and settings.reranker_model == "auto"
-    machine(gpu=False, gflops=11.0)  # the 2-core reference machine
+    machine(gpu=False, gflops=190.0)  # the 2-core reference machine
     spec, why = model_for(settings, "embedder")
     assert spec == CPU_EMBEDDING_MODEL and "static" in why
     spec, why = model_for(settings, "reranker")
@@ -215,7 +215,7 @@ def test_auto_picks_the_static_model_on_a_cpu_and_qwen3_on_a_gpu(machine, tmp_pa
 
 
 def test_auto_reranker_off_is_said_once(machine, tmp_path):
-    machine(gpu=False, gflops=11.0)
+    machine(gpu=False, gflops=190.0)
     models = ModelSet(Settings.from_mapping({"embedding_model": "off",
                                              "index_dir": str(tmp_path)}))
     assert models.reranker() is None
@@ -306,7 +306,7 @@ def test_static_models_weigh_less_in_fusion(static_model, tmp_path):
 def test_models_says_what_a_heavy_embedder_costs_on_this_cpu(machine, static_model, tmp_path):
     from semcode.models.backends import embedding_cost
 
-    machine(gpu=False, gflops=11.0)
+    machine(gpu=False, gflops=190.0)
     settings = Settings.from_mapping({"index_dir": str(tmp_path)})
     line = embedding_cost(settings, GPU_EMBEDDING_MODEL, "llama.cpp", None, 20_000)
     assert line is not None and "(estimated)" in line and "20,000 chunks" in line
