@@ -58,8 +58,11 @@ H.test("setup with tiny models: embedder and reranker load, every chunk embedded
       error("server state error:\n" .. require("semcode.status").describe(s))
     end
     local w = s and s.workspaces and s.workspaces[1]
-    return s and s.state == "ready" and w and w.chunks > 0 and w.pendingEmbeddings == 0 and s
-  end, "index ready and embedded")
+    -- The server loads the reranker in the background after `initialized`: "loading"
+    -- is a passing state, so wait it out rather than race it.
+    return s and s.state == "ready" and w and w.chunks > 0 and w.pendingEmbeddings == 0
+      and s.models.reranker.state ~= "loading" and s
+  end, "index ready, embedded, reranker no longer loading")
   H.eq("loaded", st.models.embedder.state, "embedder")
   H.truthy(st.models.reranker.state == "loaded" or st.models.reranker.state == "not loaded",
     "reranker usable: " .. tostring(st.models.reranker.state))
