@@ -50,16 +50,8 @@ class WriteLock:
         with self._mutex:
             if self._depth == 0:
                 self._acquire_file()
-            self._owner = threading.get_ident()
-            self._depth += 1
-            try:
+            with self._entered():
                 yield
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-                    with contextlib.suppress(OSError):
-                        self._file.release()
 
     @contextlib.contextmanager
     def try_hold(self) -> Iterator[bool]:
@@ -79,18 +71,25 @@ class WriteLock:
                 if not got:
                     yield False
                     return
-            self._owner = threading.get_ident()
-            self._depth += 1
-            try:
+            with self._entered():
                 yield True
-            finally:
-                self._depth -= 1
-                if self._depth == 0:
-                    self._owner = None
-                    with contextlib.suppress(OSError):
-                        self._file.release()
         finally:
             self._mutex.release()
+
+    @contextlib.contextmanager
+    def _entered(self) -> Iterator[None]:
+        """One level of holding (the mutex held, the file lock taken at depth 0); the
+        last level out releases the file lock."""
+        self._owner = threading.get_ident()
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._owner = None
+                with contextlib.suppress(OSError):
+                    self._file.release()
 
     def _acquire_file(self) -> None:
         try:

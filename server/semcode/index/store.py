@@ -329,19 +329,26 @@ class Store:
         for chunk_id, tokens in rows:
             yield chunk_id, tokens.split()
 
+    @contextlib.contextmanager
+    def _one_state(self, db: sqlite3.Connection) -> Iterator[None]:
+        """Reads inside see one committed state: a read transaction of their own, or the
+        writer's transaction when `db` is the writer's connection inside one."""
+        own = db is self._db and db.in_transaction
+        if not own:
+            db.execute("BEGIN")
+        try:
+            yield
+        finally:
+            if not own:
+                db.execute("COMMIT")
+
     def snapshot(self) -> Snapshot:
         """Generation, refs and tokens of one committed state (one read transaction)."""
         def read(db: sqlite3.Connection) -> Snapshot:
-            own = db is self._db and db.in_transaction
-            if not own:
-                db.execute("BEGIN")
-            try:
+            with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
                 rows = db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks").fetchall()
-            finally:
-                if not own:
-                    db.execute("COMMIT")
             return Snapshot(meta.get("store_id", ""), int(meta.get("generation", 0)),
                             {r[0]: row_to_ref(r[2:]) for r in rows},
                             [(r[0], r[1].split()) for r in rows])
@@ -354,10 +361,7 @@ class Store:
         chunk's content never changes under its id, so ids gone from the result were
         removed and new ones added: that is the whole difference."""
         def read(db: sqlite3.Connection) -> tuple[str, int, set[int], Snapshot]:
-            own = db is self._db and db.in_transaction
-            if not own:
-                db.execute("BEGIN")
-            try:
+            with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
                 ids = {r[0] for r in db.execute("SELECT id FROM chunks")}
@@ -368,9 +372,6 @@ class Store:
                     marks = ",".join("?" * len(part))
                     rows += db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks "
                                        f"WHERE id IN ({marks})", part).fetchall()
-            finally:
-                if not own:
-                    db.execute("COMMIT")
             store_id, generation = meta.get("store_id", ""), int(meta.get("generation", 0))
             return store_id, generation, ids, Snapshot(
                 store_id, generation, {r[0]: row_to_ref(r[2:]) for r in rows},
