@@ -58,16 +58,7 @@ end
 --- Open the live picker and type `query` into fzf; returns the fzf terminal channel.
 local function open_and_type(query)
   vim.cmd.enew()
-  require("semcode").search({ backend = "fzf" })
-  local chan = H.wait(15000, function()
-    local _, chan = H.fzf_screen()
-    return chan
-  end, "fzf's terminal")
-  H.wait(15000, function()
-    return (H.fzf_screen()):find(">", 1, true)
-  end, "fzf's prompt")
-  vim.api.nvim_chan_send(chan, query)
-  return chan
+  return H.fzf_open_and_type(query, 15000)
 end
 
 H.test("auto backend picks fzf-lua when telescope is absent", function()

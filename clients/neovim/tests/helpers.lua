@@ -184,6 +184,36 @@ function H.fzf_screen()
   end
 end
 
+--- Open semcode's live picker in the real fzf-lua and type `query` into fzf; returns
+--- fzf's terminal channel (to send keys).
+function H.fzf_open_and_type(query, timeout_ms)
+  require("semcode").search({ backend = "fzf" })
+  local chan = H.wait(timeout_ms, function()
+    return select(2, H.fzf_screen())
+  end, "fzf's terminal")
+  H.wait(timeout_ms, function()
+    return (H.fzf_screen()):find(">", 1, true)
+  end, "fzf's prompt")
+  vim.api.nvim_chan_send(chan, query)
+  return chan
+end
+
+--- Wait until fzf lists `count` results; returns their symbol names, top first. `want`
+--- (optional) is shown beside fzf's screen on a timeout.
+function H.fzf_names(count, timeout_ms, want)
+  local screen
+  return H.wait(timeout_ms, function()
+    local names = {}
+    screen = H.fzf_screen() or ""
+    for line in screen:gmatch("[^\n]+") do
+      names[#names + 1] = line:match("^[> ]%s?%S+:%d+:%d+: (%S+) %[")
+    end
+    return #names == count and names
+  end, "results in fzf", function()
+    return ("want %s, fzf shows:\n%s"):format(vim.inspect(want), screen)
+  end)
+end
+
 function H.finish()
   out(("RESULT %d passed, %d failed, %d skipped"):format(counts.passed, counts.failed, counts.skipped))
   -- Stop servers cleanly so they flush and exit before we do.

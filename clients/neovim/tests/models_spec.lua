@@ -180,25 +180,8 @@ H.test("fzf-lua (real plugin, real fzf): the reranked list in its order; <CR> ju
   vim.cmd.enew()
   vim.cmd.cd(ws) -- fzf-lua shows paths relative to the cwd
   vim.o.columns, vim.o.lines = 160, 40 -- room for whole lines in fzf's window
-  require("semcode").search({ backend = "fzf" })
-  local chan = H.wait(5000, function()
-    return select(2, H.fzf_screen())
-  end, "fzf's terminal")
-  H.wait(5000, function()
-    return (H.fzf_screen()):find(">", 1, true)
-  end, "fzf's prompt")
-  vim.api.nvim_chan_send(chan, query)
-  local screen
-  local shown = H.wait(60000, function()
-    local names = {}
-    screen = H.fzf_screen() or ""
-    for line in screen:gmatch("[^\n]+") do
-      names[#names + 1] = line:match("^[> ]%s?%S+:%d+:%d+: (%S+) %[")
-    end
-    return #names == #reranked.items and names
-  end, "results in fzf", function()
-    return screen
-  end)
+  local chan = H.fzf_open_and_type(query, 5000)
+  local shown = H.fzf_names(#reranked.items, 60000, names_of(reranked.items))
   H.eq(names_of(reranked.items), shown, "fzf shows the reranked list in its order")
   local top = reranked.items[1]
   vim.api.nvim_chan_send(chan, "\r")

@@ -244,25 +244,8 @@ H.test("fzf-lua (real plugin, real fzf) against the real server: type, server or
   vim.cmd.enew()
   vim.cmd.cd(ws) -- fzf-lua shows paths relative to the cwd
   vim.o.columns, vim.o.lines = 160, 40 -- room for whole lines in fzf's window
-  require("semcode").search({ backend = "fzf" })
-  local chan = H.wait(5000, function()
-    return select(2, H.fzf_screen())
-  end, "fzf's terminal")
-  H.wait(5000, function()
-    return (H.fzf_screen()):find(">", 1, true)
-  end, "fzf's prompt")
-  vim.api.nvim_chan_send(chan, query)
-  local screen
-  local shown = H.wait(10000, function()
-    local names = {}
-    screen = H.fzf_screen() or ""
-    for line in screen:gmatch("[^\n]+") do
-      names[#names + 1] = line:match("^[> ]%s?%S+:%d+:%d+: (%S+) %[")
-    end
-    return #names == #want and names
-  end, "results in fzf", function()
-    return ("want %s, fzf shows:\n%s"):format(vim.inspect(want), screen)
-  end)
+  local chan = H.fzf_open_and_type(query, 5000)
+  local shown = H.fzf_names(#want, 10000, want)
   H.eq(want, shown, "the server's order")
   local idx = H.truthy(select(2, by_name(vim.tbl_map(function(n) return { name = n } end, shown),
     "retry_request")), "retry_request shown")
