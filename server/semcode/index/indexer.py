@@ -389,9 +389,12 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
         result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
         with self._writing(), self.lock:
-            removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
+            removed, ids = self.store.replace_file(record, result.chunks, tokens)
             self._forget(removed)
-            for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
+            new_ids = [i for i in ids if i not in self.refs]  # the rest are kept as they were
+            for chunk_id, chunk, toks in zip(ids, result.chunks, tokens, strict=True):
+                if chunk_id in self.refs:
+                    continue
                 self.lexical.upsert(chunk_id, toks)
                 self.refs[chunk_id] = ChunkRef(chunk.path, chunk.language, int(chunk.kind),
                                                chunk.content_hash(), content=chunk.content,
