@@ -78,7 +78,6 @@ def pick_file(root: Path) -> Path:
 # clock as this process) to TRACE; the bench splits each edit's time into stages.
 TRACED: list[tuple[str, str, str]] = [  # (module, class, method) -> event name "Class.method"
     ("semcode.lsp.buffers", "BufferRouting", "did_change"),
-    ("semcode.lsp.buffers", "BufferRouting", "apply_pending_edits"),
     ("semcode.lsp.searching", "TwoPhaseSearch", "search"),
     ("semcode.lsp.session", "Session", "status"),
     ("semcode.index.indexer", "Indexer", "update_text"),
@@ -156,8 +155,7 @@ STAGES = [  # (label, how to compute it from one edit's events)
     ("  write lock (file lock)", "lock"),
     ("  store replace_file (SQLite)", "store"),
     ("  rest of update_text", "update_rest"),
-    ("writer done -> edits applied (loop)", "back"),
-    ("edits applied -> Engine.search starts", "to_reader"),
+    ("writer done -> Engine.search starts", "to_reader"),
     ("  Engine.search", "search"),
     ("Engine.search -> client has answer", "respond"),
     ("gc pauses (sum)", "gc"),
@@ -184,15 +182,13 @@ def stage_breakdown(trace: Path, windows: list[tuple[float, float]]) -> dict[str
             return sum(b - a for n, a, b in inside if n.startswith(name)) * 1000
 
         change, search = first("BufferRouting.did_change"), first("TwoPhaseSearch.search")
-        update, apply = first("Indexer.update_text"), first("BufferRouting.apply_pending_edits")
-        engine = first("Engine.search")
-        if None in (change, search, update, apply, engine):
+        update, engine = first("Indexer.update_text"), first("Engine.search")
+        if None in (change, search, update, engine):
             continue
-        assert change and search and update and apply and engine
+        assert change and search and update and engine
         ms = {"recv": change[0] - sent, "to_search": search[0] - change[0],
-              "to_writer": update[0] - search[0], "back": apply[1] - update[1],
-              "to_reader": engine[0] - apply[1], "search": engine[1] - engine[0],
-              "respond": answered - engine[1]}
+              "to_writer": update[0] - search[0], "to_reader": engine[0] - update[1],
+              "search": engine[1] - engine[0], "respond": answered - engine[1]}
         for key, value in ms.items():
             out[key].append(value * 1000)
         out["chunk"].append(total("Indexer._chunk"))
