@@ -87,6 +87,8 @@ TRACED: list[tuple[str, str, str]] = [  # (module, class, method) -> event name 
     ("semcode.index.locking", "WriteLock", "_acquire_file"),
     ("semcode.index.indexer", "Indexer", "refresh"),
     ("semcode.index.lexical", "LexicalIndex", "rebuild"),
+    # Newer servers: a BM25 build is swapped in and saved under the write lock.
+    ("semcode.index.indexer", "Indexer", "_rebuild_and_save"),
     ("semcode.search.engine", "Engine", "search"),
 ]
 
@@ -131,8 +133,11 @@ def serve_traced(trace: Path, server_args: list[str]) -> int:
         setattr(cls, attr, staticmethod(wrapped) if is_static else wrapped)
 
     for module, cls_name, attr in TRACED:
-        cls = getattr(importlib.import_module(module), cls_name)
-        owner = next(c for c in cls.__mro__ if attr in c.__dict__)
+        cls = getattr(importlib.import_module(module), cls_name, None)
+        owner = next((c for c in getattr(cls, "__mro__", ()) if attr in c.__dict__), None)
+        if owner is None:  # another version of the server: that stage stays empty
+            print(f"lsp_freshness: not traced: {module}.{cls_name}.{attr}", file=sys.stderr)
+            continue
         wrap(owner, attr)
     gc_start: dict[int, float] = {}
 
@@ -197,9 +202,10 @@ def stage_breakdown(trace: Path, windows: list[tuple[float, float]]) -> dict[str
         out["update_rest"].append((update[1] - update[0]) * 1000 - out["chunk"][-1]
                                   - out["lock"][-1] - out["store"][-1])
         out["gc"].append(total("gc"))
-        for key, name in (("rebuild", "LexicalIndex.rebuild"), ("status", "Session.status")):
+        for key, names in (("rebuild", ("LexicalIndex.rebuild", "LexicalUpkeep._rebuild_and_save")),
+                           ("status", ("Session.status",))):
             out[key].append(sum(min(b, answered) - max(a, sent) for n, a, b in events
-                                if n == name and a < answered and b > sent) * 1000)
+                                if n in names and a < answered and b > sent) * 1000)
     return out
 
 
