@@ -38,6 +38,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lsp"))
@@ -81,7 +82,8 @@ TRACED: list[tuple[str, str, str]] = [  # (module, class, method) -> event name 
     ("semcode.lsp.searching", "TwoPhaseSearch", "search"),
     ("semcode.lsp.session", "Session", "status"),
     ("semcode.index.indexer", "Indexer", "update_text"),
-    ("semcode.index.indexer", "Indexer", "_chunk"),
+    ("semcode.index.indexer", "", "chunk_file"),  # "": a function of the module
+    ("semcode.index.indexer", "", "chunk_tokens"),
     ("semcode.index.indexer", "Indexer", "_index_text"),
     ("semcode.index.store", "Store", "replace_file"),
     ("semcode.index.locking", "WriteLock", "_acquire_file"),
@@ -107,11 +109,11 @@ def serve_traced(trace: Path, server_args: list[str]) -> int:
         with lock:
             out.write(f"{name} {start:.6f} {end:.6f}\n")
 
-    def wrap(cls: type, attr: str) -> None:
+    def wrap(cls: Any, attr: str) -> None:
         fn = cls.__dict__[attr]
         is_static = isinstance(fn, staticmethod)
         raw = fn.__func__ if is_static else fn
-        name = f"{cls.__name__}.{attr}"
+        name = f"{cls.__name__.rsplit('.', 1)[-1]}.{attr}"  # "Class.method", "module.function"
         if asyncio.iscoroutinefunction(raw):
             @functools.wraps(raw)
             async def awrapped(*a: object, **k: object) -> object:
@@ -133,7 +135,12 @@ def serve_traced(trace: Path, server_args: list[str]) -> int:
         setattr(cls, attr, staticmethod(wrapped) if is_static else wrapped)
 
     for module, cls_name, attr in TRACED:
-        cls = getattr(importlib.import_module(module), cls_name, None)
+        mod = importlib.import_module(module)
+        if not cls_name:
+            if hasattr(mod, attr):
+                wrap(mod, attr)
+            continue
+        cls = getattr(mod, cls_name, None)
         owner = next((c for c in getattr(cls, "__mro__", ()) if attr in c.__dict__), None)
         if owner is None:  # another version of the server: that stage stays empty
             print(f"lsp_freshness: not traced: {module}.{cls_name}.{attr}", file=sys.stderr)
@@ -157,6 +164,7 @@ STAGES = [  # (label, how to compute it from one edit's events)
     ("didChange -> search handler", "to_search"),
     ("search handler -> writer starts", "to_writer"),
     ("  chunk the buffer", "chunk"),
+    ("  tokenize its chunks", "tokens"),
     ("  write lock (file lock)", "lock"),
     ("  store replace_file (SQLite)", "store"),
     ("  rest of update_text", "update_rest"),
@@ -196,11 +204,12 @@ def stage_breakdown(trace: Path, windows: list[tuple[float, float]]) -> dict[str
               "search": engine[1] - engine[0], "respond": answered - engine[1]}
         for key, value in ms.items():
             out[key].append(value * 1000)
-        out["chunk"].append(total("Indexer._chunk"))
+        out["chunk"].append(total("indexer.chunk_file"))
+        out["tokens"].append(total("indexer.chunk_tokens"))
         out["lock"].append(total("WriteLock._acquire_file"))
         out["store"].append(total("Store.replace_file"))
         out["update_rest"].append((update[1] - update[0]) * 1000 - out["chunk"][-1]
-                                  - out["lock"][-1] - out["store"][-1])
+                                  - out["tokens"][-1] - out["lock"][-1] - out["store"][-1])
         out["gc"].append(total("gc"))
         for key, names in (("rebuild", ("LexicalIndex.rebuild", "LexicalUpkeep._rebuild_and_save")),
                            ("status", ("Session.status",))):
