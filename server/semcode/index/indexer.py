@@ -400,9 +400,9 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
         result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
         with self._writing(), self.lock:
-            removed, ids = self.store.replace_file(record, result.chunks, tokens)
+            removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
             self._forget(removed)
-            new_ids = [i for i in ids if i not in self.refs]  # the rest are kept as they were
+            ids, new_ids = new_ids, [i for i in new_ids if i not in self.refs]  # others: kept
             for chunk_id, chunk, toks in zip(ids, result.chunks, tokens, strict=True):
                 if chunk_id in self.refs:
                     continue
