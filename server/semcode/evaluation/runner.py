@@ -155,7 +155,7 @@ def open_engine(root: Path, settings: Settings) -> Engine:
     engine = Engine.open(root, settings)
     engine.sync()
     engine.embed_pending()
-    engine.indexer.rebuild_lexical_if_needed(background=False)
+    engine.indexer.rebuild_lexical()
     return engine
 
 
@@ -218,7 +218,7 @@ def run_commit(repo: Path, settings: Settings, work_dir: Path, max_queries: int 
             else:
                 engine.sync()
                 engine.embed_pending()
-                engine.indexer.rebuild_lexical_if_needed(background=False)
+                engine.indexer.rebuild_lexical()
             query = Query(case.message, case.gold, id=case.sha[:12])
             evaluate(engine, [query], file_key, rerank, results=results)
         notices = sorted(set(engine.models.notices())) if engine else []

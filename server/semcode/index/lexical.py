@@ -13,7 +13,10 @@ This index keeps two layers:
 `upsert`/`remove` are visible to the next `search` at once. `rebuild()` (run it in a
 worker thread when `pending` grows) snapshots the token ids under the lock, builds the
 matrix outside it, and swaps it in under the lock; searches keep using the old layer
-meanwhile. Changes made during the build stay pending after the swap.
+meanwhile. Changes made during the build stay pending after the swap. `building()` is
+the same in two steps, so that the indexer can swap a build in and save it under its
+write lock in one step: every process on an index then scores with a saved build
+(`build_id` names it; see index/lexical_upkeep.py).
 
 What holds (tested against a brute-force BM25):
 - right after `rebuild()` (nothing pending) scores equal a fresh bm25s build of the live
@@ -38,13 +41,16 @@ the index is rebuilt from scratch by its owner.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +99,9 @@ class LexicalIndex:
         # sets a key that does not depend on id history (path, line, name).
         self.order_key: Callable[[int], Any] | None = None
         self.stamp: dict[str, Any] = {}  # what `save` was given / `load` found
+        # Names the built layer (a new one per build, kept by save/load): processes that
+        # share an index compare it to know whether they score with the same statistics.
+        self.build_id = ""
 
     # ------------------------------------------------------------------ writing
     def _ids_for(self, tokens: list[str]) -> np.ndarray:
@@ -147,8 +156,30 @@ class LexicalIndex:
         return chunk_id in self._docs
 
     def chunk_ids(self) -> set[int]:
+        """The ids of every chunk held (built or pending)."""
         with self._lock:
             return set(self._docs)
+
+    def tokens(self, chunk_id: int) -> list[str]:
+        """The tokens a chunk was given (KeyError when it is not held)."""
+        with self._lock:
+            terms = self._terms
+            return [terms[i] for i in self._docs[int(chunk_id)].tolist()]
+
+    def reconcile(self, live: Iterable[int], tokens_of: Callable[[int], list[str]]) -> int:
+        """Make the held chunks exactly `live`: drop the others, add the missing ones
+        with `tokens_of(id)` (pending: scored with this build's statistics). Chunk ids
+        are never reused with other content, so ids alone tell what differs. Returns how
+        many chunks were dropped or added."""
+        live = set(live)
+        with self._lock:
+            held = set(self._docs)
+            gone, new = held - live, sorted(live - held)
+            for chunk_id in gone:
+                self.remove(chunk_id)
+            for chunk_id in new:
+                self.upsert(chunk_id, tokens_of(chunk_id))
+        return len(gone) + len(new)
 
     @property
     def pending(self) -> int:
@@ -164,6 +195,16 @@ class LexicalIndex:
     def rebuild(self) -> None:
         """Rebuild the matrix from the stored token ids and swap it in. Safe to call from
         a worker thread while another thread searches and writes."""
+        with self.building() as install:
+            install()
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[Callable[[], None]]:
+        """Build a new matrix from a snapshot of the current chunks (outside the index
+        lock: searches and writes go on), then yield a function that swaps it in. Not
+        calling it drops the build. The caller can take other locks between the two,
+        e.g. to save the build in the same step as it becomes visible (the indexer does,
+        so that every process scores with a build that is on disk). One build at a time."""
         with self._rebuild_lock:
             with self._lock:
                 snapshot = sorted(self._docs.items())
@@ -172,16 +213,20 @@ class LexicalIndex:
                 markers = self._markers()
             try:
                 built = _build(snapshot, n_vocab, markers)
-            except BaseException:
+
+                def install() -> None:
+                    with self._lock:
+                        changed = self._changed_during_build or set()
+                        self._changed_during_build = None
+                        self._install(built, changed)
+
+                yield install
+            finally:
                 with self._lock:
                     self._changed_during_build = None
-                raise
-            with self._lock:
-                changed = self._changed_during_build or set()
-                self._changed_during_build = None
-                self._install(built, changed)
 
     def _install(self, built: _Built, changed: set[int]) -> None:
+        self.build_id = uuid.uuid4().hex
         self._built = built
         self._mask = np.ones(built.n_docs, np.float32)
         self._hidden = set()
@@ -263,6 +308,7 @@ class LexicalIndex:
             mask = self._mask.copy()
             pending = np.array(sorted(self._pending), dtype=np.int64)
             hidden = np.array(sorted(self._hidden), dtype=np.int64)
+            build_id = self.build_id
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
@@ -278,7 +324,7 @@ class LexicalIndex:
             meta = {
                 "format": FORMAT_VERSION, "method": METHOD, "k1": K1, "b": B,
                 "n_vocab_built": built.n_vocab, "n_docs_built": built.n_docs,
-                "avgdl": built.avgdl, "stamp": stamp,
+                "avgdl": built.avgdl, "stamp": stamp, "build_id": build_id,
                 "files": {name: _digest(tmp / name)
                           for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE)},
             }
@@ -385,12 +431,48 @@ class LexicalIndex:
         index._hidden = {int(c) for c in b["hidden"]}
         stamp = meta.get("stamp", {})
         index.stamp = stamp if isinstance(stamp, dict) else {}
+        index.build_id = str(meta.get("build_id", ""))
         if not index._pending <= index._docs.keys():
             raise bad("pending chunk ids unknown")
         if not index._hidden <= index._built.row_of.keys():
             raise bad("hidden chunk ids unknown")
         return index
 
+
+
+@dataclass(frozen=True)
+class SavedBuild:
+    """What a saved lexical index says of itself, read from its manifest alone (cheap:
+    done before every search to notice another process's new build)."""
+
+    signature: tuple[int, int, int]  # (inode, mtime ns, size) of the manifest
+    build_id: str
+    store_id: str
+    generation: int
+
+
+def saved_build(directory: Path) -> SavedBuild | None:
+    """The manifest of the lexical index saved in `directory`, or None when there is
+    none or it cannot be read (a save is replacing it: look again later)."""
+    path = Path(directory) / _META_FILE
+    try:
+        st = os.stat(path)
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        stamp = meta.get("stamp") or {}
+        return SavedBuild((st.st_ino, st.st_mtime_ns, st.st_size),
+                          str(meta.get("build_id", "")), str(stamp.get("store_id", "")),
+                          int(stamp.get("generation", -1)))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
+
+
+def manifest_signature(directory: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime ns, size) of the saved manifest: changes with every save."""
+    try:
+        st = os.stat(Path(directory) / _META_FILE)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_mtime_ns, st.st_size)
 
 
 def remove_stale_temp(directory: Path) -> int:
@@ -428,4 +510,5 @@ def _fsync(path: Path) -> None:
         os.close(fd)
 
 
-__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B", "remove_stale_temp"]
+__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B", "SavedBuild",
+           "manifest_signature", "remove_stale_temp", "saved_build"]
