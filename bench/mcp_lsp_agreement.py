@@ -48,7 +48,7 @@ def default_workspace() -> Path:
 
 
 def mcp_hits(result: Any) -> list[Hit]:
-    return [(h["path"], h["start_line"], h["symbol"], round(h["score"], 6))
+    return [(h["path"], h["start_line"], h["symbol"], round(h["score"], 4))
             for h in result.structured_content["hits"]]
 
 
@@ -56,7 +56,7 @@ def lsp_hits(lsp: LspClient, query: str, limit: int) -> list[Hit]:
     items = lsp.search(query, limit=limit, mode="lexical")["items"]
     return [(i["path"], i["range"]["start"]["line"] + 1,
              f"{i['containerName']}.{i['name']}" if i["containerName"] else i["name"],
-             round(i["score"], 6)) for i in items]
+             round(i["score"], 4)) for i in items]
 
 
 async def until_found(ask: Any, name: str, timeout: float = 15.0) -> list[Hit]:

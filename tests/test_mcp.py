@@ -275,7 +275,7 @@ def test_mcp_and_language_server_on_one_workspace(workspace: Path, tmp_path: Pat
                     mcp_top = (await call(s, "search", query=query, limit=8))["hits"]
                     lsp_top = lsp_hits(lsp, query, name, scores=True)
                     assert mcp_top[0]["symbol"] == name
-                    assert [(h["path"], h["start_line"], h["symbol"], round(h["score"], 6))
+                    assert [(h["path"], h["start_line"], h["symbol"], round(h["score"], 4))
                             for h in mcp_top] == lsp_top, f"round {n}: MCP and LSP disagree"
                 status = await call(s, "status")
                 assert status["index"]["files"] == 8
@@ -307,7 +307,7 @@ def lsp_hits(lsp: LspClient, query: str, expect: str, scores: bool = False) -> l
         time.sleep(0.1)
     return [(i["path"], i["range"]["start"]["line"] + 1,
              f"{i['containerName']}.{i['name']}" if i["containerName"] else i["name"],
-             *([round(i["score"], 6)] if scores else [])) for i in items]
+             *([round(i["score"], 4)] if scores else [])) for i in items]
 
 
 def test_streamable_http_on_localhost(workspace: Path, tmp_path: Path) -> None:
