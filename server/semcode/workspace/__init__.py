@@ -9,19 +9,11 @@ Knows nothing of chunking, indexes or LSP. Three jobs, one module each:
 - `files`: `Workspace`, which walks a root with those rules (symlinks kept safe, nothing
   read) and reads a file's text through those checks.
 
-The indexer, the evaluation corpora and the tests use the names exported here.
+What the rest of semcode uses is exported here (the indexer, the evaluation corpora,
+the tests); the tables and helpers behind it stay in their modules.
 """
 
-from semcode.workspace.checks import (
-    FileSkipped,
-    SkipReason,
-    content_reason,
-    decode,
-    name_reason,
-    valid_name,
-)
+from semcode.workspace.checks import FileSkipped, SkipReason, valid_name
 from semcode.workspace.files import FileEntry, Workspace
-from semcode.workspace.ignore import HIDDEN_ALLOWED, JUNK_DIRS, VCS_DIRS
 
-__all__ = ["SkipReason", "FileEntry", "FileSkipped", "Workspace", "name_reason",
-           "content_reason", "decode", "valid_name", "VCS_DIRS", "JUNK_DIRS", "HIDDEN_ALLOWED"]
+__all__ = ["FileEntry", "FileSkipped", "SkipReason", "Workspace", "valid_name"]
