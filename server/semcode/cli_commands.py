@@ -23,7 +23,8 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     """`semcode models`: each role's setting, the model and backend it resolves to on this
     machine, whether it is cached (`--download` fetches it) and, for the embedder, what
     embedding this folder would cost; text or `--json`. Returns the exit status."""
-    from semcode.models.backends import backend_for, embedding_cost, model_for
+    from semcode.models.auto import backend_for, model_for
+    from semcode.models.costs import embedding_cost
     from semcode.models.registry import (
         ModelError,
         ModelSpec,

@@ -22,7 +22,7 @@ import platformdirs
 APP_NAME = "semcode"
 
 # "auto": Qwen3-Embedding/Reranker-0.6B (GGUF) where a GPU runs them, the static code
-# model (and reranking only if it fits the budget) on a CPU; see models/backends.py.
+# model (and reranking only if it fits the budget) on a CPU; see models/auto.py.
 DEFAULT_EMBEDDING_MODEL = "auto"
 DEFAULT_RERANKER_MODEL = "auto"
 MODEL_OFF_VALUES = frozenset({"", "off", "none"})
@@ -41,7 +41,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    # --- which files count (workspace.py)
+    # --- which files count (workspace/)
     max_file_bytes: int = 1_000_000
     exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
     include_hidden: bool = False  # dot-files and dot-directories (other than .git, always skipped)
