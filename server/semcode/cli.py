@@ -140,7 +140,7 @@ def settings_from_args(args: argparse.Namespace, workspace: Path | None) -> Sett
     workspace's `.semcode.toml` < the command-line flags and `--set` pairs (strings,
     validated by `Settings.from_mapping` like any other source). Raises `ConfigError`
     naming a bad key or value."""
-    overrides: dict[str, Any] = {}
+    overrides: dict[str, object] = {}
     for key in ("embedding_model", "reranker_model", "embedding_profile", "offline", "index_dir"):
         value = getattr(args, key, None)
         if value is not None:

@@ -10,12 +10,15 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from semcode.config import Settings, model_is_off
 from semcode.index.indexer import index_dir_for
 from semcode.search.engine import Engine
 from semcode.states import ModelFileState
+
+if TYPE_CHECKING:
+    from semcode.evaluation.runner import ProtocolRun
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -39,7 +42,7 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
         raw = settings.embedding_model if role == "embedder" else settings.reranker_model
         spec_text, choice = model_for(settings, role)
         backend, why = backend_for(settings, role)
-        row: dict[str, Any] = {"role": role, "setting": raw, "spec": spec_text,
+        row: dict[str, object] = {"role": role, "setting": raw, "spec": spec_text,
                                "backend": backend, "why_backend": why}
         if choice:
             row["choice"] = choice
@@ -115,7 +118,7 @@ def run_eval(args: argparse.Namespace, root: Path, settings: Settings) -> int:
         """One progress line on stderr, prefixed `semcode eval:`."""
         print(f"semcode eval: {line}", file=sys.stderr)
 
-    runs: list[dict[str, Any]] = []
+    runs: list[ProtocolRun] = []
     with tempfile.TemporaryDirectory(prefix="semcode-eval-") as tmp:
         work = Path(tmp)
         if getattr(args, "index_dir", None) is None:  # apart from the user's real index
