@@ -456,8 +456,8 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line `argv` (default: `sys.argv[1:]`) and return the exit status: 0 ok, 1
     error, 2 usage. Every expected failure (bad settings, a store or disk error) is one `semcode:
-    ...` line on stderr, no traceback; a database found damaged mid-command is moved aside and the
-    command runs once more."""
+    ...` line on stderr, no traceback; a database found damaged in the middle of `index`,
+    `search` or `status` is moved aside and the command runs once more."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `serve` forwards everything (VS Code appends --stdio) to the server's own parser.

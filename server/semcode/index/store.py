@@ -327,8 +327,9 @@ class Store:
             self._bump_generation()
 
     def chunk_refs(self) -> dict[int, ChunkRef]:
-        """The light reference (`ChunkRef`: path, lines, name, kind, content) of every chunk, by
-        chunk id; what the in-memory indexes keep instead of the text."""
+        """The light reference (`ChunkRef`: path, language, kind, content hash, content kind,
+        start line, name) of every chunk, by chunk id; what the engine keeps in memory
+        instead of the text."""
         rows = self._read(lambda db: db.execute(
             f"SELECT id, {REF_COLUMNS} FROM chunks").fetchall())
         return {r[0]: row_to_ref(r[1:]) for r in rows}

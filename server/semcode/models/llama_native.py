@@ -188,9 +188,8 @@ class LlamaModel:
         return out
 
     def tokenize(self, text: str, add_special: bool) -> list[int]:
-        """Token ids of `text` in this model's vocabulary; `add_special` adds the tokenizer's own
-        BOS/EOS. Control tokens written in the text (`<|im_start|>`) become their ids, as Hugging
-        Face tokenizers do."""
+        """Token ids of `text` in this model's vocabulary; `add_special` adds the tokenizer's
+        own BOS/EOS."""
         # parse_special=True: control tokens written in a template (<|im_start|>...)
         # become their ids, as HF tokenizers do; with False they would be split into
         # bytes and the model would see a different prompt.
