@@ -35,11 +35,14 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
@@ -70,7 +73,7 @@ class VectorIndex:
         self._row: dict[int, int] = {}
         self._n = 0
         # Orders equal similarities (chunk id -> sortable key); None: by chunk id.
-        self.order_key: Callable[[int], Any] | None = None
+        self.order_key: Callable[[int], SupportsRichComparison] | None = None
 
     @staticmethod
     def _new_index(dims: int) -> Index:

@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -144,9 +144,10 @@ class _Client:
             h["Authorization"] = f"Bearer {key.strip()}"
         return h
 
-    def request(self, method: str, path: str, payload: Any = None,
+    def request(self, method: str, path: str, payload: Mapping[str, object] | None = None,
                 deadline: float | None = None, use_cooldown: bool = True) -> Any:
-        """The decoded JSON answer, or RemoteError. Transient failures are retried."""
+        """The decoded JSON answer, or RemoteError. Transient failures are retried.
+        (Any: JSON as the server sent it; each caller validates its shape.)"""
         now = time.monotonic()
         if use_cooldown and now < self._down_until:
             wait = self._down_until - now
@@ -186,6 +187,7 @@ class _Client:
         log.warning("%s", self._fail(self._last_error))
 
     def mark_up(self) -> None:
+        """Forget a cool-down: the server just answered."""
         self._down_until = 0.0
 
     def _once(self, method: str, path: str, body: bytes | None, timeout: float) -> Any:
@@ -302,6 +304,9 @@ class RemoteEmbedder(MeasuredEmbedder):
     def embed_documents(
         self, texts: Sequence[str], progress: ProgressFn | None = None
     ) -> np.ndarray:
+        """One L2-normalised row per text, in order, `batch_size` texts a request (each cut by
+        characters first, so megabytes of minified code never go over the wire). If `progress`
+        returns True the rows finished so far are returned."""
         # Never ship megabytes of minified code per chunk.
         cap = self.profile.max_tokens * CHARS_PER_TOKEN_CAP
         inputs = [self.profile.format_document(t[:cap]) for t in texts]
@@ -317,6 +322,7 @@ class RemoteEmbedder(MeasuredEmbedder):
         return out
 
     def embed_query(self, query: str) -> np.ndarray:
+        """The query with the profile's instruction, embedded by the server: shape (dims,)."""
         vec: np.ndarray = self._embed([self.profile.format_query(query)])[0]
         return vec
 
@@ -356,10 +362,11 @@ class RemoteEmbedder(MeasuredEmbedder):
         return rows
 
     def close(self) -> None:
+        """Nothing to free: every request opens its own connection."""
         pass
 
 
-def _parse_embeddings(data: Any, n: int) -> list[np.ndarray]:
+def _parse_embeddings(data: object, n: int) -> list[np.ndarray]:
     """OpenAI's {"data": [{"index", "embedding"}]} or TEI's bare [[...], ...]."""
     if isinstance(data, dict):
         items = data.get("data")
@@ -424,6 +431,9 @@ class RemoteReranker(MeasuredReranker):
     def score(
         self, query: str, documents: Sequence[str], progress: ProgressFn | None = None
     ) -> list[float]:
+        """One score in [0, 1] per document, in order, in one request (documents cut by characters;
+        the server trims by tokens). Throughput is estimated from characters (about 4 a token),
+        since rerank servers report no token counts."""
         if not documents:
             return []
         # A generous character cap (the server trims by tokens): ~8 characters a token.
@@ -470,10 +480,11 @@ class RemoteReranker(MeasuredReranker):
         return raw
 
     def close(self) -> None:
+        """Nothing to free: every request opens its own connection."""
         pass
 
 
-def _parse_rerank(data: Any, n: int) -> list[float]:
+def _parse_rerank(data: object, n: int) -> list[float]:
     items = data.get("results", data.get("data")) if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError("no 'results' list")
