@@ -34,9 +34,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_file
+from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, ChunkResult, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
 from semcode.index.catch_up import CatchUp
@@ -63,6 +62,8 @@ RACY_NS = 2_000_000_000
 
 @dataclass(frozen=True)
 class Progress:
+    """A progress report of a long index run, for a progress bar or `$/progress`."""
+
     stage: str  # "scan" | "chunk" | "embed"
     done: int
     total: int
@@ -74,6 +75,8 @@ ProgressFn = Callable[[Progress], None]
 
 @dataclass
 class SyncReport:
+    """What one `sync()` did (counts for the CLI's closing line and `--json`)."""
+
     files_seen: int = 0
     files_indexed: int = 0  # re-chunked because new or changed
     files_unchanged: int = 0
@@ -94,6 +97,7 @@ def index_dir_for(root: Path, settings: Settings) -> Path:
 
 
 def text_digest(text: str) -> str:
+    """The content digest a file record keeps (decides whether a file changed)."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
@@ -351,16 +355,18 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             self._buffer_text.pop(path, None)
 
     def forget_buffer(self, rel_path: str) -> None:
+        """Stop treating `rel_path` as an editor buffer (its chunks stay until a sync)."""
         with self.lock:
             self.buffers.discard(rel_path)
             self._buffer_text.pop(rel_path, None)
 
-    def _chunk(self, rel_path: str, text: str) -> Any:
+    def _chunk(self, rel_path: str, text: str) -> tuple[ChunkResult, list[list[str]]]:
         result = chunk_file(rel_path, text, self.chunker)
         return result, [chunk_tokens(c, self.settings.bm25_fields) for c in result.chunks]
 
     def _index_text(self, rel_path: str, text: str, size: int, mtime_ns: int,
-                    digest: str, chunked: Any = None) -> str | None:
+                    digest: str,
+                    chunked: tuple[ChunkResult, list[list[str]]] | None = None) -> str | None:
         if not valid_name(rel_path):
             return f"not indexed ({SkipReason.BAD_NAME})"
         result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
@@ -396,9 +402,12 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             self._note_write()
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
+        """The stored chunks of these ids (ids no longer present are left out)."""
         return self.store.chunks(ids)
 
     def status(self) -> dict[str, object]:
+        """Counts for `semcode status`, the LSP status and MCP `status` (camelCase keys:
+        part of the published protocol)."""
         with self.lock:
             embedded = len(self.vectors) if self.vectors is not None else 0
             chunks = len(self.refs)
@@ -416,6 +425,7 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         return out
 
     def close(self) -> None:
+        """Close the database connections (save first with `flush()`)."""
         self.store.close()
 
 

@@ -189,6 +189,7 @@ class LexicalIndex:
 
     @property
     def vocabulary_size(self) -> int:
+        """Distinct terms ever seen (terms of deleted chunks stay until a fresh index)."""
         return len(self._terms)
 
     # ------------------------------------------------------------------ rebuild

@@ -80,6 +80,8 @@ class _Layer:
     prefix: str = ""
 
     def check(self, rel: str, is_dir: bool) -> bool | None:
+        """True: `rel` is ignored by this file; False: re-included (`!pattern`); None:
+        this file says nothing about it."""
         if self.base:
             if not rel.startswith(self.base + "/"):
                 return None
