@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from semcode.index.lexical import remove_stale_temp as _remove_lexical_temp
+from semcode.index.lexical_files import remove_stale_temp as _remove_lexical_temp
 
 VECTORS_FILE = "vectors.usearch"
 VECTORS_MANIFEST = "vectors.json"

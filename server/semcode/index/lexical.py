@@ -42,7 +42,6 @@ the index is rebuilt from scratch by its owner.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import shutil
@@ -50,7 +49,6 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,14 +62,18 @@ from semcode.index.bm25 import build as _build
 from semcode.index.bm25 import fields_of as _fields
 from semcode.index.bm25 import new_bm25 as _new_bm25
 from semcode.index.bm25 import top_k as _top_k
+from semcode.index.lexical_files import (
+    BUILT_FILE,
+    DOCS_FILE,
+    META_FILE,
+    VOCAB_FILE,
+    digest,
+    fsync,
+)
 from semcode.index.tokenizer import FIELD_WEIGHTS
 
 FORMAT_VERSION = 1
 
-_DOCS_FILE = "docs.npz"
-_BUILT_FILE = "built.npz"
-_VOCAB_FILE = "vocab.json"
-_META_FILE = "meta.json"
 
 
 class LexicalIndexError(Exception):
@@ -313,25 +315,25 @@ class LexicalIndex:
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
-            np.savez(tmp / _DOCS_FILE, chunk_ids=chunk_ids, lengths=lengths, tokens=tokens)
+            np.savez(tmp / DOCS_FILE, chunk_ids=chunk_ids, lengths=lengths, tokens=tokens)
             scores = built.bm25.scores if built.bm25 is not None else None
             np.savez(
-                tmp / _BUILT_FILE,
+                tmp / BUILT_FILE,
                 data=scores["data"] if scores else np.zeros(0, np.float32),
                 indices=scores["indices"] if scores else np.zeros(0, np.int32),
                 indptr=scores["indptr"] if scores else np.zeros(1, np.int64),
                 row_ids=built.row_ids, df=built.df, mask=mask, pending=pending, hidden=hidden)
-            (tmp / _VOCAB_FILE).write_text(json.dumps(terms), encoding="utf-8")
+            (tmp / VOCAB_FILE).write_text(json.dumps(terms), encoding="utf-8")
             meta = {
                 "format": FORMAT_VERSION, "method": METHOD, "k1": K1, "b": B,
                 "n_vocab_built": built.n_vocab, "n_docs_built": built.n_docs,
                 "avgdl": built.avgdl, "stamp": stamp, "build_id": build_id,
-                "files": {name: _digest(tmp / name)
-                          for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE)},
+                "files": {name: digest(tmp / name)
+                          for name in (DOCS_FILE, BUILT_FILE, VOCAB_FILE)},
             }
-            (tmp / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-            for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE, _META_FILE):
-                _fsync(tmp / name)
+            (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+            for name in (DOCS_FILE, BUILT_FILE, VOCAB_FILE, META_FILE):
+                fsync(tmp / name)
             backup = directory.with_name(directory.name + ".old")
             if backup.exists():
                 shutil.rmtree(backup)
@@ -348,9 +350,9 @@ class LexicalIndex:
         """Load what `save` wrote. Raises `LexicalIndexError` (one line) when it is
         missing, corrupt or of another format: the caller then rebuilds from its store."""
         directory = Path(directory)
-        if not (directory / _META_FILE).is_file():
+        if not (directory / META_FILE).is_file():
             backup = directory.with_name(directory.name + ".old")
-            if (backup / _META_FILE).is_file():
+            if (backup / META_FILE).is_file():
                 directory = backup
         try:
             return cls._load(directory)
@@ -366,7 +368,7 @@ class LexicalIndex:
             return LexicalIndexError(f"lexical index at {directory} is corrupt ({why}); "
                                      "rebuild it")
 
-        meta_path = directory / _META_FILE
+        meta_path = directory / META_FILE
         if not meta_path.is_file():
             raise LexicalIndexError(f"no lexical index at {directory}")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -377,18 +379,18 @@ class LexicalIndex:
         if (meta.get("method"), meta.get("k1"), meta.get("b")) != (METHOD, K1, B):
             raise LexicalIndexError(f"lexical index at {directory} was built with other "
                                     "BM25 parameters; rebuild it")
-        for name, digest in meta["files"].items():
+        for name, recorded in meta["files"].items():
             path = directory / name
             if not path.is_file():
                 raise bad(f"{name} missing")
-            if _digest(path) != digest:
+            if digest(path) != recorded:
                 raise bad(f"{name} checksum mismatch")
-        terms = json.loads((directory / _VOCAB_FILE).read_text(encoding="utf-8"))
+        terms = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
         if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
             raise bad("vocabulary is not a list of strings")
-        with np.load(directory / _DOCS_FILE, allow_pickle=False) as z:
+        with np.load(directory / DOCS_FILE, allow_pickle=False) as z:
             chunk_ids, lengths, tokens = z["chunk_ids"], z["lengths"], z["tokens"]
-        with np.load(directory / _BUILT_FILE, allow_pickle=False) as z:
+        with np.load(directory / BUILT_FILE, allow_pickle=False) as z:
             b = {k: z[k] for k in ("data", "indices", "indptr", "row_ids", "df", "mask",
                                    "pending", "hidden")}
         n_vocab, n_docs = int(meta["n_vocab_built"]), int(meta["n_docs_built"])
@@ -441,75 +443,4 @@ class LexicalIndex:
 
 
 
-@dataclass(frozen=True)
-class SavedBuild:
-    """What a saved lexical index says of itself, read from its manifest alone (cheap:
-    done before every search to notice another process's new build)."""
-
-    signature: tuple[int, int, int]  # (inode, mtime ns, size) of the manifest
-    build_id: str
-    store_id: str
-    generation: int
-
-
-def saved_build(directory: Path) -> SavedBuild | None:
-    """The manifest of the lexical index saved in `directory`, or None when there is
-    none or it cannot be read (a save is replacing it: look again later)."""
-    path = Path(directory) / _META_FILE
-    try:
-        st = os.stat(path)
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        stamp = meta.get("stamp") or {}
-        return SavedBuild((st.st_ino, st.st_mtime_ns, st.st_size),
-                          str(meta.get("build_id", "")), str(stamp.get("store_id", "")),
-                          int(stamp.get("generation", -1)))
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None
-
-
-def manifest_signature(directory: Path) -> tuple[int, int, int] | None:
-    """(inode, mtime ns, size) of the saved manifest: changes with every save."""
-    try:
-        st = os.stat(Path(directory) / _META_FILE)
-    except OSError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-def remove_stale_temp(directory: Path) -> int:
-    """Delete what killed saves left beside `directory` (`.NAME.tmp-*`, `NAME.old` when
-    `NAME` is whole). Call it only while holding the index's write lock (another
-    process could be saving). Returns how many were removed."""
-    directory = Path(directory)
-    removed = 0
-    try:
-        names = os.listdir(directory.parent)
-    except OSError:
-        return 0
-    for name in names:
-        stale = name.startswith(f".{directory.name}.tmp-") or (
-            name == directory.name + ".old" and (directory / _META_FILE).is_file())
-        if stale:
-            shutil.rmtree(directory.parent / name, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B", "SavedBuild",
-           "manifest_signature", "remove_stale_temp", "saved_build"]
+__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B"]

@@ -32,12 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semcode.index.layout import LEXICAL_DIR
-from semcode.index.lexical import (
-    LexicalIndex,
-    LexicalIndexError,
-    manifest_signature,
-    saved_build,
-)
+from semcode.index.lexical import LexicalIndex, LexicalIndexError
+from semcode.index.lexical_files import manifest_signature, saved_build
 from semcode.index.records import Snapshot
 from semcode.index.store import ChunkRef, WriteLock
 
