@@ -22,7 +22,8 @@ Only `indexer.Indexer` writes through this class.
 
 Its helpers live beside it: `store_errors` (errors, transactions), `locking`
 (`WriteLock`), `schema` (tables and open-time checks), `records` (what it returns),
-`salvage` (recovering a damaged file); this module re-exports their public names.
+`salvage` (recovering a damaged file), `embedding_cache` (the vector cache's methods,
+a mixin); this module re-exports their public names.
 """
 
 
@@ -36,9 +37,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
 from semcode.chunks import Chunk
+from semcode.index.embedding_cache import EmbeddingCache
 from semcode.index.locking import LOCK_FILE, WriteLock
 from semcode.index.records import (
     CHUNK_COLUMNS,
@@ -49,7 +49,7 @@ from semcode.index.records import (
     row_to_chunk,
     row_to_ref,
 )
-from semcode.index.salvage import embedding_batches, move_aside
+from semcode.index.salvage import move_aside
 from semcode.index.schema import SCHEMA_VERSION, prepare
 from semcode.index.store_errors import StoreCorrupt, StoreError, _describe, _errors, _Transaction
 
@@ -67,7 +67,7 @@ T = TypeVar("T")
 
 
 # ====================================================================== the store
-class Store:
+class Store(EmbeddingCache):
     """SQLite with one writer connection (under `lock`) and a reader connection per
     thread. See the module docstring."""
 
@@ -155,16 +155,6 @@ class Store:
                 f"the index (kept {kept} cached embeddings)")
         self.notices.append(line)
         log.warning("%s", line)
-
-    def _copy_embeddings(self, damaged: Path) -> int:
-        return sum(self._put_raw(batch) for batch in embedding_batches(damaged))
-
-    def _put_raw(self, rows: list[tuple[str, str, bytes]]) -> int:
-        if not rows:
-            return 0
-        with self._write(), self._transaction():
-            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
-        return len(rows)
 
     # ------------------------------------------------------------------ connections
     @property
@@ -427,46 +417,6 @@ class Store:
     def embedding_texts(self, ids: Sequence[int]) -> dict[int, str]:
         """What the embedder sees for each chunk of `ids` (`Chunk.embedding_text`), by id."""
         return {i: c.embedding_text() for i, c in self.chunks(ids).items()}
-
-    # ------------------------------------------------------------------ embedding cache
-    def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        """The cached vectors of `model` (a model identity) for those content `hashes` that have
-        one, by hash; a blob that is not a whole number of float32s is skipped (read as missing, so
-        it is re-embedded)."""
-        hashes = list(set(hashes))
-
-        def read(db: sqlite3.Connection) -> dict[str, np.ndarray]:
-            """The cached vectors, 500 hashes at a time."""
-            out: dict[str, np.ndarray] = {}
-            for start in range(0, len(hashes), 500):
-                part = hashes[start : start + 500]
-                marks = ",".join("?" * len(part))
-                rows = db.execute(
-                    f"SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})",
-                    [model, *part],
-                ).fetchall()
-                for h, blob in rows:
-                    if isinstance(blob, bytes) and len(blob) % 4 == 0 and blob:
-                        out[h] = np.frombuffer(blob, dtype=np.float32)
-            return out
-        return self._read(read)
-
-    def missing_embeddings(self, model: str) -> list[tuple[int, str]]:
-        """(chunk id, hash) of chunks with no cached vector for `model`."""
-        return self._read(lambda db: db.execute(
-            "SELECT c.id, c.hash FROM chunks c LEFT JOIN embeddings e "
-            "ON e.model=? AND e.hash=c.hash WHERE e.hash IS NULL ORDER BY c.id",
-            (model,)).fetchall())
-
-    def put_vectors(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        """Cache (content hash, vector) pairs for `model` in one transaction, replacing older ones,
-        and bump the embedding generation so other processes notice."""
-        rows = [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items]
-        if not rows:
-            return
-        with self._write(), self._transaction():
-            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
-            self._bump("embed_generation")
 
     def count(self, what: str) -> int:
         """How many rows `what` ("files", "chunks" or "embeddings") holds; any other name is a
