@@ -117,9 +117,17 @@ async def run(args: argparse.Namespace, work: Path) -> int:
                     async def ask_lsp(query: str = query) -> list[Hit]:
                         return lsp_hits(lsp, query, args.limit)
 
-                    m = await until_found(ask_mcp, name)
-                    lsp_top = await until_found(ask_lsp, name)
-                    m = await ask_mcp()  # again: the language server's writes are seen
+                    await until_found(ask_mcp, name)
+                    await until_found(ask_lsp, name)
+                    # Each server finishes what the edit set off in the background (the
+                    # language server's watched-file event, a BM25 rebuild and its save)
+                    # in its own time: compare answers taken while neither moved (the
+                    # MCP answer the same before and after the language server's).
+                    for _ in range(args.tries):
+                        before, lsp_top, m = await ask_mcp(), await ask_lsp(), await ask_mcp()
+                        if before == m:
+                            break
+                        await anyio.sleep(0.05)
                     if m == lsp_top:
                         agree += 1
                     elif len(shown) < 3:
@@ -141,6 +149,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=180.0)
     parser.add_argument("--limit", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--tries", type=int, default=20,
+                        help="answer triples to wait for a quiet moment (default 20)")
     parser.add_argument("--workspace", type=Path, default=default_workspace(),
                         help="a folder to copy and edit (default: the stdlib's email)")
     args = parser.parse_args()

@@ -127,9 +127,10 @@ class CatchUp:
             self._reload(self.store.snapshot())
             return
         removed = [i for i in self.refs if i not in ids]
-        self._forget(removed)
-        for chunk_id, tokens in added.tokens:
-            self.lexical.upsert(chunk_id, tokens)
+        with self.lexical.atomically():  # a search sees a file's old or new chunks
+            self._forget(removed)
+            for chunk_id, tokens in added.tokens:
+                self.lexical.upsert(chunk_id, tokens)
         self.refs.update(added.refs)
         self._generation = generation
         self._embed_generation = self.store.stamp()[2]

@@ -321,8 +321,14 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             self.remove_file(rel_path)
             return
         st = (self.root / rel_path).stat()
-        self._index_text(rel_path, text, st.st_size, _trusted_mtime(st.st_mtime_ns),
-                         text_digest(text))
+        digest, mtime_ns = text_digest(text), _trusted_mtime(st.st_mtime_ns)
+        record = self.store.file(rel_path)
+        if record is not None and record.digest == digest:  # indexed already (by sync,
+            # or another process that saw the change first): keep its chunks and ids
+            if (record.size, record.mtime_ns) != (st.st_size, mtime_ns):
+                self.store.touch_file(rel_path, st.st_size, mtime_ns)
+            return
+        self._index_text(rel_path, text, st.st_size, mtime_ns, digest)
 
     def remove_file(self, rel_path: str) -> None:
         """Remove a file, or everything under a directory (one watcher event for a
@@ -371,7 +377,7 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             return f"not indexed ({SkipReason.BAD_NAME})"
         result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
-        with self._writing(), self.lock:
+        with self._writing(), self.lock, self.lexical.atomically():
             removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
             self._forget(removed)
             for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):

@@ -151,6 +151,12 @@ class LexicalIndex:
                 self._changed_during_build.add(chunk_id)
             self._version += 1
 
+    def atomically(self) -> contextlib.AbstractContextManager[object]:
+        """Hold the index's lock across several `upsert`/`remove` calls, so that a search
+        in another thread sees all of them or none (a file's old chunks gone and its new
+        ones not yet there would be a wrong answer)."""
+        return self._lock
+
     def __len__(self) -> int:
         return len(self._docs)
 
