@@ -32,6 +32,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -377,7 +378,8 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             return f"not indexed ({SkipReason.BAD_NAME})"
         result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
-        with self._writing(), self.lock, self.lexical.atomically():
+        with self._writing(), self.lock, self.lexical.atomically(), (
+                self.vectors.atomically() if self.vectors is not None else nullcontext()):
             removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
             self._forget(removed)
             for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):

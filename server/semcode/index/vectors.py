@@ -34,6 +34,7 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -79,6 +80,11 @@ class VectorIndex:
     def _new_index(dims: int) -> Index:
         return Index(ndim=dims, metric="cos", dtype="f16", connectivity=CONNECTIVITY,
                      expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)
+
+    def atomically(self) -> AbstractContextManager[object]:
+        """Hold the index's lock across several `add`/`remove` calls, so that a search in
+        another thread sees all of them or none."""
+        return self._lock
 
     def __len__(self) -> int:
         with self._lock:

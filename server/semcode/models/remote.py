@@ -11,14 +11,15 @@
   "relevance_score"}]}`) and TEI's (`/rerank`, `{"query", "texts"}` -> `[{"index",
   "score"}]`).
 
-Transport (remote_http.py) is the standard library's urllib (no new dependency). Every public call has a
-deadline (`RemoteConfig.timeout_s`, retries included), so a search is never stuck behind a
-dead server; transient failures (connection refused/reset, timeouts, HTTP 429/5xx) are
-retried with exponential backoff while the deadline allows; a failure then marks the
-server down for `cooldown_s`, during which calls fail at once, and the next call after it
-tries again (recovery needs no restart). Every failure is one `ModelError` line naming the
-server and the reason; the API key (read from the environment variable named in the
-config, at each request) is never logged, never put in a message, never in an identity.
+Transport (remote_http.py) is the standard library's urllib (no new dependency). Every
+public call has a deadline (`RemoteConfig.timeout_s`, retries included), so a search is
+never stuck behind a dead server; transient failures (connection refused/reset,
+timeouts, HTTP 429/5xx) are retried with exponential backoff while the deadline allows;
+a failure then marks the server down for `cooldown_s`, during which calls fail at once,
+and the next call after it tries again (recovery needs no restart). Every failure is one
+`ModelError` line naming the server and the reason; the API key (read from the
+environment variable named in the config, at each request) is never logged, never put in
+a message, never in an identity.
 
 Cache identity (`ModelInfo.identity`): ``remote:<digest>:<recipe>`` where the digest
 covers the normalised base URL (scheme, host, port, path; no credentials, no query), the
