@@ -378,17 +378,21 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             return f"not indexed ({SkipReason.BAD_NAME})"
         result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
-        with self._writing(), self.lock, self.lexical.atomically(), (
-                self.vectors.atomically() if self.vectors is not None else nullcontext()):
+        with self._writing(), self.lock:
             removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
-            self._forget(removed)
-            for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
-                self.lexical.upsert(chunk_id, toks)
-                self.refs[chunk_id] = ChunkRef(chunk.path, chunk.language, int(chunk.kind),
-                                               chunk.content_hash(), content=chunk.content,
-                                               start_line=chunk.start_line, name=chunk.name)
+            # Searches in other threads see the file's old chunks or its new ones, never
+            # neither (they take these locks, not `self.lock`); the commit is done first
+            # so that they never wait for the disk.
+            with self.lexical.atomically(), (self.vectors.atomically()
+                                             if self.vectors is not None else nullcontext()):
+                self._forget(removed)
+                for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
+                    self.lexical.upsert(chunk_id, toks)
+                    self.refs[chunk_id] = ChunkRef(
+                        chunk.path, chunk.language, int(chunk.kind), chunk.content_hash(),
+                        content=chunk.content, start_line=chunk.start_line, name=chunk.name)
+                self._add_cached_vectors(new_ids)
             self._note_write()
-            self._add_cached_vectors(new_ids)
         return str(result.warning) if result.warning else None
 
     def _forget(self, chunk_ids: Sequence[int]) -> None:
