@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -237,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
                     "(default: server/semcode/config.py); edits append Python functions")
     ap.add_argument("--pad", type=int, default=0, metavar="N",
                     help="open the buffer with N more small functions (a file of many chunks)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory (index, server log, trace); it is "
+                         "also kept when an edit was missed or the run failed")
     ap.add_argument("--stages", action="store_true",
                     help="time the steps of each edit inside the server (a traced server)")
     args = ap.parse_args(argv)
@@ -368,6 +372,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    if args.keep or missed:
+        print(f"kept {tmp}", file=sys.stderr)
+    else:  # an index per run adds up on a shared machine
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if missed == 0 else 1
 
 
