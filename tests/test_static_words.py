@@ -101,4 +101,3 @@ def test_the_profile_is_chosen_by_the_embedding_profile_setting(static_model, tm
         role="embedder", spec=str(static_model), settings=settings, download=False))
     assert isinstance(model, StaticEmbedder)
     assert model.profile.name == "static-code-words"
-    assert model.fusion_weight > StaticEmbedder(static_model).fusion_weight

@@ -51,13 +51,12 @@ class Corpus:
 def load_split(split: str, prepared: Path, index_dir: Path, cache: Path,
                candidates: int) -> list[Corpus]:
     """Every corpus of `split` with its chunks and BM25 lists (cached in `cache`)."""
-    if cache.is_file():
-        out: list[Corpus] = pickle.loads(cache.read_bytes())
-        return out
+    if cache.is_file():  # plain tuples: the class may have been pickled as __main__.Corpus
+        return [Corpus(*t) for t in pickle.loads(cache.read_bytes())]
     settings = Settings.from_mapping({"embedding_model": "off", "reranker_model": "off",
                                       "rerank": False, "offline": True,
                                       "index_dir": str(index_dir)})
-    out = []
+    out: list[Corpus] = []
     for d in sorted(prepared.iterdir()):
         qfile = d / "queries.json"
         if not qfile.is_file():
@@ -81,7 +80,7 @@ def load_split(split: str, prepared: Path, index_dir: Path, cache: Path,
         print(f"  {data['corpus']:<14} {data['language']:<11} {len(chunks):6} chunks "
               f"{len(queries):4} queries ({time.perf_counter() - t:.1f}s)", flush=True)
     cache.parent.mkdir(parents=True, exist_ok=True)
-    cache.write_bytes(pickle.dumps(out))
+    cache.write_bytes(pickle.dumps([(c.name, c.language, c.chunks, c.queries) for c in out]))
     return out
 
 

@@ -39,14 +39,27 @@ def split_identifier(word: str) -> list[str]:
     return parts
 
 
+_parts_cache: dict[str, tuple[str, ...]] = {}
+_PARTS_CACHE_MAX = 500_000
+
+
 def code_words(text: str) -> list[str]:
     """Every word of `text` in text order, each identifier split into its lowercased
     parts; punctuation and operators are dropped:
     "def parseHttpHeaders(raw_bytes):" -> ["def", "parse", "http", "headers", "raw", "bytes"].
-    """
+    Code repeats its identifiers, so each word's parts are remembered (a dict look-up
+    instead of the regexes; safe across threads: a dict is only added to or replaced)."""
+    global _parts_cache
     out: list[str] = []
+    cache = _parts_cache
     for word in WORD.findall(text):
-        out.extend(split_identifier(word))
+        parts = cache.get(word)
+        if parts is None:
+            parts = tuple(split_identifier(word))
+            if len(cache) >= _PARTS_CACHE_MAX:
+                _parts_cache = cache = {}  # a new dict: another thread may be reading the old
+            cache[word] = parts
+        out.extend(parts)
     return out
 
 

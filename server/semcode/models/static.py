@@ -49,17 +49,13 @@ LAYOUTS: tuple[tuple[str, str, str, str], ...] = (
 # tried when these are not in the repository).
 HUB_FILES = LAYOUTS[0][:3]
 
-# How much of the `dense_weight` setting a static model's list gets in fusion, by profile
-# (models/profiles.py). `static-mean` (the text as it is): measured on the bench's tune
-# split with a static model distilled from all-MiniLM-L6-v2, hybrid lost to lexical alone
-# at any weight that could reorder the lexical top 100 (full weight: macro MRR@10 0.510
-# vs 0.586), so at 0.002 its list only adds what BM25 did not find, after it (and still
-# serves `dense` mode and related code). `static-code-words`: see FUSION_WEIGHTS below.
-FUSION_WEIGHT = 0.002
-FUSION_WEIGHTS: dict[str, float] = {
-    STATIC_MEAN.name: FUSION_WEIGHT,
-    STATIC_CODE_WORDS.name: 0.2,
-}
+# How much of the `dense_weight` setting a static model's list gets in fusion. Fitted on
+# the bench's tune split (bench/quality/static_fit.py) with a static model distilled from
+# all-MiniLM-L6-v2, both profiles: 0.1-0.3 gain a little over lexical alone (macro MRR@10
+# +0.003 to +0.004), full weight loses (-0.001); 0.002, the value before, kept the list
+# out of the top 100 (no gain). On the test split 0.2 gives +0.005 [+0.001, +0.009] (paired,
+# both profiles alike) and no language worse beyond its interval (bench/RESULTS.md).
+FUSION_WEIGHT = 0.2
 
 # The first line of a symbol chunk's `embedding_text()`: "<kind> <qualified name>".
 _KINDS = "|".join(k.name.lower() for k in SymbolKind)
@@ -239,7 +235,6 @@ class StaticEmbedder(DescribedEmbedder):
         self.profile = replace(base, max_tokens=int(budget))
         self.prepare_document, self.prepare_query = PREPARATIONS.get(
             base.name, (_verbatim, _verbatim))
-        self.fusion_weight = FUSION_WEIGHTS.get(base.name, FUSION_WEIGHT)
         self._budget = int(budget)
         self._tokenizer.enable_truncation(self._budget)
         self._words: dict[str, list[int]] = {}
@@ -254,7 +249,7 @@ class StaticEmbedder(DescribedEmbedder):
         self._info = ModelInfo(identity=f"m2v:{identity[:32]}:{recipe}", backend=BACKEND,
                                device="cpu", path=str(self.folder), dims=self._dims)
 
-    fusion_weight = FUSION_WEIGHT  # this model's own, by profile: set in __init__
+    fusion_weight = FUSION_WEIGHT
     # Chunks the engine hands over per batch (it uses 16 for transformers): 512 take
     # ~0.1 s here, and fewer, bigger batches cut the store's and the HNSW's per-call costs.
     batch_chunks = DOCS_PER_BATCH
