@@ -44,6 +44,7 @@ def records(path: Path) -> tuple[str, dict[str, list[dict[str, Any]]]]:
     for key, recs in bench["queries"].items():
         mode = key.split("/", 1)[0]
         out.setdefault(mode, recs)  # the first variant of each mode
+        out[key] = recs  # and every variant as "mode/variant"
     return bench["label"], out
 
 
@@ -58,7 +59,7 @@ def compare(base: Path, new: Path) -> str:
     base_label, base_recs = records(base)
     new_label, new_recs = records(new)
     parts = [f"# {new_label} against {base_label}", ""]
-    for mode in sorted(set(base_recs) & set(new_recs)):
+    for mode in sorted(m for m in set(base_recs) & set(new_recs) if "/" not in m):
         b_all, n_all = base_recs[mode], new_recs[mode]
         common = ({(r["corpus"], r["id"]) for r in b_all}
                   & {(r["corpus"], r["id"]) for r in n_all})
@@ -118,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("base", type=Path)
     ap.add_argument("new", type=Path, nargs="?")
-    ap.add_argument("--modes", default="", help="BASE,NEW: two modes of one run")
+    ap.add_argument("--modes", default="",
+                    help="BASE,NEW: two modes of one run (MODE or MODE/VARIANT)")
     ap.add_argument("--split", default="test")
     ap.add_argument("--style", default="all")
     ap.add_argument("--out", type=Path)
