@@ -51,10 +51,11 @@ HUB_FILES = LAYOUTS[0][:3]
 
 # How much of the `dense_weight` setting a static model's list gets in fusion. Fitted on
 # the bench's tune split (bench/quality/static_fit.py) with a static model distilled from
-# all-MiniLM-L6-v2, both profiles: 0.1-0.3 gain a little over lexical alone (macro MRR@10
-# +0.003 to +0.004), full weight loses (-0.001); 0.002, the value before, kept the list
-# out of the top 100 (no gain). On the test split 0.2 gives +0.005 [+0.001, +0.009] (paired,
-# both profiles alike) and no language worse beyond its interval (bench/RESULTS.md).
+# all-MiniLM-L6-v2: 0.2 gains a little over lexical alone (macro MRR@10 +0.004 with
+# static-code-words, +0.003 with static-mean), full weight loses (-0.001, -0.012); 0.002,
+# the value before, kept the list out of the lexical top 100 (no gain). On the test split
+# 0.2 gives +0.005 [+0.001, +0.009] (paired, both profiles alike) and no language worse
+# beyond its interval (bench/RESULTS.md).
 FUSION_WEIGHT = 0.2
 
 # The first line of a symbol chunk's `embedding_text()`: "<kind> <qualified name>".
