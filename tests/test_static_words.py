@@ -12,7 +12,7 @@ import pytest
 
 from semcode.chunks import Chunk, SymbolKind
 from semcode.index import tokenizer
-from semcode.models.backends import ModelRequest, build_model
+from semcode.models.factory import ModelRequest, build_model
 from semcode.models.profiles import STATIC_CODE_WORDS, STATIC_MEAN, get_embedding_profile
 from semcode.models.static import StaticEmbedder
 from semcode.words import code_words, split_identifier

@@ -319,6 +319,8 @@ class StaticEmbedder(DescribedEmbedder):
 
     def embed_documents(self, texts: Sequence[str],
                         progress: ProgressFn | None = None) -> np.ndarray:
+        """Unit vectors of chunk texts (the profile's document template, then its text
+        preparation), one row each, in batches with progress."""
         fmt, prepare = self.profile.format_document, self.prepare_document
         parts: list[np.ndarray] = []
         done = 0
@@ -333,10 +335,12 @@ class StaticEmbedder(DescribedEmbedder):
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def embed_query(self, query: str) -> np.ndarray:
+        """The unit vector of a query, prepared like the documents it is compared with."""
         vec: np.ndarray = self._encode([self.prepare_query(self.profile.format_query(query))])[0]
         return vec
 
     def close(self) -> None:
+        """Drop the word cache."""
         # Nothing native to free: the table goes with the last reference (a query that
         # is still running keeps working).
         self._words = {}
