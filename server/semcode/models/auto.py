@@ -23,7 +23,7 @@ from semcode.models.machine import cpu_tokens_per_second, detect_hardware
 GPU_EMBEDDING_MODEL = "hf:Qwen/Qwen3-Embedding-0.6B-GGUF/Qwen3-Embedding-0.6B-Q8_0.gguf"
 GPU_RERANKER_MODEL = "hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf"
 CPU_EMBEDDING_MODEL = "hf:minishlab/potion-code-16M-v2"
-RERANK_MIN_DOCS = 3  # keep equal to search.engine.RERANK_MIN (not imported: no upward import)
+RERANK_MIN_DOCS = 3  # keep equal to search.reranking.RERANK_MIN (not imported: no upward import)
 
 # What a reranker reads per document (the engine trims code to rerank_doc_tokens; code
 # chunks average ~200 tokens) plus the shared prompt decoded once.

@@ -17,14 +17,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pathspec
 
-from semcode.chunking.content import CONTENT_KINDS
-from semcode.chunks import Chunk
 from semcode.config import Settings
 from semcode.index.indexer import Indexer, Progress, ProgressFn, SyncReport
 from semcode.index.tokenizer import query_tokens
@@ -33,102 +30,32 @@ from semcode.models.registry import ModelSet
 from semcode.search import ranking
 from semcode.search.fusion import intent_weights, reciprocal_rank_fusion
 from semcode.search.intent import classify_query
+from semcode.search.reranking import (
+    RERANK_MIN,
+    RERANK_PROBE,
+    apply_rerank_scores,
+    fit_depth,
+    rerank_document,
+)
+from semcode.search.results import (
+    MAX_QUERY_CHARS,
+    MODES,
+    EmbedReport,
+    Hit,
+    SearchError,
+    SearchRequest,
+    SearchResponse,
+    StageScore,
+)
 
 log = logging.getLogger(__name__)
 
-# The one home of the search modes and the query length cap: the LSP params, the MCP
-# tool and the evaluation runner import them from here.
-MODES = ("hybrid", "lexical", "dense")
-MAX_QUERY_CHARS = 10_000
 EMBED_BATCH_CHUNKS = 16  # small batches keep cancellation and budgets responsive
-RERANK_PROBE = 2  # documents scored first to measure a cold reranker's speed
-RERANK_MIN = 3  # reranking was asked for: at least this many, whatever the budget
 
+# The request and result types are part of the engine's API (the CLI, LSP and MCP import
+# them from here); they live in results.py so that the second stage can use them too.
 __all__ = ["Engine", "SearchRequest", "SearchResponse", "Hit", "StageScore", "Progress",
-           "SyncReport", "EmbedReport", "SearchError"]
-
-
-class SearchError(ValueError):
-    """A request the engine cannot answer as asked (bad mode, query too long…)."""
-
-
-@dataclass(frozen=True)
-class SearchRequest:
-    """One search: the query, how many hits, the retrieval mode and the filters (languages, path
-    globs, symbol kinds, content kinds)."""
-
-    query: str
-    limit: int = 20
-    mode: str = "hybrid"
-    languages: tuple[str, ...] = ()
-    paths: tuple[str, ...] = ()  # gitignore-style globs on workspace-relative paths
-    kinds: tuple[int, ...] = ()  # SymbolKind values
-    contents: tuple[str, ...] = ()  # content kinds (chunking/content.py); empty = all
-    rerank: bool | None = None  # None: the `rerank` setting
-
-    def validate(self) -> None:
-        """Raise SearchError naming the first bad field (empty or too long query, unknown mode or
-        content kind, limit out of 1..1000)."""
-        if not self.query.strip():
-            raise SearchError("query is empty")
-        if len(self.query) > MAX_QUERY_CHARS:
-            raise SearchError(f"query is longer than {MAX_QUERY_CHARS} characters")
-        if self.mode not in MODES:
-            raise SearchError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
-        if not 1 <= self.limit <= 1000:
-            raise SearchError("limit must be between 1 and 1000")
-        unknown = [c for c in self.contents if c not in CONTENT_KINDS]
-        if unknown:
-            raise SearchError(f"unknown content kind {unknown[0]!r}; one of "
-                              f"{', '.join(CONTENT_KINDS)}")
-
-
-@dataclass(frozen=True)
-class StageScore:
-    """A hit's rank and score in one stage (lexical, dense, fused, ranking, rerank)."""
-
-    rank: int  # 1-based
-    score: float
-    # The ranking stage only: the priors and boosts that moved the hit (search/ranking.py).
-    factors: dict[str, float] | None = None
-
-
-@dataclass(frozen=True)
-class Hit:
-    """One search result: the chunk, the score the list is ordered by, and its score in
-    each stage."""
-
-    chunk_id: int
-    chunk: Chunk
-    score: float  # the score the list is ordered by (P(yes) when reranked, else fused)
-    stages: dict[str, StageScore]
-
-
-@dataclass
-class SearchResponse:
-    """The hits of a search, whether they were reranked, the mode actually used, notices about
-    degraded stages and per-stage timings."""
-
-    hits: list[Hit]
-    reranked: bool
-    mode: str
-    notices: list[str] = field(default_factory=list)
-    timings_ms: dict[str, float] = field(default_factory=dict)
-    # Fused candidates beyond `hits`, kept for the reranker (not shown to users).
-    candidates: list[Hit] = field(default_factory=list, repr=False)
-
-
-@dataclass
-class EmbedReport:
-    """What one `embed_pending` call did: chunks embedded, chunks still pending, time, and why it
-    stopped early if it did."""
-
-    embedded: int = 0  # chunks embedded by the model in this call
-    pending: int = 0  # still without a vector afterwards
-    seconds: float = 0.0
-    cancelled: bool = False
-    model: str = ""
-    error: str = ""  # why embedding stopped early, if a model call failed
+           "SyncReport", "EmbedReport", "SearchError", "MODES", "MAX_QUERY_CHARS"]
 
 
 class Engine:
@@ -403,7 +330,7 @@ class Engine:
 
         def score(hits: Sequence[Hit]) -> list[float]:
             """Reranker scores of `hits`, in order (fewer if cancelled)."""
-            return list(reranker.score(req.query, [_rerank_document(h.chunk) for h in hits],
+            return list(reranker.score(req.query, [rerank_document(h.chunk) for h in hits],
                                        progress=progress)) if hits else []
 
         scores: list[float] = []
@@ -429,19 +356,7 @@ class Engine:
         head, tail = candidates[:depth], candidates[depth:]
         if (cancel is not None and cancel.is_set()) or len(scores) != len(head):
             return first  # stopped early: the partial order is not worth showing
-        order = sorted(range(len(head)), key=lambda n: -scores[n])
-        reranked: list[Hit] = []
-        for rank, n in enumerate(order, start=1):
-            h = head[n]
-            stages = dict(h.stages)
-            stages["rerank"] = StageScore(rank, scores[n])
-            reranked.append(Hit(h.chunk_id, h.chunk, scores[n], stages))
-        # Below the reranked head, the fused order continues; their scores are scaled
-        # under the lowest reranked score so the list stays sorted by `score`.
-        floor = min(scores) if scores else 0.0
-        for n, h in enumerate(tail):
-            reranked.append(Hit(h.chunk_id, h.chunk, floor * (1 - (n + 1) / (len(tail) + 1)),
-                                h.stages))
+        reranked = apply_rerank_scores(head, tail, scores)
         timings = dict(first.timings_ms)
         timings["rerank"] = _ms(t)
         return SearchResponse(hits=reranked[:req.limit], reranked=True, mode=first.mode,
@@ -449,20 +364,9 @@ class Engine:
 
     def _fit_depth(self, tokens_per_s: float | None, candidates: Sequence[Hit],
                    budget_ms: float) -> int:
-        """How many of `candidates`, in order, fit in `budget_ms` at `tokens_per_s` (all,
-        up to `rerank_depth`, when the throughput or the budget is unknown)."""
-        limit = min(self.settings.rerank_depth, len(candidates))
-        if not tokens_per_s or not self.settings.rerank_budget_ms:
-            return limit
-        budget_tokens = tokens_per_s * max(budget_ms, 0.0) / 1000
-        used, fit = 0.0, 0
-        for h in candidates[:limit]:
-            # ~3 characters per token for code, plus the prompt around each document.
-            used += min(self.settings.rerank_doc_tokens, len(h.chunk.text) // 3 + 40)
-            if used > budget_tokens:
-                break
-            fit += 1
-        return fit
+        s = self.settings
+        return fit_depth(tokens_per_s, candidates, budget_ms, depth=s.rerank_depth,
+                         doc_tokens=s.rerank_doc_tokens, budgeted=bool(s.rerank_budget_ms))
 
     # ================================================================ related code
     def related(self, rel_path: str, line: int, limit: int = 20) -> SearchResponse:
@@ -498,14 +402,6 @@ class Engine:
     def status(self) -> dict[str, object]:
         """What the index holds (files, chunks, embedded chunks, model identity...)."""
         return self.indexer.status()
-
-
-def _rerank_document(chunk: Chunk) -> str:
-    """What the cross-encoder reads: where the code lives and what it is, then the code."""
-    header = f"{chunk.path}:{chunk.start_line}"
-    if chunk.is_symbol:
-        header += f" {chunk.kind.name.lower()} {chunk.qualified_name}"
-    return f"{header}\n{chunk.text}"
 
 
 def _ms(since: float) -> float:
