@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from pygls.exceptions import JsonRpcInvalidParams
 
@@ -29,7 +28,7 @@ class ParamError(JsonRpcInvalidParams):
         super().__init__(message=f"{method}: {message}")
 
 
-def _object(method: str, params: Any, what: str = "params") -> Mapping[str, Any]:
+def _object(method: str, params: object, what: str = "params") -> Mapping[str, object]:
     if params is None:
         return {}
     if not isinstance(params, Mapping):
@@ -37,7 +36,8 @@ def _object(method: str, params: Any, what: str = "params") -> Mapping[str, Any]
     return params
 
 
-def _int(method: str, params: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+def _int(method: str, params: Mapping[str, object], key: str, default: int, lo: int,
+         hi: int) -> int:
     value = params.get(key, default)
     if value is None:
         return default
@@ -46,14 +46,14 @@ def _int(method: str, params: Mapping[str, Any], key: str, default: int, lo: int
     return value
 
 
-def _strings(method: str, params: Mapping[str, Any], key: str) -> tuple[str, ...]:
+def _strings(method: str, params: Mapping[str, object], key: str) -> tuple[str, ...]:
     value = params.get(key) or []
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ParamError(method, f"{key!r} must be an array of strings, got {value!r}")
     return tuple(value)
 
 
-def query_text(method: str, value: Any, key: str = "query") -> str:
+def query_text(method: str, value: object, key: str = "query") -> str:
     """A query param (`key`): a string of at most MAX_QUERY_CHARS characters."""
     if not isinstance(value, str):
         raise ParamError(method, f"{key!r} must be a string, got {type(value).__name__}")
@@ -63,7 +63,7 @@ def query_text(method: str, value: Any, key: str = "query") -> str:
     return value
 
 
-def search_request(params: Any, method: str = "semcode/search") -> SearchRequest:
+def search_request(params: object, method: str = "semcode/search") -> SearchRequest:
     """`semcode/search` params (or the options of the `semcode.search` command)."""
     p = _object(method, params)
     unknown = sorted(set(p) - _SEARCH_KEYS)
@@ -99,7 +99,7 @@ def search_request(params: Any, method: str = "semcode/search") -> SearchRequest
     )
 
 
-def search_command(args: tuple[Any, ...]) -> SearchRequest:
+def search_command(args: tuple[object, ...]) -> SearchRequest:
     """`semcode.search` arguments: `[query, options?]`."""
     method = "semcode.search"
     if not 1 <= len(args) <= 2:
@@ -118,7 +118,7 @@ class RelatedParams:
     limit: int
 
 
-def related(params: Any) -> RelatedParams:
+def related(params: object) -> RelatedParams:
     """Validate `semcode/related` params."""
     method = "semcode/related"
     p = _object(method, params)
@@ -133,7 +133,7 @@ def related(params: Any) -> RelatedParams:
     return RelatedParams(doc["uri"], line, _int(method, p, "limit", 20, 1, MAX_LIMIT))
 
 
-def search_id(params: Any, method: str = "semcode/cancelSearch") -> str:
+def search_id(params: object, method: str = "semcode/cancelSearch") -> str:
     """The `searchId` param of `semcode/cancelSearch`."""
     p = _object(method, params)
     value = p.get("searchId")
@@ -142,7 +142,7 @@ def search_id(params: Any, method: str = "semcode/cancelSearch") -> str:
     return value
 
 
-def reindex_full(args: tuple[Any, ...]) -> bool:
+def reindex_full(args: tuple[object, ...]) -> bool:
     """The `full` flag of the `semcode.reindex` command (default False)."""
     method = "semcode.reindex"
     if not args:
@@ -153,7 +153,7 @@ def reindex_full(args: tuple[Any, ...]) -> bool:
     return bool(options.get("full", False))
 
 
-def settings_mapping(data: Any, what: str) -> dict[str, Any]:
+def settings_mapping(data: object, what: str) -> dict[str, object]:
     """The settings object a client sent: `{"semcode": {...}}` or the object itself; nulls
     mean "the default" (some clients send every key, unset ones as null). `null` and an
     empty array mean "no settings" (an empty Lua table goes out as `[]`)."""
@@ -169,7 +169,7 @@ def settings_mapping(data: Any, what: str) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def validate_settings(overrides: dict[str, Any], base: Settings | None = None) -> Settings:
+def validate_settings(overrides: Mapping[str, object], base: Settings | None = None) -> Settings:
     """Settings from a client's mapping (camelCase keys allowed), or a ParamError naming the bad
     key."""
     return Settings.from_mapping(overrides, base)
