@@ -125,7 +125,7 @@ class CatchUp:
         removed = [i for i in self.refs if i not in ids]
         self._forget(removed)
         for chunk_id, tokens in added.tokens:
-            self.lexical.upsert(chunk_id, tokens)
+            self.lexical.upsert(chunk_id, tokens.split())
         self.refs.update(added.refs)
         self._generation = generation
         self._embed_generation = self.store.stamp()[2]

@@ -195,7 +195,7 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
                 log.warning("rebuilding the lexical index (%s)", exc)
             lexical = LexicalIndex()
             for chunk_id, tokens in snap.tokens:
-                lexical.upsert(chunk_id, tokens)
+                lexical.upsert(chunk_id, tokens.split())
             lexical.rebuild()
             self._lexical_dirty = True
         lexical.order_key = self.order_key
