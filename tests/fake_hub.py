@@ -28,12 +28,15 @@ COMMIT = "1234567890abcdef1234567890abcdef12345678"  # the repository's one revi
 
 class FakeHub:
     """`repos` maps `owner/name` to the folder whose files the repository holds;
-    `delay_s` holds back the bytes of the named files (a slow link) for that long."""
+    `delay_s` holds back the bytes of the named files (a slow link) for that long;
+    `broken` makes every file request answer that status without the hub's headers
+    (503: an outage; 200: a captive portal or some other server that is no hub)."""
 
-    def __init__(self, repos: dict[str, Path], delay_s: dict[str, float] | None = None
-                 ) -> None:
+    def __init__(self, repos: dict[str, Path], delay_s: dict[str, float] | None = None,
+                 broken: int | None = None) -> None:
         self.repos = repos
         self.delay_s = delay_s or {}
+        self.broken = broken
         self.requests: list[tuple[str, str]] = []  # (method, path), in arrival order
         self._lock = threading.Lock()
         hub = self
@@ -95,6 +98,8 @@ class FakeHub:
         parts = path.lstrip("/").split("/")
         if len(parts) < 5 or parts[2] != "resolve":
             return self._error(req, 404, "")
+        if self.broken is not None:
+            return self._error(req, self.broken, "")
         repo_id, filename = "/".join(parts[:2]), "/".join(parts[4:])
         folder = self.repos.get(repo_id)
         if folder is None:

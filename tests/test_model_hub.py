@@ -111,6 +111,22 @@ def test_hub_down_on_a_fresh_machine_is_one_line_and_lexical_results(
     assert hits[0]["name"] == "TokenCache" or hits[0]["container"] == "TokenCache"
 
 
+@pytest.mark.parametrize(("broken", "why"), [
+    (503, "HfHubHTTPError: Server error '503 Service Unavailable' for url "),
+    (200, "127.0.0.1 does not answer like a Hugging Face hub (check HF_ENDPOINT and any proxy)"),
+])
+def test_a_hub_that_fails_is_one_line_at_once(workspace, tmp_path, model_files, broken, why):
+    """Reachable but failing (an outage; a captive portal): one HEAD and one line, not
+    huggingface_hub's retries (~25 s per file, a log line each) nor "no config.json"."""
+    with FakeHub({REPO: model_files}, broken=broken) as hub:
+        hits, said = search(fresh_machine(tmp_path, hub.url), workspace)
+        heads = [path for method, path in hub.requests if method == "HEAD"]
+    assert len(said) == 1 and said[0].startswith(
+        f"semcode: semantic search is off: cannot download {CPU_EMBEDDING_MODEL}: {why}"), said
+    assert heads == [f"/{REPO}/resolve/main/config.json"]
+    assert hits and all("dense" not in h["stages"] for h in hits)  # type: ignore[operator]
+
+
 def test_a_sentence_transformers_layout_downloads_and_then_loads_offline(
         workspace, tmp_path, model_files):
     """A repository without model2vec's config.json (the sentence-transformers layout):

@@ -81,7 +81,7 @@ def _hub_file(spec: ModelSpec, filename: str, offline: bool, download: bool) -> 
     huggingface_hub's progress bar) when allowed. Every failure is one ModelError line."""
     assert spec.repo_id
     from huggingface_hub import hf_hub_download, try_to_load_from_cache
-    from huggingface_hub.errors import EntryNotFoundError
+    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
 
     # The cache first, read from disk alone: `hf_hub_download(local_files_only=True)`
     # would still build request headers, and huggingface_hub (2.x) fetches its agent
@@ -102,13 +102,41 @@ def _hub_file(spec: ModelSpec, filename: str, offline: bool, download: bool) -> 
     unreachable = _hub_unreachable()
     if unreachable:
         raise ModelError(f"cannot download {spec.raw}: {unreachable}")
+    _check_hub_file(spec, filename)
     _say_downloading(spec)
     try:
-        return Path(hf_hub_download(spec.repo_id, filename))
-    except EntryNotFoundError:
+        return Path(hf_hub_download(spec.repo_id, filename, endpoint=_hub_endpoint()))
+    except RemoteEntryNotFoundError:
         raise _NoSuchFile(filename) from None
+    except LocalEntryNotFoundError as exc:  # the hub failed; its own error is the cause
+        cause = exc.__cause__ or exc
+        raise ModelError(f"cannot download {spec.raw}: {_one_line(cause)}") from None
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"cannot download {spec.raw}: {_one_line(exc)}") from None
+
+
+def _check_hub_file(spec: ModelSpec, filename: str) -> None:
+    """One HEAD for the file, without retries, before `hf_hub_download`: a file the
+    repository lacks (another layout may have it), a hub that answers with an error
+    (an outage: huggingface_hub would retry for ~25 s per file, logging each retry) or
+    a server that is no hub (a captive portal, a wrong HF_ENDPOINT) is one line at once.
+    The hub's "no such file" is left to `hf_hub_download`, which remembers it in the
+    cache (so an offline run can pick another layout) and needs no retries for it."""
+    assert spec.repo_id
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    endpoint = _hub_endpoint()
+    try:
+        meta = get_hf_file_metadata(hf_hub_url(spec.repo_id, filename, endpoint=endpoint))
+    except RemoteEntryNotFoundError:
+        return
+    except Exception as exc:  # noqa: BLE001 - any hub or network error becomes one line
+        raise ModelError(f"cannot download {spec.raw}: {_one_line(exc)}") from None
+    if not (meta.commit_hash and meta.etag):
+        host = urlparse(endpoint).hostname or endpoint
+        raise ModelError(f"cannot download {spec.raw}: {host} does not answer like a "
+                         f"Hugging Face hub (check HF_ENDPOINT and any proxy)")
 
 
 class _NoSuchFile(ModelError):
