@@ -46,7 +46,7 @@ def embed_all(ix: Indexer) -> int:
 def state(ix: Indexer, vectors: bool = True) -> dict[str, object]:
     """Everything a user can observe, in terms that do not depend on chunk ids."""
     ix.refresh()
-    ix.rebuild_lexical_if_needed(background=False)
+    ix.rebuild_lexical()  # exact: compared with a from-scratch build
     key = ix.order_key
     chunks = ix.chunks(list(ix.refs))
     out: dict[str, object] = {

@@ -13,9 +13,9 @@ from semcode.chunking import (
     ChunkerConfig,
     ChunkResult,
     chunk_file,
+    definitions,
     detect_language,
 )
-from semcode.chunking import chunker as chunker_module
 from semcode.chunking.languages import EXTENSIONS, FILENAMES, INTERPRETERS, SPECS
 from semcode.chunks import Chunk
 from semcode.chunks import SymbolKind as K
@@ -415,7 +415,7 @@ def test_parser_failure_falls_back_to_windows(monkeypatch: pytest.MonkeyPatch) -
     def broken(_grammar: object) -> object:
         raise RuntimeError("grammar exploded")
 
-    monkeypatch.setattr(chunker_module, "_parser", broken)
+    monkeypatch.setattr(definitions, "thread_parser", broken)
     result = chunk_file("app.py", "import os\n\ndef f():\n    return os.sep\n")
     assert result.warning is not None and "grammar exploded" in result.warning
     assert [(c.kind, c.start_line, c.end_line) for c in result.chunks] == [(K.File, 1, 4)]
@@ -507,7 +507,7 @@ def test_every_named_grammar_is_bundled() -> None:
     for name in sorted(names):
         get_language(name)  # type: ignore[arg-type]
     for name in SPECS:
-        chunker_module._grammar(name)  # the definition query compiles
+        definitions.compiled_grammar(name)  # the definition query compiles
 
 
 def test_chunker_version_is_a_string() -> None:

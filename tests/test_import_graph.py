@@ -33,11 +33,13 @@ _FORBIDDEN: dict[str, tuple[str, ...]] = {
 _LAZY_CLI = "the CLI imports a subcommand's heavy rooms only when that subcommand runs"
 _LAZY_BACKEND = ("a model backend's module (and its runtime: llama.cpp, MLX, httpx, "
                  "model2vec) is imported only when that backend is used")
-_REGISTRY_BACKENDS = ("registry and backends call each other; the deferred side breaks "
-                      "what would be a module-level cycle")
+_FACTORY_REGISTRY = ("registry imports the factory to build models; the factory's builders "
+                     "need registry's file resolution only when they build, so that side "
+                     "is deferred (a module-level cycle otherwise)")
 DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("semcode.cli", "semcode.models.registry"): _LAZY_CLI,
-    ("semcode.cli_commands", "semcode.models.backends"): _LAZY_CLI,
+    ("semcode.cli_commands", "semcode.models.auto"): _LAZY_CLI,
+    ("semcode.cli_commands", "semcode.models.costs"): _LAZY_CLI,
     ("semcode.cli_commands", "semcode.models.registry"): _LAZY_CLI,
     ("semcode.cli_commands", "semcode.evaluation"): _LAZY_CLI,
     ("semcode.cli", "semcode.mcp.configs"): _LAZY_CLI,
@@ -45,11 +47,12 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("semcode.cli", "semcode.lsp.server"): _LAZY_CLI,
     ("semcode.models.backends", "semcode.models.static"): _LAZY_BACKEND,
     ("semcode.models.backends", "semcode.models.mlx"): _LAZY_BACKEND,
-    ("semcode.models.backends", "semcode.models.remote"): _LAZY_BACKEND,
-    ("semcode.models.backends", "semcode.models.llama_cpp"): _LAZY_BACKEND,
-    ("semcode.models.backends", "semcode.models.profiles"): _LAZY_BACKEND,
-    ("semcode.models.backends", "semcode.models.registry"): _REGISTRY_BACKENDS,
-    ("semcode.models.registry", "semcode.models.backends"): _REGISTRY_BACKENDS,
+    ("semcode.models.costs", "semcode.models.static"): _LAZY_BACKEND,
+    ("semcode.models.factory", "semcode.models.static"): _LAZY_BACKEND,
+    ("semcode.models.factory", "semcode.models.mlx"): _LAZY_BACKEND,
+    ("semcode.models.factory", "semcode.models.remote"): _LAZY_BACKEND,
+    ("semcode.models.factory", "semcode.models.llama_cpp"): _LAZY_BACKEND,
+    ("semcode.models.factory", "semcode.models.registry"): _FACTORY_REGISTRY,
     ("semcode.models.registry", "semcode.models.static"): _LAZY_BACKEND,
 }
 

@@ -13,14 +13,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from index_harness import embed_all, rebuild_state, settings, state
+from index_harness import QUERIES, embed_all, rebuild_state, settings, state
 from semcode.cli import main
+from semcode.index import lexical_upkeep
 from semcode.index.indexer import Indexer, index_dir_for
+from semcode.index.tokenizer import query_tokens
 
 HERE = Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": f"{HERE.parent / 'server'}{os.pathsep}{HERE}",
@@ -180,6 +183,71 @@ def test_kill_9_while_indexing_and_embedding(tmp_path: Path) -> None:
     assert left == []
     assert kills >= len(points) - 2  # the points lie inside the work
     print(f"[kill -9] {kills} kills at {len(points)} points ({survived} ran to the end)")
+
+
+# ------------------------------------------------- one ranking for every process
+WORDS = ("alpha", "beta", "gamma", "delta", "fetch", "user", "parse", "config", "value",
+         "retry", "request", "token", "cache", "lookup", "compute", "total")
+
+
+def _ranking(ix: Indexer) -> dict[str, list[tuple[object, float]]]:
+    ix.refresh()
+    return {q: [(ix.order_key(i), s) for i, s in ix.lexical.search(query_tokens(q), 10)]
+            for q in QUERIES}
+
+
+def _settle(*indexers: Indexer) -> None:
+    """Until nothing moves: wait for background BM25 rebuilds (each saves its build as
+    it swaps it in), then catch up (the editor first: after an agent's sync it writes
+    its open buffers back over the disk text, see Indexer.refresh)."""
+    for _ in range(50):
+        for ix in indexers:
+            for _ in range(500):
+                if not ix._rebuilding:
+                    break
+                time.sleep(0.01)
+            assert not ix._rebuilding
+        if not any([ix.refresh() for ix in indexers]) and not any(
+                ix._rebuilding for ix in indexers):
+            return
+    raise AssertionError("the indexes never settled")
+
+
+def test_two_processes_that_saw_the_same_writes_rank_identically(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The editor's server (edits, watched files) and an agent's MCP server (disk syncs)
+    on one index, each rebuilding BM25 when enough changed: after catching up, both
+    return the same chunks with the same scores (issue 14: no divergence between what
+    each returns). Before builds were shared, each scored pending chunks with the
+    statistics of its own last rebuild."""
+    monkeypatch.setattr(lexical_upkeep, "LEXICAL_REBUILD_PENDING", 6)
+    root, index = tmp_path / "ws", tmp_path / "index"
+    write_ws(root, n=12)
+    editor, agent = Indexer(root, settings(index)), Indexer(root, settings(index))
+    rng = random.Random(SEED)
+    rebuilt = 0
+    try:
+        editor.sync()
+        for n in range(60):
+            words = " ".join(rng.sample(WORDS, 3))
+            text = "".join(f"def f{n}_{k}(x):\n    return '{words} {k}'\n\n\n"
+                           for k in range(rng.randrange(1, 4)))
+            path = f"mod_{rng.randrange(12):03}.py"
+            if n % 3 == 2:  # a file changed on disk: the agent's watcher syncs
+                (root / path).write_text(text)
+                agent.sync()
+            else:  # an unsaved edit in the editor
+                editor.update_text(path, text)
+            before = editor.lexical.build_id, agent.lexical.build_id
+            _settle(editor, agent)
+            got, want = _ranking(agent), _ranking(editor)
+            rebuilt += (editor.lexical.build_id, agent.lexical.build_id) != before
+            assert got == want, f"after {n + 1} writes the two processes rank differently"
+            assert editor.lexical.build_id == agent.lexical.build_id, n
+        assert rebuilt >= 5  # the builds did move under both
+    finally:
+        editor.close()
+        agent.close()
 
 
 # ---------------------------------------------------------------- corruption matrix

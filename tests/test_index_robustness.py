@@ -450,3 +450,43 @@ def test_fusion_breaks_ties_by_the_stable_key() -> None:
     fused = reciprocal_rank_fusion({"lexical": [7], "dense": [3]},
                                    tiebreak={7: ("a.py", 1), 3: ("b.py", 1)}.__getitem__)
     assert [f.doc_id for f in fused] == [7, 3]
+
+
+def test_a_search_never_sees_a_file_half_replaced(tmp_path: Path) -> None:
+    """The editor re-indexes a file on every keystroke while searches run in other
+    threads: each search finds the file's function, from its old chunks or its new ones,
+    never neither (the swap is atomic for readers)."""
+    root = tmp_path / "ws"
+    root.mkdir()
+    (root / "a.py").write_text("def other():\n    pass\n")
+    ix = Indexer(root, settings(tmp_path / "index"))
+    ix.sync()
+    query = query_tokens("frobnicate widget")
+    stop = threading.Event()
+    misses: list[int] = []
+    searches = 0
+
+    def search() -> None:
+        nonlocal searches
+        while not stop.is_set():
+            if not ix.lexical.search(query, 5):
+                misses.append(searches)
+            searches += 1
+
+    ix.update_text("b.py", "def frobnicate_widget():\n    return 0\n")
+    threads = [threading.Thread(target=search) for _ in range(2)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often: inside the swap, if it is not atomic
+    for t in threads:
+        t.start()
+    try:
+        for n in range(800):  # each edit gives the function a new chunk (a new id)
+            ix.update_text("b.py", f"def frobnicate_widget():\n    return {n}\n" + "\n" * (n % 3))
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        sys.setswitchinterval(interval)
+        ix.close()
+    assert searches > 100
+    assert not misses, f"{len(misses)} of {searches} searches found nothing"

@@ -262,8 +262,23 @@ def test_mcp_and_language_server_on_one_workspace(workspace: Path, tmp_path: Pat
                     assert mcp_top and mcp_top[0]["symbol"] == expect, f"edit {n}: MCP missed it"
                     assert [(h["path"], h["start_line"], h["symbol"]) for h in mcp_top] == \
                         lsp_top, f"edit {n}: MCP and LSP disagree"
+                # Then many small edits, each side writing in turn, so that BM25 rebuilds
+                # happen in both processes: same hits, same scores (one shared build).
+                for n in range(12):
+                    name = f"handle_{WORDS[n % 7]}_{WORDS[(3 * n + 1) % 7]}_{n}"
+                    path = workspace / "src" / f"gen_{n % 3}.py"
+                    existed = path.exists()
+                    path.write_text(f"def {name}(x):\n    return x\n")
+                    query = name.replace("_", " ")
+                    lsp_notify(lsp, path, changed=existed)
+                    lsp_hits(lsp, query, name)
+                    mcp_top = (await call(s, "search", query=query, limit=8))["hits"]
+                    lsp_top = lsp_hits(lsp, query, name, scores=True)
+                    assert mcp_top[0]["symbol"] == name
+                    assert [(h["path"], h["start_line"], h["symbol"], round(h["score"], 4))
+                            for h in mcp_top] == lsp_top, f"round {n}: MCP and LSP disagree"
                 status = await call(s, "status")
-                assert status["index"]["files"] == 5
+                assert status["index"]["files"] == 8
         run_async(scenario)
         assert lsp.close() == 0
     finally:
@@ -278,18 +293,21 @@ def lsp_notify(lsp: LspClient, path: Path, changed: bool) -> None:
                {"changes": [{"uri": path.as_uri(), "type": 2 if changed else 1}]})
 
 
-def lsp_hits(lsp: LspClient, query: str, expect: str) -> list[tuple[str, int, str]]:
+WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf")
+
+
+def lsp_hits(lsp: LspClient, query: str, expect: str, scores: bool = False) -> list[Any]:
     # The watched-file event is applied by the server's writer thread: poll (bounded)
     # until the search reflects it; the caller then compares the whole lists.
     deadline = time.monotonic() + 10
     while True:
-        items = lsp.search(query, limit=5, mode="lexical")["items"]
+        items = lsp.search(query, limit=8 if scores else 5, mode="lexical")["items"]
         if (items and items[0]["name"] == expect) or time.monotonic() > deadline:
             break
         time.sleep(0.1)
     return [(i["path"], i["range"]["start"]["line"] + 1,
-             f"{i['containerName']}.{i['name']}" if i["containerName"] else i["name"])
-            for i in items]
+             f"{i['containerName']}.{i['name']}" if i["containerName"] else i["name"],
+             *([round(i["score"], 4)] if scores else [])) for i in items]
 
 
 def test_streamable_http_on_localhost(workspace: Path, tmp_path: Path) -> None:

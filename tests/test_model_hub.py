@@ -18,7 +18,7 @@ import pytest
 
 from fake_hub import FakeHub
 from semcode.models import registry
-from semcode.models.backends import CPU_EMBEDDING_MODEL
+from semcode.models.auto import CPU_EMBEDDING_MODEL
 from tiny_static import write_static_model
 
 REPO = CPU_EMBEDDING_MODEL.removeprefix("hf:")  # minishlab/potion-code-16M-v2

@@ -17,21 +17,18 @@ import numpy as np
 import pytest
 
 from semcode.config import Settings
-from semcode.models import backends
-from semcode.models.backends import (
+from semcode.models import factory
+from semcode.models import machine as machine_probe
+from semcode.models.auto import (
     CPU_EMBEDDING_MODEL,
     GPU_EMBEDDING_MODEL,
     GPU_RERANKER_MODEL,
-    Hardware,
-    ModelRequest,
-    build_model,
-    choose_backend,
-    is_mlx_spec,
-    is_static_spec,
     model_for,
-    register_backend,
 )
+from semcode.models.backends import choose_backend, is_mlx_spec, is_static_spec
 from semcode.models.base import ModelError
+from semcode.models.factory import ModelRequest, build_model, register_backend
+from semcode.models.machine import Hardware
 from semcode.models.registry import ModelSet, ModelSpec, resolve_model_folder
 from semcode.models.static import StaticEmbedder, is_static_folder
 from semcode.search.engine import Engine, SearchRequest
@@ -99,7 +96,7 @@ def test_broken_or_foreign_folders_fail_in_one_line(static_model, tmp_path):
 def test_no_torch_at_run_time(static_model):
     code = ("import sys; from semcode.models.static import StaticEmbedder; "
             f"m = StaticEmbedder({str(static_model)!r}); m.embed_documents(['a b']); "
-            "import semcode.models.backends, semcode.models.registry; "
+            "import semcode.models.costs, semcode.models.registry; "
             "print(sorted(k for k in ('torch', 'transformers', 'model2vec', 'joblib') "
             "if k in sys.modules))")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
@@ -188,8 +185,8 @@ def machine(monkeypatch):
     """Pretend hardware: set(gpu, gflops)."""
 
     def set_machine(gpu: bool, gflops: float = 190.0) -> None:
-        monkeypatch.setattr(backends, "_hardware", Hardware(gpu, "test machine"))
-        monkeypatch.setattr(backends, "_gflops", gflops)
+        monkeypatch.setattr(machine_probe, "_hardware", Hardware(gpu, "test machine"))
+        monkeypatch.setattr(machine_probe, "_gflops", gflops)
 
     return set_machine
 
@@ -225,11 +222,11 @@ def test_auto_reranker_off_is_said_once(machine, tmp_path):
 
 def test_gpu_detection_on_this_machine_and_override(monkeypatch):
     monkeypatch.setenv("SEMCODE_GPU", "0")
-    assert backends._detect().gpu is False
+    assert machine_probe._detect().gpu is False
     monkeypatch.setenv("SEMCODE_GPU", "1")
-    assert backends._detect().gpu is True
+    assert machine_probe._detect().gpu is True
     monkeypatch.delenv("SEMCODE_GPU")
-    found = backends._detect()  # whatever this machine has; never raises
+    found = machine_probe._detect()  # whatever this machine has; never raises
     assert isinstance(found.gpu, bool) and found.why
 
 
@@ -254,7 +251,7 @@ def test_one_factory_builds_every_backend(static_model, tmp_path):
         build_model("fake", ModelRequest("embedder", "spec", settings, download=False))
         assert seen[0].spec == "spec" and seen[0].download is False
     finally:
-        backends._FACTORIES.pop("fake")
+        factory._FACTORIES.pop("fake")
 
 
 # ------------------------------------------------------------------------- the CLI
@@ -304,7 +301,7 @@ def test_static_models_weigh_less_in_fusion(static_model, tmp_path):
 
 
 def test_models_says_what_a_heavy_embedder_costs_on_this_cpu(machine, static_model, tmp_path):
-    from semcode.models.backends import embedding_cost
+    from semcode.models.costs import embedding_cost
 
     machine(gpu=False, gflops=190.0)
     settings = Settings.from_mapping({"index_dir": str(tmp_path)})

@@ -86,7 +86,7 @@ def measure_indexing(tree: Path, base: Settings, repeats: int,
             engine = Engine.open(tree, s)
             t = time.perf_counter()
             report = engine.sync()
-            engine.indexer.rebuild_lexical_if_needed(background=False)
+            engine.indexer.rebuild_lexical()
             engine.flush()
             full.append(time.perf_counter() - t)
             files, chunks = report.files_seen, report.chunks
@@ -158,7 +158,7 @@ def measure_models(tree: Path, base: Settings, queries: list[str], index_dir: Pa
     settings = Settings.from_mapping({"index_dir": str(index_dir), "rerank_budget_ms": 0}, base)
     engine = Engine.open(tree, settings)
     engine.sync()
-    engine.indexer.rebuild_lexical_if_needed(background=False)
+    engine.indexer.rebuild_lexical()
     embedder = engine.models.embedder()
     if embedder is not None:
         engine._attach_embedder()

@@ -72,10 +72,12 @@ class Chunk:
 
     @property
     def qualified_name(self) -> str:
+        """The name with its container (`Parser.parse`), as shown to users."""
         return f"{self.container}.{self.name}" if self.container else self.name
 
     @property
     def is_symbol(self) -> bool:
+        """Whether the chunk is a named definition (not a whole file or module-level code)."""
         return self.kind not in (SymbolKind.File, SymbolKind.Module)
 
     def preview(self, width: int = 160) -> str:

@@ -38,6 +38,8 @@ from semcode.search.engine import (
 
 # ====================================================================== argument parsing
 def add_model_options(p: argparse.ArgumentParser) -> None:
+    """Add the options every subcommand shares (models, offline, index directory, config file,
+    `--set KEY=VALUE`) to `p`, as one help group."""
     g = p.add_argument_group("models and storage")
     g.add_argument("--embedding-model", metavar="SPEC",
                    help="hf:OWNER/REPO/FILE.gguf, a local GGUF path, or 'off'")
@@ -54,6 +56,8 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The `semcode` argument parser with every subcommand. `serve` takes its arguments as they come
+    (`main` hands them to the language server's own parser)."""
     parser = argparse.ArgumentParser(
         prog="semcode", description="Find code by meaning, locally.")
     parser.add_argument("--version", action="version", version=f"semcode {__version__}")
@@ -132,7 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace, workspace: Path | None) -> Settings:
-    overrides: dict[str, Any] = {}
+    """The settings for `workspace`: defaults < the user config (or `--config`) < the
+    workspace's `.semcode.toml` < the command-line flags and `--set` pairs (strings,
+    validated by `Settings.from_mapping` like any other source). Raises `ConfigError`
+    naming a bad key or value."""
+    overrides: dict[str, object] = {}
     for key in ("embedding_model", "reranker_model", "embedding_profile", "offline", "index_dir"):
         value = getattr(args, key, None)
         if value is not None:
@@ -171,6 +179,8 @@ class ProgressPrinter:
         bar.refresh()
 
     def close(self) -> None:
+        """Close every bar (so later stderr lines do not land inside one); the next progress report
+        starts new bars."""
         for bar in self._bars.values():
             bar.close()
         self._bars.clear()
@@ -207,6 +217,8 @@ def close_engine(engine: Engine, failing: bool) -> None:
 
 # ====================================================================== commands
 def cmd_index(args: argparse.Namespace) -> int:
+    """`semcode index`: sync the folder's index with the disk (`--full` first checks and drops it),
+    then embed every pending chunk; progress on stderr. Ctrl-C keeps what was indexed (exit 130)."""
     root = workspace_root(args.path)
     settings = settings_from_args(args, root)
     if args.no_embed:
@@ -248,6 +260,9 @@ def cmd_index(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
+    """`semcode search`: unless `--no-update`, sync and embed for at most `--embed-budget` seconds,
+    then answer the query (or each line of `--queries`), reranked when a reranker is configured;
+    text or the published `--json`. A bad query is a usage error (exit 2)."""
     if args.query is None and args.queries is None:
         print("semcode search: give a QUERY or --queries FILE", file=sys.stderr)
         return EXIT_USAGE
@@ -347,6 +362,8 @@ def _print_response(query: str, response: SearchResponse, as_json: bool, many: b
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    """`semcode status`: what the folder's index holds (files, chunks, models, ...); without an
+    index it says so and exits 1 rather than creating one."""
     root = workspace_root(args.workspace)
     settings = settings_from_args(args, root)
     if not (index_dir_for(root, settings) / "index.sqlite").exists():
@@ -376,6 +393,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_mcp(args: argparse.Namespace) -> int:
+    """`semcode mcp`: print a client's config snippet (`--print-config`), or serve the folder to
+    coding agents over MCP (stdio, or HTTP with `--http PORT`) until the client leaves."""
     if args.print_config:
         from semcode.mcp.configs import snippet
 
@@ -398,6 +417,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """`semcode serve`: the language server on stdio; its arguments go to its own parser."""
     from semcode.lsp.server import serve
 
     return serve(list(args.serve_args))
@@ -405,6 +425,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 # ====================================================================== helpers
 def workspace_root(path: Path) -> Path:
+    """`path` made absolute (user and symlinks resolved); a `ConfigError` when it is not a
+    directory."""
     root = path.expanduser().resolve()
     if not root.is_dir():
         raise ConfigError(f"not a directory: {path}")
@@ -432,6 +454,10 @@ COMMANDS = {"index": cmd_index, "search": cmd_search, "status": cmd_status,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line `argv` (default: `sys.argv[1:]`) and return the exit status: 0 ok, 1
+    error, 2 usage. Every expected failure (bad settings, a store or disk error) is one `semcode:
+    ...` line on stderr, no traceback; a database found damaged in the middle of `index`,
+    `search` or `status` is moved aside and the command runs once more."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     # `serve` forwards everything (VS Code appends --stdio) to the server's own parser.

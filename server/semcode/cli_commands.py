@@ -10,11 +10,15 @@ import json
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from semcode.config import Settings, model_is_off
 from semcode.index.indexer import index_dir_for
 from semcode.search.engine import Engine
+from semcode.states import ModelFileState
+
+if TYPE_CHECKING:
+    from semcode.evaluation.runner import ProtocolRun
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
@@ -23,7 +27,8 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     """`semcode models`: each role's setting, the model and backend it resolves to on this
     machine, whether it is cached (`--download` fetches it) and, for the embedder, what
     embedding this folder would cost; text or `--json`. Returns the exit status."""
-    from semcode.models.backends import backend_for, embedding_cost, model_for
+    from semcode.models.auto import backend_for, model_for
+    from semcode.models.costs import embedding_cost
     from semcode.models.registry import (
         ModelError,
         ModelSpec,
@@ -38,7 +43,7 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
         raw = settings.embedding_model if role == "embedder" else settings.reranker_model
         spec_text, choice = model_for(settings, role)
         backend, why = backend_for(settings, role)
-        row: dict[str, Any] = {"role": role, "setting": raw, "spec": spec_text,
+        row: dict[str, object] = {"role": role, "setting": raw, "spec": spec_text,
                                "backend": backend, "why_backend": why}
         if choice:
             row["choice"] = choice
@@ -46,21 +51,22 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
         try:
             spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
             if model_is_off(spec_text):
-                row.update(state="off", path=None)
+                row.update(state=ModelFileState.OFF, path=None)
             elif spec is None:
                 remote = settings.remote_url if backend == "remote" else ""
-                row.update(state="configured", path=remote or spec_text)
+                row.update(state=ModelFileState.CONFIGURED, path=remote or spec_text)
             else:
                 path = cached_model_file(spec)
                 if path is None and args.download:
                     path = (resolve_model_folder(spec, settings.offline_mode, download=True)
                             if backend == "model2vec" else
                             resolve_model_file(spec, settings.offline_mode, download=True))
-                row.update(state="cached" if path else "missing", path=str(path) if path else None)
+                row.update(state=ModelFileState.CACHED if path else ModelFileState.MISSING,
+                           path=str(path) if path else None)
         except ModelError as exc:
-            row.update(state="error", path=None, message=str(exc))
+            row.update(state=ModelFileState.ERROR, path=None, message=str(exc))
             failed = True
-        if role == "embedder" and row["state"] in ("cached", "missing"):
+        if role == "embedder" and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING):
             chunks = indexed_chunks(root, settings)
             cost = embedding_cost(settings, spec_text, backend, path, chunks)
             if cost:
@@ -75,7 +81,7 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
                 if row.get(key):
                     print(f"{'':>11}{row[key]}")
             print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
-        if any(r["state"] == "missing" for r in rows):
+        if any(r["state"] == ModelFileState.MISSING for r in rows):
             print("run `semcode models --download` to fetch missing models")
     return EXIT_ERROR if failed else EXIT_OK
 
@@ -110,9 +116,10 @@ def run_eval(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     protocols = ("docstring", "commit") if args.protocol == "both" else (args.protocol,)
 
     def log(line: str) -> None:
+        """One progress line on stderr, prefixed `semcode eval:`."""
         print(f"semcode eval: {line}", file=sys.stderr)
 
-    runs: list[dict[str, Any]] = []
+    runs: list[ProtocolRun] = []
     with tempfile.TemporaryDirectory(prefix="semcode-eval-") as tmp:
         work = Path(tmp)
         if getattr(args, "index_dir", None) is None:  # apart from the user's real index

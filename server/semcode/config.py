@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ import platformdirs
 APP_NAME = "semcode"
 
 # "auto": Qwen3-Embedding/Reranker-0.6B (GGUF) where a GPU runs them, the static code
-# model (and reranking only if it fits the budget) on a CPU; see models/backends.py.
+# model (and reranking only if it fits the budget) on a CPU; see models/auto.py.
 DEFAULT_EMBEDDING_MODEL = "auto"
 DEFAULT_RERANKER_MODEL = "auto"
 MODEL_OFF_VALUES = frozenset({"", "off", "none"})
@@ -41,7 +42,11 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    # --- which files count (workspace.py)
+    """Every setting semcode has, with its default; frozen, so a component can keep it.
+    Build one with `from_mapping` or `load_settings` (they validate); a field's name is
+    its key in config files, `--set` and the LSP `initializationOptions`."""
+
+    # --- which files count (workspace/)
     max_file_bytes: int = 1_000_000
     exclude: tuple[str, ...] = ()  # extra gitignore-style patterns
     include_hidden: bool = False  # dot-files and dot-directories (other than .git, always skipped)
@@ -114,10 +119,13 @@ class Settings:
 
     # ----------------------------------------------------------------- construction
     @classmethod
-    def from_mapping(cls, data: dict[str, Any], base: Settings | None = None) -> Settings:
+    def from_mapping(cls, data: Mapping[str, object], base: Settings | None = None
+                     ) -> Settings:
         """Validate `data` (snake_case or camelCase keys) over `base` (or defaults)."""
         base = base or cls()
         known = {f.name: f for f in fields(cls)}
+        # Any: each value has its own field's type (checked by `_coerce`), which mypy cannot
+        # follow through `replace(**changes)`.
         changes: dict[str, Any] = {}
         for raw_key, value in data.items():
             key = _snake(raw_key)
@@ -130,6 +138,8 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        """Raise `ConfigError` naming the first setting out of its range (the types were
+        checked by `from_mapping`)."""
         positive = ("max_file_bytes", "max_chunk_lines", "window_lines", "rrf_k", "candidates",
                     "rerank_doc_tokens", "embed_batch_tokens", "remote_timeout_s",
                     "remote_batch_size")
@@ -159,10 +169,14 @@ class Settings:
 
     @property
     def offline_mode(self) -> bool:
+        """Whether models may not be downloaded: the `offline` setting or the Hugging Face
+        hub's own `HF_HUB_OFFLINE` variable."""
         return self.offline or os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
 
 
 def user_config_path() -> Path:
+    """The user's `config.toml` in the platform's config directory (read unless
+    `SEMCODE_CONFIG` or `--config` names another file)."""
     return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
 
 
@@ -172,7 +186,7 @@ def cache_dir() -> Path:
     return Path(env) if env else Path(platformdirs.user_cache_dir(APP_NAME))
 
 
-def load_settings(workspace: Path | None = None, overrides: dict[str, Any] | None = None,
+def load_settings(workspace: Path | None = None, overrides: Mapping[str, object] | None = None,
                   config_file: Path | None = None) -> Settings:
     """Defaults < user config < workspace `.semcode.toml` < overrides."""
     settings = Settings()
@@ -202,7 +216,9 @@ def _snake(key: str) -> str:
     return _CAMEL.sub("_", key).lower().replace("-", "_")
 
 
-def _coerce(key: str, value: Any, default: Any) -> Any:
+def _coerce(key: str, value: object, default: object) -> object:
+    """`value` (from TOML, JSON or a command line string) as the type of the setting's
+    `default`; a `ConfigError` naming `key` when it cannot be read as one."""
     expected = type(default)
     if isinstance(default, bool):
         if isinstance(value, bool):

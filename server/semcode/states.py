@@ -32,6 +32,17 @@ class ModelState(StrEnum):
     ERROR = "error"
 
 
+class ModelFileState(StrEnum):
+    """Where a role's model stands on this machine, as `semcode models` reports it (the
+    `state` of each row, text and `--json`)."""
+
+    OFF = "off"  # the setting turns the model off
+    CONFIGURED = "configured"  # served remotely or by MLX: no file for semcode to fetch
+    CACHED = "cached"  # the file or folder is in the local cache
+    MISSING = "missing"  # not cached yet (`semcode models --download` fetches it)
+    ERROR = "error"  # the spec cannot be resolved (the row's `message` says why)
+
+
 # States in which a model is not there to be used (and will not be until settings change
 # or, for ERROR, a retry succeeds).
 MODEL_UNAVAILABLE = (ModelState.OFF, ModelState.MISSING, ModelState.ERROR)

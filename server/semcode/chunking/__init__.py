@@ -1,7 +1,10 @@
 """Chunking: turn a file's text into `Chunk`s (tree-sitter definitions, line windows).
 
 Knows nothing of indexes, models or editors. `languages` describes each language;
-`chunker` applies those descriptions. The indexer calls `chunk_file` and stores
+`chunker` applies those descriptions (`chunk_file`, and the chunking policy in its
+docstring) through `source` (the text as rows), `definitions` (parse, find the
+definitions), `symbols` (definitions to chunks) and `windows` (line windows, Markdown).
+`content` gives each chunk its content kind. The indexer calls `chunk_file` and stores
 `CHUNKER_VERSION` to know when to re-chunk.
 """
 

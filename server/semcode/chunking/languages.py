@@ -62,12 +62,18 @@ Resolver = Callable[[Node], Found | None]
 
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """How one tree-sitter node type becomes a definition: its default symbol kind, and the resolver
+    that finds its name (or says the node is not a definition)."""
     kind: K
     resolve: Resolver
 
 
 @dataclass(frozen=True)
 class LanguageSpec:
+    """One language for the chunker: the grammar, a `Rule` per definition node type, tree-sitter
+    patterns (`@doc`) for what counts as a doc comment above a definition, wrapper node types a
+    definition's chunk grows to include (decorators, `export`), and how to tell constructors from
+    other methods."""
     name: str  # tree-sitter grammar name
     rules: Mapping[str, Rule]
     leading: tuple[str, ...] = ("(comment) @doc",)
@@ -104,6 +110,7 @@ def by_field(name: str = "name", kind: K | None = None) -> Resolver:
     """The name is the child in field `name`; no such child -> not a definition."""
 
     def resolve(node: Node) -> Found | None:
+        """The child in field `name`, or None (not a definition)."""
         child = node.child_by_field_name(name)
         return Found(child, kind) if child is not None else None
 
@@ -114,6 +121,7 @@ def first_of(*types: str, kind: K | None = None) -> Resolver:
     """The name is the first named child of one of `types` (grammars without fields)."""
 
     def resolve(node: Node) -> Found | None:
+        """The first named child of one of `types`, or None (not a definition)."""
         child = _first_child(node, types)
         return Found(child, kind) if child is not None else None
 
@@ -125,6 +133,7 @@ def with_body(resolver: Resolver, body_field: str = "body") -> Resolver:
     prototypes) already appear in their container's chunk."""
 
     def resolve(node: Node) -> Found | None:
+        """The inner resolver's answer for definitions with a body; None otherwise."""
         if node.child_by_field_name(body_field) is None:
             return None
         return resolver(node)
@@ -306,6 +315,8 @@ def _go_value_block(spec_type: str, top_level_only: bool) -> Resolver:
     # A `const (...)` block is one chunk, named after its first constant: iota
     # enumerations read as a unit, and one chunk per line would be noise.
     def resolve(node: Node) -> Found | None:
+        """The block named after its first spec's name (top-level blocks only when asked); None when
+        it has none."""
         if top_level_only and (node.parent is None or node.parent.type != "source_file"):
             return None
         spec = _first_child(node, (spec_type,))
@@ -484,6 +495,8 @@ def _swift_class(node: Node) -> Found | None:
 
 def _swift_keyword(keyword: str) -> Resolver:
     def resolve(node: Node) -> Found | None:
+        """The keyword token itself, named after the keyword (`init` and `deinit` have no name of
+        their own)."""
         token = next((c for c in node.children if c.type == keyword), None)
         return Found(token, name=keyword)
 
@@ -770,6 +783,7 @@ ELIXIR = LanguageSpec(
 
 def _haskell_top_level(resolver: Resolver) -> Resolver:
     def resolve(node: Node) -> Found | None:
+        """The inner resolver's answer for top-level declarations only; None for local ones."""
         if node.parent is None or node.parent.type != "declarations":
             return None
         return resolver(node)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import NotRequired, TypedDict, TypeVar
 
 from semcode.chunking.chunker import ChunkerConfig
 from semcode.chunks import Chunk
@@ -54,6 +54,37 @@ class QueryResult:
     def metrics(self, stage: str) -> dict[str, float]:
         """Every metric of this query at `stage` (zeros when the stage did not run)."""
         return metric_values(self.ranks.get(stage, []), len(self.query.gold))
+
+
+# A metric's mean and 95% bootstrap interval, as `metrics.ci_dict` writes it:
+# {"mean", "lo", "hi"}.
+Interval = dict[str, float]
+
+
+class SliceSummary(TypedDict):
+    """The summary of one slice of the queries (all of them, or the hard ones)."""
+
+    n: int  # queries in the slice
+    stages: dict[str, dict[str, Interval]]  # stage -> metric -> interval
+    # reranked - fused, paired per query (MRR@10, nDCG@10, R@1); when the reranker ran
+    rerank_delta: NotRequired[dict[str, Interval]]
+
+
+# "all", and "hard" when some queries are marked hard.
+Summary = dict[str, SliceSummary]
+
+
+class ProtocolRun(TypedDict):
+    """One protocol run, as `run_docstring` and `run_commit` return it (`result_json`
+    turns it into JSON)."""
+
+    protocol: str  # "docstring" or "commit"
+    corpus: dict[str, int]  # counts: documented symbols and dropped ones, or commits
+    results: list[QueryResult]
+    summary: Summary
+    index_s: NotRequired[float]  # docstring protocol: indexing the stripped tree
+    query_s: float
+    notices: list[str]  # the engine's notices (a model missing, ...)
 
 
 def stage_rankings(hits: Sequence[Hit], mode: str,
@@ -101,13 +132,14 @@ def evaluate(engine: Engine, queries: Sequence[Query], key: Callable[[Chunk], st
 
 
 def summarize(results: Sequence[QueryResult], seed: int = 0,
-              n_resamples: int = 1000) -> dict[str, Any]:
+              n_resamples: int = 1000) -> Summary:
     """Per stage: each metric's mean and 95% bootstrap interval; the reranker's paired
     effect on MRR@10 and nDCG@10; the same for the hard slice when it is marked."""
 
-    def block(rs: Sequence[QueryResult]) -> dict[str, Any]:
+    def block(rs: Sequence[QueryResult]) -> SliceSummary:
+        """The summary of the queries `rs`."""
         stages = [s for s in STAGES if rs and all(s in r.ranks for r in rs)]
-        out: dict[str, Any] = {"n": len(rs), "stages": {}}
+        out: SliceSummary = {"n": len(rs), "stages": {}}
         for stage in stages:
             values = [r.metrics(stage) for r in rs]
             out["stages"][stage] = {
@@ -120,14 +152,14 @@ def summarize(results: Sequence[QueryResult], seed: int = 0,
                 for m in ("MRR@10", "nDCG@10", "R@1")}
         return out
 
-    summary = {"all": block(results)}
+    summary: Summary = {"all": block(results)}
     hard = [r for r in results if r.query.hard]
     if hard:
         summary["hard"] = block(hard)
     return summary
 
 
-def markdown_table(title: str, summary: dict[str, Any]) -> str:
+def markdown_table(title: str, summary: Summary) -> str:
     """One Markdown table per slice: stages as rows, metrics as columns (mean [95% CI])."""
     lines: list[str] = []
     for slice_name, block in summary.items():
@@ -155,7 +187,7 @@ def open_engine(root: Path, settings: Settings) -> Engine:
     engine = Engine.open(root, settings)
     engine.sync()
     engine.embed_pending()
-    engine.indexer.rebuild_lexical_if_needed(background=False)
+    engine.indexer.rebuild_lexical()
     return engine
 
 
@@ -169,7 +201,7 @@ def sample(items: list[T], n: int, seed: int) -> list[T]:
 
 def run_docstring(files: dict[str, str], settings: Settings, work_dir: Path,
                   max_queries: int = 200, seed: int = 0, rerank: bool = True,
-                  log: Callable[[str], None] | None = None) -> dict[str, Any]:
+                  log: Callable[[str], None] | None = None) -> ProtocolRun:
     """The docstring protocol on `files` (path -> original text): strip, write to
     `work_dir/tree`, index with the engine, query. Returns results and timings."""
     corpus = docstring_corpus(files, ChunkerConfig(settings.max_chunk_lines,
@@ -200,7 +232,7 @@ def run_docstring(files: dict[str, str], settings: Settings, work_dir: Path,
 
 def run_commit(repo: Path, settings: Settings, work_dir: Path, max_queries: int = 200,
                seed: int = 0, rerank: bool = True,
-               log: Callable[[str], None] | None = None) -> dict[str, Any]:
+               log: Callable[[str], None] | None = None) -> ProtocolRun:
     """The commit protocol on a git repository: each commit's message searched in its
     parent's tree (one working tree moved commit to commit; the index follows)."""
     cases = sample(commit_cases(repo, max_cases=max_queries * 2), max_queries, seed)
@@ -218,7 +250,7 @@ def run_commit(repo: Path, settings: Settings, work_dir: Path, max_queries: int 
             else:
                 engine.sync()
                 engine.embed_pending()
-                engine.indexer.rebuild_lexical_if_needed(background=False)
+                engine.indexer.rebuild_lexical()
             query = Query(case.message, case.gold, id=case.sha[:12])
             evaluate(engine, [query], file_key, rerank, results=results)
         notices = sorted(set(engine.models.notices())) if engine else []
@@ -231,7 +263,7 @@ def run_commit(repo: Path, settings: Settings, work_dir: Path, max_queries: int 
             "notices": notices}
 
 
-def result_json(run: dict[str, Any]) -> dict[str, Any]:
+def result_json(run: ProtocolRun) -> dict[str, object]:
     """A protocol run as JSON: the summary plus each query's ranks (for re-analysis)."""
     out = {k: v for k, v in run.items() if k != "results"}
     out["queries"] = [{"id": r.query.id, "query": r.query.text[:300], "hard": r.query.hard,

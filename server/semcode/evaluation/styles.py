@@ -270,6 +270,8 @@ def _plain(text: str, name: str) -> str:
     """Markup removed: the identifier's spans dropped, other spans kept as their text,
     links as their label, emphasis as plain words."""
     def span(m: re.Match[str]) -> str:
+        """A markup span's replacement: nothing when it names the identifier (that would give the
+        answer away), else its text."""
         inner = next(g for g in m.groups() if g is not None)
         return "" if name in _IDENT.findall(inner) else inner
 

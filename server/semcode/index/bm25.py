@@ -14,10 +14,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import bm25s
 import numpy as np
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 METHOD = "lucene"
 K1 = 1.2
@@ -38,11 +41,15 @@ class Built:
 
     @classmethod
     def empty(cls) -> Built:
+        """The layer of an empty snapshot: no matrix, no rows, every query scores nothing."""
         return cls(None, np.zeros(0, np.int64), {}, 0, np.zeros(0, np.int64), 0, 0.0)
 
 
 @dataclass
 class PendingCache:
+    """The chunks added since the last build, as flat arrays for `score_pending` (token ids, the
+    document each token belongs to, lengths, BM25F weights); `version` says which set of pending
+    chunks it was made from, so the lexical index rebuilds it only when that set changes."""
     version: int
     chunk_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
@@ -52,6 +59,8 @@ class PendingCache:
 
 
 def new_bm25() -> bm25s.BM25:
+    """An empty bm25s model with semcode's scoring parameters (lucene, k1, b) on the NumPy
+    backend."""
     return bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy", csc_backend="numpy")
 
 
@@ -169,7 +178,8 @@ def score_pending(cache: PendingCache, qids: list[int], built: Built) -> np.ndar
 
 def top_k(ids: np.ndarray, scores: np.ndarray, k: int,
            allow: Callable[[int], bool] | None,
-           order_key: Callable[[int], Any] | None = None) -> list[tuple[int, float]]:
+           order_key: Callable[[int], SupportsRichComparison] | None = None,
+           ) -> list[tuple[int, float]]:
     """Best `k` by score (desc), ties by `order_key` (else id, asc), keeping only ids
     `allow` accepts."""
     n = len(ids)

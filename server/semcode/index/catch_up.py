@@ -50,6 +50,7 @@ class CatchUp:
         def _forget(self, chunk_ids: Sequence[int]) -> None: ...
         def _add_cached_vectors(self, chunk_ids: Iterable[int]) -> None: ...
         def rebuild_lexical_if_needed(self, background: bool) -> None: ...
+        def _adopt_saved_lexical(self) -> bool: ...
 
     def _check_rollback(self) -> None:
         """A database older than the files derived from it (restored from a backup, or
@@ -96,6 +97,7 @@ class CatchUp:
                              "reopening it")
                     self.store.reopen()
         with self.lock:
+            moved = False
             store_id, generation, embed_generation = self.store.stamp()
             if (store_id, generation) != (self._store_id, self._generation):
                 if store_id != self._store_id:  # a new database (moved aside, --full...)
@@ -106,13 +108,15 @@ class CatchUp:
                     self._apply_delta()
                 if writing:
                     self._reapply_buffers()
-                return True
-            if embed_generation != self._embed_generation:
+                moved = True
+            elif embed_generation != self._embed_generation:
                 self._embed_generation = embed_generation
                 if self.vectors is not None:
                     self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
-                return True
-        return False
+                moved = True
+            # Score with the build every process has (lexical_upkeep.py): one stat when
+            # nobody saved a new one.
+            return self._adopt_saved_lexical() or moved
 
     def _apply_delta(self) -> None:
         """Another process changed chunks: forget the removed ones, add the new ones
@@ -123,9 +127,10 @@ class CatchUp:
             self._reload(self.store.snapshot())
             return
         removed = [i for i in self.refs if i not in ids]
-        self._forget(removed)
-        for chunk_id, tokens in added.tokens:
-            self.lexical.upsert(chunk_id, tokens.split())
+        with self.lexical.atomically():  # a search sees a file's old or new chunks
+            self._forget(removed)
+            for chunk_id, tokens in added.tokens:
+                self.lexical.upsert(chunk_id, tokens.split())
         self.refs.update(added.refs)
         self._generation = generation
         self._embed_generation = self.store.stamp()[2]

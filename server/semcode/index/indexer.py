@@ -32,17 +32,18 @@ import shutil
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, chunk_file
+from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, ChunkResult, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
 from semcode.index.catch_up import CatchUp
 from semcode.index.layout import LEXICAL_DIR
 from semcode.index.layout import dir_size as _dir_size
-from semcode.index.lexical import LexicalIndex, LexicalIndexError
+from semcode.index.lexical import LexicalIndex
+from semcode.index.lexical_upkeep import LexicalUpkeep
 from semcode.index.saving import Saving
 from semcode.index.store import ChunkRef, FileRecord, Snapshot, Store, StoreError, WriteLock
 from semcode.index.tokenizer import chunk_tokens
@@ -58,13 +59,12 @@ RECHECK_MTIME = -2  # a file modified just before it was read: its content is re
 # the same timestamp tick, with the same size: its stat cannot be trusted next time (git's
 # "racy clean" problem), so its content is compared again on the next sync.
 RACY_NS = 2_000_000_000
-# Rebuild the BM25 matrix once this many chunks changed since the last build (until then
-# changed chunks are scored by brute force and stale ones masked: see lexical.py).
-LEXICAL_REBUILD_PENDING = 256
 
 
 @dataclass(frozen=True)
 class Progress:
+    """A progress report of a long index run, for a progress bar or `$/progress`."""
+
     stage: str  # "scan" | "chunk" | "embed"
     done: int
     total: int
@@ -76,6 +76,8 @@ ProgressFn = Callable[[Progress], None]
 
 @dataclass
 class SyncReport:
+    """What one `sync()` did (counts for the CLI's closing line and `--json`)."""
+
     files_seen: int = 0
     files_indexed: int = 0  # re-chunked because new or changed
     files_unchanged: int = 0
@@ -96,13 +98,14 @@ def index_dir_for(root: Path, settings: Settings) -> Path:
 
 
 def text_digest(text: str) -> str:
+    """The content digest a file record keeps (decides whether a file changed)."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-class Indexer(CatchUp, VectorUpkeep, Saving):
+class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
     """One workspace's index (see the module docstring). The cross-process catch-up
-    lives in `catch_up.CatchUp`, the vector upkeep in `vector_upkeep.VectorUpkeep`,
-    saving in `saving.Saving`."""
+    lives in `catch_up.CatchUp`, the BM25 build's upkeep in `lexical_upkeep`, the vector
+    upkeep in `vector_upkeep.VectorUpkeep`, saving in `saving.Saving`."""
 
     def __init__(self, root: Path, settings: Settings, *, check: bool = False,
                  recover: bool = False, notice: Callable[[str], None] | None = None) -> None:
@@ -139,7 +142,8 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
         self._own_writes = False  # this process wrote since its last save
         self._lexical_dirty = False  # rebuilt or changed since the last save
         self.skipped: dict[str, str] = {}  # path -> reason, from the last sync
-        self._rebuilding = False
+        self._rebuilding = False  # a lexical build is running (one at a time)
+        self._lexical_seen: tuple[int, int, int] | None = None  # see lexical_upkeep.py
         # The database state the in-memory structures reflect.
         self._store_id = ""
         self._generation = -1
@@ -170,36 +174,10 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
 
     def _reload(self, snap: Snapshot) -> None:
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
-        lexical index when its manifest says it is exactly this state and its files
-        check out, else rebuilt from the snapshot's tokens."""
+        lexical build reconciled with it (see lexical_upkeep.py), else one built from
+        the snapshot's tokens and saved when the write lock is free."""
         self.refs = snap.refs
-        lexical: LexicalIndex | None = None
-        directory = self.dir / LEXICAL_DIR
-        try:
-            loaded = LexicalIndex.load(directory)
-            stamp = loaded.stamp
-            if stamp.get("store_id") != snap.store_id:
-                raise _stale("it belongs to another index database")
-            if stamp.get("generation") != snap.generation:
-                raise _stale(f"it is of generation {stamp.get('generation')}, "
-                             f"the database is at {snap.generation}")
-            if loaded.chunk_ids() != snap.refs.keys():
-                raise LexicalIndexError("its chunks differ from the database's")
-            lexical = loaded
-            self._lexical_dirty = False
-        except LexicalIndexError as exc:
-            if getattr(exc, "stale", False):  # another process wrote since: expected
-                log.info("rebuilding the lexical index (%s)", exc)
-            elif (directory / "meta.json").exists() or directory.with_name(
-                    directory.name + ".old").exists():  # damaged: say so, once
-                log.warning("rebuilding the lexical index (%s)", exc)
-            lexical = LexicalIndex()
-            for chunk_id, tokens in snap.tokens:
-                lexical.upsert(chunk_id, tokens.split())
-            lexical.rebuild()
-            self._lexical_dirty = True
-        lexical.order_key = self.order_key
-        self.lexical = lexical
+        built_here = self._load_lexical(snap)
         store_changed = snap.store_id != self._store_id
         self._store_id, self._generation = snap.store_id, snap.generation
         self._embed_generation = self.store.stamp()[2]
@@ -208,6 +186,10 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
                 self.vectors = VectorIndex(self.vectors.dims)
                 self.vectors.order_key = self.order_key
             self._reconcile_vectors()
+        if built_here:  # share it at once, so other processes score with it too
+            with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
+                if got:
+                    self._save_lexical()
 
     def order_key(self, chunk_id: int) -> tuple[str, int, str, int]:
         """The tie order of search results: (path, start line, name, kind), the same in
@@ -287,7 +269,7 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
                 self._remove_exact(path)
                 report.files_removed += 1
         report.files_skipped += len(self.workspace.skipped)
-        self.rebuild_lexical_if_needed(background=False)
+        self.rebuild_lexical()  # a sync ends exact: as a fresh build of these chunks
         report.chunks = len(self.refs)
         report.seconds = time.perf_counter() - started
         return report
@@ -340,8 +322,14 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
             self.remove_file(rel_path)
             return
         st = (self.root / rel_path).stat()
-        self._index_text(rel_path, text, st.st_size, _trusted_mtime(st.st_mtime_ns),
-                         text_digest(text))
+        digest, mtime_ns = text_digest(text), _trusted_mtime(st.st_mtime_ns)
+        record = self.store.file(rel_path)
+        if record is not None and record.digest == digest:  # indexed already (by sync,
+            # or another process that saw the change first): keep its chunks and ids
+            if (record.size, record.mtime_ns) != (st.st_size, mtime_ns):
+                self.store.touch_file(rel_path, st.st_size, mtime_ns)
+            return
+        self._index_text(rel_path, text, st.st_size, mtime_ns, digest)
 
     def remove_file(self, rel_path: str) -> None:
         """Remove a file, or everything under a directory (one watcher event for a
@@ -374,30 +362,37 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
             self._buffer_text.pop(path, None)
 
     def forget_buffer(self, rel_path: str) -> None:
+        """Stop treating `rel_path` as an editor buffer (its chunks stay until a sync)."""
         with self.lock:
             self.buffers.discard(rel_path)
             self._buffer_text.pop(rel_path, None)
 
-    def _chunk(self, rel_path: str, text: str) -> Any:
+    def _chunk(self, rel_path: str, text: str) -> tuple[ChunkResult, list[list[str]]]:
         result = chunk_file(rel_path, text, self.chunker)
         return result, [chunk_tokens(c, self.settings.bm25_fields) for c in result.chunks]
 
     def _index_text(self, rel_path: str, text: str, size: int, mtime_ns: int,
-                    digest: str, chunked: Any = None) -> str | None:
+                    digest: str,
+                    chunked: tuple[ChunkResult, list[list[str]]] | None = None) -> str | None:
         if not valid_name(rel_path):
             return f"not indexed ({SkipReason.BAD_NAME})"
         result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
         record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
         with self._writing(), self.lock:
             removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
-            self._forget(removed)
-            for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
-                self.lexical.upsert(chunk_id, toks)
-                self.refs[chunk_id] = ChunkRef(chunk.path, chunk.language, int(chunk.kind),
-                                               chunk.content_hash(), content=chunk.content,
-                                               start_line=chunk.start_line, name=chunk.name)
+            # Searches in other threads see the file's old chunks or its new ones, never
+            # neither (they take these locks, not `self.lock`); the commit is done first
+            # so that they never wait for the disk.
+            with self.lexical.atomically(), (self.vectors.atomically()
+                                             if self.vectors is not None else nullcontext()):
+                self._forget(removed)
+                for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
+                    self.lexical.upsert(chunk_id, toks)
+                    self.refs[chunk_id] = ChunkRef(
+                        chunk.path, chunk.language, int(chunk.kind), chunk.content_hash(),
+                        content=chunk.content, start_line=chunk.start_line, name=chunk.name)
+                self._add_cached_vectors(new_ids)
             self._note_write()
-            self._add_cached_vectors(new_ids)
         return str(result.warning) if result.warning else None
 
     def _forget(self, chunk_ids: Sequence[int]) -> None:
@@ -408,44 +403,23 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
             self.vectors.remove(chunk_ids)
             self._vectors_dirty = True
 
-    # ================================================================ lexical upkeep
-    def rebuild_lexical_if_needed(self, background: bool) -> None:
-        if self.lexical.pending == 0:
-            return
-        if background and self.lexical.pending < LEXICAL_REBUILD_PENDING:
-            return
-        if not background:
-            self.lexical.rebuild()
-            return
-        with self.lock:
-            if self._rebuilding:
-                return
-            self._rebuilding = True
-        lexical = self.lexical
-
-        def work() -> None:
-            try:
-                lexical.rebuild()
-            finally:
-                self._rebuilding = False
-
-        threading.Thread(target=work, name="semcode-bm25-rebuild", daemon=True).start()
-
     def reset(self) -> None:
         """Drop chunks and derived indexes (a full reindex); the embedding cache stays."""
         with self._writing(), self.lock:
             self.store.clear_chunks()
             self._forget(list(self.refs))
             self.refs.clear()
-            self.lexical = LexicalIndex()
-            self.lexical.order_key = self.order_key
             shutil.rmtree(self.dir / LEXICAL_DIR, ignore_errors=True)
+            self._install_lexical(LexicalIndex(), None)
             self._note_write()
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
+        """The stored chunks of these ids (ids no longer present are left out)."""
         return self.store.chunks(ids)
 
     def status(self) -> dict[str, object]:
+        """Counts for `semcode status`, the LSP status and MCP `status` (camelCase keys:
+        part of the published protocol)."""
         with self.lock:
             embedded = len(self.vectors) if self.vectors is not None else 0
             chunks = len(self.refs)
@@ -463,15 +437,10 @@ class Indexer(CatchUp, VectorUpkeep, Saving):
         return out
 
     def close(self) -> None:
+        """Close the database connections (save first with `flush()`)."""
         self.store.close()
 
 
 def _trusted_mtime(mtime_ns: int) -> int:
     """`mtime_ns`, or RECHECK_MTIME when it is too recent to prove a later write."""
     return RECHECK_MTIME if time.time_ns() - mtime_ns < RACY_NS else mtime_ns
-
-
-def _stale(why: str) -> LexicalIndexError:
-    exc = LexicalIndexError(why)
-    exc.stale = True  # type: ignore[attr-defined]
-    return exc

@@ -10,10 +10,10 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
-from semcode.index.lexical import remove_stale_temp as _remove_lexical_temp
+from semcode.index.lexical_files import remove_stale_temp as _remove_lexical_temp
 
 VECTORS_FILE = "vectors.usearch"
 VECTORS_MANIFEST = "vectors.json"
@@ -21,7 +21,7 @@ LEXICAL_DIR = "lexical"
 MANIFEST_FORMAT = 1
 
 
-def write_json(path: Path, value: dict[str, Any]) -> None:
+def write_json(path: Path, value: Mapping[str, object]) -> None:
     """Write `value` to `path` atomically (temp file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:

@@ -13,7 +13,10 @@ This index keeps two layers:
 `upsert`/`remove` are visible to the next `search` at once. `rebuild()` (run it in a
 worker thread when `pending` grows) snapshots the token ids under the lock, builds the
 matrix outside it, and swaps it in under the lock; searches keep using the old layer
-meanwhile. Changes made during the build stay pending after the swap.
+meanwhile. Changes made during the build stay pending after the swap. `building()` is
+the same in two steps, so that the indexer can swap a build in and save it under its
+write lock in one step: every process on an index then scores with a saved build
+(`build_id` names it; see index/lexical_upkeep.py).
 
 What holds (tested against a brute-force BM25):
 - right after `rebuild()` (nothing pending) scores equal a fresh bm25s build of the live
@@ -38,13 +41,14 @@ the index is rebuilt from scratch by its owner.
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +62,18 @@ from semcode.index.bm25 import build as _build
 from semcode.index.bm25 import fields_of as _fields
 from semcode.index.bm25 import new_bm25 as _new_bm25
 from semcode.index.bm25 import top_k as _top_k
+from semcode.index.lexical_files import (
+    BUILT_FILE,
+    DOCS_FILE,
+    META_FILE,
+    VOCAB_FILE,
+    digest,
+    fsync,
+)
 from semcode.index.tokenizer import FIELD_WEIGHTS
 
 FORMAT_VERSION = 1
 
-_DOCS_FILE = "docs.npz"
-_BUILT_FILE = "built.npz"
-_VOCAB_FILE = "vocab.json"
-_META_FILE = "meta.json"
 
 
 class LexicalIndexError(Exception):
@@ -93,6 +101,9 @@ class LexicalIndex:
         # sets a key that does not depend on id history (path, line, name).
         self.order_key: Callable[[int], Any] | None = None
         self.stamp: dict[str, Any] = {}  # what `save` was given / `load` found
+        # Names the built layer (a new one per build, kept by save/load): processes that
+        # share an index compare it to know whether they score with the same statistics.
+        self.build_id = ""
 
     # ------------------------------------------------------------------ writing
     def _ids_for(self, tokens: list[str]) -> np.ndarray:
@@ -140,6 +151,12 @@ class LexicalIndex:
                 self._changed_during_build.add(chunk_id)
             self._version += 1
 
+    def atomically(self) -> contextlib.AbstractContextManager[object]:
+        """Hold the index's lock across several `upsert`/`remove` calls, so that a search
+        in another thread sees all of them or none (a file's old chunks gone and its new
+        ones not yet there would be a wrong answer)."""
+        return self._lock
+
     def __len__(self) -> int:
         return len(self._docs)
 
@@ -147,8 +164,30 @@ class LexicalIndex:
         return chunk_id in self._docs
 
     def chunk_ids(self) -> set[int]:
+        """The ids of every chunk held (built or pending)."""
         with self._lock:
             return set(self._docs)
+
+    def tokens(self, chunk_id: int) -> list[str]:
+        """The tokens a chunk was given (KeyError when it is not held)."""
+        with self._lock:
+            terms = self._terms
+            return [terms[i] for i in self._docs[int(chunk_id)].tolist()]
+
+    def reconcile(self, live: Iterable[int], tokens_of: Callable[[int], list[str]]) -> int:
+        """Make the held chunks exactly `live`: drop the others, add the missing ones
+        with `tokens_of(id)` (pending: scored with this build's statistics). Chunk ids
+        are never reused with other content, so ids alone tell what differs. Returns how
+        many chunks were dropped or added."""
+        live = set(live)
+        with self._lock:
+            held = set(self._docs)
+            gone, new = held - live, sorted(live - held)
+            for chunk_id in gone:
+                self.remove(chunk_id)
+            for chunk_id in new:
+                self.upsert(chunk_id, tokens_of(chunk_id))
+        return len(gone) + len(new)
 
     @property
     def pending(self) -> int:
@@ -158,12 +197,23 @@ class LexicalIndex:
 
     @property
     def vocabulary_size(self) -> int:
+        """Distinct terms ever seen (terms of deleted chunks stay until a fresh index)."""
         return len(self._terms)
 
     # ------------------------------------------------------------------ rebuild
     def rebuild(self) -> None:
         """Rebuild the matrix from the stored token ids and swap it in. Safe to call from
         a worker thread while another thread searches and writes."""
+        with self.building() as install:
+            install()
+
+    @contextlib.contextmanager
+    def building(self) -> Iterator[Callable[[], None]]:
+        """Build a new matrix from a snapshot of the current chunks (outside the index
+        lock: searches and writes go on), then yield a function that swaps it in. Not
+        calling it drops the build. The caller can take other locks between the two,
+        e.g. to save the build in the same step as it becomes visible (the indexer does,
+        so that every process scores with a build that is on disk). One build at a time."""
         with self._rebuild_lock:
             with self._lock:
                 snapshot = sorted(self._docs.items())
@@ -172,16 +222,20 @@ class LexicalIndex:
                 markers = self._markers()
             try:
                 built = _build(snapshot, n_vocab, markers)
-            except BaseException:
+
+                def install() -> None:
+                    with self._lock:
+                        changed = self._changed_during_build or set()
+                        self._changed_during_build = None
+                        self._install(built, changed)
+
+                yield install
+            finally:
                 with self._lock:
                     self._changed_during_build = None
-                raise
-            with self._lock:
-                changed = self._changed_during_build or set()
-                self._changed_during_build = None
-                self._install(built, changed)
 
     def _install(self, built: _Built, changed: set[int]) -> None:
+        self.build_id = uuid.uuid4().hex
         self._built = built
         self._mask = np.ones(built.n_docs, np.float32)
         self._hidden = set()
@@ -263,28 +317,29 @@ class LexicalIndex:
             mask = self._mask.copy()
             pending = np.array(sorted(self._pending), dtype=np.int64)
             hidden = np.array(sorted(self._hidden), dtype=np.int64)
+            build_id = self.build_id
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
-            np.savez(tmp / _DOCS_FILE, chunk_ids=chunk_ids, lengths=lengths, tokens=tokens)
+            np.savez(tmp / DOCS_FILE, chunk_ids=chunk_ids, lengths=lengths, tokens=tokens)
             scores = built.bm25.scores if built.bm25 is not None else None
             np.savez(
-                tmp / _BUILT_FILE,
+                tmp / BUILT_FILE,
                 data=scores["data"] if scores else np.zeros(0, np.float32),
                 indices=scores["indices"] if scores else np.zeros(0, np.int32),
                 indptr=scores["indptr"] if scores else np.zeros(1, np.int64),
                 row_ids=built.row_ids, df=built.df, mask=mask, pending=pending, hidden=hidden)
-            (tmp / _VOCAB_FILE).write_text(json.dumps(terms), encoding="utf-8")
+            (tmp / VOCAB_FILE).write_text(json.dumps(terms), encoding="utf-8")
             meta = {
                 "format": FORMAT_VERSION, "method": METHOD, "k1": K1, "b": B,
                 "n_vocab_built": built.n_vocab, "n_docs_built": built.n_docs,
-                "avgdl": built.avgdl, "stamp": stamp,
-                "files": {name: _digest(tmp / name)
-                          for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE)},
+                "avgdl": built.avgdl, "stamp": stamp, "build_id": build_id,
+                "files": {name: digest(tmp / name)
+                          for name in (DOCS_FILE, BUILT_FILE, VOCAB_FILE)},
             }
-            (tmp / _META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-            for name in (_DOCS_FILE, _BUILT_FILE, _VOCAB_FILE, _META_FILE):
-                _fsync(tmp / name)
+            (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+            for name in (DOCS_FILE, BUILT_FILE, VOCAB_FILE, META_FILE):
+                fsync(tmp / name)
             backup = directory.with_name(directory.name + ".old")
             if backup.exists():
                 shutil.rmtree(backup)
@@ -301,9 +356,9 @@ class LexicalIndex:
         """Load what `save` wrote. Raises `LexicalIndexError` (one line) when it is
         missing, corrupt or of another format: the caller then rebuilds from its store."""
         directory = Path(directory)
-        if not (directory / _META_FILE).is_file():
+        if not (directory / META_FILE).is_file():
             backup = directory.with_name(directory.name + ".old")
-            if (backup / _META_FILE).is_file():
+            if (backup / META_FILE).is_file():
                 directory = backup
         try:
             return cls._load(directory)
@@ -319,7 +374,7 @@ class LexicalIndex:
             return LexicalIndexError(f"lexical index at {directory} is corrupt ({why}); "
                                      "rebuild it")
 
-        meta_path = directory / _META_FILE
+        meta_path = directory / META_FILE
         if not meta_path.is_file():
             raise LexicalIndexError(f"no lexical index at {directory}")
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
@@ -330,18 +385,18 @@ class LexicalIndex:
         if (meta.get("method"), meta.get("k1"), meta.get("b")) != (METHOD, K1, B):
             raise LexicalIndexError(f"lexical index at {directory} was built with other "
                                     "BM25 parameters; rebuild it")
-        for name, digest in meta["files"].items():
+        for name, recorded in meta["files"].items():
             path = directory / name
             if not path.is_file():
                 raise bad(f"{name} missing")
-            if _digest(path) != digest:
+            if digest(path) != recorded:
                 raise bad(f"{name} checksum mismatch")
-        terms = json.loads((directory / _VOCAB_FILE).read_text(encoding="utf-8"))
+        terms = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
         if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
             raise bad("vocabulary is not a list of strings")
-        with np.load(directory / _DOCS_FILE, allow_pickle=False) as z:
+        with np.load(directory / DOCS_FILE, allow_pickle=False) as z:
             chunk_ids, lengths, tokens = z["chunk_ids"], z["lengths"], z["tokens"]
-        with np.load(directory / _BUILT_FILE, allow_pickle=False) as z:
+        with np.load(directory / BUILT_FILE, allow_pickle=False) as z:
             b = {k: z[k] for k in ("data", "indices", "indptr", "row_ids", "df", "mask",
                                    "pending", "hidden")}
         n_vocab, n_docs = int(meta["n_vocab_built"]), int(meta["n_docs_built"])
@@ -385,6 +440,7 @@ class LexicalIndex:
         index._hidden = {int(c) for c in b["hidden"]}
         stamp = meta.get("stamp", {})
         index.stamp = stamp if isinstance(stamp, dict) else {}
+        index.build_id = str(meta.get("build_id", ""))
         if not index._pending <= index._docs.keys():
             raise bad("pending chunk ids unknown")
         if not index._hidden <= index._built.row_of.keys():
@@ -393,39 +449,4 @@ class LexicalIndex:
 
 
 
-def remove_stale_temp(directory: Path) -> int:
-    """Delete what killed saves left beside `directory` (`.NAME.tmp-*`, `NAME.old` when
-    `NAME` is whole). Call it only while holding the index's write lock (another
-    process could be saving). Returns how many were removed."""
-    directory = Path(directory)
-    removed = 0
-    try:
-        names = os.listdir(directory.parent)
-    except OSError:
-        return 0
-    for name in names:
-        stale = name.startswith(f".{directory.name}.tmp-") or (
-            name == directory.name + ".old" and (directory / _META_FILE).is_file())
-        if stale:
-            shutil.rmtree(directory.parent / name, ignore_errors=True)
-            removed += 1
-    return removed
-
-
-def _digest(path: Path) -> str:
-    h = hashlib.blake2b(digest_size=16)
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B", "remove_stale_temp"]
+__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B"]

@@ -43,10 +43,15 @@ class WriteLock:
 
     @property
     def depth(self) -> int:
+        """How many nested `hold()`s the calling thread is inside (0 when it does not hold the
+        lock); the indexer catches up with other processes only on the outermost one."""
         return self._depth if self.held else 0
 
     @contextlib.contextmanager
     def hold(self) -> Iterator[None]:
+        """Hold the lock for the block, waiting for another process that holds it (one notice line
+        after half a second; `StoreError` after `wait_s`). Re-entrant in the holding thread; the
+        file lock is taken by the outermost level only."""
         with self._mutex:
             if self._depth == 0:
                 self._acquire_file()

@@ -43,6 +43,8 @@ class ChunkRef:
 
 @dataclass(frozen=True, slots=True)
 class FileRecord:
+    """One indexed file as the store keeps it: its stat (size, mtime) and content digest decide
+    whether a sync re-chunks it; `warning` is the chunker's fallback note, if any."""
     path: str
     size: int
     mtime_ns: int
@@ -66,6 +68,7 @@ class Snapshot:
 
 
 def row_to_ref(row: Sequence[object]) -> ChunkRef:
+    """A `ChunkRef` from a row of `REF_COLUMNS`."""
     path, language, kind, content_hash, start_line, name, content = row
     return ChunkRef(path=str(path), language=str(language), kind=int(kind),  # type: ignore[call-overload]
                     hash=str(content_hash), start_line=int(start_line), name=str(name),  # type: ignore[call-overload]
@@ -73,6 +76,7 @@ def row_to_ref(row: Sequence[object]) -> ChunkRef:
 
 
 def row_to_chunk(row: Sequence[object]) -> Chunk:
+    """A `Chunk` from a row of `CHUNK_COLUMNS`."""
     (path, language, kind, name, container, start, end, name_line, name_start, name_end,
      part, text, content) = row
     return Chunk(

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from semcode.index.layout import (
-    LEXICAL_DIR,
     MANIFEST_FORMAT,
     VECTORS_FILE,
     VECTORS_MANIFEST,
@@ -45,10 +44,10 @@ class Saving:
 
         def _writing(self) -> AbstractContextManager[None]: ...
         def _catch_up(self, writing: bool) -> bool: ...
+        def _save_lexical(self) -> None: ...
 
     def _needs_save(self) -> bool:
-        return (self._lexical_dirty or bool(self.lexical.pending)
-                or (self.vectors is not None and self._vectors_dirty))
+        return self._lexical_dirty or (self.vectors is not None and self._vectors_dirty)
 
     def flush(self) -> None:
         """Save the derived indexes, each with a manifest of the database state it holds
@@ -70,11 +69,8 @@ class Saving:
                 self._catch_up(writing=True)  # (entered through try_hold: not done yet)
                 stamp = {"store_id": self._store_id, "generation": self._generation}
                 self._remove_stale_temp()
-                if self.lexical.pending:
-                    self.lexical.rebuild()
-                if self._lexical_dirty:
-                    self.lexical.save(self.dir / LEXICAL_DIR, stamp)
-                    self._lexical_dirty = False
+                if self._lexical_dirty:  # the build as it is, with its pending chunks
+                    self._save_lexical()
                 if self.vectors is not None and self._vectors_dirty and self.model_id:
                     size, digest = self.vectors.save(self.dir / VECTORS_FILE)
                     write_json(self.dir / VECTORS_MANIFEST, {

@@ -22,7 +22,8 @@ Only `indexer.Indexer` writes through this class.
 
 Its helpers live beside it: `store_errors` (errors, transactions), `locking`
 (`WriteLock`), `schema` (tables and open-time checks), `records` (what it returns),
-`salvage` (recovering a damaged file); this module re-exports their public names.
+`salvage` (recovering a damaged file), `embedding_cache` (the vector cache's methods,
+a mixin); this module re-exports their public names.
 """
 
 
@@ -36,9 +37,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-import numpy as np
-
 from semcode.chunks import Chunk
+from semcode.index.embedding_cache import EmbeddingCache
 from semcode.index.locking import LOCK_FILE, WriteLock
 from semcode.index.records import (
     CHUNK_COLUMNS,
@@ -49,7 +49,7 @@ from semcode.index.records import (
     row_to_chunk,
     row_to_ref,
 )
-from semcode.index.salvage import embedding_batches, move_aside
+from semcode.index.salvage import move_aside
 from semcode.index.schema import SCHEMA_VERSION, prepare
 from semcode.index.store_errors import StoreCorrupt, StoreError, _describe, _errors, _Transaction
 
@@ -67,7 +67,7 @@ T = TypeVar("T")
 
 
 # ====================================================================== the store
-class Store:
+class Store(EmbeddingCache):
     """SQLite with one writer connection (under `lock`) and a reader connection per
     thread. See the module docstring."""
 
@@ -156,16 +156,6 @@ class Store:
         self.notices.append(line)
         log.warning("%s", line)
 
-    def _copy_embeddings(self, damaged: Path) -> int:
-        return sum(self._put_raw(batch) for batch in embedding_batches(damaged))
-
-    def _put_raw(self, rows: list[tuple[str, str, bytes]]) -> int:
-        if not rows:
-            return 0
-        with self._write(), self._transaction():
-            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
-        return len(rows)
-
     # ------------------------------------------------------------------ connections
     @property
     def _wdb(self) -> sqlite3.Connection:
@@ -210,11 +200,15 @@ class Store:
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
+        """The value stored under `key` in the meta table (store id, generations, versions), or
+        None."""
         row = self._read(lambda db: db.execute("SELECT value FROM meta WHERE key=?",
                                                (key,)).fetchone())
         return row[0] if row else None
 
     def set_meta(self, key: str, value: str) -> None:
+        """Store `value` under `key` in the meta table (needs the write lock; no transaction of its
+        own)."""
         with self._write():
             self._wdb.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
@@ -239,11 +233,14 @@ class Store:
 
     # ------------------------------------------------------------------ files and chunks
     def files(self) -> dict[str, FileRecord]:
+        """Every indexed file's record (size, mtime, digest, language, warning), by
+        workspace-relative path."""
         rows = self._read(lambda db: db.execute(
             "SELECT path, size, mtime_ns, digest, language, warning FROM files").fetchall())
         return {r[0]: FileRecord(*r) for r in rows}
 
     def file(self, path: str) -> FileRecord | None:
+        """The record of one indexed file, or None when it is not in the index."""
         row = self._read(lambda db: db.execute(
             "SELECT path, size, mtime_ns, digest, language, warning FROM files WHERE path=?",
             (path,)).fetchone())
@@ -320,11 +317,15 @@ class Store:
             self._bump_generation()
 
     def chunk_refs(self) -> dict[int, ChunkRef]:
+        """The light reference (`ChunkRef`: path, language, kind, content hash, content kind,
+        start line, name) of every chunk, by chunk id; what the engine keeps in memory
+        instead of the text."""
         rows = self._read(lambda db: db.execute(
             f"SELECT id, {REF_COLUMNS} FROM chunks").fetchall())
         return {r[0]: row_to_ref(r[1:]) for r in rows}
 
     def chunk_tokens(self) -> Iterator[tuple[int, list[str]]]:
+        """(chunk id, BM25 tokens) of every chunk, for rebuilding the lexical index."""
         rows = self._read(lambda db: db.execute("SELECT id, tokens FROM chunks").fetchall())
         for chunk_id, tokens in rows:
             yield chunk_id, tokens.split()
@@ -345,6 +346,7 @@ class Store:
     def snapshot(self) -> Snapshot:
         """Generation, refs and tokens of one committed state (one read transaction)."""
         def read(db: sqlite3.Connection) -> Snapshot:
+            """The snapshot, read inside one transaction on `db`."""
             with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
@@ -361,6 +363,7 @@ class Store:
         chunk's content never changes under its id, so ids gone from the result were
         removed and new ones added: that is the whole difference."""
         def read(db: sqlite3.Connection) -> tuple[str, int, set[int], Snapshot]:
+            """The delta, read inside one transaction on `db`."""
             with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
@@ -379,9 +382,12 @@ class Store:
         return self._read(read)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
+        """The full chunks (text included) for `ids`, by id; ids no longer stored are left out. Read
+        in batches of 500 (SQLite's variable limit)."""
         ids = list(ids)
 
         def read(db: sqlite3.Connection) -> dict[int, Chunk]:
+            """The chunks of `ids`, 500 at a time."""
             out: dict[int, Chunk] = {}
             for start in range(0, len(ids), 500):
                 part = ids[start : start + 500]
@@ -395,6 +401,7 @@ class Store:
         return self._read(read)
 
     def chunks_of_file(self, path: str) -> dict[int, Chunk]:
+        """The chunks of the file at `path`, by id, in line order."""
         rows = self._read(lambda db: db.execute(
             f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE path=? ORDER BY start_line",
             (path,)).fetchall())
@@ -408,49 +415,20 @@ class Store:
         return {row[0]: row_to_chunk(row[1:]) for row in rows}
 
     def embedding_texts(self, ids: Sequence[int]) -> dict[int, str]:
+        """What the embedder sees for each chunk of `ids` (`Chunk.embedding_text`), by id."""
         return {i: c.embedding_text() for i, c in self.chunks(ids).items()}
 
-    # ------------------------------------------------------------------ embedding cache
-    def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
-        hashes = list(set(hashes))
-
-        def read(db: sqlite3.Connection) -> dict[str, np.ndarray]:
-            out: dict[str, np.ndarray] = {}
-            for start in range(0, len(hashes), 500):
-                part = hashes[start : start + 500]
-                marks = ",".join("?" * len(part))
-                rows = db.execute(
-                    f"SELECT hash, vector FROM embeddings WHERE model=? AND hash IN ({marks})",
-                    [model, *part],
-                ).fetchall()
-                for h, blob in rows:
-                    if isinstance(blob, bytes) and len(blob) % 4 == 0 and blob:
-                        out[h] = np.frombuffer(blob, dtype=np.float32)
-            return out
-        return self._read(read)
-
-    def missing_embeddings(self, model: str) -> list[tuple[int, str]]:
-        """(chunk id, hash) of chunks with no cached vector for `model`."""
-        return self._read(lambda db: db.execute(
-            "SELECT c.id, c.hash FROM chunks c LEFT JOIN embeddings e "
-            "ON e.model=? AND e.hash=c.hash WHERE e.hash IS NULL ORDER BY c.id",
-            (model,)).fetchall())
-
-    def put_vectors(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
-        rows = [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items]
-        if not rows:
-            return
-        with self._write(), self._transaction():
-            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
-            self._bump("embed_generation")
-
     def count(self, what: str) -> int:
+        """How many rows `what` ("files", "chunks" or "embeddings") holds; any other name is a
+        ValueError (the name goes into the SQL)."""
         if what not in ("files", "chunks", "embeddings"):
             raise ValueError(what)
         return int(self._read(lambda db: db.execute(f"SELECT COUNT(*) FROM {what}")
                               .fetchone()[0]))
 
     def close(self) -> None:
+        """Close the writer and every thread's reader connection; later reads and writes raise
+        `StoreError`."""
         self._closed = True
         with self._lock:
             self._close_all()

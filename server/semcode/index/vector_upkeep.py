@@ -42,7 +42,8 @@ class VectorUpkeep:
         _vectors_dirty: bool
         _own_writes: bool
 
-        def order_key(self, chunk_id: int) -> tuple[str, int, str, int]: ...
+        def order_key(self, chunk_id: int) -> tuple[str, int, str, int]:
+            """`Indexer.order_key` (declared here for the type checker)."""
         def _writing(self) -> AbstractContextManager[None]: ...
 
     def attach_model(self, model_id: str, dims: int) -> int:
@@ -97,6 +98,8 @@ class VectorUpkeep:
         self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
 
     def detach_model(self) -> None:
+        """Drop the live vector index (no embedder configured): dense search is off until
+        `attach_model`; the cached vectors stay in the store."""
         with self.lock:
             self.vectors, self.model_id = None, None
 
@@ -127,6 +130,8 @@ class VectorUpkeep:
         return [i for _, i in sorted(keyed)]
 
     def pending_count(self) -> int:
+        """How many chunks lack a vector of the attached model (all of them when none is
+        attached)."""
         with self.lock:
             if self.vectors is None:
                 return len(self.refs)

@@ -34,12 +34,16 @@ import os
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from usearch.index import Index, MetricKind
 from usearch.index import search as exact_search
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 CONNECTIVITY = 16
 EXPANSION_ADD = 128
@@ -70,12 +74,17 @@ class VectorIndex:
         self._row: dict[int, int] = {}
         self._n = 0
         # Orders equal similarities (chunk id -> sortable key); None: by chunk id.
-        self.order_key: Callable[[int], Any] | None = None
+        self.order_key: Callable[[int], SupportsRichComparison] | None = None
 
     @staticmethod
     def _new_index(dims: int) -> Index:
         return Index(ndim=dims, metric="cos", dtype="f16", connectivity=CONNECTIVITY,
                      expansion_add=EXPANSION_ADD, expansion_search=EXPANSION_SEARCH)
+
+    def atomically(self) -> AbstractContextManager[object]:
+        """Hold the index's lock across several `add`/`remove` calls, so that a search in
+        another thread sees all of them or none."""
+        return self._lock
 
     def __len__(self) -> int:
         with self._lock:

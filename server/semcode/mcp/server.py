@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, InputRequiredResult, TextContent, ToolAnnotations
 from pydantic import Field, ValidationError
 
 import semcode
@@ -55,8 +55,12 @@ T = TypeVar("T")
 class SemcodeMCP(MCPServer[Any]):
     """MCPServer whose argument-validation errors are one line, like every other error."""
 
+    # The SDK's own signature: `arguments` is the tool call's JSON object, validated by the
+    # tool's pydantic model (Any as in the SDK); Context's parameters are the lifespan and
+    # request types, which semcode does not use.
     async def call_tool(self, name: str, arguments: dict[str, Any],
-                        context: Any = None) -> Any:
+                        context: Context[Any, Any] | None = None
+                        ) -> CallToolResult | InputRequiredResult:
         """MCPServer's call, with a bad-arguments error turned into one line naming the fields."""
         try:
             return await super().call_tool(name, arguments, context)
@@ -82,7 +86,9 @@ def build_server(service: McpService) -> SemcodeMCP:
                         instructions=INSTRUCTIONS, log_level="WARNING")
     read_only = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
-    def call(fn: Callable[[], dict[str, Any]]) -> CallToolResult:
+    def call(fn: Callable[[], dict[str, object]]) -> CallToolResult:
+        """Run one tool body: its answer as JSON text (or its own `text`, the rendered
+        hits) plus the structured answer; any failure a one-line ToolError."""
         try:
             answer = fn()
         except ToolFailure as exc:
@@ -91,7 +97,7 @@ def build_server(service: McpService) -> SemcodeMCP:
             log.warning("tool failed: %s", "".join(traceback.format_exception(exc)).strip())
             raise ToolError(f"{type(exc).__name__}: {one_line(exc)}") from None
         text = answer.pop("text", None)
-        if text is None:
+        if not isinstance(text, str):  # absent: the answer is its own text
             import json
 
             text = json.dumps(answer, indent=1)

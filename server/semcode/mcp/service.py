@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -338,8 +339,8 @@ def hit_meta(rank: int, score: float, chunk: Chunk) -> dict[str, Any]:
     return meta
 
 
-def _header(meta: dict[str, Any]) -> str:
-    kind = meta["kind"] + (f", {meta['content']}" if meta.get("content") else "")
+def _header(meta: Mapping[str, object]) -> str:
+    kind = f"{meta['kind']}" + (f", {meta['content']}" if meta.get("content") else "")
     return (f"{meta['rank']}. {meta['path']}:{meta['start_line']}-{meta['end_line']} "
             f"{meta['symbol']} ({kind}) score {meta['score']}")
 
@@ -369,6 +370,7 @@ def render_hits(response: SearchResponse, max_tokens: int,
     omitted = len(response.hits) - len(items)
 
     def line_cost(line: str) -> int:
+        """Characters a code line costs in the answer (its newline included)."""
         return len(line) + 1
 
     marker_cost = _MARKER_COST

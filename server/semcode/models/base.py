@@ -45,9 +45,13 @@ class EmbeddingProfile:
     dims: int | None = None  # Matryoshka truncation; None keeps the model's width
 
     def format_query(self, query: str) -> str:
+        """`query` as this model wants to embed it: the query template filled with the task
+        instruction and the query."""
         return self.query_template.format(task=self.task, query=query)
 
     def format_document(self, text: str) -> str:
+        """`text` (a chunk's embedding text) as this model wants to embed it: the document template
+        filled in (most models take it verbatim)."""
         return self.document_template.format(text=text)
 
     def recipe_key(self, token_budget: int, dims: int) -> str:
@@ -94,11 +98,14 @@ class Embedder(ABC):
 
     @property
     @abstractmethod
-    def info(self) -> ModelInfo: ...
+    def info(self) -> ModelInfo:
+        """What this embedder is (identity, backend, device, path, width); its `identity` keys the
+        embedding cache."""
 
     @property
     @abstractmethod
-    def dims(self) -> int: ...
+    def dims(self) -> int:
+        """The width of every vector this embedder returns (after any Matryoshka cut)."""
 
     @abstractmethod
     def embed_documents(
@@ -122,7 +129,8 @@ class Reranker(ABC):
 
     @property
     @abstractmethod
-    def info(self) -> ModelInfo: ...
+    def info(self) -> ModelInfo:
+        """What this reranker is (identity, backend, device, path)."""
 
     @abstractmethod
     def score(

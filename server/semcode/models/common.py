@@ -44,6 +44,7 @@ class Throughput:
         self.seconds = 0.0
 
     def add(self, tokens: float, seconds: float) -> None:
+        """Count `tokens` processed in `seconds` of model time."""
         self.tokens += tokens
         self.seconds += seconds
 
@@ -125,10 +126,12 @@ class DescribedEmbedder(Embedder):
 
     @property
     def info(self) -> ModelInfo:
+        """The ModelInfo the subclass stored in `_info`."""
         return self._info
 
     @property
     def dims(self) -> int:
+        """The vector width the subclass stored in `_dims`."""
         return self._dims
 
 
@@ -150,6 +153,7 @@ class MeasuredReranker(Reranker):
 
     @property
     def info(self) -> ModelInfo:
+        """The ModelInfo the subclass stored in `_info`."""
         return self._info
 
     def tokens_per_second(self) -> float | None:
@@ -179,6 +183,8 @@ class TokenEmbedder(MeasuredEmbedder):
         return self._embed(seqs, progress)
 
     def embed_query(self, query: str) -> np.ndarray:
+        """The query formatted with the profile's instruction, tokenised and embedded: one row,
+        shape (dims,)."""
         vecs: np.ndarray = self._embed([self.tokenize(self.profile.format_query(query))], None)
         return vecs[0]
 

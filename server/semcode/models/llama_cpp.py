@@ -30,7 +30,6 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 
@@ -54,7 +53,7 @@ from .common import (
     sigmoid,
     yes_probability,
 )
-from .llama_native import Batch, LlamaModel, decode
+from .llama_native import Batch, LlamaModel, NativePointer, decode
 from .profiles import detect_embedding_profile, detect_reranker_profile, gguf_pooling
 
 BACKEND = "llama.cpp"
@@ -67,14 +66,16 @@ class _OwnsContext:
     """Frees the llama.cpp context, batch and model an embedder or reranker holds."""
 
     _model: LlamaModel
-    _ctx: Any
+    _ctx: NativePointer  # 0 once freed
     _batch: Batch
 
     def close(self) -> None:
+        """Free the context, the batch and the model (idempotent; also run on garbage
+        collection)."""
         if getattr(self, "_ctx", None):
             self._batch.free()
             self._model.lib.llama_free(self._ctx)
-            self._ctx = None
+            self._ctx = 0
         self._model.free()
 
     def __del__(self) -> None:
@@ -241,6 +242,8 @@ class LlamaCppReranker(_OwnsContext, YesNoReranker):
 
     @property
     def uses_rank_head(self) -> bool:
+        """Whether scores come from the GGUF's rank head (pooling RANK) instead of the yes/no
+        logits; only recent conversions carry one, and the profile must allow it."""
         return self._rank_head
 
     # -- prompt pieces
@@ -249,6 +252,9 @@ class LlamaCppReranker(_OwnsContext, YesNoReranker):
         return self._model.tokenize(text, add_special)
 
     def prefix_tokens(self, query: str) -> list[int]:
+        """The prompt up to the document, tokenised (BOS included). It must fit one batch and leave
+        a full batch of documents room in the context, so an over-long query is halved (by
+        characters, keeping the template) until it does."""
         m = self._model
         # Keep the prefix within one batch and leave a full document's room in the
         # context: an over-long query is cut (by characters, so the template survives).

@@ -15,13 +15,19 @@ import sys
 import threading
 from collections import deque
 from pathlib import Path
-from typing import Any
+from types import ModuleType
 
 from .base import ModelError
 
 # llama.cpp's enum llama_pooling_type.
 _POOLING_IDS = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}
-def load_library() -> Any:
+
+# The address of a native llama.cpp object (llama_model*, llama_context*): the low-level
+# API declares them c_void_p, which ctypes hands back as a plain int (0 or None: NULL).
+NativePointer = int
+
+
+def load_library() -> ModuleType:
     """Import llama_cpp lazily: importing semcode must not load native code, and a missing
     wheel must surface as a ModelError, not an ImportError at import time."""
     try:
@@ -41,16 +47,18 @@ _log_lock = threading.Lock()
 _log_installed = False
 _log_verbose = False
 _log_errors: deque[str] = deque(maxlen=8)
-_log_callback: Any = None  # keep a reference: ctypes callbacks die with their Python object
+_log_callback: object = None  # keep a reference: ctypes callbacks die with their Python object
 
 
-def _install_log_handler(llama_cpp: Any) -> None:
+def _install_log_handler(llama_cpp: ModuleType) -> None:
     global _log_installed, _log_callback
     with _log_lock:
         if _log_installed:
             return
 
-        def on_log(level: int, text: bytes, _user_data: Any) -> None:
+        def on_log(level: int, text: bytes, _user_data: object) -> None:
+            """llama.cpp's log callback: keep error lines (they explain a failed load), print
+            everything else only when verbose."""
             msg = text.decode("utf-8", "replace") if text else ""
             if level == 3 and msg.strip():  # GGML_LOG_LEVEL_ERROR
                 _log_errors.append(msg.strip())
@@ -180,6 +188,8 @@ class LlamaModel:
         return out
 
     def tokenize(self, text: str, add_special: bool) -> list[int]:
+        """Token ids of `text` in this model's vocabulary; `add_special` adds the tokenizer's
+        own BOS/EOS."""
         # parse_special=True: control tokens written in a template (<|im_start|>...)
         # become their ids, as HF tokenizers do; with False they would be split into
         # bytes and the model would see a different prompt.
@@ -195,6 +205,8 @@ class LlamaModel:
 
     @property
     def device(self) -> str:
+        """Where the layers run: "cpu", or "metal"/"gpu" when layers are offloaded and this
+        llama.cpp build can offload."""
         offload = self.n_gpu_layers != 0 and bool(self.lib.llama_supports_gpu_offload())
         if not offload:
             return "cpu"
@@ -209,7 +221,11 @@ class LlamaModel:
         n_threads: int,
         embeddings: bool,
         pooling: str,
-    ) -> Any:
+    ) -> NativePointer:
+        """A new llama.cpp context on this model (the caller frees it with `llama_free`): one KV
+        cache unified across `n_seq_max` sequences, micro-batch = batch (pooled embeddings need each
+        sequence whole in one), `pooling` one of none/mean/cls/last/rank. Raises ModelError with
+        llama.cpp's last error line."""
         p = self.lib.llama_context_default_params()
         p.n_ctx = n_ctx
         p.n_batch = n_batch
@@ -232,6 +248,7 @@ class LlamaModel:
         return ctx
 
     def free(self) -> None:
+        """Free the native model (idempotent)."""
         if self.ptr:
             self.lib.llama_model_free(self.ptr)
             self.ptr = None
@@ -240,17 +257,20 @@ class LlamaModel:
 class Batch:
     """A llama_batch we fill token by token; one sequence id per token."""
 
-    def __init__(self, lib: Any, capacity: int) -> None:
+    def __init__(self, lib: ModuleType, capacity: int) -> None:
         self.lib = lib
         self.capacity = capacity
         self.raw = lib.llama_batch_init(capacity, 0, 1)
         self.n = 0
 
     def clear(self) -> None:
+        """Empty the batch for the next decode (the native buffers are reused)."""
         self.n = 0
         self.raw.n_tokens = 0
 
     def add(self, token: int, pos: int, seq: int, output: bool) -> int:
+        """Append one token at position `pos` of sequence `seq`; `output` asks for its
+        logits/embedding. Returns its index in the batch (what `llama_get_logits_ith` takes)."""
         i = self.n
         if i >= self.capacity:
             raise RuntimeError("llama batch overflow")  # a packing bug, not a user error
@@ -265,12 +285,15 @@ class Batch:
         return i
 
     def free(self) -> None:
+        """Free the native batch (idempotent)."""
         if self.raw is not None:
             self.lib.llama_batch_free(self.raw)
             self.raw = None
 
 
-def decode(model: LlamaModel, ctx: Any, batch: Batch) -> None:
+def decode(model: LlamaModel, ctx: NativePointer, batch: Batch) -> None:
+    """Run the model over `batch` in `ctx`; a non-zero return is a ModelError with llama.cpp's last
+    error line."""
     rc = model.lib.llama_decode(ctx, batch.raw)
     if rc != 0:
         raise ModelError(f"llama_decode failed ({rc}) on {model.path.name}{_last_error()}")

@@ -31,7 +31,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,6 +56,9 @@ from .common import (
 )
 from .profiles import detect_embedding_profile, detect_reranker_profile
 
+if TYPE_CHECKING:  # importing semcode must not load MLX
+    from mlx.core import array as MxArray
+
 BACKEND = "mlx"
 
 
@@ -68,7 +72,7 @@ def mlx_available() -> str | None:
     return None
 
 
-def _mx() -> Any:
+def _mx() -> ModuleType:
     why = mlx_available()
     if why:
         raise ModelError(why)
@@ -215,14 +219,18 @@ class _Model:
                              f"{line}") from None
 
     def encode(self, text: str, add_special: bool) -> list[int]:
+        """Token ids of `text` (HF `tokenizers`); `add_special` adds the tokenizer's own special
+        tokens (BOS etc.)."""
         return list(self.tokenizer.encode(text, add_special_tokens=add_special).ids)
 
     @property
     def device(self) -> str:
+        """"metal" when MLX runs on the GPU, else "cpu"."""
         d = self.mx.default_device()
         return "metal" if "gpu" in str(d).lower() else "cpu"
 
-    def hidden(self, batch: list[list[int]], cache: list[Any] | None = None) -> Any:
+    def hidden(self, batch: list[list[int]], cache: list[_PrefixCache] | None = None
+               ) -> MxArray:
         """Final-norm hidden states (B, L, D) of right-padded sequences."""
         mx = self.mx
         width = max(len(s) for s in batch)
@@ -230,7 +238,9 @@ class _Model:
         arr = mx.array([s + [pad] * (width - len(s)) for s in batch], dtype=mx.int32)
         return self.inner(arr, cache=cache)
 
-    def lm_head(self, h: Any) -> Any:
+    def lm_head(self, h: MxArray) -> MxArray:
+        """Vocabulary logits of hidden states `h`: the model's LM head, or the tied input embeddings
+        when it has none."""
         if getattr(self.module, "lm_head", None) is not None:
             return self.module.lm_head(h)
         return self.inner.embed_tokens.as_linear(h)
@@ -241,13 +251,17 @@ class _PrefixCache:
 
     Implements what mlx-lm's attention uses: `offset`, `update_and_fetch`, `make_mask`."""
 
-    def __init__(self, keys: Any = None, values: Any = None, offset: int = 0) -> None:
+    def __init__(self, keys: MxArray | None = None, values: MxArray | None = None,
+                 offset: int = 0) -> None:
         self.keys, self.values, self.offset = keys, values, offset
 
-    def update_and_fetch(self, keys: Any, values: Any) -> tuple[Any, Any]:
+    def update_and_fetch(self, keys: MxArray, values: MxArray) -> tuple[MxArray, MxArray]:
+        """Append this step's `keys`/`values` (batch, heads, length, dim) after the cached ones,
+        broadcasting a one-row prefix over the batch; returns everything cached (what attention
+        attends to)."""
         import mlx.core as mx
 
-        if self.keys is None:
+        if self.keys is None or self.values is None:  # set together: both or neither
             self.keys, self.values = keys, values
         else:
             b = keys.shape[0]
@@ -261,7 +275,9 @@ class _PrefixCache:
         return self.keys, self.values
 
     def make_mask(self, n: int, return_array: bool = False, window_size: int | None = None
-                  ) -> Any:
+                  ) -> MxArray | None:
+        """The causal mask for `n` new tokens after `offset` cached ones (None for a single token,
+        as mlx-lm's own caches do); the other arguments are mlx-lm's, unused."""
         from mlx_lm.models.base import create_causal_mask
 
         if n == 1:
@@ -269,6 +285,8 @@ class _PrefixCache:
         return create_causal_mask(n, offset=self.offset)
 
     def fork(self) -> _PrefixCache:
+        """A cache for one batch that starts from this prefix (arrays shared, not copied;
+        `update_and_fetch` concatenates into new ones)."""
         return _PrefixCache(self.keys, self.values, self.offset)
 
 
@@ -320,6 +338,9 @@ class MlxEmbedder(TokenEmbedder):
                                device=m.device, path=str(m.path), dims=self._dims)
 
     def tokenize(self, text: str) -> list[int]:
+        """The token ids embedded for `text` (already formatted): special tokens, the profile's EOS
+        when it wants one, cut to the token budget keeping that EOS. The text is cut by characters
+        first so a huge file is never tokenised whole."""
         m = self._model
         ids = m.encode(text[: self._budget * CHARS_PER_TOKEN_CAP], add_special=True)
         return embedding_input(ids, eos=m.eos, append_eos=self.profile.append_eos,
@@ -386,11 +407,15 @@ class MlxReranker(YesNoReranker):
         return self._model.encode(text, add_special)
 
     def prefix_tokens(self, query: str) -> list[int]:
+        """The prompt up to the document, tokenised (special tokens included), cut to one batch."""
         return self._model.encode(self.prefix_text(query), add_special=True)[: self._batch_tokens]
 
     def score(
         self, query: str, documents: Sequence[str], progress: ProgressFn | None = None
     ) -> list[float]:
+        """One P(yes) per document, in order. With `share_prefix` the query prefix runs once into a
+        KV cache that each batch extends; otherwise every document carries the prefix. If `progress`
+        returns True, the scores finished so far are returned (a shorter list)."""
         if not documents:
             return []
         m, mx = self._model, self._model.mx

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from .base import EmbeddingProfile, ModelError, RerankerProfile
 
@@ -97,7 +97,7 @@ _P = TypeVar("_P", EmbeddingProfile, RerankerProfile)
 _POOLING_BY_ID = {0: "none", 1: "mean", 2: "cls", 3: "last", 4: "rank"}
 
 
-def gguf_pooling(metadata: Mapping[str, Any]) -> str | None:
+def gguf_pooling(metadata: Mapping[str, object]) -> str | None:
     """The pooling named in GGUF metadata ("mean", "last", ...), or None if absent.
 
     Accepts values as llama-cpp-python's `Llama.metadata` gives them (strings) or as the
@@ -107,7 +107,8 @@ def gguf_pooling(metadata: Mapping[str, Any]) -> str | None:
     if raw is None:
         return None
     try:
-        return _POOLING_BY_ID.get(int(raw))
+        # A string, an int or a NumPy integer, depending on the reader: int() takes each.
+        return _POOLING_BY_ID.get(int(raw))  # type: ignore[call-overload]
     except (TypeError, ValueError):
         return None
 
@@ -126,7 +127,8 @@ def get_embedding_profile(name: str) -> EmbeddingProfile:
     return _named_profile(EMBEDDING_PROFILES, name, "embedding")
 
 
-def detect_embedding_profile(gguf_metadata: Mapping[str, Any], file_name: str) -> EmbeddingProfile:
+def detect_embedding_profile(gguf_metadata: Mapping[str, object], file_name: str
+                             ) -> EmbeddingProfile:
     """Pick the recipe for an embedding GGUF from its metadata and file name.
 
     Known families are matched by name; anything else gets a generic profile with the
@@ -210,6 +212,11 @@ RERANKER_PROFILES: dict[str, RerankerProfile] = {p.name: p for p in (QWEN3_RERAN
 
 @dataclass(frozen=True)
 class RerankTemplate:
+    """A yes/no reranker's prompt in parts: `prefix` (filled with the instruction and the
+    query; shared by every document, so its KV cache can be reused), `document` (filled
+    with the document), `suffix` (opens the answer), and the two answer words whose
+    logits are compared."""
+
     prefix: str
     document: str
     suffix: str
@@ -217,9 +224,11 @@ class RerankTemplate:
     no: str
 
     def format_prefix(self, instruction: str, query: str) -> str:
+        """The prompt up to the document, for this instruction and query."""
         return self.prefix.format(instruction=instruction, query=query)
 
     def format_document(self, doc: str) -> str:
+        """The document's part of the prompt (between the prefix and the suffix)."""
         return self.document.format(doc=doc)
 
 
@@ -234,7 +243,8 @@ def get_reranker_profile(name: str) -> RerankerProfile:
     return _named_profile(RERANKER_PROFILES, name, "reranker")
 
 
-def detect_reranker_profile(gguf_metadata: Mapping[str, Any], file_name: str) -> RerankerProfile:
+def detect_reranker_profile(gguf_metadata: Mapping[str, object], file_name: str
+                            ) -> RerankerProfile:
     """Qwen3 (and any ChatML model) gets the official template; Gemma its own turns."""
     arch = str(gguf_metadata.get("general.architecture", "")).lower()
     if arch.startswith("gemma"):

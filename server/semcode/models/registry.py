@@ -19,15 +19,15 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlparse
 
 from semcode.config import Settings, model_is_off
+from semcode.models.auto import backend_for, model_for
+from semcode.models.backends import Role
 from semcode.models.base import Embedder, ModelError, Reranker
+from semcode.models.factory import ModelRequest, build_model
 from semcode.states import MODEL_UNAVAILABLE, ModelState
-
-if TYPE_CHECKING:
-    from semcode.models.backends import Role
 
 log = logging.getLogger(__name__)
 
@@ -396,8 +396,6 @@ class ModelSet:
         """(model spec, why) with `auto` resolved for this machine, once per settings."""
         key: Role = "reranker" if role == "reranker" else "embedder"
         if key not in self._choices:
-            from semcode.models.backends import model_for
-
             self._choices[key] = model_for(self.settings, key)
         return self._choices[key]
 
@@ -428,8 +426,6 @@ class ModelSet:
             if model_is_off(raw):
                 slot.state, slot.message = ModelState.OFF, self._off_message(slot.role)
                 return
-            from semcode.models.backends import ModelRequest, backend_for, build_model
-
             role: Role = "reranker" if slot.role == "reranker" else "embedder"
             slot.backend, slot.backend_reason = backend_for(self.settings, role)
             docs = self._slots["embedder"]

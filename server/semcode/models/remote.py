@@ -11,14 +11,15 @@
   "relevance_score"}]}`) and TEI's (`/rerank`, `{"query", "texts"}` -> `[{"index",
   "score"}]`).
 
-Transport is the standard library's urllib (no new dependency). Every public call has a
-deadline (`RemoteConfig.timeout_s`, retries included), so a search is never stuck behind a
-dead server; transient failures (connection refused/reset, timeouts, HTTP 429/5xx) are
-retried with exponential backoff while the deadline allows; a failure then marks the
-server down for `cooldown_s`, during which calls fail at once, and the next call after it
-tries again (recovery needs no restart). Every failure is one `ModelError` line naming the
-server and the reason; the API key (read from the environment variable named in the
-config, at each request) is never logged, never put in a message, never in an identity.
+Transport (remote_http.py) is the standard library's urllib (no new dependency). Every
+public call has a deadline (`RemoteConfig.timeout_s`, retries included), so a search is
+never stuck behind a dead server; transient failures (connection refused/reset,
+timeouts, HTTP 429/5xx) are retried with exponential backoff while the deadline allows;
+a failure then marks the server down for `cooldown_s`, during which calls fail at once,
+and the next call after it tries again (recovery needs no restart). Every failure is one
+`ModelError` line naming the server and the reason; the API key (read from the
+environment variable named in the config, at each request) is never logged, never put in
+a message, never in an identity.
 
 Cache identity (`ModelInfo.identity`): ``remote:<digest>:<recipe>`` where the digest
 covers the normalised base URL (scheme, host, port, path; no credentials, no query), the
@@ -33,25 +34,17 @@ server's weights, quantisation, truncation and pooling cannot be verified from h
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
-import os
-import socket
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
 
 from .base import (
     EmbeddingProfile,
-    ModelError,
     ModelInfo,
     ProgressFn,
     RerankerProfile,
@@ -66,207 +59,10 @@ from .common import (
     sigmoid,
 )
 from .profiles import QWEN3_RERANKER, detect_embedding_profile
+from .remote_http import HttpClient, NotFound, RemoteConfig, server_report
 
 BACKEND = "remote"
 log = logging.getLogger(__name__)
-
-
-class RemoteError(ModelError):
-    """A remote model server failed (down, slow, HTTP error, malformed answer)."""
-
-
-@dataclass(frozen=True)
-class RemoteConfig:
-    """Where and how to reach a model server (settings `remote_*`)."""
-
-    base_url: str  # e.g. "http://gpu-box:8080" (a trailing "/v1" is accepted)
-    model: str = ""  # the name sent as "model" ("" lets a one-model server pick)
-    api_key_env: str = "SEMCODE_REMOTE_API_KEY"  # variable holding the key; unset: no auth
-    timeout_s: float = 30.0  # deadline of one call (one embedding batch, one rerank)
-    retries: int = 2  # extra attempts for transient failures, within the deadline
-    backoff_s: float = 0.25  # first pause between attempts, doubled each time
-    batch_size: int = 32  # texts per embedding request
-    cooldown_s: float = 15.0  # after a failure, fail fast for this long, then try again
-    rerank_api: str = "auto"  # "auto" (Jina/Cohere/llama-server shape) | "tei"
-    rerank_path: str = ""  # "" tries /v1/rerank then /rerank
-    # Rerank scores: "probability" as returned, "logit" -> sigmoid, "auto": sigmoid when a
-    # call returns any score outside [0, 1] (llama-server's rank head gives raw logits).
-    rerank_scores: str = "auto"
-
-    def __post_init__(self) -> None:
-        if not self.base_url.strip():
-            raise ModelError("remote backend: no server URL (setting `remote_url`)")
-        parts = urlsplit(self.base_url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ModelError(f"remote backend: not an http(s) URL: {_safe_url(self.base_url)}")
-        if self.rerank_api not in ("auto", "tei"):
-            raise ModelError(f"remote backend: rerank_api must be auto or tei, "
-                             f"got {self.rerank_api!r}")
-        if self.rerank_scores not in ("auto", "probability", "logit"):
-            raise ModelError("remote backend: rerank_scores must be auto, probability or logit")
-
-
-def _safe_url(url: str) -> str:
-    """The URL without credentials or query string (fit for logs, messages, identities)."""
-    p = urlsplit(url.strip())
-    host = (p.hostname or "").lower()
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{p.port}" if p.port else host
-    return urlunsplit((p.scheme.lower(), netloc, p.path.rstrip("/"), "", ""))
-
-
-def _api_root(url: str) -> str:
-    """Base URL without a trailing "/v1": paths below are added with their own prefix."""
-    safe = _safe_url(url)
-    return safe[: -len("/v1")] if safe.endswith("/v1") else safe
-
-
-class _Client:
-    """JSON over HTTP with a per-call deadline, retries and a down-cooldown."""
-
-    def __init__(self, config: RemoteConfig, role: str) -> None:
-        self.config = config
-        self.role = role
-        self.root = _api_root(config.base_url)
-        self._lock = threading.Lock()
-        self._down_until = 0.0
-        self._last_error = ""
-
-    def _fail(self, reason: str) -> RemoteError:
-        return RemoteError(f"{self.role} server {self.root}: {reason}")
-
-    def _headers(self) -> dict[str, str]:
-        h = {"Content-Type": "application/json", "Accept": "application/json",
-             "User-Agent": "semcode"}
-        key = os.environ.get(self.config.api_key_env, "") if self.config.api_key_env else ""
-        if key.strip():
-            h["Authorization"] = f"Bearer {key.strip()}"
-        return h
-
-    def request(self, method: str, path: str, payload: Any = None,
-                deadline: float | None = None, use_cooldown: bool = True) -> Any:
-        """The decoded JSON answer, or RemoteError. Transient failures are retried."""
-        now = time.monotonic()
-        if use_cooldown and now < self._down_until:
-            wait = self._down_until - now
-            raise self._fail(f"unavailable ({self._last_error}); retrying in {wait:.0f} s")
-        if deadline is None:
-            deadline = now + self.config.timeout_s
-        body = None if payload is None else json.dumps(payload).encode("utf-8")
-        pause = self.config.backoff_s
-        attempt = 0
-        while True:
-            attempt += 1
-            left = deadline - time.monotonic()
-            if left <= 0:
-                late = self._fail(f"no answer within {self.config.timeout_s:g} s")
-                self._mark_down(str(late))
-                raise late
-            try:
-                return self._once(method, path, body, left)
-            except _Transient as t:
-                reason = t.reason
-            except _NotFound:
-                raise
-            except RemoteError as failed:
-                self._mark_down(str(failed))
-                raise
-            if attempt > self.config.retries or time.monotonic() + pause >= deadline:
-                self._mark_down(reason)
-                raise self._fail(reason)
-            time.sleep(pause)
-            pause *= 2
-
-    def _mark_down(self, reason: str) -> None:
-        with self._lock:
-            self._last_error = reason.split(": ", 1)[-1] if reason.startswith(self.role) \
-                else reason
-            self._down_until = time.monotonic() + self.config.cooldown_s
-        log.warning("%s", self._fail(self._last_error))
-
-    def mark_up(self) -> None:
-        self._down_until = 0.0
-
-    def _once(self, method: str, path: str, body: bytes | None, timeout: float) -> Any:
-        req = urllib.request.Request(self.root + path, data=body, method=method,
-                                     headers=self._headers())
-        try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310
-                raw = resp.read()
-        except urllib.error.HTTPError as e:
-            detail = _error_detail(e)
-            if e.code == 404:
-                raise _NotFound(f"HTTP 404 on {path}{detail}") from None
-            if e.code in (408, 429) or e.code >= 500:
-                raise _Transient(f"HTTP {e.code} on {path}{detail}") from None
-            raise self._fail(f"HTTP {e.code} on {path}{detail}") from None
-        except urllib.error.URLError as e:
-            r = e.reason
-            if isinstance(r, socket.timeout | TimeoutError):
-                raise _Transient(f"timed out after {timeout:.1f} s") from None
-            text = getattr(r, "strerror", None) or str(r)
-            raise _Transient(f"cannot connect ({text})") from None
-        except TimeoutError:
-            raise _Transient(f"timed out after {timeout:.1f} s") from None
-        except (ConnectionError, OSError) as e:
-            raise _Transient(f"connection failed ({e.strerror or e})") from None
-        try:
-            return json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
-            snippet = raw[:60].decode("utf-8", "replace").replace("\n", " ")
-            raise self._fail(f"malformed JSON from {path} ({snippet!r})") from None
-
-
-class _Transient(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _NotFound(RemoteError):
-    pass
-
-
-def _error_detail(e: urllib.error.HTTPError) -> str:
-    try:
-        text = e.read(300).decode("utf-8", "replace")
-    except Exception:  # noqa: BLE001
-        return ""
-    try:
-        data = json.loads(text)
-        if isinstance(data, dict):
-            err = data.get("error", data.get("message", data.get("detail", "")))
-            if isinstance(err, dict):
-                err = err.get("message", "")
-            text = str(err)
-    except ValueError:
-        pass
-    text = " ".join(text.split())[:160]
-    return f": {text}" if text else ""
-
-
-def _server_report(client: _Client, model: str, deadline: float) -> str:
-    """What /v1/models says about `model` (id, owner, meta), or "" if it says nothing."""
-    try:
-        data = client.request("GET", "/v1/models", deadline=deadline, use_cooldown=False)
-    except ModelError:
-        return ""
-    entries = data.get("data") if isinstance(data, dict) else None
-    if not isinstance(entries, list):
-        return ""
-    chosen = None
-    for e in entries:
-        if isinstance(e, dict) and (not model or e.get("id") == model):
-            chosen = e
-            break
-    if chosen is None:
-        return ""
-    keep = {k: chosen.get(k) for k in ("id", "owned_by", "meta") if k in chosen}
-    return json.dumps(keep, sort_keys=True, default=str)
-
-
-# --------------------------------------------------------------------------- embedder
 
 
 class RemoteEmbedder(MeasuredEmbedder):
@@ -278,14 +74,14 @@ class RemoteEmbedder(MeasuredEmbedder):
 
     def __init__(self, config: RemoteConfig, profile: EmbeddingProfile | None = None) -> None:
         self.config = config
-        self._client = _Client(config, "embedding")
+        self._client = HttpClient(config, "embedding")
         self.profile = profile or detect_embedding_profile({}, config.model or "")
         deadline = time.monotonic() + config.timeout_s
         probe = self._request(["semcode probe"], deadline, use_cooldown=False)
         width = probe[0].shape[0]
         self._dims = output_dims(self.profile, width)
         self._width = width
-        report = _server_report(self._client, config.model, deadline)
+        report = server_report(self._client, config.model, deadline)
         self._speed = Throughput()
         digest = hashlib.sha256(
             "|".join((self._client.root, config.model, self._reported_model, report,
@@ -302,6 +98,9 @@ class RemoteEmbedder(MeasuredEmbedder):
     def embed_documents(
         self, texts: Sequence[str], progress: ProgressFn | None = None
     ) -> np.ndarray:
+        """One L2-normalised row per text, in order, `batch_size` texts a request (each cut by
+        characters first, so megabytes of minified code never go over the wire). If `progress`
+        returns True the rows finished so far are returned."""
         # Never ship megabytes of minified code per chunk.
         cap = self.profile.max_tokens * CHARS_PER_TOKEN_CAP
         inputs = [self.profile.format_document(t[:cap]) for t in texts]
@@ -317,6 +116,7 @@ class RemoteEmbedder(MeasuredEmbedder):
         return out
 
     def embed_query(self, query: str) -> np.ndarray:
+        """The query with the profile's instruction, embedded by the server: shape (dims,)."""
         vec: np.ndarray = self._embed([self.profile.format_query(query)])[0]
         return vec
 
@@ -356,10 +156,11 @@ class RemoteEmbedder(MeasuredEmbedder):
         return rows
 
     def close(self) -> None:
+        """Nothing to free: every request opens its own connection."""
         pass
 
 
-def _parse_embeddings(data: Any, n: int) -> list[np.ndarray]:
+def _parse_embeddings(data: object, n: int) -> list[np.ndarray]:
     """OpenAI's {"data": [{"index", "embedding"}]} or TEI's bare [[...], ...]."""
     if isinstance(data, dict):
         items = data.get("data")
@@ -406,14 +207,14 @@ class RemoteReranker(MeasuredReranker):
 
     def __init__(self, config: RemoteConfig, profile: RerankerProfile | None = None) -> None:
         self.config = config
-        self._client = _Client(config, "rerank")
+        self._client = HttpClient(config, "rerank")
         self.profile = profile or replace(QWEN3_RERANKER, name="remote")
         self._path = config.rerank_path or ""
         # In estimated tokens (characters / 4, the usual estimate): enough to size the depth.
         self._speed = Throughput()
         deadline = time.monotonic() + config.timeout_s
         self._call("semcode probe", ["probe"], deadline, use_cooldown=False)
-        report = _server_report(self._client, config.model, deadline)
+        report = server_report(self._client, config.model, deadline)
         digest = hashlib.sha256(
             "|".join((self._client.root, self._path, config.model, report)).encode()
         ).hexdigest()[:32]
@@ -424,6 +225,9 @@ class RemoteReranker(MeasuredReranker):
     def score(
         self, query: str, documents: Sequence[str], progress: ProgressFn | None = None
     ) -> list[float]:
+        """One score in [0, 1] per document, in order, in one request (documents cut by characters;
+        the server trims by tokens). Throughput is estimated from characters (about 4 a token),
+        since rerank servers report no token counts."""
         if not documents:
             return []
         # A generous character cap (the server trims by tokens): ~8 characters a token.
@@ -453,7 +257,7 @@ class RemoteReranker(MeasuredReranker):
                 data = self._client.request("POST", path, payload, deadline, use_cooldown)
                 self._path = path
                 break
-            except _NotFound as e:
+            except NotFound as e:
                 if i == len(paths) - 1:
                     self._client._mark_down(str(e))
                     raise self._client._fail(f"no rerank endpoint ({e})") from None
@@ -470,10 +274,11 @@ class RemoteReranker(MeasuredReranker):
         return raw
 
     def close(self) -> None:
+        """Nothing to free: every request opens its own connection."""
         pass
 
 
-def _parse_rerank(data: Any, n: int) -> list[float]:
+def _parse_rerank(data: object, n: int) -> list[float]:
     items = data.get("results", data.get("data")) if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError("no 'results' list")

@@ -401,9 +401,11 @@ class Engine:
         t = time.perf_counter()
 
         def progress(done: int, total: int) -> bool:
+            """The reranker's progress hook: asks it to stop once the search is cancelled."""
             return bool(cancel is not None and cancel.is_set())
 
         def score(hits: Sequence[Hit]) -> list[float]:
+            """Reranker scores of `hits`, in order (fewer if cancelled)."""
             return list(reranker.score(req.query, [_rerank_document(h.chunk) for h in hits],
                                        progress=progress)) if hits else []
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsRichComparison
 
 
 @dataclass
@@ -26,7 +29,7 @@ def reciprocal_rank_fusion(
     ranked_lists: dict[str, Sequence[int]],
     k: int = 60,
     weights: dict[str, float] | None = None,
-    tiebreak: Callable[[int], Any] | None = None,
+    tiebreak: Callable[[int], SupportsRichComparison] | None = None,
 ) -> list[Fused]:
     """Fuse ranked id lists (best first). Ties break by the best single rank, then by
     `tiebreak(id)` (default: the id), so the output is deterministic; the engine passes

@@ -98,6 +98,8 @@ def classify_query(query: str) -> Intent:
     identifiers: list[str] = []
 
     def add(name: str) -> None:
+        """Keep `name` (a trailing `()` dropped) and its last part (after `.`, `::`, `->`,
+        `#`) as named identifiers, once each, in order."""
         name = name.removesuffix("()")
         for n in (name, _last_part(name)):
             if n and n not in identifiers:

@@ -1,0 +1,205 @@
+"""Parse a file with its language's grammar and find its definitions: name, kind,
+container, the rows a chunk of it spans (decorators and doc comments included), and
+which definitions enclose which.
+
+Separate from turning definitions into chunks (`symbols.py`): this is the only module
+that talks to tree-sitter's parser and queries, and it decides *what* a definition is
+(from `languages.py`'s rules); `symbols.py` decides what text a chunk of it carries.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from dataclasses import dataclass, field
+
+from tree_sitter import Language, Node, Parser, Query, QueryCursor
+from tree_sitter_language_pack import get_language
+
+from semcode.chunking.languages import SPECS, TYPE_KINDS, LanguageSpec
+from semcode.chunking.source import Source, end_row, last_row
+from semcode.chunks import SymbolKind
+
+# ---------------------------------------------------------------------------------------
+# Grammars, queries and parsers (cached)
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Grammar:
+    """A language's tree-sitter grammar with its compiled definition query."""
+
+    spec: LanguageSpec
+    language: Language
+    # One query, one pass over the tree: @def captures every node whose type has a rule,
+    # @doc the comments/attributes that may document the definition below them.
+    query: Query
+
+
+@functools.cache
+def compiled_grammar(name: str) -> Grammar:
+    """Compiled once per language; queries are immutable, so threads may share them."""
+    spec = SPECS[name]
+    language = get_language(name)  # type: ignore[arg-type]  # names are checked by tests
+    alternatives = " ".join(f"({node_type})" for node_type in spec.rules)
+    return Grammar(
+        spec=spec,
+        language=language,
+        query=Query(language, "\n".join((f"[{alternatives}] @def", *spec.leading))),
+    )
+
+
+_thread_state = threading.local()
+
+
+def thread_parser(grammar: Grammar) -> Parser:
+    """This thread's parser for a grammar: parsers hold mutable state, so there is one
+    per thread and language."""
+    parsers: dict[str, Parser] | None = getattr(_thread_state, "parsers", None)
+    if parsers is None:
+        parsers = _thread_state.parsers = {}
+    parser = parsers.get(grammar.spec.name)
+    if parser is None:
+        parser = parsers[grammar.spec.name] = Parser(grammar.language)
+    return parser
+
+
+# ---------------------------------------------------------------------------------------
+# Definitions
+# ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class Definition:
+    """One definition of a parsed file, as a chunk will name it."""
+
+    name: str
+    kind: SymbolKind
+    container: str
+    node: Node  # the matched node (the rule's node type)
+    name_node: Node | None
+    start_row: int  # 0-based, inclusive, after wrappers and doc comments
+    end_row: int
+    parent: int  # index of the nearest emitted enclosing definition, -1 at top level
+    children: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Scope:
+    """An enclosing definition while its contents are being visited."""
+
+    end_byte: int
+    qualified: str  # container string for what it contains
+    holds_methods: bool
+    index: int  # emitted definition index (or the nearest emitted ancestor's)
+    name: str
+
+
+def parse_definitions(spec: LanguageSpec, source: Source) -> tuple[list[Definition], bool]:
+    """(the file's definitions, outer before inner, whether the parse had syntax errors).
+    Raises whatever the grammar raises; the chunker falls back to line windows then."""
+    grammar = compiled_grammar(spec.name)
+    root = thread_parser(grammar).parse(source.data).root_node
+    return _find_definitions(grammar, source, root), root.has_error
+
+
+def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Definition]:
+    spec = grammar.spec
+    captures = QueryCursor(grammar.query).captures(root)
+    nodes = captures.get("def", [])
+    # Outer before inner: by start, then longest first; a stack then gives containment.
+    nodes.sort(key=lambda n: (n.start_byte, -n.end_byte))
+    doc_above = _doc_blocks(captures.get("doc", []), source)
+
+    found: list[Definition] = []
+    scopes: list[_Scope] = []
+    for node in nodes:
+        while scopes and node.start_byte >= scopes[-1].end_byte:
+            scopes.pop()
+        rule = spec.rules[node.type]
+        result = rule.resolve(node)
+        if result is None:
+            continue
+        outer = scopes[-1] if scopes else None
+        name = result.name
+        if name is None:
+            assert result.name_node is not None  # a resolver gives a node or a name
+            name = (result.name_node.text or b"").decode("utf-8", "replace")
+        kind = result.kind or rule.kind
+        container = ".".join(p for p in (outer.qualified if outer else "", result.scope) if p)
+        if kind == SymbolKind.Function and outer is not None and outer.holds_methods:
+            kind = SymbolKind.Method
+        if kind == SymbolKind.Method and (
+            name in spec.constructor_names
+            or (spec.constructors_named_after_type and name == container.rsplit(".", 1)[-1])
+        ):
+            kind = SymbolKind.Constructor
+
+        index = outer.index if outer else -1
+        if result.emit:
+            start_row = _start_row(spec, node, doc_above)
+            previous = found[-1] if found else None
+            if (
+                spec.merge_clauses
+                and previous is not None
+                and previous.parent == index
+                and (previous.name, previous.kind, previous.container) == (name, kind, container)
+            ):
+                # Another clause of the same function: one chunk for all of them.
+                previous.end_row = max(previous.end_row, end_row(node, source))
+                index = len(found) - 1
+            else:
+                found.append(
+                    Definition(
+                        name, kind, container, node, result.name_node, start_row,
+                        end_row(node, source), index,
+                    )
+                )  # fmt: skip
+                if index >= 0:
+                    found[index].children.append(len(found) - 1)
+                index = len(found) - 1
+        scopes.append(
+            _Scope(
+                end_byte=node.end_byte,
+                qualified=f"{container}.{name}" if container else name,
+                holds_methods=kind in TYPE_KINDS,
+                index=index,
+                name=name,
+            )
+        )
+    _keep_apart(found)
+    return found
+
+
+def _doc_blocks(nodes: list[Node], source: Source) -> dict[int, int]:
+    """Last row of each doc comment/attribute that starts its line -> its first row."""
+    blocks = {last_row(n): n.start_point.row for n in nodes if source.starts_line(n)}
+    if source.data.startswith(b"#!"):
+        blocks.pop(0, None)  # a shebang documents the file, not the first function
+    return blocks
+
+
+def _start_row(spec: LanguageSpec, node: Node, doc_above: dict[int, int]) -> int:
+    # Climb wrappers (decorators, export, template) that hold only this definition.
+    outer = node
+    while (parent := outer.parent) is not None and parent.type in spec.wrappers:
+        others = [c for c in parent.named_children if c.id != outer.id]
+        if any(c.type in spec.rules for c in others):
+            break  # e.g. `const a = () => 1, b = () => 2`: the wrapper is shared
+        outer = parent
+    row = outer.start_point.row
+    while row - 1 in doc_above:  # doc comments chained directly above
+        row = doc_above[row - 1]
+    return row
+
+
+def _keep_apart(found: list[Definition]) -> None:
+    """A doc block never reaches into the previous sibling or above the parent."""
+    last_end: dict[int, int] = {}
+    for definition in found:
+        floor = last_end.get(definition.parent, -1) + 1
+        if definition.parent >= 0:
+            floor = max(floor, found[definition.parent].node.start_point.row + 1)
+        if definition.start_row < floor <= definition.node.start_point.row:
+            definition.start_row = floor
+        last_end[definition.parent] = definition.end_row

@@ -1,0 +1,73 @@
+"""What `auto` means on this machine: the model a role's setting resolves to
+(`model_for`) and the backend that then runs it (`backend_for`).
+
+`embedding_model = "auto"` (the default) is Qwen3-Embedding-0.6B (GGUF) where a GPU can
+run it — llama.cpp reports GPU offload (Metal, CUDA, Vulkan...) or MLX is installed on
+Apple silicon — and the static code model `potion-code-16M-v2` on a CPU: there a 0.6B
+transformer takes ~4 s per chunk (a day for a large repository), the static model
+thousands of chunks per second. `reranker_model = "auto"` is Qwen3-Reranker-0.6B where
+there is a GPU; on a CPU only when this machine can score `RERANK_MIN_DOCS` documents
+inside `rerank_budget_ms` (`rerank_fit`, from a quick measured matrix-multiply speed),
+and off with one line saying why otherwise.
+
+Separate from `backends.py` (which backend runs a given model, a pure function of the
+settings) because this one depends on the machine (`machine.py`).
+"""
+
+from __future__ import annotations
+
+from semcode.config import Settings
+from semcode.models.backends import AUTO, Role, choose_backend, remote_url
+from semcode.models.machine import cpu_tokens_per_second, detect_hardware
+
+GPU_EMBEDDING_MODEL = "hf:Qwen/Qwen3-Embedding-0.6B-GGUF/Qwen3-Embedding-0.6B-Q8_0.gguf"
+GPU_RERANKER_MODEL = "hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf"
+CPU_EMBEDDING_MODEL = "hf:minishlab/potion-code-16M-v2"
+RERANK_MIN_DOCS = 3  # keep equal to search.engine.RERANK_MIN (not imported: no upward import)
+
+# What a reranker reads per document (the engine trims code to rerank_doc_tokens; code
+# chunks average ~200 tokens) plus the shared prompt decoded once.
+_RERANK_DOC_TOKENS = 200
+_RERANK_PROMPT_TOKENS = 120
+
+
+def rerank_fit(settings: Settings, tokens_per_s: float | None = None) -> tuple[bool, str]:
+    """Whether a CPU reranker scores RERANK_MIN_DOCS documents inside `rerank_budget_ms`,
+    and one line saying how long it would take."""
+    tps = tokens_per_s or cpu_tokens_per_second(0.6e9)
+    per_doc = min(int(settings.rerank_doc_tokens), _RERANK_DOC_TOKENS) + 40
+    need_s = (_RERANK_PROMPT_TOKENS + RERANK_MIN_DOCS * per_doc) / tps
+    budget_s = settings.rerank_budget_ms / 1000
+    text = (f"Qwen3-Reranker-0.6B would take ~{need_s:.1f} s for {RERANK_MIN_DOCS} documents "
+            f"on this CPU (~{tps:.0f} tokens/s), budget {settings.rerank_budget_ms} ms")
+    return (budget_s == 0 or need_s <= budget_s), text
+
+
+def model_for(settings: Settings, role: Role) -> tuple[str, str]:
+    """(the model spec to load, why) for a role; "auto" resolved for this machine. An
+    explicit setting is returned as is, with an empty reason."""
+    raw = settings.reranker_model if role == "reranker" else settings.embedding_model
+    if raw.strip().lower() != AUTO:
+        return raw, ""
+    if remote_url(settings, role).strip() and settings.backend in ("auto", "remote"):
+        spec = GPU_RERANKER_MODEL if role == "reranker" else GPU_EMBEDDING_MODEL
+        return spec, "auto: a remote server runs the models"
+    hw = detect_hardware()
+    if role == "embedder":
+        if hw.gpu:
+            return GPU_EMBEDDING_MODEL, f"auto: {hw.why}: Qwen3-Embedding-0.6B"
+        return CPU_EMBEDDING_MODEL, (f"auto: {hw.why}: the static code model "
+                                     f"(a 0.6B transformer would take hours on a CPU)")
+    if hw.gpu:
+        return GPU_RERANKER_MODEL, f"auto: {hw.why}: Qwen3-Reranker-0.6B"
+    fits, text = rerank_fit(settings)
+    if fits:
+        return GPU_RERANKER_MODEL, f"auto: {hw.why}, but {text}: reranking on"
+    return "off", f"auto: {hw.why}; {text}; set reranker_model to rerank anyway"
+
+
+def backend_for(settings: Settings, role: str) -> tuple[str, str]:
+    """choose_backend() for a ModelSet role ("embedder", "query_embedder", "reranker"),
+    with `auto` models resolved first."""
+    spec, _ = model_for(settings, "reranker" if role == "reranker" else "embedder")
+    return choose_backend(settings.backend, spec, remote_url(settings, role))
