@@ -14,6 +14,14 @@ closed unsaved at the end: nothing is written to disk.
     python bench/lsp_freshness.py                       # lexical only, this repo
     python bench/lsp_freshness.py --tiny-models DIR     # with the tiny test models
     python bench/lsp_freshness.py --embedder A.gguf --reranker B.gguf --edits 200
+    python bench/lsp_freshness.py --stages              # where each edit's time goes
+    python bench/lsp_freshness.py --pad 150             # a buffer of ~170 chunks
+
+`--stages` runs the server with timers around the steps of an edit and a search (see
+`serve_traced`) and splits didChange -> searchable into them: the hops between threads,
+chunking, the write lock, the SQLite write, the search, garbage-collector pauses, and
+how much of it overlapped a BM25 rebuild or a status push. Run it with `nice -n 10` on a
+shared machine and read the load average it prints with the numbers.
 
 Prints a table and, last, one JSON object (also written to --json PATH).
 """
@@ -22,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -29,6 +39,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "lsp"))
@@ -62,7 +73,155 @@ def pick_file(root: Path) -> Path:
     return next(p for p in sorted(root.rglob("*.py")) if ".venv" not in p.parts)
 
 
+# ---------------------------------------------------------------------- stages (--stages)
+# The server is started as `python bench/lsp_freshness.py --serve-traced TRACE`: the real
+# `semcode serve` with timers wrapped around the steps of an edit and a search (nothing
+# in the server changes). Each step writes "name start end" (time.monotonic, the same
+# clock as this process) to TRACE; the bench splits each edit's time into stages.
+TRACED: list[tuple[str, str, str]] = [  # (module, class, method) -> event name "Class.method"
+    ("semcode.lsp.buffers", "BufferRouting", "did_change"),
+    ("semcode.lsp.searching", "TwoPhaseSearch", "search"),
+    ("semcode.lsp.session", "Session", "status"),
+    ("semcode.index.indexer", "Indexer", "update_text"),
+    ("semcode.index.indexer", "", "chunk_file"),  # "": a function of the module
+    ("semcode.index.indexer", "", "chunk_tokens"),
+    ("semcode.index.indexer", "Indexer", "_index_text"),
+    ("semcode.index.store", "Store", "replace_file"),
+    ("semcode.index.locking", "WriteLock", "_acquire_file"),
+    ("semcode.index.indexer", "Indexer", "refresh"),
+    ("semcode.index.lexical", "LexicalIndex", "rebuild"),
+    # Newer servers: a BM25 build is swapped in and saved under the write lock.
+    ("semcode.index.indexer", "Indexer", "_rebuild_and_save"),
+    ("semcode.search.engine", "Engine", "search"),
+]
+
+
+def serve_traced(trace: Path, server_args: list[str]) -> int:
+    import asyncio
+    import functools
+    import gc
+    import importlib
+    import threading
+
+    out = trace.open("a", buffering=1)
+    lock = threading.Lock()
+
+    def emit(name: str, start: float, end: float) -> None:
+        with lock:
+            out.write(f"{name} {start:.6f} {end:.6f}\n")
+
+    def wrap(cls: Any, attr: str) -> None:
+        fn = cls.__dict__[attr]
+        is_static = isinstance(fn, staticmethod)
+        raw = fn.__func__ if is_static else fn
+        name = f"{cls.__name__.rsplit('.', 1)[-1]}.{attr}"  # "Class.method", "module.function"
+        if asyncio.iscoroutinefunction(raw):
+            @functools.wraps(raw)
+            async def awrapped(*a: object, **k: object) -> object:
+                t = time.monotonic()
+                try:
+                    return await raw(*a, **k)
+                finally:
+                    emit(name, t, time.monotonic())
+            setattr(cls, attr, awrapped)
+            return
+
+        @functools.wraps(raw)
+        def wrapped(*a: object, **k: object) -> object:
+            t = time.monotonic()
+            try:
+                return raw(*a, **k)
+            finally:
+                emit(name, t, time.monotonic())
+        setattr(cls, attr, staticmethod(wrapped) if is_static else wrapped)
+
+    for module, cls_name, attr in TRACED:
+        mod = importlib.import_module(module)
+        if not cls_name:
+            if hasattr(mod, attr):
+                wrap(mod, attr)
+            continue
+        cls = getattr(mod, cls_name, None)
+        owner = next((c for c in getattr(cls, "__mro__", ()) if attr in c.__dict__), None)
+        if owner is None:  # another version of the server: that stage stays empty
+            print(f"lsp_freshness: not traced: {module}.{cls_name}.{attr}", file=sys.stderr)
+            continue
+        wrap(owner, attr)
+    gc_start: dict[int, float] = {}
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            gc_start[info["generation"]] = time.monotonic()
+        else:
+            emit(f"gc{info['generation']}", gc_start.pop(info["generation"], time.monotonic()),
+                 time.monotonic())
+    gc.callbacks.append(on_gc)
+    from semcode.lsp.server import serve
+    return serve(server_args)
+
+
+STAGES = [  # (label, how to compute it from one edit's events)
+    ("client -> didChange handled", "recv"),
+    ("didChange -> search handler", "to_search"),
+    ("search handler -> writer starts", "to_writer"),
+    ("  chunk the buffer", "chunk"),
+    ("  tokenize its chunks", "tokens"),
+    ("  write lock (file lock)", "lock"),
+    ("  store replace_file (SQLite)", "store"),
+    ("  rest of update_text", "update_rest"),
+    ("writer done -> Engine.search starts", "to_reader"),
+    ("  Engine.search", "search"),
+    ("Engine.search -> client has answer", "respond"),
+    ("gc pauses (sum)", "gc"),
+    ("BM25 rebuild overlapping", "rebuild"),
+    ("status push overlapping", "status"),
+]
+
+
+def stage_breakdown(trace: Path, windows: list[tuple[float, float]]) -> dict[str, list[float]]:
+    """Per edit (client send time, client answer time): milliseconds per stage."""
+    events: list[tuple[str, float, float]] = []
+    for line in trace.read_text().splitlines():
+        name, a, b = line.split()
+        events.append((name, float(a), float(b)))
+    out: dict[str, list[float]] = {key: [] for _, key in STAGES}
+    for sent, answered in windows:
+        inside = [e for e in events if e[1] >= sent and e[2] <= answered]
+
+        def first(name: str, inside: list[tuple[str, float, float]] = inside
+                  ) -> tuple[float, float] | None:
+            return next(((a, b) for n, a, b in inside if n == name), None)
+
+        def total(name: str, inside: list[tuple[str, float, float]] = inside) -> float:
+            return sum(b - a for n, a, b in inside if n.startswith(name)) * 1000
+
+        change, search = first("BufferRouting.did_change"), first("TwoPhaseSearch.search")
+        update, engine = first("Indexer.update_text"), first("Engine.search")
+        if None in (change, search, update, engine):
+            continue
+        assert change and search and update and engine
+        ms = {"recv": change[0] - sent, "to_search": search[0] - change[0],
+              "to_writer": update[0] - search[0], "to_reader": engine[0] - update[1],
+              "search": engine[1] - engine[0], "respond": answered - engine[1]}
+        for key, value in ms.items():
+            out[key].append(value * 1000)
+        out["chunk"].append(total("indexer.chunk_file"))
+        out["tokens"].append(total("indexer.chunk_tokens"))
+        out["lock"].append(total("WriteLock._acquire_file"))
+        out["store"].append(total("Store.replace_file"))
+        out["update_rest"].append((update[1] - update[0]) * 1000 - out["chunk"][-1]
+                                  - out["tokens"][-1] - out["lock"][-1] - out["store"][-1])
+        out["gc"].append(total("gc"))
+        for key, names in (("rebuild", ("LexicalIndex.rebuild", "LexicalUpkeep._rebuild_and_save")),
+                           ("status", ("Session.status",))):
+            out[key].append(sum(min(b, answered) - max(a, sent) for n, a, b in events
+                                if n in names and a < answered and b > sent) * 1000)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None and len(sys.argv) > 2 and sys.argv[1] == "--serve-traced":
+        return serve_traced(Path(sys.argv[2]), sys.argv[3:])
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--workspace", type=Path, default=REPO)
     ap.add_argument("--edits", type=int, default=100)
@@ -75,6 +234,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--dense-timeout", type=float, default=5.0,
                     help="per edit, seconds to wait for the dense (by meaning) hit")
     ap.add_argument("--json", type=Path, help="also write the JSON result here")
+    ap.add_argument("--file", help="the file to edit, relative to the workspace "
+                    "(default: server/semcode/config.py); edits append Python functions")
+    ap.add_argument("--pad", type=int, default=0, metavar="N",
+                    help="open the buffer with N more small functions (a file of many chunks)")
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the temporary directory (index, server log, trace); it is "
+                         "also kept when an edit was missed or the run failed")
+    ap.add_argument("--stages", action="store_true",
+                    help="time the steps of each edit inside the server (a traced server)")
     args = ap.parse_args(argv)
 
     if args.tiny_models:
@@ -82,10 +250,14 @@ def main(argv: list[str] | None = None) -> int:
                               str(args.tiny_models)], check=True, capture_output=True, text=True)
         args.embedder, args.reranker = out.stdout.split()[:2]
     root = args.workspace.resolve()
+    load_before = os.getloadavg()
     tmp = Path(tempfile.mkdtemp(prefix="semcode-bench-"))
     options = {"embeddingModel": args.embedder, "rerankerModel": args.reranker,
                "indexDir": str(args.index_dir or tmp / "index")}
-    client = LspClient(env={"SEMCODE_CACHE_DIR": str(tmp / "cache")},
+    trace = tmp / "stages.trace"
+    cmd = ([sys.executable, str(Path(__file__).resolve()), "--serve-traced", str(trace),
+            "--stdio"] if args.stages else None)
+    client = LspClient(cmd=cmd, env={"SEMCODE_CACHE_DIR": str(tmp / "cache")},
                        stderr_path=tmp / "server.stderr")
     try:
         t0 = time.perf_counter()
@@ -96,14 +268,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"indexed {ws['files']} files, {ws['chunks']} chunks, {ws['embedded']} embedded "
               f"in {index_s:.1f} s (index dir {options['indexDir']})")
 
-        path = pick_file(root)
+        path = root / args.file if args.file else pick_file(root)
         text = path.read_text(encoding="utf-8")
+        text += "".join(f"\n\ndef padding_{n}(value):\n    return value + {n}\n"
+                        for n in range(args.pad))
         uri = client.open(path, text)
         line = len(text.splitlines())
         freshness: list[float] = []
         dense_freshness: list[float] = []
         polls: list[int] = []
         poll_ms: list[float] = []
+        windows: list[tuple[float, float]] = []  # (sent, answered), time.monotonic
         missed = 0
         tag = uuid.uuid4().hex[:8]
         for i in range(args.edits):
@@ -111,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
             word = f"zq{tag}w{i}"
             added = f"\n\ndef {name}(value):\n    return '{word} marker for edit {i}'\n"
             sent = time.perf_counter()
+            sent_mono = time.monotonic()
             client.change(uri, i + 2, [{"range": {"start": {"line": line, "character": 0},
                                                   "end": {"line": line, "character": 0}},
                                         "text": added}])
@@ -123,6 +299,7 @@ def main(argv: list[str] | None = None) -> int:
                 poll_ms.append((time.perf_counter() - q0) * 1000)
                 if any(item["name"] == name for item in res["items"]):
                     freshness.append((time.perf_counter() - sent) * 1000)
+                    windows.append((sent_mono, time.monotonic()))
                     polls.append(n)
                     break
                 if time.perf_counter() - sent > args.timeout:
@@ -162,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         "workspace": str(root), "file": str(path.relative_to(root)),
         "embedder": args.embedder, "reranker": args.reranker,
         "files": ws["files"], "chunks": ws["chunks"], "index_s": round(index_s, 2),
-        "edits": args.edits, "missed": missed,
+        "edits": args.edits, "pad": args.pad, "missed": missed,
         "freshness_ms": summary(freshness),
         "embedded_freshness_ms": summary(dense_freshness),
         "found_by_meaning": len(dense_freshness),
@@ -171,6 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         "search_first_phase_ms": summary(first_ms),
         "search_refined_ms": summary(refined_ms), "reranked": reranked,
         "server_exit": rc,
+        "loadavg_before": [round(x, 2) for x in load_before],
+        "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }
     rows = [("didChange -> searchable", result["freshness_ms"]),
             ("didChange -> found by meaning (dense)", result["embedded_freshness_ms"]),
@@ -180,10 +359,23 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'ms':<38}{'n':>6}{'median':>10}{'p95':>10}{'max':>10}")
     for label, s in rows:
         print(f"{label:<38}{s['n']:>6}{s['median']:>10}{s['p95']:>10}{s['max']:>10}")
-    print(f"missed edits: {missed}/{args.edits}")
+    print(f"missed edits: {missed}/{args.edits}; load average before {result['loadavg_before']}, "
+          f"after {result['loadavg_after']}")
+    if args.stages:
+        stages = stage_breakdown(trace, windows)
+        result["stages_ms"] = {key: summary(stages[key]) for _, key in STAGES}
+        print(f"\n{'stages of didChange -> searchable, ms':<38}"
+              f"{'n':>6}{'median':>10}{'p95':>10}{'max':>10}")
+        for label, key in STAGES:
+            st = result["stages_ms"][key]
+            print(f"{label:<38}{st['n']:>6}{st['median']:>10}{st['p95']:>10}{st['max']:>10}")
     print(json.dumps(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
+    if args.keep or missed:
+        print(f"kept {tmp}", file=sys.stderr)
+    else:  # an index per run adds up on a shared machine
+        shutil.rmtree(tmp, ignore_errors=True)
     return 0 if missed == 0 else 1
 
 

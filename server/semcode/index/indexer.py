@@ -138,6 +138,9 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         self.buffers: set[str] = set()  # paths whose text the editor owns right now
         self._reapply_owed = False  # buffers to re-apply once the write lock is free
         self._buffer_text: dict[str, str] = {}  # re-applied if another process overwrote it
+        # A buffer's chunks -> their tokens, from its last update: a keystroke tokenises
+        # only the chunks it changed.
+        self._buffer_tokens: dict[str, dict[Chunk, list[str]]] = {}
         self._vectors_dirty = False  # changed since the last save
         self._own_writes = False  # this process wrote since its last save
         self._lexical_dirty = False  # rebuilt or changed since the last save
@@ -284,7 +287,13 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         if reason is not None:
             self.remove_file(rel_path)
             return [f"{rel_path}: not indexed ({reason})"]
-        result = self._chunk(rel_path, text)  # outside the lock: the CPU-heavy part
+        # Outside the lock: the CPU-heavy part.
+        chunked = chunk_file(rel_path, text, self.chunker)
+        known = self._buffer_tokens.get(rel_path, {})
+        tokens = [known.get(c) or chunk_tokens(c, self.settings.bm25_fields)
+                  for c in chunked.chunks]
+        self._buffer_tokens[rel_path] = dict(zip(chunked.chunks, tokens, strict=True))
+        result = (chunked, tokens)
         with self._writing():
             with self.lock:
                 self.buffers.add(rel_path)
@@ -304,6 +313,7 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         with self.lock:
             self.buffers.discard(rel_path)
             self._buffer_text.pop(rel_path, None)
+            self._buffer_tokens.pop(rel_path, None)
         if (self.root / rel_path).is_dir() and self.workspace.is_included(rel_path):
             # A directory appeared (a checkout, an unpacked archive): index what it
             # holds, and drop a file of that name if one was indexed.
@@ -360,6 +370,7 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         for path in paths:
             self.buffers.discard(path)
             self._buffer_text.pop(path, None)
+            self._buffer_tokens.pop(path, None)
 
     def forget_buffer(self, rel_path: str) -> None:
         """Stop treating `rel_path` as an editor buffer (its chunks stay until a sync)."""
@@ -386,7 +397,10 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             with self.lexical.atomically(), (self.vectors.atomically()
                                              if self.vectors is not None else nullcontext()):
                 self._forget(removed)
-                for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
+                ids, new_ids = new_ids, [i for i in new_ids if i not in self.refs]  # others: kept
+                for chunk_id, chunk, toks in zip(ids, result.chunks, tokens, strict=True):
+                    if chunk_id in self.refs:
+                        continue
                     self.lexical.upsert(chunk_id, toks)
                     self.refs[chunk_id] = ChunkRef(
                         chunk.path, chunk.language, int(chunk.kind), chunk.content_hash(),

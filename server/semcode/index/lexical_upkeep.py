@@ -186,11 +186,14 @@ class LexicalUpkeep:
     def _rebuild_and_save(self, lexical: LexicalIndex) -> None:
         """Build outside every lock; then, under the write lock (waiting for it), swap
         the build in and save it in one step, unless another process's build was
-        adopted meanwhile (then this one is dropped)."""
-        with lexical.building() as install, self._writing(), self.lock:
-            if self.lexical is not lexical:
-                return
-            install()
+        adopted meanwhile (then this one is dropped). The save itself runs outside
+        `self.lock`, so searches catching up meanwhile do not wait for the disk: holding
+        the write lock, nothing can change the state it is stamped with."""
+        with lexical.building() as install, self._writing():
+            with self.lock:
+                if self.lexical is not lexical:
+                    return
+                install()
             self._save_lexical()
 
     def _save_lexical(self) -> None:

@@ -252,30 +252,38 @@ class Store(EmbeddingCache):
         chunks: Sequence[Chunk],
         tokens: Sequence[Sequence[str]],
     ) -> tuple[list[int], list[int]]:
-        """Replace everything stored for `record.path` in one transaction.
-        Returns (removed chunk ids, new chunk ids in the order of `chunks`)."""
+        """Replace everything stored for `record.path` in one transaction. A chunk stored
+        exactly as before (every column) keeps its row and id, so an edit rewrites only
+        the chunks it changed. Returns (removed chunk ids, chunk ids in the order of
+        `chunks`: kept ones and new ones)."""
         with self._write(), self._transaction():
             db = self._wdb
-            removed = self._chunk_ids(record.path)
-            db.execute("DELETE FROM chunks WHERE path=?", (record.path,))
+            stored: dict[tuple[object, ...], list[int]] = {}
+            for row in db.execute(f"SELECT id, {CHUNK_COLUMNS}, hash, tokens FROM chunks "
+                                  "WHERE path=?", (record.path,)):
+                stored.setdefault(tuple(row[1:]), []).append(row[0])
             db.execute(
                 "INSERT OR REPLACE INTO files VALUES (?, ?, ?, ?, ?, ?)",
                 (record.path, record.size, record.mtime_ns, record.digest, record.language,
                  record.warning),
             )
-            new_ids = []
-            for chunk, toks in zip(chunks, tokens, strict=True):
-                cur = db.execute(
-                    f"INSERT INTO chunks ({CHUNK_COLUMNS}, hash, tokens) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
+            rows = [(chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
                      chunk.start_line, chunk.end_line, chunk.name_line, chunk.name_start_col,
                      chunk.name_end_col, chunk.part, chunk.text, chunk.content,
-                     chunk.content_hash(),
-                     " ".join(toks)),
-                )
-                assert cur.lastrowid is not None
-                new_ids.append(cur.lastrowid)
+                     chunk.content_hash(), " ".join(toks))
+                    for chunk, toks in zip(chunks, tokens, strict=True)]
+            kept = [stored[row].pop() if stored.get(row) else None for row in rows]
+            removed = [i for ids in stored.values() for i in ids]
+            db.executemany("DELETE FROM chunks WHERE id=?", [(i,) for i in removed])
+            new_ids = []
+            for row, chunk_id in zip(rows, kept, strict=True):
+                if chunk_id is None:
+                    cur = db.execute(
+                        f"INSERT INTO chunks ({CHUNK_COLUMNS}, hash, tokens) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                    assert cur.lastrowid is not None
+                    chunk_id = cur.lastrowid
+                new_ids.append(chunk_id)
             self._bump_generation()
         return removed, new_ids
 

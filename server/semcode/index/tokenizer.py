@@ -40,6 +40,9 @@ import threading
 import Stemmer
 
 from ..chunks import Chunk
+from ..words import SEPARATORS as _SEPARATORS
+from ..words import WORD as _WORD
+from ..words import split_identifier
 
 
 def _words(text: str) -> frozenset[str]:
@@ -71,34 +74,12 @@ FIELD_WEIGHTS: dict[str, float] = {
     FIELD_DOC: 1.5, FIELD_BODY: 1.0,
 }
 
-_WORD = re.compile(r"\w+(?:-(?=[^\W\d_])\w+)*")
-_SEPARATORS = re.compile(r"[_\-]+")
-# ASCII camel/Pascal case with acronyms and digits: getHTTPResponse2Code -> get HTTP Response 2 Code
-_CAMEL = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+|\d+")
-# Non-ASCII pieces: split into letter runs and digit runs only (no case splitting).
-_UNICODE_PARTS = re.compile(r"[^\W\d_]+|\d+")
 _PATH_EXT = re.compile(r"\.[^./]*$")
 
 _stemmer = Stemmer.Stemmer("english")
 _stem_lock = threading.Lock()  # a PyStemmer object is not documented as thread-safe
 _word_cache: dict[str, tuple[str, ...]] = {}
 _WORD_CACHE_MAX = 500_000
-
-
-def split_identifier(word: str) -> list[str]:
-    """Split an identifier into its lowercased parts (split first, then lowercase):
-    "getHTTPResponse2Code" -> ["get", "http", "response", "2", "code"].
-    snake_case, kebab-case, camelCase, PascalCase, acronyms and digit runs are handled;
-    non-ASCII pieces are split only at letter/digit boundaries."""
-    parts: list[str] = []
-    for piece in _SEPARATORS.split(word):
-        if not piece:
-            continue
-        if piece.isascii():
-            parts.extend(p.lower() for p in _CAMEL.findall(piece))
-        else:
-            parts.extend(p.lower() for p in _UNICODE_PARTS.findall(piece))
-    return parts
 
 
 def _stem(token: str) -> str:

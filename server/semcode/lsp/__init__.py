@@ -31,8 +31,14 @@ Threads (nothing slow ever runs on the event loop):
 * a small *read* pool: first-stage searches, `related`, status. Readers borrow a
   folder's engine (`Folder.read`); the writer closing it waits for them
   (`Folder.detach_engine`).
-A search first hands every pending (debounced) edit to the writers and waits for it
-(`BufferRouting.apply_pending_edits`), so it sees every keystroke made before it.
+A search first hands every pending (debounced) edit to the writers
+(`BufferRouting.apply_pending_edits`), and its read job waits for its folder's edits
+before it reads (`folders.EditBarrier`: writer -> reader directly, not through the
+loop; at most `PENDING_EDITS_WAIT_S`, and never behind a folder's scan), so it sees
+every keystroke made before it. An edit costs what it changed: the store keeps the
+rows of unchanged chunks and the indexer re-tokenises only the changed ones. After
+indexing, the heap is settled (`scheduler.settle_heap`) so that no later garbage
+collection walks the loaded index in the middle of an edit or a search.
 """
 
 PROTOCOL_VERSION = 1

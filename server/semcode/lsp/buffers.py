@@ -8,13 +8,14 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from enum import StrEnum
 from typing import Any
 
 from lsprotocol import types
 
 from semcode.lsp.core import SessionCore
-from semcode.lsp.folders import Folder
+from semcode.lsp.folders import EditBarrier, Folder
 from semcode.search.engine import Engine
 from semcode.states import ServeState
 
@@ -65,27 +66,23 @@ class BufferRouting(SessionCore):
         """A closed buffer: its file's disk text again, once the writer gets to it."""
         loc = self._locate(uri)
         if self.documents.closed(uri) and loc is not None:
-            self._track_edit(loc[0], self._write(loc[0], BufferOp.CLOSE, loc[1]))
+            self._write(loc[0], BufferOp.CLOSE, loc[1], edit=True)
         self._update_priority()
 
-    async def apply_pending_edits(self) -> None:
-        """Hand every debounced edit to its writer now and wait until the index has it
-        (at most `PENDING_EDITS_WAIT_S`): a search sees every keystroke made before it,
-        not the text of 300 ms ago. Loop thread."""
-        if self._documents is None:
-            return
-        for key in self.documents.take_pending():
-            self._flush_document(key)
+    def apply_pending_edits(self) -> EditBarrier:
+        """Hand every debounced edit to its writer now (loop thread) and return what a read
+        waits for before it reads (at most `PENDING_EDITS_WAIT_S`): a search sees every
+        keystroke made before it, not the text of 300 ms ago."""
+        if self._documents is not None:
+            for key in self.documents.take_pending():
+                self._flush_document(key)
         # Not behind a folder's scan: the writer applies edits after it (minutes for a
         # first index), and a search meanwhile answers from what is indexed so far.
-        waits = [task for task, folder in self._edits.items()
-                 if folder.state != ServeState.INDEXING]
-        if waits:
-            await asyncio.wait(waits, timeout=PENDING_EDITS_WAIT_S)
-
-    def _track_edit(self, folder: Folder, task: asyncio.Task[Any]) -> None:
-        self._edits[task] = folder
-        task.add_done_callback(lambda t: self._edits.pop(t, None))
+        waits: dict[Folder, list[Future[Any]]] = {}
+        for job, folder in self._edits.items():
+            if folder.state != ServeState.INDEXING:
+                waits.setdefault(folder, []).append(job)
+        return EditBarrier(waits, PENDING_EDITS_WAIT_S)
 
     def _flush_document(self, key: str) -> None:
         """Debounce timer fired (or a search asked): hand the buffer's current text to
@@ -100,8 +97,8 @@ class BufferRouting(SessionCore):
         folder.recent.appendleft(rel)
         self._update_priority()
         self.documents.submitted(key)
-        self._track_edit(folder, self._write(folder, BufferOp.UPDATE, rel, buffer_text(doc.source),
-                                             lambda: self.documents.applied(key)))
+        self._write(folder, BufferOp.UPDATE, rel, buffer_text(doc.source),
+                    lambda: self.documents.applied(key), edit=True)
 
     def _update_priority(self) -> None:
         open_rel: dict[Folder, list[str]] = {}
@@ -114,17 +111,29 @@ class BufferRouting(SessionCore):
             folder.priority = tuple(seen)
 
     def _write(self, folder: Folder, op: BufferOp, rel: str, text: str | None = None,
-               then: Callable[[], None] | None = None) -> asyncio.Task[Any]:
-        """Queue one live update on the folder's writer thread. `text` is the buffer's
-        text for UPDATE and the new relative path for RENAME."""
-        return self.tasks.spawn(self._write_async(folder, op, rel, text, then), f"{op} {rel}")
-
-    async def _write_async(self, folder: Folder, op: BufferOp, rel: str, text: str | None,
-                           then: Callable[[], None] | None) -> None:
+               then: Callable[[], None] | None = None, edit: bool = False) -> None:
+        """Queue one live update on the folder's writer thread now (so that a search
+        asked next finds it queued). `text` is the buffer's text for UPDATE and the new
+        relative path for RENAME. An `edit` (a buffer's text, a close) is what a search
+        waits for (`apply_pending_edits`); `then` runs on the loop once it is applied."""
         try:
-            await self._run(folder.writer, folder, self._apply, folder, op, rel, text)
+            job = folder.writer.submit(self._apply, folder, op, rel, text)
         except RuntimeError:  # the writer was shut down: the folder is gone
             return
+        if edit:
+            self._edits[job] = folder
+        self.tasks.spawn(self._written(folder, job, then), f"{op} {rel}")
+
+    async def _written(self, folder: Folder, job: Future[Any],
+                       then: Callable[[], None] | None) -> None:
+        """Loop thread: after a live update (`_write`)."""
+        done = asyncio.wrap_future(job)
+        folder.inflight.add(done)
+        done.add_done_callback(folder.inflight.discard)
+        try:
+            await done
+        finally:
+            self._edits.pop(job, None)
         if then is not None:
             then()
         self._kick_embedding()

@@ -10,7 +10,7 @@ import itertools
 import logging
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,7 +20,7 @@ from pygls.uris import to_fs_path
 from semcode.config import ConfigError, Settings, load_settings, model_is_off
 from semcode.lsp.convert import FolderRef
 from semcode.lsp.documents import Documents
-from semcode.lsp.folders import Folder
+from semcode.lsp.folders import EditBarrier, Folder
 from semcode.lsp.searches import SearchBook
 from semcode.lsp.tasks import Tasks, Throttled
 from semcode.models.registry import ModelSet
@@ -59,7 +59,8 @@ class SessionCore:
         self._embed_task: asyncio.Task[Any] | None = None
         self._embed_again = False
         self._embed_cancels: set[threading.Event] = set()
-        self._edits: dict[asyncio.Task[Any], Folder] = {}  # buffer edits handed to a writer
+        # Buffer edits handed to a writer and not done yet (a search waits for them).
+        self._edits: dict[Future[Any], Folder] = {}
         self._ids = itertools.count(1)
         self.shutdown_requested = False
         self.closed = False
@@ -137,7 +138,8 @@ class SessionCore:
     def _reapply_buffers(self, folder: Folder) -> None:
         raise NotImplementedError
 
-    async def apply_pending_edits(self) -> None:
-        """Apply every open buffer's debounced edits now (implemented by BufferRouting)."""
+    def apply_pending_edits(self) -> EditBarrier:
+        """Hand every open buffer's debounced edits to the writers now; what a read must
+        wait for (implemented by BufferRouting)."""
         raise NotImplementedError
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,6 +88,25 @@ class Folder:
                 log.warning("%s: closing the index under %d running searches",
                             self.ref.root, self.borrowed)
         return engine
+
+
+class EditBarrier:
+    """The buffer edits handed to each folder's writer before a read (a search), and how
+    long the read waits for them. The read job waits on its own thread (`read`), so it
+    starts the moment the writer is done, without a round trip through the event loop."""
+
+    def __init__(self, edits: Mapping[Folder, Sequence[Future[Any]]] | None = None,
+                 wait_s: float = 0.0) -> None:
+        self._edits = {f: list(jobs) for f, jobs in (edits or {}).items() if jobs}
+        self._deadline = time.monotonic() + wait_s
+
+    def read(self, folder: Folder, fn: Callable[..., T], *args: Any) -> T | None:
+        """Read thread: wait until `folder`'s edits are in its index (at most until the
+        deadline: then the read answers from what is there), then `folder.read(fn, ...)`."""
+        jobs = self._edits.get(folder)
+        if jobs:
+            wait(jobs, timeout=max(0.0, self._deadline - time.monotonic()))
+        return folder.read(fn, *args)
 
 
 class _Either(threading.Event):

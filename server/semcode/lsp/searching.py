@@ -18,7 +18,7 @@ from semcode.lsp.buffers import buffer_text
 from semcode.lsp.convert import search_item, workspace_symbol
 from semcode.lsp.core import SessionCore
 from semcode.lsp.documents import doc_key
-from semcode.lsp.folders import Folder
+from semcode.lsp.folders import EditBarrier, Folder
 from semcode.lsp.searches import Merged, merge
 from semcode.search.engine import (
     Engine,
@@ -40,12 +40,11 @@ class TwoPhaseSearch(SessionCore):
         """`semcode/search`: the first phase's hits at once, then the reranked list as a
         notification when a reranker runs."""
         req = P.search_request(raw)
-        if req.query.strip():
-            await self.apply_pending_edits()
+        edits = self.apply_pending_edits() if req.query.strip() else EditBarrier()
         sid, cancel = self.searches.start()
         pending = False
         try:
-            first = await self._first_stage(req) if req.query.strip() else []
+            first = await self._first_stage(req, edits) if req.query.strip() else []
             merged = merge(first, req.limit)
             items = self._items(merged)
             pending = bool(items) and self._wants_rerank(req) and not cancel.is_set()
@@ -62,11 +61,10 @@ class TwoPhaseSearch(SessionCore):
     async def search_command(self, args: tuple[Any, ...]) -> dict[str, Any]:
         """The `semcode.search` command: the same search, arguments given positionally."""
         req = P.search_command(args)
-        if req.query.strip():
-            await self.apply_pending_edits()
+        edits = self.apply_pending_edits() if req.query.strip() else EditBarrier()
         sid, cancel = self.searches.start()
         try:
-            answers = await self._first_stage(req) if req.query.strip() else []
+            answers = await self._first_stage(req, edits) if req.query.strip() else []
             if self._wants_rerank(req):
                 answers = await self._rerank(req, answers, cancel)
             merged = merge(answers, req.limit)
@@ -82,22 +80,22 @@ class TwoPhaseSearch(SessionCore):
         query = P.query_text("workspace/symbol", query)
         if not query.strip():
             return []
-        await self.apply_pending_edits()
+        edits = self.apply_pending_edits()
         req = SearchRequest(query=query, limit=WORKSPACE_SYMBOL_LIMIT, rerank=False)
-        merged = merge(await self._first_stage(req), req.limit)
+        merged = merge(await self._first_stage(req, edits), req.limit)
         return [workspace_symbol(item) for item in self._items(merged)]
 
     async def related(self, raw: Any) -> dict[str, Any]:
         """`semcode/related`: code similar to the chunk at the position."""
         p = P.related(raw)
-        await self.apply_pending_edits()
+        edits = self.apply_pending_edits()
         loc = self._locate(p.uri)
         sid = f"r{next(self._ids)}"
         if loc is None or loc[0].engine is None:
             notice = "this file is not in an indexed workspace folder"
             return self._result(sid, Merged([], False, "dense", [notice]), [], False)
         folder, rel = loc
-        response = await self._run(self.reads, folder, folder.read, Engine.related, rel,
+        response = await self._run(self.reads, folder, edits.read, folder, Engine.related, rel,
                                    p.line + 1, p.limit)
         if response is None:
             notice = f"{folder.name} is being re-indexed"
@@ -109,10 +107,12 @@ class TwoPhaseSearch(SessionCore):
         """`semcode/cancelSearch`: cancel the search whose id is given."""
         self.searches.cancel(P.search_id(raw))
 
-    async def _first_stage(self, req: SearchRequest) -> list[tuple[Folder, SearchResponse]]:
+    async def _first_stage(self, req: SearchRequest, edits: EditBarrier
+                           ) -> list[tuple[Folder, SearchResponse]]:
+        """Each folder's first stage on the read pool, once its edits are in (`edits`)."""
         folders = [f for f in self.folders if f.engine is not None]
         answers = await asyncio.gather(
-            *(self._run(self.reads, f, f.read, Engine.search, req) for f in folders),
+            *(self._run(self.reads, f, edits.read, f, Engine.search, req) for f in folders),
             return_exceptions=True)
         out: list[tuple[Folder, SearchResponse]] = []
         for folder, answer in zip(folders, answers, strict=True):

@@ -77,6 +77,19 @@ EMBEDDING_GEMMA = EmbeddingProfile(
     append_eos=False,
 )
 
+# Static (model2vec) models: a table lookup and a mean (models/static.py); no instruction
+# and no special tokens, queries and documents alike. `static-mean` gives the model the
+# text as it is (what a model trained on raw code, such as potion-code, saw in training);
+# `static-code-words` first splits code into words (`semcode.words.code_words`:
+# parseHttpHeaders -> parse http headers, punctuation dropped) and gives a symbol's header
+# line ("function name") twice: a model distilled from a text model knows words, not
+# identifiers, and its lowercasing WordPiece turns `parseHttpHeaders` into `par ##se ##ht
+# ##tp ##head ##ers`. Queries go through the same splitting.
+STATIC_MEAN = EmbeddingProfile(name="static-mean", pooling="mean", append_eos=False,
+                               normalize=True, max_tokens=512)
+STATIC_CODE_WORDS = EmbeddingProfile(name="static-code-words", pooling="mean",
+                                     append_eos=False, normalize=True, max_tokens=512)
+
 EMBEDDING_PROFILES: dict[str, EmbeddingProfile] = {
     p.name: p
     for p in (
@@ -89,6 +102,8 @@ EMBEDDING_PROFILES: dict[str, EmbeddingProfile] = {
         BGE,
         JINA_CODE,
         EMBEDDING_GEMMA,
+        STATIC_MEAN,
+        STATIC_CODE_WORDS,
     )
 }
 

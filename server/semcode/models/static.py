@@ -20,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import chain, islice
 from pathlib import Path
@@ -28,8 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from ..chunks import SymbolKind
+from ..words import code_words
 from .base import EmbeddingProfile, ModelError, ModelInfo, ProgressFn
 from .common import DescribedEmbedder
+from .profiles import STATIC_CODE_WORDS, STATIC_MEAN
 
 BACKEND = "model2vec"
 
@@ -45,20 +49,45 @@ LAYOUTS: tuple[tuple[str, str, str, str], ...] = (
 # tried when these are not in the repository).
 HUB_FILES = LAYOUTS[0][:3]
 
-# A static model has no instruction and no special tokens: queries and documents are
-# embedded the same way (the model was trained so).
-STATIC_MEAN = EmbeddingProfile(name="static-mean", pooling="mean", append_eos=False,
-                               normalize=True, max_tokens=512)
+# How much of the `dense_weight` setting a static model's list gets in fusion. Fitted on
+# the bench's tune split (bench/quality/static_fit.py) with a static model distilled from
+# all-MiniLM-L6-v2: 0.2 gains a little over lexical alone (macro MRR@10 +0.004 with
+# static-code-words, +0.003 with static-mean), full weight loses (-0.001, -0.012); 0.002,
+# the value before, kept the list out of the lexical top 100 (no gain). On the test split
+# 0.2 gives +0.005 [+0.001, +0.009] (paired, both profiles alike) and no language worse
+# beyond its interval (bench/RESULTS.md).
+FUSION_WEIGHT = 0.2
 
-# How much of the `dense_weight` setting a static model's list gets in fusion. Measured
-# on the bench's tune split with a static model distilled from all-MiniLM-L6-v2: at full
-# weight, hybrid lost to lexical alone in every language (macro MRR@10 0.510 vs 0.586);
-# 0.5: 0.534, 0.1: 0.571, 0.02: 0.584, still below lexical in 4 of 10 languages, because
-# with RRF (k=60) any bonus above ~1/(k+r)^2 swaps neighbouring lexical ranks. At 0.002 the
-# bonus (< 1/(160*161)) can no longer reorder the lexical top `candidates`: the static list
-# only adds what BM25 did not find, after it (and still serves `dense` mode and related
-# code). A code-trained static model may earn more; raise it only on the bench's evidence.
-FUSION_WEIGHT = 0.002
+# The first line of a symbol chunk's `embedding_text()`: "<kind> <qualified name>".
+_KINDS = "|".join(k.name.lower() for k in SymbolKind)
+_HEADER = re.compile(rf"^(?:{_KINDS}) \S+$")
+
+
+def _words(text: str) -> str:
+    return " ".join(code_words(text))
+
+
+def _words_with_header_twice(text: str) -> str:
+    """Code words, with a symbol's header line ("function load_settings") counted twice:
+    its name is what the rest of the chunk is about (BM25 repeats it likewise)."""
+    head, sep, rest = text.partition("\n")
+    if not sep or not _HEADER.match(head):
+        return _words(text)
+    words = code_words(head)
+    return " ".join(words + words + code_words(rest))
+
+
+def _verbatim(text: str) -> str:
+    return text
+
+
+# Profile name -> (document preparation, query preparation), applied after the profile's
+# templates and before the tokenizer. A profile not listed gets the text as it is.
+PREPARATIONS: dict[str, tuple[Callable[[str], str], Callable[[str], str]]] = {
+    STATIC_MEAN.name: (_verbatim, _verbatim),
+    STATIC_CODE_WORDS.name: (_words_with_header_twice, _words),
+}
+
 
 DOCS_PER_BATCH = 512  # texts tokenised together
 _WORD_CACHE_MAX = 1 << 20  # whitespace-separated pieces remembered with their token ids
@@ -205,6 +234,8 @@ class StaticEmbedder(DescribedEmbedder):
         base = profile or STATIC_MEAN
         budget = max_tokens or config.get("max_length") or base.max_tokens
         self.profile = replace(base, max_tokens=int(budget))
+        self.prepare_document, self.prepare_query = PREPARATIONS.get(
+            base.name, (_verbatim, _verbatim))
         self._budget = int(budget)
         self._tokenizer.enable_truncation(self._budget)
         self._words: dict[str, list[int]] = {}
@@ -288,11 +319,11 @@ class StaticEmbedder(DescribedEmbedder):
 
     def embed_documents(self, texts: Sequence[str],
                         progress: ProgressFn | None = None) -> np.ndarray:
-        fmt = self.profile.format_document
+        fmt, prepare = self.profile.format_document, self.prepare_document
         parts: list[np.ndarray] = []
         done = 0
         for start in range(0, len(texts), DOCS_PER_BATCH):
-            batch = [fmt(t) for t in texts[start:start + DOCS_PER_BATCH]]
+            batch = [prepare(fmt(t)) for t in texts[start:start + DOCS_PER_BATCH]]
             parts.append(self._encode(batch))
             done += len(batch)
             if progress is not None and progress(done, len(texts)) and done < len(texts):
@@ -302,7 +333,7 @@ class StaticEmbedder(DescribedEmbedder):
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def embed_query(self, query: str) -> np.ndarray:
-        vec: np.ndarray = self._encode([self.profile.format_query(query)])[0]
+        vec: np.ndarray = self._encode([self.prepare_query(self.profile.format_query(query))])[0]
         return vec
 
     def close(self) -> None:
