@@ -79,6 +79,16 @@ QUERIES = (
     "generate a random uuid", "schedule a callback after a delay",
 )
 LSP_QUERIES = QUERIES[:10]
+PROFILE = "auto"  # the embedding_profile setting (--profile), the same in every step
+
+
+def static_embedder(model: Path) -> Any:
+    """A fresh StaticEmbedder of `model` with the run's profile (a cold word cache)."""
+    from semcode.models.profiles import get_embedding_profile
+    from semcode.models.static import StaticEmbedder
+
+    profile = None if PROFILE == "auto" else get_embedding_profile(PROFILE)
+    return StaticEmbedder(model, profile=profile)
 
 
 def default_cache() -> Path:
@@ -155,7 +165,7 @@ def index_runs(tree: Path, model: Path, work: Path, repeats: int) -> tuple[list[
     """`repeats` cold `semcode index` runs, then as many no-change runs on the last index;
     returns both lists and the last index's cache folder."""
     cmd = [sys.executable, "-m", "semcode", "index", str(tree), "--embedding-model", str(model),
-           "--reranker-model", "off"]
+           "--reranker-model", "off", "--embedding-profile", PROFILE]
     cold: list[dict[str, Any]] = []
     cache = work / "cache"
     for n in range(repeats):
@@ -184,9 +194,9 @@ def embedding_speed(cache: Path, tree: Path, model: Path, repeats: int) -> dict[
     os.environ["SEMCODE_CACHE_DIR"] = str(cache)
     from semcode.config import Settings
     from semcode.index.indexer import Indexer
-    from semcode.models.static import StaticEmbedder
 
     indexer = Indexer(tree, Settings.from_mapping({"embedding_model": str(model),
+                                                   "embedding_profile": PROFILE,
                                                    "reranker_model": "off"}))
     try:
         ids = sorted(indexer.store.chunk_refs())
@@ -202,8 +212,8 @@ def embedding_speed(cache: Path, tree: Path, model: Path, repeats: int) -> dict[
             embedder.embed_documents(texts[start:start + batch])
         return len(texts) / (time.perf_counter() - t), len(texts) / (time.process_time() - c)
 
-    cold = [one_pass(StaticEmbedder(model)) for _ in range(repeats)]
-    warm_embedder = StaticEmbedder(model)
+    cold = [one_pass(static_embedder(model)) for _ in range(repeats)]
+    warm_embedder = static_embedder(model)
     one_pass(warm_embedder)
     warm = one_pass(warm_embedder)
     return {"chunks": len(texts), "cold_chunks_per_s": [round(w) for w, _ in cold],
@@ -220,9 +230,8 @@ def pct(values: list[float], p: float) -> float:
 
 def query_latency(model: Path) -> dict[str, Any]:
     """embed_query per distinct query on a fresh instance (cold), then the same again."""
-    from semcode.models.static import StaticEmbedder
 
-    embedder = StaticEmbedder(model)
+    embedder = static_embedder(model)
     out: dict[str, Any] = {"n": len(QUERIES)}
     for label in ("cold", "warm"):
         ms = []
@@ -252,7 +261,8 @@ def lsp_server(tree: Path, model: Path, cache: Path) -> dict[str, Any]:
     with LspClient(cmd=cmd, env=semcode_env(cache),
                    stderr_path=cache / "lsp-stderr.log") as client:
         t = time.perf_counter()
-        client.initialize([tree], {"embeddingModel": str(model), "rerankerModel": "off"})
+        client.initialize([tree], {"embeddingModel": str(model), "rerankerModel": "off",
+                                   "embeddingProfile": PROFILE})
         status = client.wait_ready(timeout=900, embedded=True)
         ready_s = time.perf_counter() - t
         loaded = proc_memory(client.proc.pid)
@@ -328,8 +338,12 @@ def main(argv: list[str] | None = None) -> int:
                     default=REPO / "clients" / "vscode" / "node_modules")
     ap.add_argument("--work", type=Path, default=default_cache())
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--profile", default="auto",
+                    help="embedding_profile (static-mean, static-code-words; auto: the model's)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "out" / "static-scale.json")
     args = ap.parse_args(argv)
+    global PROFILE
+    PROFILE = args.profile
     model = args.model.expanduser().resolve()
     if not model.is_dir():
         sys.exit(f"no static model at {model} (bench/README.md: distilling one)")
@@ -349,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         "cpus": os.cpu_count(), "python": platform.python_version(),
         "load_avg_before": [round(x, 2) for x in load_before],
         "load_avg_after": [round(x, 2) for x in os.getloadavg()],
-        "model": str(model), "sources": stamp["sources"], "repeats": args.repeats,
+        "model": str(model), "profile": PROFILE, "sources": stamp["sources"],
+        "repeats": args.repeats,
         "cold_index": cold, "no_change_index": again, "embedding": emb,
         "query_embedding": q, "lsp": lsp,
     }
