@@ -134,6 +134,26 @@ def test_ties_are_ordered_by_the_order_key_not_by_id() -> None:
     assert [i for i, _ in idx.search(v[0], 3)] == [5, 4, 3]
 
 
+def test_a_tie_at_k_fetches_past_the_tie_not_the_whole_index(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(6)
+    q = np.zeros(16, np.float32)
+    q[0] = 1.0
+    copies = np.tile(q + 0.1, (3, 1))  # three identical chunks (copies of a file)
+    others = unit(rng, 997, 16)
+    others[:, 0] = -np.abs(others[:, 0])  # all farther from q than the copies
+    x = np.vstack([copies, others])
+    idx = VectorIndex(16)
+    idx.add(np.arange(1000, dtype=np.uint64), x)
+    idx.order_key = lambda i: -i
+    fetched: list[int] = []
+    top = idx._top
+    monkeypatch.setattr(idx, "_top", lambda qv, fetch, total: (fetched.append(fetch),
+                                                                top(qv, fetch, total))[1])
+    assert [i for i, _ in idx.search(q, 2)] == [2, 1]  # the tie straddles k = 2
+    assert max(fetched) < 1000, fetched
+
+
 @pytest.mark.bench  # ~20 s of HNSW building
 def test_search_latency_report(capsys: pytest.CaptureFixture[str],
                                monkeypatch: pytest.MonkeyPatch) -> None:

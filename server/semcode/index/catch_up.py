@@ -130,7 +130,7 @@ class CatchUp:
         with self.lexical.atomically():  # a search sees a file's old or new chunks
             self._forget(removed)
             for chunk_id, tokens in added.tokens:
-                self.lexical.upsert(chunk_id, tokens)
+                self.lexical.upsert(chunk_id, tokens.split())
         self.refs.update(added.refs)
         self._generation = generation
         self._embed_generation = self.store.stamp()[2]

@@ -88,14 +88,14 @@ class LexicalUpkeep:
                 log.warning("rebuilding the lexical index (%s)", exc)
             loaded = None
         if loaded is not None:
-            tokens = dict(snap.tokens)
-            changed = loaded.reconcile(snap.refs.keys(), tokens.__getitem__)
+            tokens = dict(snap.tokens)  # as stored: split only for the chunks it lacks
+            changed = loaded.reconcile(snap.refs.keys(), lambda i: tokens[i].split())
             self._install_lexical(loaded, manifest_signature(directory))
             self._lexical_dirty = changed > 0
             return False
         lexical = LexicalIndex()
         for chunk_id, tokens_ in snap.tokens:
-            lexical.upsert(chunk_id, tokens_)
+            lexical.upsert(chunk_id, tokens_.split())
         lexical.rebuild()
         self._install_lexical(lexical, manifest_signature(directory))
         self._lexical_dirty = True

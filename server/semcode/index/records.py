@@ -60,7 +60,10 @@ class Snapshot:
     store_id: str
     generation: int
     refs: dict[int, ChunkRef]
-    tokens: list[tuple[int, list[str]]]
+    # Each chunk's BM25 tokens as stored (space-separated), split only where the lexical
+    # index is rebuilt: split up front, 100k chunks' ~9M token strings held ~700 MB at
+    # every open, though a valid saved lexical index never needs them.
+    tokens: list[tuple[int, str]]
 
 
 

@@ -361,7 +361,7 @@ class Store(EmbeddingCache):
                 rows = db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks").fetchall()
             return Snapshot(meta.get("store_id", ""), int(meta.get("generation", 0)),
                             {r[0]: row_to_ref(r[2:]) for r in rows},
-                            [(r[0], r[1].split()) for r in rows])
+                            [(r[0], r[1]) for r in rows])
         return self._read(read)
 
     def delta(self, known: set[int]) -> tuple[str, int, set[int], Snapshot]:
@@ -386,7 +386,7 @@ class Store(EmbeddingCache):
             store_id, generation = meta.get("store_id", ""), int(meta.get("generation", 0))
             return store_id, generation, ids, Snapshot(
                 store_id, generation, {r[0]: row_to_ref(r[2:]) for r in rows},
-                [(r[0], r[1].split()) for r in rows])
+                [(r[0], r[1]) for r in rows])
         return self._read(read)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:

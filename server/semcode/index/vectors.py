@@ -238,7 +238,11 @@ class VectorIndex:
                         out.append((int(key), 1.0 - float(dist)))
                 out.sort(key=lambda h: (-h[1], key_of(h[0])))
                 exhausted = fetch >= total or len(keys) < fetch
-                if exhausted or (len(out) > k and out[k][1] < out[k - 1][1]):
+                # Every chunk tied with the k-th is here once the farthest one fetched is
+                # strictly farther; then `key_of` alone picks among them. (Comparing the
+                # k-th with the (k+1)-th instead fetched the whole index whenever a tie
+                # straddled k: copies of a file, ~1 s at 100k vectors.)
+                if exhausted or (len(out) >= k and 1.0 - float(dists[-1]) < out[k - 1][1]):
                     return out[:k]
                 fetch = min(total, fetch * 4)
 

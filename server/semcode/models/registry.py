@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from semcode.config import Settings, model_is_off
 from semcode.models.auto import backend_for, model_for
@@ -78,15 +80,21 @@ def _hub_file(spec: ModelSpec, filename: str, offline: bool, download: bool) -> 
     """One file of a hub repository: from the cache, else downloaded (with
     huggingface_hub's progress bar) when allowed. Every failure is one ModelError line."""
     assert spec.repo_id
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+    from huggingface_hub import hf_hub_download, try_to_load_from_cache
+    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
 
-    try:  # the cache first: no network round trip when the file is there
-        return Path(hf_hub_download(spec.repo_id, filename, local_files_only=True))
-    except LocalEntryNotFoundError:
-        pass
+    # The cache first, read from disk alone: `hf_hub_download(local_files_only=True)`
+    # would still build request headers, and huggingface_hub (2.x) fetches its agent
+    # registry from the hub for those (a request per process, up to 3 s where the hub
+    # is unreachable), so a cached model must never go through it.
+    try:
+        cached = try_to_load_from_cache(spec.repo_id, filename)
     except Exception as exc:  # noqa: BLE001 - any hub error becomes one line
         raise ModelError(f"model {spec.raw}: {_one_line(exc)}") from None
+    if isinstance(cached, str):
+        return Path(cached)
+    if cached is not None:  # the hub said, and the cache remembers, there is no such file
+        raise _NoSuchFile(filename)
     if offline or not download:
         why = "offline mode" if offline else "not downloaded yet"
         raise ModelError(f"model {spec.raw} is not in the cache ({why}; "
@@ -94,12 +102,41 @@ def _hub_file(spec: ModelSpec, filename: str, offline: bool, download: bool) -> 
     unreachable = _hub_unreachable()
     if unreachable:
         raise ModelError(f"cannot download {spec.raw}: {unreachable}")
+    _check_hub_file(spec, filename)
+    _say_downloading(spec)
     try:
-        return Path(hf_hub_download(spec.repo_id, filename))
-    except EntryNotFoundError:
+        return Path(hf_hub_download(spec.repo_id, filename, endpoint=_hub_endpoint()))
+    except RemoteEntryNotFoundError:
         raise _NoSuchFile(filename) from None
+    except LocalEntryNotFoundError as exc:  # the hub failed; its own error is the cause
+        cause = exc.__cause__ or exc
+        raise ModelError(f"cannot download {spec.raw}: {_one_line(cause)}") from None
     except Exception as exc:  # noqa: BLE001
         raise ModelError(f"cannot download {spec.raw}: {_one_line(exc)}") from None
+
+
+def _check_hub_file(spec: ModelSpec, filename: str) -> None:
+    """One HEAD for the file, without retries, before `hf_hub_download`: a file the
+    repository lacks (another layout may have it), a hub that answers with an error
+    (an outage: huggingface_hub would retry for ~25 s per file, logging each retry) or
+    a server that is no hub (a captive portal, a wrong HF_ENDPOINT) is one line at once.
+    The hub's "no such file" is left to `hf_hub_download`, which remembers it in the
+    cache (so an offline run can pick another layout) and needs no retries for it."""
+    assert spec.repo_id
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from huggingface_hub.errors import RemoteEntryNotFoundError
+
+    endpoint = _hub_endpoint()
+    try:
+        meta = get_hf_file_metadata(hf_hub_url(spec.repo_id, filename, endpoint=endpoint))
+    except RemoteEntryNotFoundError:
+        return
+    except Exception as exc:  # noqa: BLE001 - any hub or network error becomes one line
+        raise ModelError(f"cannot download {spec.raw}: {_one_line(exc)}") from None
+    if not (meta.commit_hash and meta.etag):
+        host = urlparse(endpoint).hostname or endpoint
+        raise ModelError(f"cannot download {spec.raw}: {host} does not answer like a "
+                         f"Hugging Face hub (check HF_ENDPOINT and any proxy)")
 
 
 class _NoSuchFile(ModelError):
@@ -132,6 +169,28 @@ def resolve_model_folder(spec: ModelSpec, offline: bool, download: bool = True) 
     raise first
 
 
+_announced: set[str] = set()
+
+
+def _say_downloading(spec: ModelSpec) -> None:
+    """One line on stderr (once per model and process) before the first byte: where the
+    model comes from and where it goes. huggingface_hub's progress bars follow on a
+    terminal; where stderr is a pipe or a log (an editor's output panel) they are hidden,
+    and this line is what says why the first run waits."""
+    if spec.raw in _announced:
+        return
+    _announced.add(spec.raw)
+    from huggingface_hub import constants
+
+    host = urlparse(_hub_endpoint()).hostname or "the hub"
+    print(f"semcode: downloading {spec.raw} from {host} (first use; cached in "
+          f"{constants.HF_HUB_CACHE})", file=sys.stderr, flush=True)
+
+
+def _hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+
+
 _hub_probe: dict[str, str | None] = {}
 
 
@@ -139,19 +198,36 @@ def _hub_unreachable() -> str | None:
     """Why the hub cannot be reached, or None. One quick TCP connect instead of
     huggingface_hub's retry loop (~25 s of retries and log noise on a machine with no
     network), remembered for the life of the process."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    endpoint = _hub_endpoint()
     if endpoint not in _hub_probe:
-        from urllib.parse import urlparse
-
-        url = urlparse(endpoint)
-        host = url.hostname or "huggingface.co"
-        port = url.port or (443 if url.scheme == "https" else 80)
+        host, port, label = _probe_target(endpoint)
         try:
             socket.create_connection((host, port), timeout=5).close()
             _hub_probe[endpoint] = None
         except OSError as exc:
-            _hub_probe[endpoint] = f"{host} is unreachable ({exc.strerror or exc})"
+            _hub_probe[endpoint] = f"{label} is unreachable ({exc.strerror or exc})"
     return _hub_probe[endpoint]
+
+
+def _probe_target(endpoint: str) -> tuple[str, int, str]:
+    """(host, port, what to call it) of the hub's first connection: the hub itself, or the
+    proxy the environment names for it (HTTPS_PROXY/HTTP_PROXY/ALL_PROXY, NO_PROXY
+    honoured; huggingface_hub's HTTP client reads the same variables), so a machine that
+    reaches the hub only through a proxy is not told the hub is unreachable."""
+    import urllib.request
+
+    url = urlparse(endpoint)
+    host = url.hostname or "huggingface.co"
+    port = url.port or (443 if url.scheme == "https" else 80)
+    proxy = urllib.request.getproxies().get(url.scheme or "https") or \
+        urllib.request.getproxies().get("all")
+    if proxy and not urllib.request.proxy_bypass(host):
+        purl = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+        if purl.hostname:
+            default = 443 if purl.scheme == "https" else 1080 if "socks" in purl.scheme else 80
+            pport = purl.port or default
+            return purl.hostname, pport, f"the proxy {purl.hostname}:{pport} (for {host})"
+    return host, port, host
 
 
 def cached_model_file(spec: ModelSpec) -> Path | None:

@@ -146,6 +146,9 @@ class Engine:
         with self._embed_lock:
             if not self._attach_embedder():
                 return report
+            # The budget is for embedding: loading the model (on a first run, its download)
+            # must not use it up before one chunk is embedded.
+            budget_from = time.perf_counter()
             embedder = self.models.embedder()
             assert embedder is not None and self.indexer.model_id is not None
             model_id = self.indexer.model_id
@@ -159,7 +162,7 @@ class Engine:
                 if cancel is not None and cancel.is_set():
                     report.cancelled = True
                     break
-                if budget_s is not None and time.perf_counter() - started > budget_s:
+                if budget_s is not None and time.perf_counter() - budget_from > budget_s:
                     break
                 ids = pending[start:start + batch]
                 chunks = self.indexer.chunks(ids)  # some may be gone since
