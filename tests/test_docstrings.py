@@ -13,26 +13,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "server" / "semcode"
 
-# Modules other helpers own in this wave (issue 13), documented on their own branches.
-# The lead empties this set once those branches are merged; do not add to it.
-# Paths are relative to server/semcode; an entry ending in "/" covers a whole package.
-NOT_CHECKED_YET: frozenset[str] = frozenset({
-    "lsp/",
-    "models/registry.py",
-})
-
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
 def _checked_modules() -> list[Path]:
-    out = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        rel = path.relative_to(PACKAGE).as_posix()
-        if rel in NOT_CHECKED_YET or any(
-                rel.startswith(entry) for entry in NOT_CHECKED_YET if entry.endswith("/")):
-            continue
-        out.append(path)
-    return out
+    """Every module of the package (no exceptions)."""
+    return sorted(PACKAGE.rglob("*.py"))
 
 
 def _public_definitions(tree: ast.Module) -> Iterator[Definition]:

@@ -46,10 +46,12 @@ class ModelSpec:
 
     @property
     def off(self) -> bool:
+        """The setting turns this model off (`off`, `none`, empty)."""
         return model_is_off(self.raw)
 
     @classmethod
     def parse(cls, raw: str) -> ModelSpec:
+        """Read a setting: `off`, `hf:OWNER/REPO[/FILE]`, or a local file or folder."""
         text = raw.strip()
         if model_is_off(text):
             return cls(raw=text)
@@ -301,10 +303,12 @@ class ModelSet:
         return self._get("query_embedder")
 
     def reranker(self) -> Reranker | None:
+        """The loaded reranker (loading it on first use), or None when it is off or
+        unavailable (`notices()` says why)."""
         return self._get("reranker")
 
     @contextmanager
-    def using(self, role: str, model: Any = None) -> Iterator[None]:
+    def using(self, role: str, model: Embedder | Reranker | None = None) -> Iterator[None]:
         """Hold a model for one call (`with models.using("reranker", reranker): ...`).
         Given the model taken earlier, taking and using it are one operation: if a settings
         change unloaded (closed) it in between, this raises `ModelError` instead of letting
@@ -325,6 +329,7 @@ class ModelSet:
         return float(self.settings.dense_weight) * float(factor)
 
     def embedder_identity(self) -> tuple[str, int] | None:
+        """(the vector cache identity, dimensions) of the embedder, or None without one."""
         embedder = self.embedder()
         if embedder is None:
             return None
@@ -332,6 +337,7 @@ class ModelSet:
 
     # ------------------------------------------------------------------ state
     def notices(self) -> list[str]:
+        """One line per stage that is off and why (semantic search, reranking)."""
         lines = []
         emb, rer = self._slots["embedder"], self._slots["reranker"]
         if emb.state in MODEL_UNAVAILABLE:
@@ -341,6 +347,8 @@ class ModelSet:
         return lines
 
     def status(self) -> dict[str, dict[str, object]]:
+        """Per role: state, message, spec, what `auto` chose and why, backend, model info
+        (the `models` part of the LSP and MCP status: published keys)."""
         out: dict[str, dict[str, object]] = {}
         for role in ("embedder", "reranker"):
             slot = self._slots[role]
@@ -384,6 +392,7 @@ class ModelSet:
         self._mark_off()
 
     def close(self) -> None:
+        """Unload every model (native memory freed once no call holds it)."""
         for role in self._slots:
             self._unload(role)
 
