@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
@@ -28,7 +29,7 @@ class ProgressHandle:
             if fut is not None:
                 fut.add_done_callback(self._on_done)
 
-    def _on_done(self, fut: Any) -> None:
+    def _on_done(self, fut: concurrent.futures.Future[object]) -> None:
         if fut.cancelled():  # the client sent window/workDoneProgress/cancel
             self.cancelled.set()
 

@@ -211,7 +211,7 @@ class IndexingScheduler(SessionCore):
         handle.begin(title)
         return handle
 
-    async def reindex(self, args: tuple[Any, ...]) -> dict[str, Any]:
+    async def reindex(self, args: tuple[object, ...]) -> dict[str, Any]:
         """The `semcode.reindex` command: re-index every folder (`full`: from scratch); embedding
         restarts afterwards."""
         full = P.reindex_full(args)

@@ -36,7 +36,7 @@ WORKSPACE_SYMBOL_LIMIT = 50
 class TwoPhaseSearch(SessionCore):
     """semcode/search, the semcode.search command, workspace/symbol, semcode/related."""
 
-    async def search(self, raw: Any) -> dict[str, Any]:
+    async def search(self, raw: object) -> dict[str, Any]:
         """`semcode/search`: the first phase's hits at once, then the reranked list as a
         notification when a reranker runs."""
         req = P.search_request(raw)
@@ -58,7 +58,7 @@ class TwoPhaseSearch(SessionCore):
             if not pending:
                 self.searches.finish(sid)
 
-    async def search_command(self, args: tuple[Any, ...]) -> dict[str, Any]:
+    async def search_command(self, args: tuple[object, ...]) -> dict[str, Any]:
         """The `semcode.search` command: the same search, arguments given positionally."""
         req = P.search_command(args)
         edits = self.apply_pending_edits() if req.query.strip() else EditBarrier()
@@ -85,7 +85,7 @@ class TwoPhaseSearch(SessionCore):
         merged = merge(await self._first_stage(req, edits), req.limit)
         return [workspace_symbol(item) for item in self._items(merged)]
 
-    async def related(self, raw: Any) -> dict[str, Any]:
+    async def related(self, raw: object) -> dict[str, Any]:
         """`semcode/related`: code similar to the chunk at the position."""
         p = P.related(raw)
         edits = self.apply_pending_edits()
@@ -103,7 +103,7 @@ class TwoPhaseSearch(SessionCore):
         merged = merge([(folder, response)], p.limit)
         return self._result(sid, merged, self._items(merged), False)
 
-    def cancel_search(self, raw: Any) -> None:
+    def cancel_search(self, raw: object) -> None:
         """`semcode/cancelSearch`: cancel the search whose id is given."""
         self.searches.cancel(P.search_id(raw))
 

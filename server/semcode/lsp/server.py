@@ -75,12 +75,12 @@ async def initialized(ls: SemcodeServer, params: types.InitializedParams) -> Non
     await ls.session.initialized()
 
 
-async def shutdown(ls: SemcodeServer, params: Any) -> None:
+async def shutdown(ls: SemcodeServer, params: object) -> None:
     """`shutdown`: stop the work in progress and close the indexes."""
     await ls.session.shutdown()
 
 
-def exit_(ls: SemcodeServer, params: Any) -> None:
+def exit_(ls: SemcodeServer, params: object) -> None:
     """`exit`: stop what still runs (see Session.exit)."""
     ls.session.exit()
 
@@ -130,17 +130,17 @@ def did_rename_files(ls: SemcodeServer, params: types.RenameFilesParams) -> None
 
 
 # ---------------------------------------------------------------------- requests
-async def search(ls: SemcodeServer, params: Any) -> dict[str, Any]:
+async def search(ls: SemcodeServer, params: object) -> dict[str, Any]:
     """`semcode/search`: two-phase search (see docs/protocol.md)."""
     return await ls.session.search(params)
 
 
-def cancel_search(ls: SemcodeServer, params: Any) -> None:
+def cancel_search(ls: SemcodeServer, params: object) -> None:
     """`semcode/cancelSearch`: stop a search's second phase."""
     ls.session.cancel_search(params)
 
 
-async def related(ls: SemcodeServer, params: Any) -> dict[str, Any]:
+async def related(ls: SemcodeServer, params: object) -> dict[str, Any]:
     """`semcode/related`: code similar to the chunk at a position."""
     return await ls.session.related(params)
 
@@ -151,17 +151,17 @@ async def workspace_symbol(ls: SemcodeServer,
     return await ls.session.workspace_symbols(params.query)
 
 
-async def command_search(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+async def command_search(ls: SemcodeServer, *args: object) -> dict[str, Any]:
     """The `semcode.search` command (`workspace/executeCommand`)."""
     return await ls.session.search_command(args)
 
 
-async def command_reindex(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+async def command_reindex(ls: SemcodeServer, *args: object) -> dict[str, Any]:
     """The `semcode.reindex` command: re-index the folders (`full`: from scratch)."""
     return await ls.session.reindex(args)
 
 
-async def command_status(ls: SemcodeServer, *args: Any) -> dict[str, Any]:
+async def command_status(ls: SemcodeServer, *args: object) -> dict[str, Any]:
     """The `semcode.status` command: the status payload."""
     return await ls.session.status()
 

@@ -94,7 +94,7 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         """The exit status: 0 after a shutdown, 1 without one."""
         return 0 if self.shutdown_requested else 1
 
-    async def configure(self, raw: Any) -> None:
+    async def configure(self, raw: object) -> None:
         """`workspace/didChangeConfiguration`: apply new settings (folders whose index settings
         changed are reopened)."""
         try:

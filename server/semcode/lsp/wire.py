@@ -38,6 +38,8 @@ from typing import Any, BinaryIO
 
 from lsprotocol import types
 from pygls.io_ import StdoutWriter
+from pygls.protocol import JsonRPCProtocol
+from pygls.server import JsonRPCServer
 
 log = logging.getLogger(__name__)
 
@@ -342,7 +344,7 @@ class Lifecycle:
 class Dispatcher:
     """Framed bodies in; error replies out, or well-formed messages to pygls."""
 
-    def __init__(self, protocol: Any) -> None:
+    def __init__(self, protocol: JsonRPCProtocol) -> None:
         self.protocol = protocol
         self.lifecycle = Lifecycle()
 
@@ -413,7 +415,7 @@ def _reader_thread(stream: BinaryIO, loop: asyncio.AbstractEventLoop,
             return
 
 
-async def read_loop(stop: threading.Event, stream: BinaryIO, protocol: Any,
+async def read_loop(stop: threading.Event, stream: BinaryIO, protocol: JsonRPCProtocol,
                     on_frame: Callable[[bytes], None] | None = None) -> None:
     """Read stdin on a thread, frame it and hand each body to the dispatcher until `stop` or end of
     input."""
@@ -441,7 +443,7 @@ async def read_loop(stop: threading.Event, stream: BinaryIO, protocol: Any,
                 await asyncio.sleep(0)  # let handlers run between messages of one read
 
 
-def serve_io(server: Any, stdin: BinaryIO | None, stdout: BinaryIO | None) -> None:
+def serve_io(server: JsonRPCServer, stdin: BinaryIO | None, stdout: BinaryIO | None) -> None:
     """`LanguageServer.start_io` with the hardened loop (what pygls' `_start_io_async` does,
     with `read_loop` in place of `run_async`)."""
     server._stop_event = stop = threading.Event()
