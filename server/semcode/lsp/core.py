@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 
 from lsprotocol import types
 from pygls.uris import to_fs_path
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 
 STATUS_INTERVAL_S = 0.5  # semcode/status at most this often
@@ -94,7 +95,7 @@ class SessionCore:
         return None
 
     async def _run(self, executor: Executor, folder: Folder | None,
-                   fn: Callable[..., T], *args: Any) -> T:
+                   fn: Callable[[*Args], T], *args: *Args) -> T:
         assert self.loop is not None
         fut = self.loop.run_in_executor(executor, functools.partial(fn, *args))
         if folder is not None:

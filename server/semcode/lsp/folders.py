@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, TypeVarTuple
 
 from semcode.config import Settings
 from semcode.lsp.convert import FolderRef
@@ -22,6 +22,7 @@ from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 
 CLOSE_WAIT_S = 30.0  # how long closing waits for in-flight engine work
 
@@ -64,7 +65,7 @@ class Folder:
             return None
         return None
 
-    def read(self, fn: Callable[..., T], *args: Any) -> T | None:
+    def read(self, fn: Callable[[Engine, *Args], T], *args: *Args) -> T | None:
         """Any thread: `fn(engine, *args)` with the engine borrowed, so that a reopen (a
         settings change, a removed folder) cannot close it under a running search. None
         when there is no engine."""
@@ -100,7 +101,8 @@ class EditBarrier:
         self._edits = {f: list(jobs) for f, jobs in (edits or {}).items() if jobs}
         self._deadline = time.monotonic() + wait_s
 
-    def read(self, folder: Folder, fn: Callable[..., T], *args: Any) -> T | None:
+    def read(self, folder: Folder, fn: Callable[[Engine, *Args], T],
+             *args: *Args) -> T | None:
         """Read thread: wait until `folder`'s edits are in its index (at most until the
         deadline: then the read answers from what is there), then `folder.read(fn, ...)`."""
         jobs = self._edits.get(folder)

@@ -106,7 +106,7 @@ def _machine_cache() -> dict[str, Any]:
     return data
 
 
-def _machine_cache_put(name: str, value: Any) -> None:
+def _machine_cache_put(name: str, value: object) -> None:
     data = _machine_cache() or {"key": _machine_key(), "time": time.time()}
     data[name] = value
     path = _machine_cache_path()

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from itertools import chain, islice
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from ..words import code_words
 from .base import EmbeddingProfile, ModelError, ModelInfo, ProgressFn
 from .common import DescribedEmbedder
 from .profiles import STATIC_CODE_WORDS, STATIC_MEAN
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 BACKEND = "model2vec"
 
@@ -346,7 +349,7 @@ class StaticEmbedder(DescribedEmbedder):
         self._words = {}
 
 
-def _unk_token_id(tokenizer: Any) -> int | None:
+def _unk_token_id(tokenizer: Tokenizer) -> int | None:
     """The tokenizer's unknown token (dropped before averaging, as model2vec does)."""
     model = tokenizer.model
     token = getattr(model, "unk_token", None)
