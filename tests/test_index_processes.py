@@ -250,6 +250,32 @@ def test_two_processes_that_saw_the_same_writes_rank_identically(
         agent.close()
 
 
+def test_opening_with_a_snapshot_older_than_the_saved_build(tmp_path: Path) -> None:
+    """A process reads the database, another writes and saves its BM25 build, then the
+    first loads that build: it must not cut it back to its older snapshot (the chunks
+    it lacked would come back as pending, scored with other statistics than the
+    writer's built ones)."""
+    root, index = tmp_path / "ws", tmp_path / "index"
+    write_ws(root, n=12)
+    writer = Indexer(root, settings(index))
+    writer.sync()
+    reader = Indexer(root, settings(index))
+    try:
+        old = reader.store.snapshot()
+        for i in range(6):
+            (root / f"mod_{i:03}.py").write_text(
+                f"def fetch_user_{i}(token):\n    return cache_lookup(token, {i})\n")
+        writer.sync()  # ends with a build, saved
+        with reader.lock:
+            reader._reload(old)
+        _settle(writer, reader)
+        assert reader.lexical.build_id == writer.lexical.build_id
+        assert _ranking(reader) == _ranking(writer)
+    finally:
+        writer.close()
+        reader.close()
+
+
 # ---------------------------------------------------------------- corruption matrix
 FILES = ("index.sqlite", "lexical/docs.npz", "lexical/built.npz", "lexical/vocab.json",
          "lexical/meta.json", "vectors.usearch", "vectors.json")

@@ -43,6 +43,7 @@ from semcode.index.catch_up import CatchUp
 from semcode.index.layout import LEXICAL_DIR
 from semcode.index.layout import dir_size as _dir_size
 from semcode.index.lexical import LexicalIndex
+from semcode.index.lexical_files import saved_build
 from semcode.index.lexical_upkeep import LexicalUpkeep
 from semcode.index.saving import Saving
 from semcode.index.store import ChunkRef, FileRecord, Snapshot, Store, StoreError, WriteLock
@@ -179,6 +180,12 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
         lexical build reconciled with it (see lexical_upkeep.py), else one built from
         the snapshot's tokens and saved when the write lock is free."""
+        for _ in range(3):  # a build saved after `snap` was read holds chunks it lacks:
+            saved = saved_build(self.dir / LEXICAL_DIR)  # read the state it was saved at
+            if saved is None or saved.store_id != snap.store_id or \
+                    saved.generation <= snap.generation:
+                break
+            snap = self.store.snapshot()
         self.refs = snap.refs
         built_here = self._load_lexical(snap)
         store_changed = snap.store_id != self._store_id
