@@ -166,3 +166,19 @@ def test_the_reachability_probe_goes_where_the_client_would_connect(monkeypatch)
         "proxy.example", 3128, "the proxy proxy.example:3128 (for huggingface.co)")
     monkeypatch.setenv("no_proxy", "huggingface.co")
     assert registry._probe_target("https://huggingface.co")[0] == "huggingface.co"
+
+
+def test_a_static_repository_with_any_name_loads_from_the_hub(workspace, tmp_path,
+                                                               model_files):
+    """`hf:OWNER/REPO` whose name does not say "static", on a machine without MLX: the
+    only thing it can be is a static model (llama.cpp takes one GGUF file)."""
+    repo = "someone/distilled-code-embedder"
+    hub = FakeHub({repo: model_files}).start()
+    env = fresh_machine(tmp_path, hub.url)
+    try:
+        hits, said = search(env, workspace, "--embedding-model", f"hf:{repo}")
+    finally:
+        hub.stop()
+    assert dense_everywhere(hits), said
+    assert said == [f"semcode: downloading hf:{repo} from 127.0.0.1 "
+                    f"(first use; cached in {tmp_path / 'm' / 'hf' / 'hub'})"], said

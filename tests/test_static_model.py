@@ -118,6 +118,15 @@ def test_static_specs_pick_the_model2vec_backend(static_model):
     assert choose_backend("remote", str(static_model), remote_url="http://h:1")[0] == "remote"
     spec = ModelSpec.parse("hf:minishlab/potion-code-16M-v2")
     assert spec.repo_id == "minishlab/potion-code-16M-v2" and spec.filename is None
+    # A repository whose name says nothing, not cached yet: llama.cpp cannot take a
+    # repository and MLX does not run here, so it can only be a static model.
+    linux = {"system": "linux", "machine": "x86_64"}
+    unnamed = "hf:someone/distilled-code-embedder"
+    assert not is_static_spec(unnamed)
+    name, why = choose_backend("auto", unnamed, **linux)
+    assert name == "model2vec" and "static" in why
+    assert choose_backend("auto", unnamed + "/model.gguf", **linux)[0] == "llama.cpp"
+    assert choose_backend("auto", unnamed, **mac)[0] != "model2vec"  # may be MLX there
 
 
 def test_hub_spec_resolves_from_the_hub_cache_offline(tmp_path, monkeypatch):

@@ -104,7 +104,20 @@ def choose_backend(requested: str, model_spec: str = "", remote_url: str = "",
                 return "mlx", "auto: Apple silicon, mlx-lm installed, MLX-format model"
             return "llama.cpp", f"auto: MLX model but {missing}; llama.cpp (Metal)"
         return "llama.cpp", "auto: a GGUF model runs on llama.cpp (Metal on Apple silicon)"
+    if _is_hub_repository(model_spec):
+        # llama.cpp takes one GGUF file (hf:OWNER/REPO/FILE.gguf), never a repository,
+        # and MLX runs on Apple silicon only: a repository here can only be a static
+        # model, whatever its name (is_static_spec knows it by name or cached config).
+        return "model2vec", ("auto: a hub repository (hf:OWNER/REPO) where MLX cannot run "
+                             "is read as a static (model2vec) model; a GGUF is named with "
+                             "its file")
     return "llama.cpp", "auto: llama.cpp (MLX is only chosen on Apple silicon)"
+
+
+def _is_hub_repository(spec: str) -> bool:
+    """`hf:OWNER/REPO` (a whole repository, no file)."""
+    text = spec.strip()
+    return text.startswith("hf:") and len([p for p in text[3:].split("/") if p]) == 2
 
 
 def remote_url(settings: Settings, role: str) -> str:
