@@ -19,7 +19,7 @@ from pathlib import Path
 SERVER = Path(__file__).resolve().parent.parent / "server"
 
 # Top-level rooms (first component after `semcode.`) and what each may never import.
-_BASE = ("chunks", "config", "workspace", "chunking", "states")
+_BASE = ("chunks", "config", "workspace", "chunking", "states", "heap")
 _FORBIDDEN: dict[str, tuple[str, ...]] = {
     **{room: ("index", "models", "search", "lsp", "mcp", "cli", "cli_commands", "evaluation")
        for room in _BASE},

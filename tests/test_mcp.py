@@ -402,3 +402,28 @@ def test_budget_is_kept_with_notices_and_long_lines() -> None:
                               notices=["semantic search is off: the embedding model is off"])
     out, text, omitted = render_hits(response, 100, reserved_chars=200)
     assert estimate_tokens(text) + 50 <= 100 and out[0]["code"] == "" and omitted == 0
+
+
+def test_the_service_settles_the_heap_after_indexing(workspace: Path, tmp_path: Path) -> None:
+    """No full garbage collection walks the loaded index during a tool call (semcode.heap),
+    as in the language server."""
+    import gc
+
+    from semcode.config import Settings
+    from semcode.mcp.service import McpService
+    from semcode.states import ServeState
+
+    gc.unfreeze()
+    settings = Settings.from_mapping({"index_dir": str(tmp_path / "index"),
+                                      "embedding_model": "off", "reranker_model": "off"})
+    service = McpService(workspace, settings)
+    try:
+        service.start()
+        deadline = time.monotonic() + TIMEOUT_S
+        while service.state != ServeState.READY and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert service.state == ServeState.READY
+        assert gc.get_freeze_count() > 0
+    finally:
+        service.close()
+        gc.unfreeze()

@@ -15,8 +15,8 @@ from typing import Any
 from client import LspClient
 from lsp_helpers import LEXICAL, names, write_workspace
 
+from semcode.heap import settle_heap
 from semcode.lsp.folders import EditBarrier
-from semcode.lsp.scheduler import settle_heap
 
 
 def item(client: LspClient, query: str, name: str) -> dict[str, Any] | None:

@@ -37,7 +37,7 @@ before it reads (`folders.EditBarrier`: writer -> reader directly, not through t
 loop; at most `PENDING_EDITS_WAIT_S`, and never behind a folder's scan), so it sees
 every keystroke made before it. An edit costs what it changed: the store keeps the
 rows of unchanged chunks and the indexer re-tokenises only the changed ones. After
-indexing, the heap is settled (`scheduler.settle_heap`) so that no later garbage
+indexing, the heap is settled (`semcode.heap.settle_heap`) so that no later garbage
 collection walks the loaded index in the middle of an edit or a search.
 """
 

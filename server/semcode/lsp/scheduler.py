@@ -6,12 +6,12 @@ edited files first, progress reported to the client).
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from semcode.heap import settle_heap
 from semcode.lsp import params as P
 from semcode.lsp.core import SessionCore
 from semcode.lsp.folders import Folder, _either
@@ -27,19 +27,6 @@ EMBED_SLICE_S = 5.0  # embed_pending budget per call; the priority is refreshed 
 EDIT_EMBED_DELAY_S = 1.0  # coalesce edits before embedding their new chunks
 PROGRESS_INTERVAL_S = 0.2  # $/progress reports at most this often
 CLOSE_WAIT_S = 30.0  # how long closing waits for in-flight engine work
-
-
-def settle_heap() -> None:
-    """After indexing: collect once, then exempt every object that survived (the loaded
-    index: tens of thousands of chunk refs, the vocabulary, ...) from later collections.
-    Otherwise each full collection walks all of it: a pause of 50 ms of CPU on this
-    repository, 100-200 ms on a loaded machine, landing in whatever edit or search runs
-    then. Objects made later (the chunks of edits) are collected as usual; a frozen one
-    that becomes garbage is freed by its reference count, and cyclic garbage among them
-    by the collection that precedes the next freeze (the next index)."""
-    gc.unfreeze()
-    gc.collect()
-    gc.freeze()
 
 
 class IndexingScheduler(SessionCore):

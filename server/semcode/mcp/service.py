@@ -22,6 +22,7 @@ import semcode
 from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
+from semcode.heap import settle_heap
 from semcode.index.indexer import SyncReport
 from semcode.search.engine import (
     Engine,
@@ -125,6 +126,7 @@ class McpService:
         try:
             self.state = ServeState.INDEXING
             self.sync()
+            settle_heap()  # no full collection over the loaded index during a tool call
         except Exception as exc:  # reported by status() and by the next tool call
             self.state, self.error = ServeState.ERROR, one_line(exc)
             log.warning("indexing %s failed: %s", self.root, self.error)
