@@ -307,14 +307,14 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                 self._buffer_text[rel_path] = text
             warning = self._index_text(rel_path, text, len(text.encode("utf-8", "replace")),
                                        BUFFER_MTIME, text_digest(text), result)
-        self.rebuild_lexical_if_needed(background=True)
+        self.rebuild_lexical_if_needed()
         return [f"{rel_path}: {warning}"] if warning else []
 
     def revert_file(self, rel_path: str) -> None:
         """Forget any buffer text for `rel_path` and index what the disk holds."""
         with self._writing():
             self._revert(rel_path)
-        self.rebuild_lexical_if_needed(background=True)
+        self.rebuild_lexical_if_needed()
 
     def _revert(self, rel_path: str) -> None:
         with self.lock:
@@ -404,15 +404,16 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             with self.lexical.atomically(), (self.vectors.atomically()
                                              if self.vectors is not None else nullcontext()):
                 self._forget(removed)
-                ids, new_ids = new_ids, [i for i in new_ids if i not in self.refs]  # others: kept
-                for chunk_id, chunk, toks in zip(ids, result.chunks, tokens, strict=True):
+                added = []
+                for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
                     if chunk_id in self.refs:
-                        continue
+                        continue  # stored exactly as before: kept with its id
                     self.lexical.upsert(chunk_id, toks)
                     self.refs[chunk_id] = ChunkRef(
                         chunk.path, chunk.language, int(chunk.kind), chunk.content_hash(),
                         content=chunk.content, start_line=chunk.start_line, name=chunk.name)
-                self._add_cached_vectors(new_ids)
+                    added.append(chunk_id)
+                self._add_cached_vectors(added)
             self._note_write()
         return str(result.warning) if result.warning else None
 

@@ -34,12 +34,13 @@ class SavedBuild:
 def saved_build(directory: Path) -> SavedBuild | None:
     """The manifest of the lexical index saved in `directory`, or None when there is
     none or it cannot be read (a save is replacing it: look again later)."""
-    path = Path(directory) / META_FILE
+    signature = manifest_signature(directory)
+    if signature is None:
+        return None
     try:
-        st = os.stat(path)
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads((Path(directory) / META_FILE).read_text(encoding="utf-8"))
         stamp = meta.get("stamp") or {}
-        return SavedBuild((st.st_ino, st.st_mtime_ns, st.st_size),
+        return SavedBuild(signature,
                           str(meta.get("build_id", "")), str(stamp.get("store_id", "")),
                           int(stamp.get("generation", -1)))
     except (OSError, ValueError, TypeError, AttributeError):

@@ -141,14 +141,10 @@ class LexicalUpkeep:
         return True
 
     # ------------------------------------------------------------------ rebuilding
-    def rebuild_lexical_if_needed(self, background: bool) -> None:
-        """Rebuild (and save) the BM25 matrix when enough chunks changed since the last
-        build: in a worker thread (`background`), or now (the caller holds the write
-        lock or may take it)."""
+    def rebuild_lexical_if_needed(self) -> None:
+        """Rebuild (and save) the BM25 matrix in a worker thread when enough chunks
+        changed since the last build (`rebuild_lexical` does it now, whatever changed)."""
         if self.lexical.pending < LEXICAL_REBUILD_PENDING:
-            return
-        if not background:
-            self.rebuild_lexical()
             return
         if not self._claim_rebuild():
             return

@@ -38,13 +38,13 @@ def is_static_spec(spec: str) -> bool:
     if model_is_off(text) or text.lower() == AUTO or text.lower().endswith(".gguf"):
         return False
     if text.startswith("hf:"):
-        parts = [p for p in text[3:].split("/") if p]
-        if len(parts) != 2:
+        if not _is_hub_repository(text):
             return False
-        snapshot = _cached_snapshot("/".join(parts))
+        repo_id = "/".join(p for p in text[3:].split("/") if p)
+        snapshot = _cached_snapshot(repo_id)
         if snapshot is not None and (snapshot / "config.json").is_file():
             return is_static_folder(snapshot)
-        return looks_static_repo("/".join(parts))
+        return looks_static_repo(repo_id)
     p = Path(os.path.expanduser(text))
     return p.is_dir() and is_static_folder(p)
 
@@ -69,7 +69,7 @@ def is_mlx_spec(spec: str) -> bool:
     if is_static_spec(text):
         return False
     if text.startswith("hf:"):
-        return len([p for p in text[3:].split("/") if p]) == 2
+        return _is_hub_repository(text)
     p = Path(os.path.expanduser(text))
     return p.is_dir() and (p / "config.json").is_file()
 
