@@ -19,15 +19,15 @@ from semcode.index.store_errors import _errors
 BATCH = 500
 
 
-def move_aside(path: Path) -> Path:
-    """Rename `path` and its WAL/SHM side files to `<name>.damaged-<stamp>[-n]`;
-    returns the new name."""
+def move_aside(path: Path, label: str = "damaged") -> Path:
+    """Rename `path` and its WAL/SHM side files to `<name>.<label>-<stamp>[-n]`
+    (`damaged`, or `foreign` for another workspace's database); returns the new name."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(f"{path.name}.damaged-{stamp}")
+    target = path.with_name(f"{path.name}.{label}-{stamp}")
     n = 1
     while target.exists():
         n += 1
-        target = path.with_name(f"{path.name}.damaged-{stamp}-{n}")
+        target = path.with_name(f"{path.name}.{label}-{stamp}-{n}")
     with _errors(path):
         if path.exists():
             os.replace(path, target)
@@ -48,6 +48,9 @@ def embedding_batches(damaged: Path) -> Iterator[list[tuple[str, str, bytes]]]:
         src = sqlite3.connect(f"file:{damaged}?mode=ro", uri=True)
     except sqlite3.Error:
         return
+    # Text as bytes, decoded here: a row whose text no longer decodes is skipped, not
+    # the end of the cursor (sqlite3 raises on it, and the rows after it would be lost).
+    src.text_factory = bytes
     try:
         rows = src.execute("SELECT model, hash, vector FROM embeddings")
         batch: list[tuple[str, str, bytes]] = []
@@ -58,9 +61,10 @@ def embedding_batches(damaged: Path) -> Iterator[list[tuple[str, str, bytes]]]:
                 break
             if row is None:
                 break
-            if (isinstance(row[0], str) and isinstance(row[1], str)
-                    and isinstance(row[2], bytes) and len(row[2]) % 4 == 0):
-                batch.append(row)
+            if (isinstance(row[0], bytes) and isinstance(row[1], bytes)
+                    and isinstance(row[2], bytes) and len(row[2]) % 4 == 0
+                    and (model := _decoded(row[0])) and (content := _decoded(row[1]))):
+                batch.append((model, content, row[2]))
             if len(batch) >= BATCH:
                 yield batch
                 batch = []
@@ -69,3 +73,11 @@ def embedding_batches(damaged: Path) -> Iterator[list[tuple[str, str, bytes]]]:
         pass
     finally:
         src.close()
+
+
+def _decoded(text: bytes) -> str | None:
+    """`text` as UTF-8, or None when it is not (damaged)."""
+    try:
+        return text.decode("utf-8")
+    except UnicodeDecodeError:
+        return None

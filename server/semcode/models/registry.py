@@ -9,6 +9,7 @@ engine degrades to lexical-only or no-rerank), and serialises use of each model
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -24,7 +25,7 @@ from urllib.parse import urlparse
 
 from semcode.config import Settings, model_is_off
 from semcode.models.auto import backend_for, model_for
-from semcode.models.backends import Role
+from semcode.models.backends import Role, remote_url
 from semcode.models.base import Embedder, ModelError, Reranker
 from semcode.models.factory import ModelRequest, build_model
 from semcode.states import MODEL_UNAVAILABLE, ModelState
@@ -327,6 +328,22 @@ class ModelSet:
         loaded = slot.state == ModelState.LOADED
         factor = getattr(slot.model, "fusion_weight", 1.0) if loaded else 1.0
         return float(self.settings.dense_weight) * float(factor)
+
+    def embedder_key(self) -> str | None:
+        """What the configuration says the embedder is (model spec with `auto` resolved,
+        backend, profile, remote server), without loading it; None when it is off. The
+        index records which identity a key loaded as, so `semcode status` can count the
+        configured model's vectors without loading the model."""
+        spec = self._spec_text("embedder")
+        try:
+            if ModelSpec.parse(spec).off:
+                return None
+        except ModelError:
+            return None
+        backend, _ = backend_for(self.settings, "embedder")
+        return json.dumps([spec, backend, self.settings.embedding_profile,
+                           remote_url(self.settings, "embedder") if backend == "remote"
+                           else ""])
 
     def embedder_identity(self) -> tuple[str, int] | None:
         """(the vector cache identity, dimensions) of the embedder, or None without one."""

@@ -134,6 +134,9 @@ class Engine:
             self.indexer.detach_model()
             return False
         self.indexer.attach_model(*identity)
+        key = self.models.embedder_key()
+        if key is not None:  # so that `status` can count its vectors without loading it
+            self.indexer.remember_model(key, identity[0])
         return True
 
     def embed_pending(self, progress: ProgressFn | None = None,
@@ -403,8 +406,18 @@ class Engine:
 
     # ================================================================ status
     def status(self) -> dict[str, object]:
-        """What the index holds (files, chunks, embedded chunks, model identity...)."""
-        return self.indexer.status()
+        """What the index holds (files, chunks, embedded chunks, model identity...).
+        With no embedder attached in this process (`semcode status` loads no model), the
+        embedded count is the configured model's, counted in the store."""
+        out = self.indexer.status()
+        if self.indexer.vectors is None:
+            key = self.models.embedder_key()
+            chunks = out["chunks"]
+            embedded = self.indexer.embedded_count(key) if key is not None else 0
+            out["embedded"] = embedded
+            out["pendingEmbeddings"] = (chunks - embedded if key is not None
+                                        and isinstance(chunks, int) else 0)
+        return out
 
 
 def _ms(since: float) -> float:
