@@ -273,3 +273,27 @@ def test_rule_for_names_the_deciding_line(tmp_path: Path) -> None:
     assert rules.rule_for("src/keep.log", False) is None  # re-included
     assert rules.rule_for("a.tmp", False) == IgnoreRule("the exclude setting", 2, "*.tmp")
     assert rules.rule_for("node_modules", True) is None  # a default, not a rule file
+
+
+def test_a_server_searching_an_incomplete_index_says_so(tmp_path: Path) -> None:
+    """The engine of an editor or agent server, on an index another process found
+    damaged and started anew (or one not filled yet): its answers say so until a sync
+    completes."""
+    from semcode.search.engine import Engine, SearchRequest
+
+    root, index = make_ws(tmp_path), tmp_path / "index"
+    engine = Engine.open(root, settings(index))
+    engine.sync()
+    assert engine.search(SearchRequest("parse config value", mode="lexical")).notices == []
+    other = Indexer(root, settings(index), recover="index database is damaged (test)")
+    other.close()  # moved aside and started anew; this process has not synced it
+    response = engine.search(SearchRequest("parse config value", mode="lexical"))
+    assert [n for n in response.notices if "incomplete" in n] == [
+        "the index is incomplete (index database is damaged (test): moved it to "
+        f"{next(index.rglob('index.sqlite.damaged-*')).name} and started a new one, to be "
+        "rebuilt (kept 0 cached embeddings)): results may be missing until it is rebuilt"]
+    engine.sync()
+    assert engine.search(SearchRequest("parse config value", mode="lexical")).notices == []
+    assert {h.chunk.name for h in engine.search(
+        SearchRequest("parse config value", mode="lexical")).hits} == {"parse_config_value"}
+    engine.close()

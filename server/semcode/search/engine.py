@@ -217,6 +217,10 @@ class Engine:
         self.indexer.refresh()  # another process may have written (issue 12)
         s = self.settings
         notices: list[str] = []
+        owed = self.indexer.rebuild_owed()
+        if owed is not None:  # new, recovered, or a --full not finished: never silent
+            notices.append(f"the index is incomplete ({owed}): results may be missing "
+                           "until it is rebuilt")
         timings: dict[str, float] = {}
         allow = self._filter(req)
         lists: dict[str, list[tuple[int, float]]] = {}
