@@ -38,6 +38,37 @@ def move_aside(path: Path, label: str = "damaged") -> Path:
     return target
 
 
+def _note_path(path: Path) -> Path:
+    return path.with_name(f"{path.name}.damage-found")
+
+
+def note_damage(path: Path, why: str) -> None:
+    """Leave `why` (a `StoreCorrupt` line) beside the database at `path`: a process that
+    met damage mid-command (a server's search) cannot repair it there, so the next one
+    to open the database moves it aside and rebuilds. Best effort (a read-only index
+    directory keeps no note)."""
+    tmp = path.with_name(f".{path.name}.damage-found.tmp")
+    try:
+        tmp.write_text(why, encoding="utf-8")
+        os.replace(tmp, _note_path(path))
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def noted_damage(path: Path) -> str | None:
+    """The line `note_damage` left beside `path`, or None."""
+    try:
+        return _note_path(path).read_text(encoding="utf-8", errors="replace").strip() or \
+            f"index database {path} was found damaged"
+    except OSError:
+        return None
+
+
+def clear_damage_note(path: Path) -> None:
+    """Remove the note (the damaged file it was about has been moved aside)."""
+    _note_path(path).unlink(missing_ok=True)
+
+
 def embedding_batches(damaged: Path) -> Iterator[list[tuple[str, str, bytes]]]:
     """The well-formed (model, hash, vector) rows still readable from `damaged`, in
     batches of up to `BATCH` (the last may be empty); stops quietly at the first

@@ -52,7 +52,7 @@ from semcode.index.records import (
     row_to_ref,
     stored_text,
 )
-from semcode.index.salvage import move_aside
+from semcode.index.salvage import clear_damage_note, move_aside, note_damage, noted_damage
 from semcode.index.schema import NEVER_INDEXED, REBUILD_OWED, SCHEMA_VERSION, prepare
 from semcode.index.store_errors import (
     StoreCorrupt,
@@ -102,18 +102,24 @@ class Store(EmbeddingCache):
         self.notices: list[str] = []
         with _errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
+        noted = None if recover else noted_damage(path)  # another process met damage
         try:
-            if recover:
-                raise StoreCorrupt(recover if isinstance(recover, str)
-                                   else f"index database {path} was found damaged")
+            if recover or noted:
+                raise StoreCorrupt(recover if isinstance(recover, str) else
+                                   noted or f"index database {path} was found damaged")
             self._open(check)
         except StoreCorrupt as exc:
             self._close_all()
             with self._locked():
+                if noted and noted_damage(path) is None:
+                    # Another process moved that file aside meanwhile: this one is new.
+                    self._open(check)
+                    return
                 self._move_aside(str(exc), "foreign" if isinstance(exc, StoreForeign)
                                  else "damaged")
                 self._open(check=False)
                 self._salvage()
+                clear_damage_note(path)
 
     # ------------------------------------------------------------------ opening
     def _connect(self) -> sqlite3.Connection:
@@ -202,7 +208,7 @@ class Store(EmbeddingCache):
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         # `values`: a stored value `fn` cannot decode or convert is damage (StoreCorrupt).
-        with _errors(self.path, values=True):
+        with self._noting_damage(), _errors(self.path, values=True):
             db = self._reader()
             if db is self._db:
                 with self._lock:
@@ -213,8 +219,20 @@ class Store(EmbeddingCache):
     def _write(self) -> Iterator[None]:
         if self.lock is not None and not self.lock.held:
             raise RuntimeError("index store written without holding the write lock")
-        with self._lock, _errors(self.path):
+        with self._noting_damage(), self._lock, _errors(self.path):
             yield
+
+    @contextlib.contextmanager
+    def _noting_damage(self) -> Iterator[None]:
+        """Damage met after opening is noted beside the file, so that every later
+        process rebuilds (this one may be a server that cannot repair it mid-request),
+        unless the file was replaced meanwhile (the damage was the old file's)."""
+        try:
+            yield
+        except StoreCorrupt as exc:
+            if not self.replaced():
+                note_damage(self.path, str(exc))
+            raise
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
