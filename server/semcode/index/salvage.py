@@ -1,6 +1,7 @@
 """Recovering from a damaged index database: move the file (and its -wal/-shm) aside
-under a timestamped name, never deleting it, and read back every embedding still
-readable from it (the expensive part of an index).
+under a timestamped name, never deleting it, read back every embedding still readable
+from it (the expensive part of an index), and the note a process that met damage
+mid-command leaves for the next one to open the database (`<name>.damage-found`).
 
 It must not write the new database itself (`Store` does, in its own transactions) and
 must not trust anything else from the damaged copy: chunks are recomputed.
