@@ -96,10 +96,13 @@ def row_to_ref(row: Sequence[object]) -> ChunkRef:
     """A `ChunkRef` from a row of `REF_COLUMNS`; a value of the wrong type is a
     TypeError (damage)."""
     path, language, kind, content_hash, start_line, name, content = row
-    return ChunkRef(path=stored_text(path), language=stored_text(language),
-                    kind=_int(kind), hash=stored_text(content_hash),
-                    start_line=_int(start_line), name=stored_text(name),
-                    content=stored_text(content))
+    # One check for the whole row (read for every chunk at every open).
+    if (type(path) is str and type(language) is str and type(kind) is int
+            and type(content_hash) is str and type(start_line) is int
+            and type(name) is str and type(content) is str):
+        return ChunkRef(path, language, kind, content_hash, content, start_line, name)
+    raise TypeError("a chunk row holds a value of the wrong type: "
+                    f"{[type(v).__name__ for v in row]}")
 
 
 def row_to_file(row: Sequence[object]) -> FileRecord:
