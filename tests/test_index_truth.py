@@ -320,3 +320,27 @@ def test_a_server_searching_an_incomplete_index_says_so(tmp_path: Path) -> None:
     assert {h.chunk.name for h in engine.search(
         SearchRequest("parse config value", mode="lexical")).hits} == {"parse_config_value"}
     engine.close()
+
+
+def test_a_foreign_database_copied_in_under_a_running_server(tmp_path: Path) -> None:
+    from semcode.search.engine import Engine, SearchRequest
+
+    root, index = make_ws(tmp_path), tmp_path / "index"
+    other = write(tmp_path / "other", {"lib.py": "def other_project_secret():\n    pass\n"})
+    assert cli("index", str(other), "--index-dir", str(index))[0] == 0
+    engine = Engine.open(root, settings(index))
+    engine.sync()
+    db, foreign = database(root, index), database(other, index)
+    shutil.copy(foreign, db)  # while the server runs
+    for side in ("-wal", "-shm"):
+        Path(f"{db}{side}").unlink(missing_ok=True)
+    response = engine.search(SearchRequest("other project secret", mode="lexical"))
+    assert {h.chunk.path for h in response.hits} == set()
+    assert any("another workspace" in n for n in response.notices), response.notices
+    engine.sync()
+    response = engine.search(SearchRequest("parse config value", mode="lexical"))
+    assert {h.chunk.name for h in response.hits} == {"parse_config_value"}
+    assert response.notices == []
+    engine.close()
+    assert search(other, index, "other project secret", "--no-update")[1] == {
+        "other_project_secret"}

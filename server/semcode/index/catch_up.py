@@ -96,6 +96,14 @@ class CatchUp:
                     log.info("the index database was replaced in another process: "
                              "reopening it")
                     self.store.reopen()
+        if (foreign := self.store.foreign()) is not None:  # copied over it, in place
+            # Never answered from: moved aside now, or (the lock busy) an error until a
+            # later call can.
+            with self.write_lock.try_hold() as got:
+                if not got:
+                    raise foreign
+                if (foreign := self.store.foreign()) is not None:
+                    self.store.replace_damaged(foreign)
         with self.lock:
             moved = False
             store_id, generation, embed_generation = self.store.stamp()

@@ -146,13 +146,45 @@ class Store(EmbeddingCache):
 
     def reopen(self) -> None:
         """Open the file now at `path` (holding the write lock). Other threads' read
-        connections reconnect on their next use."""
+        connections reconnect on their next use. A file there that is damaged or
+        another workspace's (copied in while this process ran) is moved aside and a new
+        one started, as at open."""
         with self._lock:
-            if self._db is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.close()
+            self._close_writer()
             self._epoch += 1
+            try:
+                self._open(check=False)
+            except StoreCorrupt as exc:
+                self.replace_damaged(exc)
+
+    def foreign(self) -> StoreForeign | None:
+        """The error to raise when the database now records another workspace than this
+        store's (a file copied over it in place while this process ran), else None."""
+        if self.workspace is None:
+            return None
+        root = self.get_meta("root")
+        if root is None or root == self.workspace:
+            return None
+        return StoreForeign(f"index database {self.path} belongs to another workspace "
+                            f"({root[:200]})")
+
+    def replace_damaged(self, exc: StoreCorrupt) -> None:
+        """Move the database aside because of `exc` and start a new one (holding the
+        write lock), keeping the cached embeddings; other threads' readers reconnect."""
+        with self._lock, self._locked():
+            self._close_writer()
+            self._epoch += 1
+            self._move_aside(str(exc), "foreign" if isinstance(exc, StoreForeign)
+                             else "damaged")
             self._open(check=False)
+            self._salvage()
+            clear_damage_note(self.path)
+
+    def _close_writer(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
