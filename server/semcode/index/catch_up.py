@@ -1,6 +1,7 @@
 """The cross-process side of the `Indexer` (a mixin): noticing that another process
 committed writes (the store's id and generations moved) and catching up exactly, by
-delta or by reload; reopening a database another process moved aside; holding the
+delta or by reload; reopening a database another process moved aside (and moving
+aside one of another workspace copied over it); holding the
 write lock for a write (`_writing`); refusing to trust saved structures newer than
 the database (a restored backup).
 
