@@ -27,6 +27,7 @@ from semcode.config import Settings, model_is_off
 from semcode.models.auto import backend_for, model_for
 from semcode.models.backends import Role, remote_url
 from semcode.models.base import Embedder, ModelError, Reranker
+from semcode.models.builtin import EMBEDDER_DIR, embedder_folder, is_builtin, quality_line
 from semcode.models.factory import ModelRequest, build_model
 from semcode.states import MODEL_UNAVAILABLE, ModelState
 
@@ -52,10 +53,17 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, raw: str) -> ModelSpec:
-        """Read a setting: `off`, `hf:OWNER/REPO[/FILE]`, or a local file or folder."""
+        """Read a setting: `off`, `builtin`, `hf:OWNER/REPO[/FILE]`, or a local file or
+        folder."""
         text = raw.strip()
         if model_is_off(text):
             return cls(raw=text)
+        if is_builtin(text):
+            folder = embedder_folder()
+            if folder is None:
+                raise ModelError(f"model {raw!r}: this installation ships no built-in model "
+                                 f"(expected {EMBEDDER_DIR})")
+            return cls(raw=text, local_path=folder)
         if text.startswith(HF_PREFIX):
             parts = text[len(HF_PREFIX):].split("/")
             if len(parts) < 2 or not all(parts):
@@ -382,6 +390,11 @@ class ModelSet:
                              path=info.path)
                 if info.dims is not None:
                     entry["dims"] = info.dims
+            if role == "embedder" and is_builtin(entry["spec"]):  # type: ignore[arg-type]
+                entry["builtin"] = True
+                folder = embedder_folder()
+                if folder is not None and quality_line(folder):
+                    entry["quality"] = quality_line(folder)
             out[role] = entry
         return out
 
