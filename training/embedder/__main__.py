@@ -22,6 +22,7 @@ import os
 import pickle
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,7 +38,8 @@ from training.embedder.train import TrainConfig, train, validate  # noqa: E402
 from semcode.models.profiles import STATIC_CODE_WORDS  # noqa: E402
 from semcode.models.static import StaticEmbedder  # noqa: E402
 
-VOCAB_SAMPLE = 200_000  # pairs whose words choose the vocabulary
+VOCAB_SAMPLE = 200_000  # pairs whose words choose the vocabulary, spread over the file
+VOCAB_TEXT_CHARS = 4_000  # of each code text (a long file says little more)
 
 
 def _cache_root() -> Path:
@@ -69,6 +71,14 @@ def _encoded(path: Path, embedder: StaticEmbedder, initial: Path, work: Path,
     print(f"{path.name}: {len(data):,} pairs, {len(data.offsets) - 1:,} distinct texts, "
           f"{len(data.ids):,} tokens ({time.monotonic() - began:.0f} s)", flush=True)
     return data
+
+
+def _spread(pairs: Iterator[dict[str, object]], n: int) -> Iterator[dict[str, object]]:
+    """About `n` pairs spread over the whole file (the file is in package order, so its
+    first `n` would be the first few languages' vocabulary)."""
+    items = list(pairs)
+    step = max(1, len(items) // n)
+    return iter(items[::step])
 
 
 def _data_summary(stats: Path) -> dict[str, object]:
@@ -121,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         began = time.monotonic()
         words: list[str] = []
         if args.vocab_size:
-            texts = (t for p in read_pairs(train_path, limit=VOCAB_SAMPLE)
-                     for t in (str(p["query"]), str(p["code"])))
+            texts = (t for p in _spread(read_pairs(train_path), VOCAB_SAMPLE)
+                     for t in (str(p["query"]), str(p["code"])[:VOCAB_TEXT_CHARS]))
             words = code_vocabulary(texts, args.vocab_size)
         distill_initial(initial, words, args.dims, args.base)
         print(f"distilled {initial.name}: {len(words):,} code words added "
