@@ -28,6 +28,7 @@ OFF = ["--embedding-model", "off", "--reranker-model", "off"]
 # `*?` fourteen times then `*#`: over 40 s per search on flask with a backtracking matcher.
 BACKTRACKING = "*?" * 14 + "*#"
 INVALID = ["!", "\\", "[z-a]"]
+LEXICAL_LSP = {"embeddingModel": "off", "rerankerModel": "off"}
 
 
 def run(args: list[str], tmp_path: Path, check: bool = False) -> subprocess.CompletedProcess[str]:
@@ -189,3 +190,70 @@ def test_mcp_path_globs(workspace: Path, tmp_path: Path) -> None:
 
     run_async(body)
 
+
+
+# ---------------------------------------------------------------- smaller LSP inputs
+def _server(tmp_path: Path, cmd: list[str] | None = None, cwd: Path | None = None
+            ) -> LspClient:
+    env = {"SEMCODE_CACHE_DIR": str(tmp_path / "cache"), "HF_HUB_OFFLINE": "1",
+           "SEMCODE_CONFIG": str(tmp_path / "no-config.toml")}
+    return LspClient(cmd=cmd, env=env, stderr_path=tmp_path / "server.stderr", cwd=cwd)
+
+
+def test_workspace_symbol_with_a_query_that_is_not_a_string(workspace: Path,
+                                                            tmp_path: Path) -> None:
+    client = _server(tmp_path)
+    try:
+        client.initialize([workspace], {"indexDir": str(tmp_path / "index"), **LEXICAL_LSP})
+        client.wait_ready()
+        for query in (5, None, ["retry"], {"q": "retry"}):
+            with pytest.raises(LspError) as err:
+                client.request("workspace/symbol", {"query": query})
+            assert err.value.code == -32602 and "params.query" in err.value.message
+        symbols = client.request("workspace/symbol", {"query": "retry with backoff"})
+        assert any(s["name"] == "get_with_retry" for s in symbols)
+        assert client.close() == 0
+    finally:
+        client.kill()
+
+
+def test_a_workspace_uri_that_is_not_file_is_refused(workspace: Path, tmp_path: Path) -> None:
+    # The server's working directory holds what `https://example.com/proj` would become
+    # as a relative path: it must not be indexed.
+    cwd = tmp_path / "cwd"
+    write_files(cwd / "https:" / "example.com" / "proj", {"leak.py": "def leak(): pass\n"})
+    client = _server(tmp_path, cwd=cwd)
+    try:
+        client.request("initialize", {
+            "processId": os.getpid(), "rootUri": None, "capabilities": {},
+            "workspaceFolders": [{"uri": "https://example.com/proj", "name": "proj"},
+                                 {"uri": workspace.as_uri(), "name": "ws"}],
+            "initializationOptions": {"indexDir": str(tmp_path / "index"), **LEXICAL_LSP}})
+        client.notify("initialized", {})
+        status = client.wait_ready()
+        assert [w["root"] for w in status["workspaces"]] == [str(workspace)]
+        (shown,) = [m["message"] for m in client.received("window/showMessage")
+                    if "example.com" in m["message"]]
+        assert shown == ("semcode: workspace folder 'https://example.com/proj' is not a local "
+                         "folder (a file: URI with an absolute path): it is not indexed")
+        assert client.close() == 0
+    finally:
+        client.kill()
+
+
+def test_serve_writes_no_debug_lines_to_stderr(workspace: Path, tmp_path: Path) -> None:
+    client = _server(tmp_path, cmd=[*SEMCODE, "serve", "--stdio", "--log-file",
+                                    str(tmp_path / "server.log")])
+    try:
+        client.initialize([workspace], {"indexDir": str(tmp_path / "index"), **LEXICAL_LSP})
+        client.wait_ready()
+        path = workspace / "src/http_client.py"
+        uri = client.open(path, path.read_text())
+        client.change(uri, 2, [{"text": path.read_text() + "\ndef stderr_probe():\n    pass\n"}])
+        assert "stderr_probe" in [i["name"] for i in client.search("stderr probe")["items"]]
+        assert client.close() == 0
+    finally:
+        client.kill()
+    stderr = (tmp_path / "server.stderr").read_text()
+    assert "DEBUG" not in stderr and "Attempting" not in stderr and "indexed" not in stderr, \
+        stderr[:2000]

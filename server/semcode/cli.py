@@ -487,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    _configure_logging(args.verbose)
+    if args.command != "serve":  # the language server logs to its file and to the client
+        _configure_logging(args.verbose)
     try:
         try:
             return COMMANDS[args.command](args)
