@@ -82,7 +82,7 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
         entry_points = zf.read(next(n for n in names
                                     if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert meta["Metadata-Version"] in ("2.2", "2.3", "2.4")
-    assert (meta["Name"], meta["Version"]) == ("semcode", "0.1.0")
+    assert (meta["Name"], meta["Version"]) == ("semcode", "0.2.0")
     assert meta["License-Expression"] == "MIT" and meta["License-File"] == "LICENSE"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert meta["Requires-Python"] == ">=3.11"
@@ -104,12 +104,12 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
 
     with tarfile.open(sdist) as tf:
         members = tf.getnames()
-        pkg_info = _metadata(tf.extractfile("semcode-0.1.0/PKG-INFO").read().decode())  # type: ignore[union-attr]
+        pkg_info = _metadata(tf.extractfile("semcode-0.2.0/PKG-INFO").read().decode())  # type: ignore[union-attr]
     for key in ("Name", "Version", "License-Expression", "Requires-Python"):
         assert pkg_info[key] == meta[key], key
     for needed in ("LICENSE", "README.md", "pyproject.toml", "server/semcode/mcp/server.py",
                    "tests/test_mcp.py", "tests/lsp/client.py", "docs/protocol.md"):
-        assert f"semcode-0.1.0/{needed}" in members, needed
+        assert f"semcode-0.2.0/{needed}" in members, needed
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_installed_wheel_indexes_searches_and_serves(installed: Path, tmp_path: 
     semcode = installed / "semcode"
 
     proc = _run([semcode, "--version"], env=env, cwd=tmp_path)
-    assert proc.stdout.strip() == "semcode 0.1.0"
+    assert proc.stdout.strip() == "semcode 0.2.0"
     proc = _run([semcode, "index", ws, *OFF], env=env, cwd=tmp_path)
     assert "4 files" in proc.stderr
     proc = _run([semcode, "search", "-w", ws, "--json", "-k", "3", *OFF,

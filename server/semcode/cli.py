@@ -271,6 +271,12 @@ def cmd_search(args: argparse.Namespace) -> int:
     root = workspace_root(args.workspace)
     settings = settings_from_args(args, root)
     queries = [args.query] if args.query is not None else _read_queries(args.queries)
+    try:  # a bad option (limit, glob, content kind) is one line before anything is opened
+        for query in queries[:1]:
+            _request(args, query).validate()
+    except SearchError as exc:
+        print(f"semcode search: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     if args.no_update and not _has_index(root, settings):  # and create none
         print(f"semcode: {root} is not indexed yet: run `semcode index {args.workspace}`",
               file=sys.stderr)
@@ -289,9 +295,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             printer.close()
         shown: set[str] = set()
         for query in queries:
-            req = SearchRequest(query=query, limit=args.limit, mode=args.mode,
-                                languages=tuple(args.lang), paths=tuple(args.path),
-                                contents=_content_kinds(args.content))
+            req = _request(args, query)
             try:
                 response = engine.search(req)
                 response = engine.rerank(req, response)
@@ -308,6 +312,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         printer.close()
         close_engine(engine, failing)
     return EXIT_OK
+
+
+def _request(args: argparse.Namespace, query: str) -> SearchRequest:
+    """The engine's request for one query of `semcode search`, from its options."""
+    return SearchRequest(query=query, limit=args.limit, mode=args.mode,
+                         languages=tuple(args.lang), paths=tuple(args.path),
+                         contents=_content_kinds(args.content))
 
 
 def _content_kinds(values: list[str]) -> tuple[str, ...]:
@@ -441,7 +452,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def workspace_root(path: Path) -> Path:
     """`path` made absolute (user and symlinks resolved); a `ConfigError` when it is not a
     directory."""
-    root = path.expanduser().resolve()
+    try:
+        root = path.expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before 3.13)
+        why = "a symlink loop" if "loop" in str(exc).lower() else \
+            getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot open the workspace {path}: {why}") from None
     if not root.is_dir():
         raise ConfigError(f"not a directory: {path}")
     return root
@@ -465,6 +481,9 @@ def _read_queries(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"cannot read --queries file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--queries file {path} is not UTF-8 text (byte {exc.start} "
+                          "cannot be decoded)") from None
     return [line.strip() for line in lines if line.strip()]
 
 
@@ -495,7 +514,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    _configure_logging(args.verbose)
+    if args.command != "serve":  # the language server logs to its file and to the client
+        _configure_logging(args.verbose)
     try:
         try:
             return COMMANDS[args.command](args)
