@@ -64,13 +64,14 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
 
 
-def package_records(package: Package, archive: Path, exclusions: Exclusions) -> list[dict[str, Any]]:
+def package_records(package: Package, archive: Path,
+                    exclusions: Exclusions) -> list[dict[str, Any]]:
     """Every pair of one package as output records (with its gold body hash, `body`)."""
     files = read_package(archive, exclusions)
     chunks, pairs = package_pairs(files, package.name)
     negatives = hard_negatives(chunks, [(p.query, p.gold) for p in pairs])
     records = []
-    for pair, negs in zip(pairs, negatives):
+    for pair, negs in zip(pairs, negatives, strict=True):
         gold = chunks[pair.gold]
         records.append({
             "query": pair.query, "code": gold.embedding_text(),
@@ -157,7 +158,7 @@ def merge(manifest: Manifest, results: dict[str, Path], bench: set[str], out: Pa
     counts: dict[str, Counter[str]] = {"train": Counter(), "valid": Counter()}
     packages: dict[str, Counter[str]] = {"train": Counter(), "valid": Counter()}
     outputs = {split: out / f".{split}.jsonl.gz.tmp" for split in counts}
-    handles = {split: gzip.open(path, "wt", encoding="utf-8", compresslevel=5)
+    handles = {split: gzip.open(path, "wt", encoding="utf-8", compresslevel=5)  # noqa: SIM115
                for split, path in outputs.items()}
     try:
         for package in sorted(manifest.packages, key=lambda p: (p.language.value, p.name)):
@@ -173,7 +174,8 @@ def merge(manifest: Manifest, results: dict[str, Path], bench: set[str], out: Pa
                     dropped["duplicate"] += 1
                     continue
                 seen.add((r["source"], r["body"]))
-                r["negatives"] = [n for n, b in zip(r["negatives"], r.pop("negative_bodies"))
+                bodies = r.pop("negative_bodies")
+                r["negatives"] = [n for n, b in zip(r["negatives"], bodies, strict=True)
                                   if b not in bench]
                 del r["body"]
                 handles[split].write(json.dumps(r, ensure_ascii=False) + "\n")
@@ -189,7 +191,8 @@ def merge(manifest: Manifest, results: dict[str, Path], bench: set[str], out: Pa
              "pairs": {s: sum(c.values()) for s, c in counts.items()},
              "pairs_by_language_source": {s: dict(sorted(c.items())) for s, c in counts.items()},
              "packages": {s: dict(sorted(c.items())) for s, c in packages.items()},
-             "duplicates_dropped": dropped["duplicate"], "bench_duplicates_dropped": dropped["bench"],
+             "duplicates_dropped": dropped["duplicate"],
+             "bench_duplicates_dropped": dropped["bench"],
              "validation_packages": sorted(valid_names)}
     (out / "stats.json").write_text(json.dumps(stats, indent=1))
     (out / "manifest_sha256").write_text(manifest_sha + "\n")
@@ -212,7 +215,7 @@ def build(manifest_path: Path = MANIFEST, out: Path | None = None, jobs: int | N
     out = out or pairs_dir()
     out.mkdir(parents=True, exist_ok=True)
     archives, errors = fetch_all(manifest.packages, progress=log)
-    for name, error in sorted(errors.items()):
+    for _, error in sorted(errors.items()):
         log(f"fetch failed: {error}")
     gen = generator_hash()
     results: dict[str, Path] = {}
@@ -230,7 +233,7 @@ def build(manifest_path: Path = MANIFEST, out: Path | None = None, jobs: int | N
     jobs = jobs or os.cpu_count() or 2
     with multiprocessing.get_context("spawn").Pool(jobs) as pool:
         bench_bodies = pool.apply_async(_bench_bodies, (gen,)) if bench else None
-        for n, (name, count, error) in enumerate(pool.imap_unordered(_work, todo), start=1):
+        for n, (name, _, error) in enumerate(pool.imap_unordered(_work, todo), start=1):
             if error:
                 log(f"{name}: skipped ({error})")
             else:

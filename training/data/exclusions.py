@@ -66,15 +66,16 @@ class Exclusions:
         """Issue 18's held-out projects and this checkout's bench corpora."""
         return cls(HELD_OUT, bench_names())
 
-    def _needles(self) -> list[tuple[str, ...]]:
-        return [t for t in (name_tokens(n) for n in (*self.held_out, *self.bench)) if t]
+    def _needles(self) -> list[tuple[tuple[str, ...], str]]:
+        """(words, name) of every excluded name that has words."""
+        return [(name_tokens(n), n) for n in (*self.held_out, *self.bench) if name_tokens(n)]
 
     def excludes_package(self, name: str) -> str | None:
         """The excluded project a package name contains (loosely: as whole words, also with a
         `lib` prefix dropped), or None when the package may be used."""
         words = name_tokens(name)
         unprefixed = tuple(w[3:] if w.startswith("lib") and len(w) > 3 else w for w in words)
-        for needle, original in zip(self._needles(), (*self.held_out, *self.bench)):
+        for needle, original in self._needles():
             if _contains(words, needle) or _contains(unprefixed, needle):
                 return original
         return None
@@ -83,8 +84,8 @@ class Exclusions:
         """The excluded project a directory on `path` is named after (a vendored copy), or
         None."""
         dirs = path.split("/")[:-1]
-        wanted = {needle for needle in self._needles() if len(needle) == 1}
-        joined = {"-".join(needle): needle for needle in self._needles()}
+        wanted = {needle for needle, _ in self._needles() if len(needle) == 1}
+        joined = {"-".join(needle) for needle, _ in self._needles()}
         for d in dirs:
             words = name_tokens(d)
             if len(words) == 1 and words in wanted or "-".join(words) in joined:

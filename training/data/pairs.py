@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from bench.quality.corpora import is_doc_name
+
 from semcode.chunking.chunker import chunk_file
 from semcode.chunks import Chunk
 from semcode.evaluation.protocols import docstring_corpus, symbol_key

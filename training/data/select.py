@@ -22,7 +22,7 @@ import tarfile
 import tempfile
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -326,7 +326,7 @@ def try_debian_source(record: dict[str, str]) -> dict[str, str] | None:
 
 
 # ================================================================ driver
-def _choose(source: str, candidates: list[tuple[str, object]],
+def _choose(source: str, candidates: Sequence[tuple[str, object]],
             attempt: Callable[[object], dict[str, str] | None], log: Log) -> None:
     """Try candidates in order (`PARALLEL` at a time) until every language the source
     serves has its quota; remembers each try."""
@@ -344,7 +344,7 @@ def _choose(source: str, candidates: list[tuple[str, object]],
             break
         batch = todo[start:start + PARALLEL * 4]
         with ThreadPoolExecutor(PARALLEL) as pool:
-            for (key, _), got in zip(batch, pool.map(lambda c: attempt(c[1]), batch)):
+            for (key, _), got in zip(batch, pool.map(lambda c: attempt(c[1]), batch), strict=True):
                 if got and have()[got["language"]] >= QUOTA[Language(got["language"])]:
                     got = None  # that language is full
                 chosen[key] = got

@@ -22,6 +22,7 @@ from email.parser import Parser
 from pathlib import Path
 
 from bench.quality.corpora import SOURCE_EXTS, is_doc_name
+
 from semcode.evaluation.protocols import is_test_path
 from semcode.workspace.checks import content_reason, name_reason
 from semcode.workspace.ignore import JUNK_DIR_SUFFIXES, JUNK_DIRS
