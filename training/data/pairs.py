@@ -6,12 +6,14 @@ code chunked with semcode's own chunker, and each pair's code the gold definitio
 Sources (`PairSource`): a doc comment's first sentence -> its definition (`docstring`, C/C++
 header docs too); a documentation section that names exactly one definition -> it
 (`docs`); a changelog entry naming one -> it (`changelog`); the definition's name split
-into words -> it (`identifier`, names of two words or more)."""
+into words -> it (`identifier`: a name defined once, or a recurring method name with
+its class)."""
 
 from __future__ import annotations
 
 import hashlib
 import random
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,6 +23,7 @@ from semcode.chunking.chunker import chunk_file
 from semcode.chunks import Chunk
 from semcode.evaluation.protocols import docstring_corpus, symbol_key
 from semcode.evaluation.styles import (
+    DEFINITION_KINDS,
     HEADER_EXTS,
     definitions,
     header_doc_queries,
@@ -29,7 +32,7 @@ from semcode.evaluation.styles import (
 )
 from semcode.words import split_identifier
 
-MAX_PAIRS_PER_SOURCE = 2500  # per package: no package dominates its language
+MAX_PAIRS_PER_SOURCE = 4000  # per package: no package dominates its language
 MIN_IDENTIFIER_WORDS = 2
 LANGUAGES = {"python": "python", "javascript": "javascript", "typescript": "typescript",
              "tsx": "typescript", "go": "go", "rust": "rust", "java": "java", "c": "c",
@@ -100,10 +103,23 @@ def package_pairs(files: dict[str, str], seed: str) -> tuple[list[Chunk], list[P
     for q in prose_queries(docs, defs)[0]:
         source = PairSource.CHANGELOG if q.id.startswith("changelog:") else PairSource.DOCS
         add(source, q.text, q.gold)
-    for name in sorted(defs.unique):
-        words = split_identifier(name)
-        if len(words) >= MIN_IDENTIFIER_WORDS:
-            add(PairSource.IDENTIFIER, " ".join(words), frozenset({symbol_key(defs.unique[name])}))
+    named: Counter[str] = Counter(symbol_key(c) for c in chunks if c.is_symbol and c.part == 0)
+    for key, index in sorted(by_key.items()):
+        chunk = chunks[index]
+        if named[key] != 1 or chunk.kind not in DEFINITION_KINDS:
+            continue
+        # A name defined once speaks for itself ("parse http date"); a method's name that
+        # recurs (`Parser.parse`, `Lexer.parse`) is asked for with its class ("parser parse").
+        unique = defs.unique.get(chunk.name) is chunk
+        if unique:
+            words = split_identifier(chunk.name)
+        elif chunk.container:
+            words = split_identifier(chunk.container.rsplit(".", 1)[-1]) + split_identifier(
+                chunk.name)
+        else:
+            continue
+        if len(words) >= MIN_IDENTIFIER_WORDS or (unique and len("".join(words)) >= 5):
+            add(PairSource.IDENTIFIER, " ".join(words), frozenset({key}))
     pairs: list[Pair] = []
     for source, items in found.items():
         if len(items) > MAX_PAIRS_PER_SOURCE:
