@@ -1,5 +1,6 @@
-"""`python -m training COMMAND`: `select` (choose packages, write the manifest) and `data`
-(build the training pairs from the manifest)."""
+"""`python -m training COMMAND`: `select` (choose packages, write the manifest), `data`
+(build the training pairs from the manifest) and `embedder` (train the static code
+embedder on those pairs: `training/embedder`)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     """Run one of the training commands."""
     args = sys.argv[1:] if argv is None else argv
-    commands = {"select": "training.data.select", "data": "training.data.build"}
+    commands = {"select": "training.data.select", "data": "training.data.build",
+                "embedder": "training.embedder.__main__"}
     if not args or args[0] not in commands:
         print(f"usage: python -m training {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2
