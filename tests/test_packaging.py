@@ -75,6 +75,7 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
     [wheel] = dist.glob("semcode-*.whl")
     [sdist] = dist.glob("semcode-*.tar.gz")
     assert wheel.name.endswith("-py3-none-any.whl")
+    assert wheel.stat().st_size <= 40 << 20  # the built-in model included
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         meta = _metadata(zf.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
@@ -97,6 +98,8 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
     assert "mlx" in (meta.get_all("Provides-Extra") or [])
     assert any(r.startswith("mlx-lm") and 'extra == "mlx"' in r for r in requires)
     assert "semcode = semcode.cli:main" in entry_points
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "semcode.json"):
+        assert f"semcode/models/builtin/semcode-code-static/{name}" in names, name
     for module in ("semcode/cli.py", "semcode/mcp/server.py", "semcode/lsp/server.py",
                    "semcode/py.typed"):
         assert module in names, module
