@@ -21,8 +21,8 @@ from semcode.models import factory
 from semcode.models import machine as machine_probe
 from semcode.models.auto import (
     GPU_EMBEDDING_MODEL,
-    HUB_CODE_EMBEDDING_MODEL,
     GPU_RERANKER_MODEL,
+    HUB_CODE_EMBEDDING_MODEL,
     cpu_embedding_model,
     model_for,
 )

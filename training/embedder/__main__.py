@@ -30,13 +30,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "server"))
 
 
+from semcode.models.profiles import STATIC_CODE_WORDS  # noqa: E402
+from semcode.models.static import StaticEmbedder  # noqa: E402
 from training.embedder.export import export_model  # noqa: E402
 from training.embedder.initial import code_vocabulary, distill_initial  # noqa: E402
 from training.embedder.pairs import EncodedPairs, encode_pairs, read_pairs  # noqa: E402
 from training.embedder.train import TrainConfig, train, validate  # noqa: E402
-
-from semcode.models.profiles import STATIC_CODE_WORDS  # noqa: E402
-from semcode.models.static import StaticEmbedder  # noqa: E402
 
 VOCAB_SAMPLE = 200_000  # pairs whose words choose the vocabulary, spread over the file
 VOCAB_TEXT_CHARS = 4_000  # of each code text (a long file says little more)
