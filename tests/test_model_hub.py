@@ -35,7 +35,8 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def fresh_machine(tmp_path: Path, endpoint: str, name: str = "m") -> dict[str, str]:
     """The environment of a machine that has never run semcode: empty index cache and
     hub cache, a user config naming the hub model and nothing else, CPU only; the hub at
-    `endpoint`. TQDM_POSITION=-1 is huggingface_hub's switch for progress bars where stderr is not a terminal."""
+    `endpoint`. TQDM_POSITION=-1 is huggingface_hub's switch for progress bars where
+    stderr is not a terminal."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("HF_", "SEMCODE_")) and k not in ("TRANSFORMERS_OFFLINE",)}
     config = tmp_path / name / "config.toml"
