@@ -150,7 +150,7 @@ def train(table: np.ndarray, data: EncodedPairs, valid: EncodedPairs | None, out
             loss.backward()
             opt.step()
             step += 1
-            losses.append(float(loss))
+            losses.append(loss.item())
             if step % 20 == 0:
                 record({"step": step, "epoch": epoch, "loss": float(np.mean(losses[-20:])),
                         "seconds": round(time.monotonic() - began, 1)})
