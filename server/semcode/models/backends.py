@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from semcode.config import Settings, model_is_off
+from semcode.models.builtin import is_builtin
 from semcode.models.machine import is_apple_silicon
 
 BACKENDS = ("llama.cpp", "mlx", "remote", "model2vec")
@@ -33,7 +34,6 @@ def is_static_spec(spec: str) -> bool:
     semcode ships), a local folder in model2vec's format, or a hub repository
     ("hf:owner/repo", no file) that is one — by its cached config when it is cached, else
     by its name (minishlab/*, potion, model2vec)."""
-    from .builtin import is_builtin
     from .static import is_static_folder, looks_static_repo
 
     text = spec.strip()
