@@ -28,7 +28,7 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     machine, whether it is cached (`--download` fetches it) and, for the embedder, what
     embedding this folder would cost; text or `--json`. Returns the exit status."""
     from semcode.models.auto import backend_for, model_for
-    from semcode.models.builtin import is_builtin, quality_line
+    from semcode.models.builtin import builtin_quality, is_builtin
     from semcode.models.costs import embedding_cost
     from semcode.models.registry import (
         ModelError,
@@ -56,8 +56,8 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
             elif spec is not None and is_builtin(spec_text):
                 path = spec.local_path
                 row.update(state=ModelFileState.BUILTIN, path=str(path))
-                if path is not None and quality_line(path):
-                    row["quality"] = quality_line(path)
+                if quality := builtin_quality():
+                    row["quality"] = quality
             elif spec is None:
                 remote = settings.remote_url if backend == "remote" else ""
                 row.update(state=ModelFileState.CONFIGURED, path=remote or spec_text)

@@ -13,6 +13,7 @@ choice and the CLI can all ask it.
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 
 BUILTIN = "builtin"  # the setting that names the shipped embedder
@@ -41,7 +42,11 @@ def model_meta(folder: Path) -> dict[str, object]:
     return meta if isinstance(meta, dict) else {}
 
 
-def quality_line(folder: Path) -> str:
-    """One line on what the model measured, from its `semcode.json` ("" when unknown)."""
-    quality = model_meta(folder).get("quality")
+@cache
+def builtin_quality() -> str:
+    """One line on what the shipped embedder measured, from its `semcode.json` ("" when
+    unknown or not shipped). Read once: it is package data, and the servers' status asks
+    for it on every status notification."""
+    folder = embedder_folder()
+    quality = model_meta(folder).get("quality") if folder is not None else None
     return quality if isinstance(quality, str) else ""

@@ -27,7 +27,7 @@ from semcode.config import Settings, model_is_off
 from semcode.models.auto import backend_for, model_for
 from semcode.models.backends import Role, remote_url
 from semcode.models.base import Embedder, ModelError, Reranker
-from semcode.models.builtin import EMBEDDER_DIR, embedder_folder, is_builtin, quality_line
+from semcode.models.builtin import EMBEDDER_DIR, builtin_quality, embedder_folder, is_builtin
 from semcode.models.factory import ModelRequest, build_model
 from semcode.states import MODEL_UNAVAILABLE, ModelState
 
@@ -390,11 +390,10 @@ class ModelSet:
                              path=info.path)
                 if info.dims is not None:
                     entry["dims"] = info.dims
-            if role == "embedder" and is_builtin(entry["spec"]):  # type: ignore[arg-type]
+            if role == "embedder" and is_builtin(self._spec_text(role)):
                 entry["builtin"] = True
-                folder = embedder_folder()
-                if folder is not None and quality_line(folder):
-                    entry["quality"] = quality_line(folder)
+                if quality := builtin_quality():
+                    entry["quality"] = quality
             out[role] = entry
         return out
 
