@@ -124,3 +124,22 @@ def test_missing_pairs_is_one_line(tmp_path: Path) -> None:
                           cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith("no ") and "Traceback" not in proc.stderr
+
+
+def test_identifier_ratio_samples_identifier_pairs_per_epoch() -> None:
+    """With a ratio, an epoch holds every other pair and at most ratio x as many identifier
+    pairs, a different seeded sample each epoch; without one, every pair once."""
+    pytest.importorskip("torch")
+    from training.embedder.train import epoch_order
+
+    is_identifier = np.array([True] * 90 + [False] * 10)
+    rng = np.random.default_rng(0)
+    first = epoch_order(rng, is_identifier, 2.0)
+    second = epoch_order(rng, is_identifier, 2.0)
+    for order in (first, second):
+        assert len(order) == len(set(order.tolist())) == 30
+        assert set(range(90, 100)) <= set(order.tolist())  # every non-identifier pair
+        assert is_identifier[order].sum() == 20
+    assert set(first.tolist()) != set(second.tolist())  # a fresh sample per epoch
+    assert sorted(epoch_order(rng, is_identifier, None).tolist()) == list(range(100))
+    assert len(epoch_order(rng, is_identifier, 100.0)) == 100  # capped by what exists

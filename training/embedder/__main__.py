@@ -4,7 +4,7 @@
         --out server/semcode/models/builtin/semcode-code-static \
         [--work ~/.cache/semcode-build/training/embedder] [--vocab-size 20000] [--dims 256] \
         [--base CHECKPOINT] [--epochs 3] [--batch 1024] [--lr 0.01] [--tau 0.05] \
-        [--no-hard-negatives] \
+        [--no-hard-negatives] [--identifier-ratio R] \
         [--init-only] [--max-pairs N] [--sources docstring,docs,changelog,identifier] [--seed 0]
 
 vocabulary -> distilled initial table (cached in --work by its parameters) -> pairs
@@ -113,6 +113,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-pairs", type=int, default=None)
     ap.add_argument("--sources", default=None, help="comma-separated pair sources to train on")
     ap.add_argument("--seed", type=int, default=TrainConfig.seed)
+    ap.add_argument("--identifier-ratio", type=float, default=None,
+                    help="at most this many identifier pairs per other pair in each epoch "
+                         "(a fresh sample per epoch; default: all of them)")
     args = ap.parse_args(argv)
 
     train_path, valid_path = args.pairs / "train.jsonl.gz", args.pairs / "valid.jsonl.gz"
@@ -140,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     table = embedder._table.copy()
     valid = _encoded(valid_path, embedder, initial, args.work, sources, None)
     config = TrainConfig(epochs=args.epochs, batch=args.batch, lr=args.lr, tau=args.tau,
-                         hard_negatives=not args.no_hard_negatives, seed=args.seed)
+                         hard_negatives=not args.no_hard_negatives, seed=args.seed,
+                         identifier_ratio=args.identifier_ratio)
     run_dir = args.work / "runs" / (initial.name + "-" + hashlib.sha256(
         json.dumps([asdict(config), sources, args.max_pairs, args.init_only]).encode()
     ).hexdigest()[:8])

@@ -42,6 +42,23 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 200  # steps
     threads: int = 2
+    # At most this many identifier pairs per other pair in an epoch (a fresh seeded sample
+    # each epoch); None: every pair every epoch. Identifier pairs (a definition's own name
+    # words -> it) are most of the data, and the first stage already finds by name.
+    identifier_ratio: float | None = None
+
+
+def epoch_order(rng: np.random.Generator, is_identifier: np.ndarray,
+                ratio: float | None) -> np.ndarray:
+    """The pair indices of one epoch, shuffled; with `ratio`, all non-identifier pairs and
+    a sample of at most `ratio` identifier pairs for each of them."""
+    if ratio is None:
+        return rng.permutation(len(is_identifier))
+    other = np.flatnonzero(~is_identifier)
+    ident = np.flatnonzero(is_identifier)
+    keep = min(len(ident), int(round(ratio * len(other))))
+    chosen = rng.choice(ident, size=keep, replace=False) if keep else ident[:0]
+    return rng.permutation(np.concatenate([other, chosen]))
 
 
 def mean_vectors(table: np.ndarray, data: EncodedPairs, which: np.ndarray,
@@ -59,8 +76,8 @@ def mean_vectors(table: np.ndarray, data: EncodedPairs, which: np.ndarray,
 
 
 def validate(table: np.ndarray, data: EncodedPairs, k: int = 10) -> dict[str, float]:
-    """MRR@k of every held-back query against all codes of its package, overall and per
-    language (the macro over languages is `macro`)."""
+    """MRR@k of every held-back query against all codes of its package, overall, per
+    language (the macro over languages is `macro`) and per pair source (`source:NAME`)."""
     q = mean_vectors(table, data, data.query)
     rr = np.zeros(len(data), dtype=np.float64)
     for g in np.unique(data.group):
@@ -79,6 +96,10 @@ def validate(table: np.ndarray, data: EncodedPairs, k: int = 10) -> dict[str, fl
     out = {f"mrr@{k}": float(rr.mean()) if len(rr) else 0.0}
     out |= {f"{lang}": float(np.mean(v)) for lang, v in sorted(by_lang.items())}
     out["macro"] = float(np.mean([np.mean(v) for v in by_lang.values()])) if by_lang else 0.0
+    by_source: dict[str, list[float]] = {}
+    for source, v in zip(data.sources, rr, strict=True):
+        by_source.setdefault(source, []).append(float(v))
+    out |= {f"source:{name}": float(np.mean(v)) for name, v in sorted(by_source.items())}
     return out
 
 
@@ -109,8 +130,9 @@ def train(table: np.ndarray, data: EncodedPairs, valid: EncodedPairs | None, out
     (out_dir / "config.json").write_text(config_json + "\n")
     curves = (out_dir / "curves.jsonl").open("a", encoding="utf-8")
     rng = np.random.default_rng(config.seed)
+    is_identifier = np.array([s == "identifier" for s in data.sources], dtype=bool)
     for _ in range(start_epoch):  # the same shuffles as an uninterrupted run
-        rng.permutation(len(data))
+        epoch_order(rng, is_identifier, config.identifier_ratio)
 
     def encode(which: np.ndarray) -> torch.Tensor:
         flat, bag = data.texts(which)
@@ -125,7 +147,7 @@ def train(table: np.ndarray, data: EncodedPairs, valid: EncodedPairs | None, out
         record({"step": 0, "epoch": 0, "valid": validate(table, valid)})
     began = time.monotonic()
     for epoch in range(start_epoch, config.epochs):
-        order = rng.permutation(len(data))
+        order = epoch_order(rng, is_identifier, config.identifier_ratio)
         losses: list[float] = []
         for start in range(0, len(order) - config.batch + 1, config.batch):
             rows = order[start:start + config.batch]
