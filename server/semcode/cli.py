@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-embed", action="store_true", help="chunk and BM25 only")
     p.add_argument("--full", action="store_true",
                    help="drop and rebuild the index (cached embeddings are reused)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="say what would be indexed and what it will cost (files by language, "
+                        "skipped, estimated chunks, time and disk), measured on a sample; "
+                        "writes nothing to the index")
     add_model_options(p)
 
     p = sub.add_parser("search", help="search a folder by meaning")
@@ -225,6 +229,10 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, root)
     if args.no_embed:
         settings = Settings.from_mapping({"embedding_model": "off"}, settings)
+    if args.dry_run:
+        from semcode.cli_commands import print_estimate
+
+        return print_estimate(root, settings)
     engine = open_engine(root, settings, args, check=args.full, fresh=args.full)
     printer = ProgressPrinter(sys.stderr.isatty())
     failing = True

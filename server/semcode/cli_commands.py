@@ -150,3 +150,47 @@ def run_eval(args: argparse.Namespace, root: Path, settings: Settings) -> int:
             for line in r["notices"]:
                 log(line)
     return EXIT_OK
+
+
+def print_estimate(root: Path, settings: Settings) -> int:
+    """`semcode index --dry-run`: what would be indexed and what it will cost, measured on a
+    sample of the folder's own files (search/estimate.py); the index is not touched."""
+    from semcode.search.estimate import estimate_index
+
+    def say(line: str) -> None:
+        print(f"semcode: {line}", file=sys.stderr, flush=True)
+
+    est = estimate_index(root, settings, progress=say)
+    out = sys.stdout
+    print(f"{root}: would index {est.files:,} files ({_mb(est.bytes)}), "
+          f"about {est.chunks:,} chunks (dry run: nothing written)", file=out)
+    for lang in est.languages:
+        print(f"  {lang.language:<14} {lang.files:>8,} files {_mb(lang.bytes):>10}  "
+              f"~{lang.chunks:,} chunks", file=out)
+    if est.skipped:
+        parts = ", ".join(f"{n:,} {reason.value}" for reason, n in
+                          sorted(est.skipped.items(), key=lambda kv: -kv[1]))
+        print(f"skipped: {parts}", file=out)
+    if est.ignore_cause is not None:
+        rule = est.ignore_cause.rule
+        print(f"ignored most: {rule.source} line {rule.line} ({rule.pattern!r}) excludes "
+              f"{est.ignore_cause.excluded:,} entries (e.g. {est.ignore_cause.example})",
+              file=out)
+    embed = (f" + ~{_duration(est.embed_seconds)} embedding ({est.embedding_model})"
+             if est.embed_seconds is not None else " (no embedding model)")
+    print(f"estimated cold index: ~{_duration(est.index_seconds)}{embed}, "
+          f"~{_mb(est.disk_bytes)} on disk", file=out)
+    print(f"measured on this machine by indexing a sample of {est.sample_files:,} files "
+          f"({est.sample_chunks:,} chunks); very large folders cost a little more per chunk",
+          file=out)
+    return EXIT_OK
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n / 1e3:,.0f} KB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
