@@ -7,7 +7,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from semcode.lsp.buffers import BufferOp, BufferRouting
+from semcode.lsp.buffers import BufferOp, apply_op
 
 
 class _Engine:
@@ -29,9 +29,9 @@ def test_rename_remove_revert_close(tmp_path: Path) -> None:
     folder: Any = SimpleNamespace(engine=engine, stop=threading.Event(),
                                   writer_waiting=threading.Event(),
                                   ref=SimpleNamespace(root=tmp_path))
-    BufferRouting._apply(folder, BufferOp.RENAME, "a.py", "b.py")
-    BufferRouting._apply(folder, BufferOp.REMOVE, "c.py")
-    BufferRouting._apply(folder, BufferOp.REVERT, "d.py")
-    BufferRouting._apply(folder, BufferOp.CLOSE, "e.py")
+    apply_op(folder, BufferOp.RENAME, "a.py", "b.py")
+    apply_op(folder, BufferOp.REMOVE, "c.py")
+    apply_op(folder, BufferOp.REVERT, "d.py")
+    apply_op(folder, BufferOp.CLOSE, "e.py")
     assert engine.calls == [("rename", "a.py", "b.py"), ("remove", "c.py"),
                             ("revert", "d.py"), ("revert", "e.py")]

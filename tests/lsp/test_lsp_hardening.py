@@ -280,7 +280,7 @@ def test_reopen_waits_for_running_searches(tmp_path: Path) -> None:
     from semcode.lsp.session import Session
 
     session = Session(SimpleNamespace())  # type: ignore[arg-type]
-    folder = session._add_folder((tmp_path / "ws").as_uri(), "ws")
+    folder = session.ctx.add_folder((tmp_path / "ws").as_uri(), "ws")
     events: list[str] = []
     running, release = threading.Event(), threading.Event()
 
@@ -302,7 +302,7 @@ def test_reopen_waits_for_running_searches(tmp_path: Path) -> None:
         str(folder.read(lambda engine: engine.search()))))
     reader.start()
     assert running.wait(10)
-    closer = threading.Thread(target=session._close_engine, args=(folder,))
+    closer = threading.Thread(target=session.indexing.close_engine, args=(folder,))
     closer.start()
     time.sleep(0.3)
     assert "close" not in events  # the search still runs on the open database
@@ -311,7 +311,7 @@ def test_reopen_waits_for_running_searches(tmp_path: Path) -> None:
     closer.join(10)
     assert events == ["search done", "hits", "flush", "close"]
     assert folder.read(lambda engine: "never") is None  # closed: new readers get nothing
-    for pool in (session.reads, session.embeds, session.reranks, folder.writer):
+    for pool in (session.ctx.reads, session.ctx.embeds, session.ctx.reranks, folder.writer):
         pool.shutdown(wait=False)
 
 
@@ -323,17 +323,17 @@ def test_an_embedding_failure_is_not_an_indexing_failure(tmp_path: Path) -> None
     async def run() -> Any:
         session = Session(SimpleNamespace(  # type: ignore[arg-type]
             client_capabilities=types.ClientCapabilities()))
-        session.loop = asyncio.get_running_loop()
-        folder = session._add_folder((tmp_path / "ws").as_uri(), "ws")
-        session._sync = lambda *args: "synced"  # type: ignore[method-assign]
+        session.ctx.loop = asyncio.get_running_loop()
+        folder = session.ctx.add_folder((tmp_path / "ws").as_uri(), "ws")
+        session.indexing.sync = lambda *args: "synced"  # type: ignore[method-assign]
 
         async def broken_embedder(*args: Any) -> None:
             raise RuntimeError("the embedder fell over")
 
-        session._embed = broken_embedder  # type: ignore[method-assign]
-        await session._index(folder)
+        session.embedding.embed = broken_embedder  # type: ignore[method-assign]
+        await session.indexing.index(folder)
         await asyncio.sleep(0)
-        for pool in (session.reads, session.embeds, session.reranks, folder.writer):
+        for pool in (session.ctx.reads, session.ctx.embeds, session.ctx.reranks, folder.writer):
             pool.shutdown(wait=False)
         return folder
 

@@ -8,12 +8,13 @@ Layout, by job:
   errors), `protocol.py`: the JSON-RPC details pygls does not give us (raw params,
   InvalidParams that name the field, capabilities), `params.py`: request validation,
   `convert.py`: chunks and hits to LSP items;
-* `session.py`: `Session`, the state behind the handlers (lifecycle, folders, status),
-  put together from `core.py` (shared state and helpers) and one mixin per job:
-  `scheduler.py` (indexing and the embedding scheduler), `buffers.py` (buffer routing:
-  edits and file events to the writer, debounced per document in `documents.py`),
-  `searching.py` (two-phase search; bookkeeping and multi-root merging in `searches.py`);
-* `folders.py` (a folder's engine, writer and state), `progress.py` (work-done progress),
+* `session.py`: `Session`, the host behind the handlers (lifecycle, folders, status): it
+  builds one part per job and wires them; `core.py` (`SessionContext`: the state they
+  share), `scheduler.py` (`Indexing`, `EmbeddingScheduler`), `buffers.py`
+  (`BufferRouting`: edits and file events to the writer, debounced per document in
+  `documents.py`), `searching.py` (`TwoPhaseSearch`; bookkeeping and multi-root merging
+  in `searches.py`), `progress.py` (`ProgressReporter`);
+* `folders.py` (a folder's engine, writer and state; the read barrier `EditBarrier`),
   `tasks.py` (throttles, background tasks), `logs.py` (file + window/logMessage).
 
 Threads (nothing slow ever runs on the event loop):

@@ -1,5 +1,7 @@
 """Two-phase search: the first stage answers at once (read pool), the rerank follows as
 `semcode/searchRefined` (rerank thread); multi-root answers are merged (searches.py).
+`TwoPhaseSearch` owns the running searches (`SearchBook`); it reaches the buffers only
+through the read barrier it is given (`pending_edits`).
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +19,10 @@ from pygls.uris import from_fs_path
 from semcode.lsp import params as P
 from semcode.lsp.buffers import buffer_text
 from semcode.lsp.convert import search_item, workspace_symbol
-from semcode.lsp.core import SessionCore
+from semcode.lsp.core import SessionContext
 from semcode.lsp.documents import doc_key
 from semcode.lsp.folders import EditBarrier, Folder
-from semcode.lsp.searches import Merged, merge
+from semcode.lsp.searches import Merged, SearchBook, merge
 from semcode.search.engine import (
     Engine,
     SearchError,
@@ -33,14 +36,20 @@ log = logging.getLogger(__name__)
 WORKSPACE_SYMBOL_LIMIT = 50
 
 
-class TwoPhaseSearch(SessionCore):
-    """semcode/search, the semcode.search command, workspace/symbol, semcode/related."""
+class TwoPhaseSearch:
+    """semcode/search, the semcode.search command, workspace/symbol, semcode/related.
+    `pending_edits` hands every debounced buffer edit to the writers and returns the
+    barrier a read waits behind (`BufferRouting.apply_pending_edits`)."""
+
+    def __init__(self, ctx: SessionContext, pending_edits: Callable[[], EditBarrier]) -> None:
+        self._ctx, self._pending_edits = ctx, pending_edits
+        self.searches = SearchBook()
 
     async def search(self, raw: object) -> dict[str, Any]:
         """`semcode/search`: the first phase's hits at once, then the reranked list as a
         notification when a reranker runs."""
         req = P.search_request(raw)
-        edits = self.apply_pending_edits() if req.query.strip() else EditBarrier()
+        edits = self._pending_edits() if req.query.strip() else EditBarrier()
         sid, cancel = self.searches.start()
         pending = False
         try:
@@ -49,7 +58,7 @@ class TwoPhaseSearch(SessionCore):
             items = self._items(merged)
             pending = bool(items) and self._wants_rerank(req) and not cancel.is_set()
             if pending:  # the response goes out before this task can notify (FIFO loop)
-                self.tasks.spawn(self._refine(sid, req, first, items, cancel), f"rerank {sid}")
+                self._ctx.tasks.spawn(self._refine(sid, req, first, items, cancel), f"rerank {sid}")
             return self._result(sid, merged, items, pending)
         except asyncio.CancelledError:  # $/cancelRequest
             cancel.set()
@@ -61,7 +70,7 @@ class TwoPhaseSearch(SessionCore):
     async def search_command(self, args: tuple[object, ...]) -> dict[str, Any]:
         """The `semcode.search` command: the same search, arguments given positionally."""
         req = P.search_command(args)
-        edits = self.apply_pending_edits() if req.query.strip() else EditBarrier()
+        edits = self._pending_edits() if req.query.strip() else EditBarrier()
         sid, cancel = self.searches.start()
         try:
             answers = await self._first_stage(req, edits) if req.query.strip() else []
@@ -80,7 +89,7 @@ class TwoPhaseSearch(SessionCore):
         query = P.query_text("workspace/symbol", query)
         if not query.strip():
             return []
-        edits = self.apply_pending_edits()
+        edits = self._pending_edits()
         req = SearchRequest(query=query, limit=WORKSPACE_SYMBOL_LIMIT, rerank=False)
         merged = merge(await self._first_stage(req, edits), req.limit)
         return [workspace_symbol(item) for item in self._items(merged)]
@@ -88,15 +97,15 @@ class TwoPhaseSearch(SessionCore):
     async def related(self, raw: object) -> dict[str, Any]:
         """`semcode/related`: code similar to the chunk at the position."""
         p = P.related(raw)
-        edits = self.apply_pending_edits()
-        loc = self._locate(p.uri)
-        sid = f"r{next(self._ids)}"
+        edits = self._pending_edits()
+        loc = self._ctx.locate(p.uri)
+        sid = f"r{next(self._ctx.ids)}"
         if loc is None or loc[0].engine is None:
             notice = "this file is not in an indexed workspace folder"
             return self._result(sid, Merged([], False, "dense", [notice]), [], False)
         folder, rel = loc
-        response = await self._run(self.reads, folder, edits.read, folder, Engine.related, rel,
-                                   p.line + 1, p.limit)
+        response = await self._ctx.run(self._ctx.reads, folder, edits.read, folder,
+                                       Engine.related, rel, p.line + 1, p.limit)
         if response is None:
             notice = f"{folder.name} is being re-indexed"
             return self._result(sid, Merged([], False, "dense", [notice]), [], False)
@@ -110,9 +119,10 @@ class TwoPhaseSearch(SessionCore):
     async def _first_stage(self, req: SearchRequest, edits: EditBarrier
                            ) -> list[tuple[Folder, SearchResponse]]:
         """Each folder's first stage on the read pool, once its edits are in (`edits`)."""
-        folders = [f for f in self.folders if f.engine is not None]
+        ctx = self._ctx
+        folders = [f for f in ctx.folders if f.engine is not None]
         answers = await asyncio.gather(
-            *(self._run(self.reads, f, edits.read, f, Engine.search, req) for f in folders),
+            *(ctx.run(ctx.reads, f, edits.read, f, Engine.search, req) for f in folders),
             return_exceptions=True)
         out: list[tuple[Folder, SearchResponse]] = []
         for folder, answer in zip(folders, answers, strict=True):
@@ -126,7 +136,7 @@ class TwoPhaseSearch(SessionCore):
                 answer = SearchResponse([], False, req.mode,
                                         [f"search failed in {folder.name}: {answer}"], {})
             out.append((folder, answer))
-        self.tasks.spawn(self._check_models(), "model check")
+        self._ctx.tasks.spawn(self._ctx.check_models(), "model check")
         return out
 
     async def _rerank(self, req: SearchRequest, first: list[tuple[Folder, SearchResponse]],
@@ -135,8 +145,8 @@ class TwoPhaseSearch(SessionCore):
         for folder, response in first:
             engine = folder.engine
             if response.hits and engine is not None and not cancel.is_set():
-                reranked = await self._run(self.reranks, folder, folder.read, Engine.rerank,
-                                           req, response, cancel)
+                reranked = await self._ctx.run(self._ctx.reranks, folder, folder.read,
+                                               Engine.rerank, req, response, cancel)
                 response = reranked if reranked is not None else response
             out.append((folder, response))
         return out
@@ -160,21 +170,21 @@ class TwoPhaseSearch(SessionCore):
         finally:
             self.searches.finish(sid)
         message["timingsMs"] = {"rerank": round((time.perf_counter() - t0) * 1000, 1)}
-        self.ls.protocol.notify("semcode/searchRefined", message)
-        self.tasks.spawn(self._check_models(), "model check")
+        self._ctx.ls.protocol.notify("semcode/searchRefined", message)
+        self._ctx.tasks.spawn(self._ctx.check_models(), "model check")
 
     def _wants_rerank(self, req: SearchRequest) -> bool:
-        wanted = self.settings.rerank if req.rerank is None else req.rerank
-        return wanted and not self._unavailable("reranker")
+        wanted = self._ctx.settings.rerank if req.rerank is None else req.rerank
+        return wanted and not self._ctx.unavailable("reranker")
 
     def _items(self, merged: Merged[Folder]) -> list[dict[str, Any]]:
-        encoding = str(self.ls.workspace.position_encoding or "utf-16")
+        encoding = str(self._ctx.ls.workspace.position_encoding or "utf-16")
         return [search_item(hit, folder.ref, self._buffer_line, encoding)
                 for folder, hit in merged.hits]
 
     def _buffer_line(self, path: Path, line: int) -> str | None:
         uri = from_fs_path(str(path))
-        doc = self.ls.workspace.text_documents.get(doc_key(uri)) if uri else None
+        doc = self._ctx.ls.workspace.text_documents.get(doc_key(uri)) if uri else None
         if doc is None:
             return None
         lines = doc.lines

@@ -1,6 +1,7 @@
 """`semcode serve`: the pygls adapter. Each handler is a few lines and delegates to
-`Session` (state, threads) or to `params`/`convert` (validation, LSP shapes); retrieval
-lives in `semcode.search.engine`. The contract is docs/protocol.md.
+`Session` or one of its parts (`session.buffers`, `session.searching`: state, threads)
+or to `params`/`convert` (validation, LSP shapes); retrieval lives in
+`semcode.search.engine`. The contract is docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -100,60 +101,60 @@ async def did_change_folders(ls: SemcodeServer,
 # ---------------------------------------------------------------------- documents
 def did_open(ls: SemcodeServer, params: types.DidOpenTextDocumentParams) -> None:
     """`textDocument/didOpen`: the buffer's text is indexed (debounced)."""
-    ls.session.did_open(params.text_document.uri)
+    ls.session.buffers.did_open(params.text_document.uri)
 
 
 def did_change(ls: SemcodeServer, params: types.DidChangeTextDocumentParams) -> None:
     """`textDocument/didChange`: the buffer's text is indexed (debounced)."""
-    ls.session.did_change(params.text_document.uri)
+    ls.session.buffers.did_change(params.text_document.uri)
 
 
 def did_save(ls: SemcodeServer, params: types.DidSaveTextDocumentParams) -> None:
     """`textDocument/didSave`: the buffer's text is indexed (debounced)."""
-    ls.session.did_save(params.text_document.uri)
+    ls.session.buffers.did_save(params.text_document.uri)
 
 
 def did_close(ls: SemcodeServer, params: types.DidCloseTextDocumentParams) -> None:
     """`textDocument/didClose`: back to the file's text on disk."""
-    ls.session.did_close(params.text_document.uri)
+    ls.session.buffers.did_close(params.text_document.uri)
 
 
 def did_change_watched_files(ls: SemcodeServer,
                              params: types.DidChangeWatchedFilesParams) -> None:
     """`workspace/didChangeWatchedFiles`: re-read, or drop, the files changed on disk."""
-    ls.session.watched_files(params.changes)
+    ls.session.buffers.watched_files(params.changes)
 
 
 def did_rename_files(ls: SemcodeServer, params: types.RenameFilesParams) -> None:
     """`workspace/didRenameFiles`: move the renamed files' chunks."""
-    ls.session.renamed_files(params.files)
+    ls.session.buffers.renamed_files(params.files)
 
 
 # ---------------------------------------------------------------------- requests
 async def search(ls: SemcodeServer, params: object) -> dict[str, Any]:
     """`semcode/search`: two-phase search (see docs/protocol.md)."""
-    return await ls.session.search(params)
+    return await ls.session.searching.search(params)
 
 
 def cancel_search(ls: SemcodeServer, params: object) -> None:
     """`semcode/cancelSearch`: stop a search's second phase."""
-    ls.session.cancel_search(params)
+    ls.session.searching.cancel_search(params)
 
 
 async def related(ls: SemcodeServer, params: object) -> dict[str, Any]:
     """`semcode/related`: code similar to the chunk at a position."""
-    return await ls.session.related(params)
+    return await ls.session.searching.related(params)
 
 
 async def workspace_symbol(ls: SemcodeServer,
                            params: types.WorkspaceSymbolParams) -> list[dict[str, Any]]:
     """`workspace/symbol`: search as symbols, for editors' symbol pickers."""
-    return await ls.session.workspace_symbols(params.query)
+    return await ls.session.searching.workspace_symbols(params.query)
 
 
 async def command_search(ls: SemcodeServer, *args: object) -> dict[str, Any]:
     """The `semcode.search` command (`workspace/executeCommand`)."""
-    return await ls.session.search_command(args)
+    return await ls.session.searching.search_command(args)
 
 
 async def command_reindex(ls: SemcodeServer, *args: object) -> dict[str, Any]:

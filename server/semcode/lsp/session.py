@@ -1,6 +1,12 @@
-"""The state behind the language server's handlers: `Session` puts the jobs together
-(lifecycle, folders, status here; indexing in scheduler.py, buffers in buffers.py,
-searches in searching.py). The thread model is in the package docstring.
+"""The language server's session: `Session` is the host that builds the parts and wires
+them (each part owns its state; what they share is `core.SessionContext`), and does
+the lifecycle, the settings, the folder changes and the status itself:
+* `buffers.BufferRouting`: open documents, live updates to the writers, the read barrier;
+* `scheduler.Indexing`: a folder's engine opened, synced and closed on its writer;
+* `scheduler.EmbeddingScheduler`: background embedding (after indexing, after edits);
+* `searching.TwoPhaseSearch`: searches, `related`, `workspace/symbol`;
+* `progress.ProgressReporter`: work-done progress for indexing and embedding.
+The thread model is in the package docstring.
 """
 
 from __future__ import annotations
@@ -10,7 +16,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -20,62 +26,90 @@ import semcode
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.lsp import PROTOCOL_VERSION
 from semcode.lsp import params as P
-from semcode.lsp.buffers import BufferOp, BufferRouting
-from semcode.lsp.core import STATUS_INTERVAL_S
-from semcode.lsp.documents import Documents
+from semcode.lsp.buffers import BufferRouting
+from semcode.lsp.core import SessionContext
 from semcode.lsp.folders import Folder
-from semcode.lsp.progress import progress_text
-from semcode.lsp.scheduler import IndexingScheduler
+from semcode.lsp.progress import ProgressReporter, progress_text
+from semcode.lsp.scheduler import EmbeddingScheduler, Indexing
 from semcode.lsp.searching import TwoPhaseSearch
-from semcode.lsp.tasks import Throttled
 from semcode.models.registry import ModelSet
 from semcode.search.engine import Engine
 from semcode.states import ServeState
 
+if TYPE_CHECKING:
+    from pygls.lsp.server import LanguageServer
+
 log = logging.getLogger(__name__)
 
 
-class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
+class Session:
     """One language-server session: every workspace folder, the models, the jobs."""
+
+    def __init__(self, ls: LanguageServer) -> None:
+        self.ctx = SessionContext(ls)
+        self.progress = ProgressReporter(ls, self.ctx.ids, self.ctx.status_changed)
+        self.embedding = EmbeddingScheduler(self.ctx, self.progress)
+        self.buffers = BufferRouting(self.ctx, rescan=self._rescan, written=self.embedding.kick)
+        self.indexing = Indexing(self.ctx, self.progress, self.embedding,
+                                 reapply_buffers=self.buffers.reapply)
+        self.searching = TwoPhaseSearch(self.ctx, self.buffers.apply_pending_edits)
+        self.shutdown_requested = False
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session has shut down (or exited)."""
+        return self.ctx.closed
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the session runs on (None before `initialize`)."""
+        return self.ctx.loop
 
     def initialize(self, params: types.InitializeParams) -> None:
         """`initialize`: the client's folders and settings (initializationOptions)."""
-        self.loop = asyncio.get_running_loop()
-        self._documents = Documents(self.loop, self._flush_document)
-        self._status = Throttled(self.loop, STATUS_INTERVAL_S, self._push_status, self.tasks)
+        ctx = self.ctx
+        loop = asyncio.get_running_loop()
+        ctx.start(loop, self._push_status)
+        self.buffers.start(loop)
         try:
-            self.overrides = P.settings_mapping(params.initialization_options,
-                                                "initializationOptions")
-            self.settings = load_settings(None, self.overrides)
+            ctx.overrides = P.settings_mapping(params.initialization_options,
+                                               "initializationOptions")
+            ctx.settings = load_settings(None, ctx.overrides)
         except ConfigError as exc:
             raise JsonRpcInvalidParams(message=f"invalid initializationOptions: {exc}") from None
-        self.models = ModelSet(self.settings, on_notice=self._model_notice)
+        ctx.models = ModelSet(ctx.settings, on_notice=self._model_notice)
         roots = [(f.uri, f.name) for f in params.workspace_folders or []]
         root_uri = params.root_uri or (from_fs_path(params.root_path) if params.root_path else None)
         if not roots and root_uri:
             roots = [(root_uri, "")]
         for uri, name in roots:
-            self._add_folder(uri, name)
+            ctx.add_folder(uri, name)
         log.info("semcode %s: %d folder(s), settings %s", semcode.__version__,
-                 len(self.folders), self.overrides)
+                 len(ctx.folders), ctx.overrides)
 
     async def initialized(self) -> None:
         """`initialized`: open every folder and start indexing it."""
-        self.tasks.spawn(self._register_watchers(), "watcher registration")
-        for folder in self.folders:
-            self.tasks.spawn(self._index(folder), f"indexing {folder.name}")
-        self.tasks.spawn(self._warm_up_models(), "model warm-up")
+        tasks = self.ctx.tasks
+        tasks.spawn(self._register_watchers(), "watcher registration")
+        for folder in self.ctx.folders:
+            tasks.spawn(self.indexing.index(folder), f"indexing {folder.name}")
+        tasks.spawn(self._warm_up_models(), "model warm-up")
+
+    def _rescan(self, folder: Folder) -> None:
+        """Index `folder` again in the background (too many file events at once)."""
+        self.ctx.tasks.spawn(self.indexing.index(folder), f"rescan {folder.name}")
 
     async def _warm_up_models(self) -> None:
         """Load the query embedder and the reranker now, in the background, so that the
         first search does not wait for them (the document embedder loads with indexing)."""
-        if self.models is None:
+        ctx = self.ctx
+        if ctx.models is None:
             return
-        for load in (self.models.query_embedder, self.models.reranker):
-            if self.closed:
+        for load in (ctx.models.query_embedder, ctx.models.reranker):
+            if ctx.closed:
                 return
-            await self._run(self.reads, None, load)
-        await self._check_models()
+            await ctx.run(ctx.reads, None, load)
+        await ctx.check_models()
 
     async def shutdown(self) -> None:
         """`shutdown`: cancel the work, close the folders' indexes and writers."""
@@ -84,11 +118,11 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
 
     def exit(self) -> None:
         """`exit` without `shutdown`: stop what runs, flush what can be flushed quickly."""
-        if not self.closed:
+        if not self.ctx.closed:
             self._stop_everything()
-            for folder in self.folders:
-                folder.writer.submit(self._close_engine, folder)
-            self.closed = True
+            for folder in self.ctx.folders:
+                folder.writer.submit(self.indexing.close_engine, folder)
+            self.ctx.closed = True
 
     def exit_code(self) -> int:
         """The exit status: 0 after a shutdown, 1 without one."""
@@ -97,93 +131,98 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
     async def configure(self, raw: object) -> None:
         """`workspace/didChangeConfiguration`: apply new settings (folders whose index settings
         changed are reopened)."""
+        ctx = self.ctx
         try:
-            overrides = {**self.overrides, **P.settings_mapping(raw, "settings")}
+            overrides = {**ctx.overrides, **P.settings_mapping(raw, "settings")}
             settings = load_settings(None, overrides)
         except ConfigError as exc:
-            self._show(types.MessageType.Error, f"semcode: invalid settings: {exc}")
+            ctx.show(types.MessageType.Error, f"semcode: invalid settings: {exc}")
             return
-        if settings == self.settings:
+        if settings == ctx.settings:
             return
-        old, self.overrides, self.settings = self.settings, overrides, settings
+        old, ctx.overrides, ctx.settings = ctx.settings, overrides, settings
         changed = [f.name for f in fields(Settings)
                    if getattr(old, f.name) != getattr(settings, f.name)]
         log.info("settings changed: %s", ", ".join(changed))
-        self._cancel_embedding()
-        assert self.models is not None
-        await self._run(self.embeds, None, self.models.reconfigure, settings)
-        for folder in self.folders:
-            fresh = self._folder_settings(folder.ref.root)
+        self.embedding.cancel()
+        assert ctx.models is not None
+        await ctx.run(ctx.embeds, None, ctx.models.reconfigure, settings)
+        for folder in ctx.folders:
+            fresh = ctx.folder_settings(folder.ref.root)
             engine = folder.engine
             folder.settings = fresh
             if engine is not None and not engine.needs_reopen(fresh):
                 # Search-side settings (fusion, rerank, models): the index stays, searches
                 # keep answering, and a new embedder fills its vectors in the background.
                 engine.update_settings(fresh)
-                self._kick_embedding()
+                self.embedding.kick()
                 continue
-            self.tasks.spawn(self._index(folder, reopen=engine is not None),
-                             f"reindexing {folder.name}")
+            ctx.tasks.spawn(self.indexing.index(folder, reopen=engine is not None),
+                            f"reindexing {folder.name}")
 
     async def change_folders(self, event: types.WorkspaceFoldersChangeEvent) -> None:
         """`workspace/didChangeWorkspaceFolders`: open added folders, close removed ones."""
+        ctx = self.ctx
         for removed in event.removed:
-            folder = next((f for f in self.folders if f.ref.uri == removed.uri), None)
+            folder = next((f for f in ctx.folders if f.ref.uri == removed.uri), None)
             if folder is not None:
-                self.folders.remove(folder)
-                await self._close_folder(folder)
+                ctx.folders.remove(folder)
+                await self.indexing.close_folder(folder)
         for added in event.added:
-            if all(f.ref.uri != added.uri for f in self.folders):
-                folder = self._add_folder(added.uri, added.name)
+            if all(f.ref.uri != added.uri for f in ctx.folders):
+                folder = ctx.add_folder(added.uri, added.name)
                 if folder is not None:
-                    self.tasks.spawn(self._index(folder), f"indexing {folder.name}")
-        self._status_changed()
+                    ctx.tasks.spawn(self.indexing.index(folder), f"indexing {folder.name}")
+        ctx.status_changed()
+
+    async def reindex(self, args: tuple[object, ...]) -> dict[str, Any]:
+        """The `semcode.reindex` command: re-index every folder (`full`: from scratch); embedding
+        restarts afterwards."""
+        full = P.reindex_full(args)
+        self.embedding.cancel()
+        for folder in self.ctx.folders:
+            self.ctx.tasks.spawn(self.indexing.index(folder, full=full),
+                                 f"reindex {folder.name}")
+        return {"started": True}
 
     def _stop_everything(self) -> None:
-        self.searches.cancel_all()
-        self._cancel_embedding()
-        for folder in self.folders:
+        self.searching.searches.cancel_all()
+        self.embedding.cancel()
+        for folder in self.ctx.folders:
             folder.stop.set()
-        if self._documents is not None:
-            self._documents.cancel_all()
-        if self._status is not None:
-            self._status.cancel()
+        self.buffers.cancel_timers()
+        self.ctx.stop_status()
 
     async def _close_all(self) -> None:
-        if self.closed:
+        ctx = self.ctx
+        if ctx.closed:
             return
-        self.searches.cancel_all()
-        self._cancel_embedding()
-        # Unsaved buffers must not outlive the session in the index.
-        reverts = []
-        for key in self.documents.buffered() + self.documents.pending():
-            loc = self._locate(key)
-            if loc is not None:
-                reverts.append(self._run(loc[0].writer, loc[0], self._apply, loc[0], BufferOp.CLOSE,
-                                         loc[1]))
-        await asyncio.gather(*reverts, return_exceptions=True)
+        self.searching.searches.cancel_all()
+        self.embedding.cancel()
+        await self.buffers.revert_all()
         self._stop_everything()
-        await asyncio.gather(*(self._close_folder(f) for f in self.folders))
-        if self.models is not None:
-            await self._run(self.reads, None, self.models.close)
-        self.closed = True
+        await asyncio.gather(*(self.indexing.close_folder(f) for f in ctx.folders))
+        if ctx.models is not None:
+            await ctx.run(ctx.reads, None, ctx.models.close)
+        ctx.closed = True
 
     def close_executors(self, timeout_s: float) -> bool:
         """After the loop ended: True when every worker thread finished in time."""
+        ctx = self.ctx
         deadline = time.monotonic() + timeout_s
-        pools: list[ThreadPoolExecutor] = [self.reads, self.embeds, self.reranks]
+        pools: list[ThreadPoolExecutor] = [ctx.reads, ctx.embeds, ctx.reranks]
         for pool in pools:
             pool.shutdown(wait=False, cancel_futures=True)
-        for folder in self.folders:  # queued flush/close jobs still run
+        for folder in ctx.folders:  # queued flush/close jobs still run
             folder.writer.shutdown(wait=False)
-        pools += [f.writer for f in self.folders]
+        pools += [f.writer for f in ctx.folders]
         threads = [t for pool in pools for t in getattr(pool, "_threads", ())]
         for t in threads:
             t.join(max(0.0, deadline - time.monotonic()))
         return not any(t.is_alive() for t in threads)
 
     async def _register_watchers(self) -> None:
-        caps = self.ls.client_capabilities.workspace
+        caps = self.ctx.ls.client_capabilities.workspace
         watch = caps.did_change_watched_files if caps else None
         if not (watch and watch.dynamic_registration):
             return
@@ -192,17 +231,18 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         registration = types.Registration(
             id="semcode-watched-files", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
             register_options=options)
-        await self.ls.client_register_capability_async(
+        await self.ctx.ls.client_register_capability_async(
             types.RegistrationParams(registrations=[registration]))
 
     async def status(self) -> dict[str, Any]:
         """The status payload: overall state, degraded stages, models and each folder."""
-        assert self.models is not None
-        models = await self._run(self.reads, None, self.models.status)
-        degraded = await self._run(self.reads, None, self.models.notices)
-        workspaces = await asyncio.gather(*(self._run(self.reads, f, self._folder_status, f)
-                                            for f in self.folders))
-        states = {f.state for f in self.folders}
+        ctx = self.ctx
+        assert ctx.models is not None
+        models = await ctx.run(ctx.reads, None, ctx.models.status)
+        degraded = await ctx.run(ctx.reads, None, ctx.models.notices)
+        workspaces = await asyncio.gather(*(ctx.run(ctx.reads, f, self._folder_status, f)
+                                            for f in ctx.folders))
+        states = {f.state for f in ctx.folders}
         order = (ServeState.ERROR, ServeState.INDEXING, ServeState.STARTING, ServeState.EMBEDDING)
         state = next((s for s in order if s in states), ServeState.READY)
         return {"version": semcode.__version__, "protocolVersion": PROTOCOL_VERSION,
@@ -227,15 +267,16 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         return base
 
     async def _push_status(self) -> None:
-        if not self.closed:
-            self.ls.protocol.notify("semcode/status", await self.status())
+        if not self.ctx.closed:
+            self.ctx.ls.protocol.notify("semcode/status", await self.status())
 
     def _model_notice(self, line: str) -> None:
         """ModelSet says a model is missing or broken (once per model, from any thread):
         one `window/showMessage` warning."""
-        if self.loop is not None and not self.closed:
-            self.loop.call_soon_threadsafe(self._show, types.MessageType.Warning,
-                                           f"semcode: {line}")
+        loop = self.ctx.loop
+        if loop is not None and not self.ctx.closed:
+            loop.call_soon_threadsafe(self.ctx.show, types.MessageType.Warning,
+                                      f"semcode: {line}")
 
 
 __all__ = ["Session", "Folder"]
