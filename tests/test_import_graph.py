@@ -43,6 +43,7 @@ DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("semcode.cli_commands", "semcode.models.costs"): _LAZY_CLI,
     ("semcode.cli_commands", "semcode.models.registry"): _LAZY_CLI,
     ("semcode.cli_commands", "semcode.evaluation"): _LAZY_CLI,
+    ("semcode.cli_commands", "semcode.search.estimate"): _LAZY_CLI,
     ("semcode.cli", "semcode.mcp.configs"): _LAZY_CLI,
     ("semcode.cli", "semcode.mcp.server"): _LAZY_CLI,
     ("semcode.cli", "semcode.lsp.server"): _LAZY_CLI,

@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from semcode import __version__
-from semcode.cli_commands import EXIT_ERROR, EXIT_OK, EXIT_USAGE, run_eval, run_models
+from semcode.cli_commands import (
+    EXIT_ERROR,
+    EXIT_OK,
+    EXIT_USAGE,
+    print_estimate,
+    run_eval,
+    run_models,
+)
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Indexer, Progress, SyncReport, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
@@ -230,8 +237,6 @@ def cmd_index(args: argparse.Namespace) -> int:
     if args.no_embed:
         settings = Settings.from_mapping({"embedding_model": "off"}, settings)
     if args.dry_run:
-        from semcode.cli_commands import print_estimate
-
         return print_estimate(root, settings)
     engine = open_engine(root, settings, args, check=args.full, fresh=args.full)
     printer = ProgressPrinter(sys.stderr.isatty())
