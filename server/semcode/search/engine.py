@@ -177,7 +177,7 @@ class Engine:
                 hashes = [chunks[i].content_hash() for i in ids]
                 # Identical chunks (copied code, license headers) are embedded once: the
                 # first copy's vector is in the cache by the time a later batch needs it.
-                known = self.indexer.store.cached_vectors(model_id, hashes)
+                known = self.indexer.store.embeddings.cached_vectors(model_id, hashes)
                 todo: dict[str, str] = {}  # hash -> text, each content once
                 for i, h in zip(ids, hashes, strict=True):
                     if h not in known:
