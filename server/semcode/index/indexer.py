@@ -107,6 +107,21 @@ class SyncReport:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class IndexStatus:
+    """What one workspace's index holds (`Indexer.status`). A record, not a wire shape:
+    the CLI, LSP and MCP adapters each convert it to their published JSON."""
+
+    root: Path
+    index_dir: Path
+    files: int
+    chunks: int
+    embedded: int  # chunks with a vector of the attached (or configured) model
+    pending_embeddings: int  # chunks still without one (0 when no model is in use)
+    skipped_files: int
+    index_bytes: int  # the index directory's size on disk
+
+
 def index_dir_for(root: Path, settings: Settings) -> Path:
     """One directory per workspace, named after the folder and a hash of its path."""
     base = Path(settings.index_dir).expanduser() if settings.index_dir else cache_dir() / "indexes"
@@ -654,24 +669,18 @@ class Indexer:
             raise StoreError(f"cannot save the index at {self.dir}: {exc.strerror or exc} "
                              "(the last saved index is kept)") from None
 
-    def status(self) -> dict[str, object]:
-        """Counts for `semcode status`, the LSP status and MCP `status` (camelCase keys:
-        part of the published protocol)."""
+    def status(self) -> IndexStatus:
+        """Counts for `semcode status`, the LSP status and MCP `status`."""
         with self.lock:
             embedded = len(self.vectors) if self.vectors is not None else 0
             chunks = len(self.refs)
             attached = self.vectors is not None
-        out: dict[str, object] = {
-            "root": str(self.root),
-            "indexDir": str(self.dir),
-            "files": self.store.count("files"),
-            "chunks": chunks,
-            "embedded": embedded,
-            "pendingEmbeddings": chunks - embedded if attached else 0,
-            "skippedFiles": len(self.skipped),
-        }
-        out["indexBytes"] = _dir_size(self.dir)  # walks the disk: never under the lock
-        return out
+        files = self.store.count("files")
+        return IndexStatus(
+            root=self.root, index_dir=self.dir, files=files, chunks=chunks,
+            embedded=embedded, pending_embeddings=chunks - embedded if attached else 0,
+            skipped_files=len(self.skipped),
+            index_bytes=_dir_size(self.dir))  # walks the disk: never under the lock
 
     def close(self) -> None:
         """Close the database connections (save first with `flush()`)."""

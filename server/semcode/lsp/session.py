@@ -21,6 +21,7 @@ from semcode.config import ConfigError, Settings, load_settings
 from semcode.lsp import PROTOCOL_VERSION
 from semcode.lsp import params as P
 from semcode.lsp.buffers import BufferOp, BufferRouting
+from semcode.lsp.convert import index_status
 from semcode.lsp.core import STATUS_INTERVAL_S
 from semcode.lsp.documents import Documents
 from semcode.lsp.folders import Folder
@@ -211,14 +212,13 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
 
     @staticmethod
     def _folder_status(folder: Folder) -> dict[str, Any]:
-        base: dict[str, Any] = {"root": str(folder.ref.root), "indexDir": "", "files": 0,
-                                "chunks": 0, "embedded": 0, "pendingEmbeddings": 0,
-                                "skippedFiles": 0}
+        status = None
         if folder.engine is not None:
             try:
-                base.update(folder.read(Engine.status) or {})
+                status = folder.read(Engine.status)
             except Exception as exc:
                 log.warning("status of %s failed: %s", folder.ref.root, exc)
+        base = index_status(status, folder.ref.root)
         p = folder.progress
         base["progress"] = None if p is None else {
             "stage": p.stage, "done": p.done, "total": p.total, "message": progress_text(p)[0]}
