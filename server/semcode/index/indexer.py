@@ -61,7 +61,14 @@ from semcode.index.store import (
 from semcode.index.tokenizer import chunk_tokens
 from semcode.index.vector_upkeep import VectorUpkeep
 from semcode.index.vectors import VectorIndex
-from semcode.workspace import FileSkipped, IgnoreCause, SkipReason, Workspace, valid_name
+from semcode.workspace import (
+    FileEntry,
+    FileSkipped,
+    IgnoreCause,
+    SkipReason,
+    Workspace,
+    valid_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -368,32 +375,8 @@ class Indexer:
                 progress(Progress("chunk", n, total, f"{n}/{total} files"))
             seen.add(entry.rel_path)
             report.files_seen += 1
-            if entry.rel_path in self.buffers:
-                continue  # the editor's text wins while the file is open
-            record = known.get(entry.rel_path)
-            if (record is not None and record.mtime_ns >= 0
-                    and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
-                report.files_unchanged += 1
-                continue
-            try:
-                text = self.workspace.read_text(entry.rel_path)
-            except FileSkipped as skip:
-                self.skipped[entry.rel_path] = str(skip.reason)
-                report.files_skipped += 1
-                if record is not None:
-                    self._remove_exact(entry.rel_path)
-                continue
-            digest = text_digest(text)
-            mtime_ns = _trusted_mtime(entry.mtime_ns)
-            if record is not None and record.digest == digest:
-                if (record.size, record.mtime_ns) != (entry.size, mtime_ns):
-                    self.store.touch_file(entry.rel_path, entry.size, mtime_ns)
-                report.files_unchanged += 1
-                continue
-            warning = self._index_text(entry.rel_path, text, entry.size, mtime_ns, digest)
-            if warning:
-                report.warnings.append(f"{entry.rel_path}: {warning}")
-            report.files_indexed += 1
+            if entry.rel_path not in self.buffers:  # the editor's text wins while open
+                self._sync_entry(entry, known.get(entry.rel_path), report)
         if progress and not report.cancelled:
             progress(Progress("chunk", total, total, f"{total}/{total} files"))
         if not report.cancelled:
@@ -411,6 +394,34 @@ class Indexer:
         report.chunks = len(self.refs)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _sync_entry(self, entry: FileEntry, record: FileRecord | None,
+                    report: SyncReport) -> None:
+        """Bring one scanned file up to date (its stat unchanged: nothing is read; its
+        content unchanged: only the stat is recorded), counting what happened."""
+        if (record is not None and record.mtime_ns >= 0
+                and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
+            report.files_unchanged += 1
+            return
+        try:
+            text = self.workspace.read_text(entry.rel_path)
+        except FileSkipped as skip:
+            self.skipped[entry.rel_path] = str(skip.reason)
+            report.files_skipped += 1
+            if record is not None:
+                self._remove_exact(entry.rel_path)
+            return
+        digest = text_digest(text)
+        mtime_ns = _trusted_mtime(entry.mtime_ns)
+        if record is not None and record.digest == digest:
+            if (record.size, record.mtime_ns) != (entry.size, mtime_ns):
+                self.store.touch_file(entry.rel_path, entry.size, mtime_ns)
+            report.files_unchanged += 1
+            return
+        warning = self._index_text(entry.rel_path, text, entry.size, mtime_ns, digest)
+        if warning:
+            report.warnings.append(f"{entry.rel_path}: {warning}")
+        report.files_indexed += 1
 
     def _ignore_cause(self, files_seen: int) -> IgnoreCause | None:
         """The rule that excluded the most, when it excluded at least ten times as many
