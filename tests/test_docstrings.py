@@ -31,8 +31,6 @@ def _public_definitions(tree: ast.Module) -> Iterator[Definition]:
                     yield child
                 if isinstance(child, ast.ClassDef):
                     yield from walk(child)
-            elif isinstance(child, ast.If) and ast.unparse(child.test) == "TYPE_CHECKING":
-                continue  # a mixin's declarations of what its host class provides
             elif isinstance(child, ast.stmt):
                 yield from walk(child)
     yield from walk(tree)

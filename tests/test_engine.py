@@ -284,7 +284,7 @@ def test_directories_deleted_and_created_as_one_event(workspace, tmp_path):
     write_files(workspace, {"lib/deep/mailer.py": "def send_welcome_email(user):\n    pass\n"})
     engine.revert_file("lib")  # "created: lib"
     assert names(engine.search(SearchRequest("send welcome email")))[0] == "send_welcome_email"
-    assert engine.status()["files"] == 3
+    assert engine.status().files == 3
     engine.close()
 
 

@@ -205,12 +205,12 @@ def _settle(*indexers: Indexer) -> None:
     for _ in range(50):
         for ix in indexers:
             for _ in range(500):
-                if not ix._rebuilding:
+                if not ix.lexical_upkeep.rebuilding:
                     break
                 time.sleep(0.01)
-            assert not ix._rebuilding
+            assert not ix.lexical_upkeep.rebuilding
         if not any([ix.refresh() for ix in indexers]) and not any(
-                ix._rebuilding for ix in indexers):
+                ix.lexical_upkeep.rebuilding for ix in indexers):
             return
     raise AssertionError("the indexes never settled")
 

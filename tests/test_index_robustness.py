@@ -410,7 +410,7 @@ def test_a_reader_never_waits_for_a_writer_and_buffers_survive(tmp_path: Path) -
     reader = Indexer(root, s, notice=lambda line: pytest.fail(f"reader waited: {line}"))
     with other.write_lock.hold():  # a long `semcode index` elsewhere
         assert "parse_config_value" in found(reader, "parse config value")
-        reader._lexical_dirty = True  # something to save: it must not wait for it
+        reader.lexical_upkeep.dirty = True  # something to save: it must not wait for it
         reader.flush()
         reader.close()
     assert "unsaved_buffer_function" in found(server, "unsaved buffer function")

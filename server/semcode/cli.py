@@ -32,7 +32,7 @@ from semcode.cli_commands import (
     run_models,
 )
 from semcode.config import ConfigError, Settings, load_settings
-from semcode.index.indexer import Indexer, Progress, SyncReport, index_dir_for
+from semcode.index.indexer import Indexer, IndexStatus, Progress, SyncReport, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
 from semcode.search.engine import (
     Engine,
@@ -409,7 +409,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     engine = open_engine(root, settings, args)
     try:
         owed = engine.indexer.rebuild_owed()
-        status = {**engine.status(), "indexed": owed is None}
+        status = {**_index_status_json(engine.status()), "indexed": owed is None}
         if owed is not None:  # new, rebuilt after damage, or a --full cut short
             status["reason"] = owed
     finally:
@@ -474,6 +474,14 @@ def workspace_root(path: Path) -> Path:
     if not root.is_dir():
         raise ConfigError(f"not a directory: {path}")
     return root
+
+
+def _index_status_json(status: IndexStatus) -> dict[str, Any]:
+    """`semcode status --json`'s index counts (published keys, README)."""
+    return {"root": str(status.root), "indexDir": str(status.index_dir),
+            "files": status.files, "chunks": status.chunks, "embedded": status.embedded,
+            "pendingEmbeddings": status.pending_embeddings,
+            "skippedFiles": status.skipped_files, "indexBytes": status.index_bytes}
 
 
 def _has_index(root: Path, settings: Settings) -> bool:

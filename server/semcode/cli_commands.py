@@ -103,7 +103,7 @@ def indexed_chunks(root: Path, settings: Settings) -> int | None:
     except Exception:  # noqa: BLE001 - only an estimate depends on it
         return None
     try:
-        return int(engine.status().get("chunks", 0))  # type: ignore[call-overload]
+        return engine.status().chunks
     finally:
         engine.indexer.close()
 

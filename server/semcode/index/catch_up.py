@@ -1,166 +1,121 @@
-"""The cross-process side of the `Indexer` (a mixin): noticing that another process
-committed writes (the store's id and generations moved) and catching up exactly, by
-delta or by reload; reopening a database another process moved aside (and moving
-aside one of another workspace copied over it); holding the
-write lock for a write (`_writing`); refusing to trust saved structures newer than
-the database (a restored backup).
+"""Which committed database state this process's memory reflects, and noticing when
+another process moved it: the store's (id, generation, embedding generation) compared
+with the `MemoryStamp` the `Indexer` last caught up with; reopening a database another
+process moved aside (and moving aside one of another workspace copied over it);
+refusing to trust saved structures newer than the database (a restored backup).
 
-It must not decide what to index (the `Indexer` does) nor save anything.
+`CatchUp` owns the stamp (the other parts read it, to stamp what they save) and the
+"this process wrote since its last save" flag. It only says what moved (`Drift`); the
+`Indexer` decides how to catch up (reload, apply a delta) because that touches every
+derived structure. It must not decide what to index nor save anything.
 """
 
 from __future__ import annotations
 
-import contextlib
+import enum
 import logging
-import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from semcode.index.layout import saved_generations
-from semcode.index.lexical import LexicalIndex
-from semcode.index.store import ChunkRef, Snapshot, Store, WriteLock
-from semcode.index.vectors import VectorIndex
+from semcode.index.store import Store, WriteLock
 
-log = logging.getLogger("semcode.index.indexer")
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MemoryStamp:
+    """The database state the in-memory structures reflect (nothing yet: -1)."""
+
+    store_id: str = ""
+    generation: int = -1
+    embed_generation: int = -1
+
+
+class Drift(enum.Enum):
+    """What another process changed since the stamp."""
+
+    NONE = "none"
+    DATABASE = "database"  # another database (moved aside, recovered, `--full`)
+    CHUNKS = "chunks"  # same database, other chunks: a delta applies
+    EMBEDDINGS = "embeddings"  # only cached vectors were added (stamp already updated)
 
 
 class CatchUp:
-    """`Indexer` methods that keep this process's memory equal to the committed state of
-    the shared database (see the module docstring)."""
+    """The stamp of this process's memory and the checks against the shared database
+    (see the module docstring)."""
 
-    if TYPE_CHECKING:
-        dir: Path
-        store: Store
-        write_lock: WriteLock
-        lock: threading.RLock
-        refs: dict[int, ChunkRef]
-        lexical: LexicalIndex
-        vectors: VectorIndex | None
-        _buffer_text: dict[str, str]
-        _reapply_owed: bool
-        _store_id: str
-        _generation: int
-        _embed_generation: int
-        _lexical_dirty: bool
-        _own_writes: bool
+    def __init__(self, directory: Path, store: Store, write_lock: WriteLock) -> None:
+        """Watch `store` (in index `directory`), taking `write_lock` to repair it."""
+        self._dir = directory
+        self._store = store
+        self._write_lock = write_lock
+        self.stamp = MemoryStamp()
+        self.own_writes = False  # this process wrote since its last save
 
-        def _reload(self, snap: Snapshot) -> None: ...
-        def _reapply_buffers(self) -> None: ...
-        def _forget(self, chunk_ids: Sequence[int]) -> None: ...
-        def _add_cached_vectors(self, chunk_ids: Iterable[int]) -> None: ...
-        def rebuild_lexical_if_needed(self) -> None: ...
-        def _adopt_saved_lexical(self) -> bool: ...
-
-    def _check_rollback(self) -> None:
+    def check_rollback(self) -> None:
         """A database older than the files derived from it (restored from a backup, or
         swapped by hand): chunk ids after its last one may be handed out again, so the
         saved structures must not be trusted by id. Giving the database a new identity
         makes every one of them rebuild from it."""
-        store_id, generation, _ = self.store.stamp()
-        if max(saved_generations(self.dir, store_id), default=-1) <= generation:
+        store_id, generation, _ = self._store.stamp()
+        if max(saved_generations(self._dir, store_id), default=-1) <= generation:
             return
-        with self.write_lock.hold():
-            store_id, generation, _ = self.store.stamp()
-            if max(saved_generations(self.dir, store_id), default=-1) <= generation:
+        with self._write_lock.hold():
+            store_id, generation, _ = self._store.stamp()
+            if max(saved_generations(self._dir, store_id), default=-1) <= generation:
                 return
-            self.store.set_meta("store_id", uuid.uuid4().hex)
+            self._store.set_meta("store_id", uuid.uuid4().hex)
         log.warning("the index database is older than the files derived from it "
                     "(restored from a backup?): rebuilding them")
 
-    def refresh(self) -> bool:
-        """Catch up with writes another process committed (one cheap SELECT when there
-        were none). Call it before answering a search. Returns whether anything moved.
-        Editor buffers another process overwrote are re-applied when the write lock is
-        free (else by this process's next write)."""
-        moved = self._catch_up(writing=False)
-        if (moved or self._reapply_owed) and self._buffer_text:
-            with self.write_lock.try_hold() as got:
-                if got:
-                    self._catch_up(writing=True)
-                    self._reapply_buffers()
-                # Busy (another process writes): try again on the next refresh; the next
-                # one finds nothing new to catch up with, so remember it (rellsp).
-                self._reapply_owed = not got
-        return moved
-
-    def _catch_up(self, writing: bool) -> bool:
-        # The stamp is read under `self.lock`: this process's own writes commit and
-        # update memory under it too, so only another process's writes can differ.
-        if self.store.replaced():  # another process moved the database aside
-            # Reopened only under the write lock (nobody of ours is mid-write) and not
-            # under `self.lock` (lock order); a reader that cannot get it now goes on
-            # with the old file until a later call.
-            with self.write_lock.try_hold() as got:
-                if got and self.store.replaced():
+    def reopen_if_moved(self) -> None:
+        """Another process moved the database aside: reopen it (only under the write
+        lock, so nobody of ours is mid-write; never under the indexer's memory lock, for
+        lock order). A foreign database copied over it in place is moved aside now, or
+        (the lock busy) raised until a later call can: it is never answered from."""
+        if self._store.replaced():
+            # A reader that cannot get the lock now goes on with the old file.
+            with self._write_lock.try_hold() as got:
+                if got and self._store.replaced():
                     log.info("the index database was replaced in another process: "
                              "reopening it")
-                    self.store.reopen()
-        if (foreign := self.store.foreign()) is not None:  # copied over it, in place
-            # Never answered from: moved aside now, or (the lock busy) an error until a
-            # later call can.
-            with self.write_lock.try_hold() as got:
+                    self._store.reopen()
+        if (foreign := self._store.foreign()) is not None:
+            with self._write_lock.try_hold() as got:
                 if not got:
                     raise foreign
-                if (foreign := self.store.foreign()) is not None:
-                    self.store.replace_damaged(foreign)
-        with self.lock:
-            moved = False
-            store_id, generation, embed_generation = self.store.stamp()
-            if (store_id, generation) != (self._store_id, self._generation):
-                if store_id != self._store_id:  # a new database (moved aside, --full...)
-                    log.info("the index database was replaced in another process: "
-                             "reloading it")
-                    self._reload(self.store.snapshot())
-                else:
-                    self._apply_delta()
-                if writing:
-                    self._reapply_buffers()
-                moved = True
-            elif embed_generation != self._embed_generation:
-                self._embed_generation = embed_generation
-                if self.vectors is not None:
-                    self._add_cached_vectors([i for i in self.refs if i not in self.vectors])
-                moved = True
-            # Score with the build every process has (lexical_upkeep.py): one stat when
-            # nobody saved a new one.
-            return self._adopt_saved_lexical() or moved
+                if (foreign := self._store.foreign()) is not None:
+                    self._store.replace_damaged(foreign)
 
-    def _apply_delta(self) -> None:
-        """Another process changed chunks: forget the removed ones, add the new ones
-        (holding `self.lock`). Exact, because chunk ids are never reused; costs one read
-        of the id column plus the changed rows, not a rebuild."""
-        store_id, generation, ids, added = self.store.delta(set(self.refs))
-        if store_id != self._store_id:
-            self._reload(self.store.snapshot())
-            return
-        removed = [i for i in self.refs if i not in ids]
-        with self.lexical.atomically():  # a search sees a file's old or new chunks
-            self._forget(removed)
-            for chunk_id, tokens in added.tokens:
-                self.lexical.upsert(chunk_id, tokens.split())
-        self.refs.update(added.refs)
-        self._generation = generation
-        self._embed_generation = self.store.stamp()[2]
-        self._lexical_dirty = True
-        self._add_cached_vectors(added.refs)
-        log.info("caught up with another process: %d chunks removed, %d added",
-                 len(removed), len(added.refs))
-        self.rebuild_lexical_if_needed()
+    def drift(self) -> Drift:
+        """What moved since the stamp (call it holding the indexer's memory lock: this
+        process's own writes commit and update the stamp under it, so only another
+        process's writes can differ). A move of the embedding generation alone is
+        recorded at once; the others are recorded by whoever catches up."""
+        store_id, generation, embed_generation = self._store.stamp()
+        if store_id != self.stamp.store_id:
+            return Drift.DATABASE
+        if generation != self.stamp.generation:
+            return Drift.CHUNKS
+        if embed_generation != self.stamp.embed_generation:
+            self.stamp.embed_generation = embed_generation
+            return Drift.EMBEDDINGS
+        return Drift.NONE
 
+    def caught_up(self, store_id: str, generation: int) -> None:
+        """Memory now holds exactly (`store_id`, `generation`) of the database."""
+        self.stamp.store_id, self.stamp.generation = store_id, generation
+        self.stamp.embed_generation = self._store.stamp()[2]
 
-    @contextlib.contextmanager
-    def _writing(self) -> Iterator[None]:
-        """Hold the index's write lock (across processes); on first entry, catch up with
-        what another process wrote meanwhile."""
-        with self.write_lock.hold():
-            if self.write_lock.depth == 1:
-                self._catch_up(writing=True)
-            yield
+    def note_write(self) -> None:
+        """After a write of ours (holding the write lock): memory is the store's state."""
+        (self.stamp.store_id, self.stamp.generation,
+         self.stamp.embed_generation) = self._store.stamp()
+        self.own_writes = True
 
-    def _note_write(self) -> None:
-        """After a write of ours (holding the lock): our memory is the store's state."""
-        self._store_id, self._generation, self._embed_generation = self.store.stamp()
-        self._lexical_dirty = True
-        self._own_writes = True
+    def note_vectors_written(self) -> None:
+        """After caching vectors of ours: only the embedding generation moved."""
+        self.stamp.embed_generation = self._store.stamp()[2]
+        self.own_writes = True

@@ -1,7 +1,12 @@
-"""The embedding cache of the `Store` (a mixin): vectors keyed by (model identity,
-content hash), the one part of an index that is expensive to recompute. Kept apart from
-the chunk tables because its rules differ: it survives re-chunking, a model change and
-even a damaged database (what can still be read is copied into the new one).
+"""The embedding cache: vectors keyed by (model identity, content hash), the one part of
+an index that is expensive to recompute. Kept apart from the chunk tables because its
+rules differ: it survives re-chunking, a model change and even a damaged database (what
+can still be read is copied into the new one).
+
+The `Store` holds one `EmbeddingCache` and hands it the two ways in to its database it
+may use: `read` (the calling thread's reader connection, errors translated) and `write`
+(the writer connection inside one transaction, under the write lock). The cache owns
+the `embeddings` table and the `embed_generation` counter; it never opens a connection.
 """
 
 from __future__ import annotations
@@ -10,26 +15,36 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
 from semcode.index.salvage import embedding_batches
-from semcode.index.store_errors import _Transaction
+from semcode.index.schema import bump_counter
 
 T = TypeVar("T")
+EMBED_GENERATION = "embed_generation"  # meta counter: bumped by every put
+
+
+class Reader(Protocol):
+    """Runs `fn` on the calling thread's read connection (`Store._read`)."""
+
+    def __call__(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """The value of `fn` on a read connection."""
+        ...
+
+
+Writer = Callable[[], AbstractContextManager[sqlite3.Connection]]
 
 
 class EmbeddingCache:
-    """`Store` methods that read and write cached vectors (see the module docstring)."""
+    """Reads and writes cached vectors (see the module docstring)."""
 
-    if TYPE_CHECKING:
-        @property
-        def _wdb(self) -> sqlite3.Connection: ...
-        def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T: ...
-        def _write(self) -> AbstractContextManager[None]: ...
-        def _transaction(self) -> _Transaction: ...
-        def _bump(self, key: str) -> None: ...
+    def __init__(self, read: Reader, write: Writer) -> None:
+        """`read` runs a function on a read connection; `write` opens one write
+        transaction on the writer connection (both the `Store`'s)."""
+        self._read = read
+        self._write = write
 
     def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """The cached vectors of `model` (a model identity) for those content `hashes` that have
@@ -72,16 +87,18 @@ class EmbeddingCache:
         rows = [(model, h, np.asarray(v, dtype=np.float32).tobytes()) for h, v in items]
         if not rows:
             return
-        with self._write(), self._transaction():
-            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
-            self._bump("embed_generation")
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+            bump_counter(db, EMBED_GENERATION)
 
-    def _copy_embeddings(self, damaged: Path) -> int:
+    def copy_from(self, damaged: Path) -> int:
+        """Copy every embedding still readable from the `damaged` database file; returns
+        how many were kept."""
         return sum(self._put_raw(batch) for batch in embedding_batches(damaged))
 
     def _put_raw(self, rows: list[tuple[str, str, bytes]]) -> int:
         if not rows:
             return 0
-        with self._write(), self._transaction():
-            self._wdb.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
+        with self._write() as db:
+            db.executemany("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", rows)
         return len(rows)

@@ -31,15 +31,17 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, ChunkResult, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
-from semcode.index.catch_up import CatchUp
+from semcode.index.catch_up import CatchUp, Drift
 from semcode.index.layout import LEXICAL_DIR
 from semcode.index.layout import dir_size as _dir_size
 from semcode.index.lexical import LexicalIndex
@@ -59,7 +61,14 @@ from semcode.index.store import (
 from semcode.index.tokenizer import chunk_tokens
 from semcode.index.vector_upkeep import VectorUpkeep
 from semcode.index.vectors import VectorIndex
-from semcode.workspace import FileSkipped, IgnoreCause, SkipReason, Workspace, valid_name
+from semcode.workspace import (
+    FileEntry,
+    FileSkipped,
+    IgnoreCause,
+    SkipReason,
+    Workspace,
+    valid_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +114,21 @@ class SyncReport:
     seconds: float = 0.0
 
 
+@dataclass(frozen=True)
+class IndexStatus:
+    """What one workspace's index holds (`Indexer.status`). A record, not a wire shape:
+    the CLI, LSP and MCP adapters each convert it to their published JSON."""
+
+    root: Path
+    index_dir: Path
+    files: int
+    chunks: int
+    embedded: int  # chunks with a vector of the attached (or configured) model
+    pending_embeddings: int  # chunks still without one (0 when no model is in use)
+    skipped_files: int
+    index_bytes: int  # the index directory's size on disk
+
+
 def index_dir_for(root: Path, settings: Settings) -> Path:
     """One directory per workspace, named after the folder and a hash of its path."""
     base = Path(settings.index_dir).expanduser() if settings.index_dir else cache_dir() / "indexes"
@@ -118,10 +142,11 @@ def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
-    """One workspace's index (see the module docstring). The cross-process catch-up
-    lives in `catch_up.CatchUp`, the BM25 build's upkeep in `lexical_upkeep`, the vector
-    upkeep in `vector_upkeep.VectorUpkeep`, saving in `saving.Saving`."""
+class Indexer:
+    """One workspace's index (see the module docstring). It owns the store, the chunk
+    table (`refs`) and the editor buffers, and wires four parts that each own their
+    state: `catch_up` (the database state memory reflects), `lexical_upkeep` (the BM25
+    build), `vector_upkeep` (the live vectors), `saving` (what is written where)."""
 
     def __init__(self, root: Path, settings: Settings, *, check: bool = False,
                  recover: bool | str = False, fresh: bool = False,
@@ -156,27 +181,38 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             chunk_overlap_lines=settings.chunk_overlap_lines,
             window_lines=settings.window_lines,
         )
+        # The chunk table: filled in place (the parts hold this very dict).
         self.refs: dict[int, ChunkRef] = {}
-        self.lexical = LexicalIndex()
-        self.vectors: VectorIndex | None = None
-        self.model_id: str | None = None  # identity of the embedder whose vectors `vectors` holds
+        self.catch_up = CatchUp(self.dir, self.store, self.write_lock)
+        self.lexical_upkeep = LexicalUpkeep(self.dir, self.lock, self.catch_up.stamp,
+                                            self.order_key, self._writing)
+        self.vector_upkeep = VectorUpkeep(self.dir, self.store.embeddings, self.lock,
+                                          self.refs, self.catch_up.stamp, self.order_key)
+        self.saving = Saving(self.dir, self.catch_up, self.lexical_upkeep,
+                             self.vector_upkeep)
         self.buffers: set[str] = set()  # paths whose text the editor owns right now
         self._reapply_owed = False  # buffers to re-apply once the write lock is free
         self._buffer_text: dict[str, str] = {}  # re-applied if another process overwrote it
         # A buffer's chunks -> their tokens, from its last update: a keystroke tokenises
         # only the chunks it changed.
         self._buffer_tokens: dict[str, dict[Chunk, list[str]]] = {}
-        self._vectors_dirty = False  # changed since the last save
-        self._own_writes = False  # this process wrote since its last save
-        self._lexical_dirty = False  # rebuilt or changed since the last save
         self.skipped: dict[str, str] = {}  # path -> reason, from the last sync
-        self._rebuilding = False  # a lexical build is running (one at a time)
-        self._lexical_seen: tuple[int, int, int] | None = None  # see lexical_upkeep.py
-        # The database state the in-memory structures reflect.
-        self._store_id = ""
-        self._generation = -1
-        self._embed_generation = -1
         self._load()
+
+    @property
+    def lexical(self) -> LexicalIndex:
+        """The live BM25 build (`lexical_upkeep` owns it)."""
+        return self.lexical_upkeep.index
+
+    @property
+    def vectors(self) -> VectorIndex | None:
+        """The live vector index, None when no model is attached (`vector_upkeep`)."""
+        return self.vector_upkeep.index
+
+    @property
+    def model_id(self) -> str | None:
+        """The identity of the embedder whose vectors `vectors` holds."""
+        return self.vector_upkeep.model_id
 
     # ================================================================ loading
     def _load(self) -> None:
@@ -192,12 +228,12 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                         log.info("chunker changed: re-chunking %s", self.root)
                     self.store.clear_chunks()
                     self.store.set_meta("chunker_version", version)
-        self._check_rollback()
+        self.catch_up.check_rollback()
         with self.lock:
             self._reload(self.store.snapshot())
         with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
             if got:
-                self._remove_stale_temp()
+                self.saving.remove_stale_temp()
 
     def _reload(self, snap: Snapshot) -> None:
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
@@ -209,20 +245,18 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                     saved.generation <= snap.generation:
                 break
             snap = self.store.snapshot()
-        self.refs = snap.refs
-        built_here = self._load_lexical(snap)
-        store_changed = snap.store_id != self._store_id
-        self._store_id, self._generation = snap.store_id, snap.generation
-        self._embed_generation = self.store.stamp()[2]
-        if self.vectors is not None and self.model_id is not None:
-            if store_changed:  # chunk ids of another database mean nothing here
-                self.vectors = VectorIndex(self.vectors.dims)
-                self.vectors.order_key = self.order_key
-            self._reconcile_vectors()
+        self.refs.clear()
+        self.refs.update(snap.refs)
+        built_here = self.lexical_upkeep.load(snap)
+        store_changed = snap.store_id != self.catch_up.stamp.store_id
+        self.catch_up.caught_up(snap.store_id, snap.generation)
+        if store_changed:  # chunk ids of another database mean nothing here
+            self.vector_upkeep.restart()
+        self.vector_upkeep.reconcile()
         if built_here:  # share it at once, so other processes score with it too
             with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
                 if got:
-                    self._save_lexical()
+                    self.lexical_upkeep.save()
 
     def order_key(self, chunk_id: int) -> tuple[str, int, str, int]:
         """The tie order of search results: (path, start line, name, kind), the same in
@@ -238,6 +272,80 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             if record is None or record.digest != text_digest(text):
                 self._index_text(path, text, len(text.encode("utf-8", "replace")),
                                  BUFFER_MTIME, text_digest(text))
+
+    # ================================================================ catching up
+    def refresh(self) -> bool:
+        """Catch up with writes another process committed (one cheap SELECT when there
+        were none). Call it before answering a search. Returns whether anything moved.
+        Editor buffers another process overwrote are re-applied when the write lock is
+        free (else by this process's next write)."""
+        moved = self._catch_up(writing=False)
+        if (moved or self._reapply_owed) and self._buffer_text:
+            with self.write_lock.try_hold() as got:
+                if got:
+                    self._catch_up(writing=True)
+                    self._reapply_buffers()
+                # Busy (another process writes): try again on the next refresh; the next
+                # one finds nothing new to catch up with, so remember it (rellsp).
+                self._reapply_owed = not got
+        return moved
+
+    def _catch_up(self, writing: bool) -> bool:
+        """Make memory equal the committed state of the shared database (`catch_up`
+        says what moved), then adopt a BM25 build another process saved."""
+        self.catch_up.reopen_if_moved()
+        with self.lock:
+            drift = self.catch_up.drift()
+            if drift is Drift.DATABASE:
+                log.info("the index database was replaced in another process: "
+                         "reloading it")
+                self._reload(self.store.snapshot())
+            elif drift is Drift.CHUNKS:
+                self._apply_delta()
+            elif drift is Drift.EMBEDDINGS:
+                self.vector_upkeep.add_missing_cached()
+            if writing and drift in (Drift.DATABASE, Drift.CHUNKS):
+                self._reapply_buffers()
+            # Score with the build every process has (lexical_upkeep.py): one stat when
+            # nobody saved a new one.
+            return self.lexical_upkeep.adopt_saved(self.refs.keys()) or \
+                drift is not Drift.NONE
+
+    def _apply_delta(self) -> None:
+        """Another process changed chunks: forget the removed ones, add the new ones
+        (holding `self.lock`). Exact, because chunk ids are never reused; costs one read
+        of the id column plus the changed rows, not a rebuild."""
+        store_id, generation, ids, added = self.store.delta(set(self.refs))
+        if store_id != self.catch_up.stamp.store_id:
+            self._reload(self.store.snapshot())
+            return
+        removed = [i for i in self.refs if i not in ids]
+        with self.lexical.atomically():  # a search sees a file's old or new chunks
+            self._forget(removed)
+            for chunk_id, tokens in added.tokens:
+                self.lexical.upsert(chunk_id, tokens.split())
+        self.refs.update(added.refs)
+        self.catch_up.caught_up(store_id, generation)
+        self.lexical_upkeep.dirty = True
+        self.vector_upkeep.add_cached(added.refs)
+        log.info("caught up with another process: %d chunks removed, %d added",
+                 len(removed), len(added.refs))
+        self.lexical_upkeep.rebuild_if_needed()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the index's write lock (across processes); on first entry, catch up with
+        what another process wrote meanwhile."""
+        with self.write_lock.hold():
+            if self.write_lock.depth == 1:
+                self._catch_up(writing=True)
+            yield
+
+    def _note_write(self) -> None:
+        """After a write of ours (holding the lock): our memory is the store's state."""
+        self.catch_up.note_write()
+        self.lexical_upkeep.dirty = True
+
     # ================================================================ writing
     def sync(self, progress: ProgressFn | None = None,
              cancel: threading.Event | None = None) -> SyncReport:
@@ -267,32 +375,8 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                 progress(Progress("chunk", n, total, f"{n}/{total} files"))
             seen.add(entry.rel_path)
             report.files_seen += 1
-            if entry.rel_path in self.buffers:
-                continue  # the editor's text wins while the file is open
-            record = known.get(entry.rel_path)
-            if (record is not None and record.mtime_ns >= 0
-                    and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
-                report.files_unchanged += 1
-                continue
-            try:
-                text = self.workspace.read_text(entry.rel_path)
-            except FileSkipped as skip:
-                self.skipped[entry.rel_path] = str(skip.reason)
-                report.files_skipped += 1
-                if record is not None:
-                    self._remove_exact(entry.rel_path)
-                continue
-            digest = text_digest(text)
-            mtime_ns = _trusted_mtime(entry.mtime_ns)
-            if record is not None and record.digest == digest:
-                if (record.size, record.mtime_ns) != (entry.size, mtime_ns):
-                    self.store.touch_file(entry.rel_path, entry.size, mtime_ns)
-                report.files_unchanged += 1
-                continue
-            warning = self._index_text(entry.rel_path, text, entry.size, mtime_ns, digest)
-            if warning:
-                report.warnings.append(f"{entry.rel_path}: {warning}")
-            report.files_indexed += 1
+            if entry.rel_path not in self.buffers:  # the editor's text wins while open
+                self._sync_entry(entry, known.get(entry.rel_path), report)
         if progress and not report.cancelled:
             progress(Progress("chunk", total, total, f"{total}/{total} files"))
         if not report.cancelled:
@@ -310,6 +394,34 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         report.chunks = len(self.refs)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _sync_entry(self, entry: FileEntry, record: FileRecord | None,
+                    report: SyncReport) -> None:
+        """Bring one scanned file up to date (its stat unchanged: nothing is read; its
+        content unchanged: only the stat is recorded), counting what happened."""
+        if (record is not None and record.mtime_ns >= 0
+                and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
+            report.files_unchanged += 1
+            return
+        try:
+            text = self.workspace.read_text(entry.rel_path)
+        except FileSkipped as skip:
+            self.skipped[entry.rel_path] = str(skip.reason)
+            report.files_skipped += 1
+            if record is not None:
+                self._remove_exact(entry.rel_path)
+            return
+        digest = text_digest(text)
+        mtime_ns = _trusted_mtime(entry.mtime_ns)
+        if record is not None and record.digest == digest:
+            if (record.size, record.mtime_ns) != (entry.size, mtime_ns):
+                self.store.touch_file(entry.rel_path, entry.size, mtime_ns)
+            report.files_unchanged += 1
+            return
+        warning = self._index_text(entry.rel_path, text, entry.size, mtime_ns, digest)
+        if warning:
+            report.warnings.append(f"{entry.rel_path}: {warning}")
+        report.files_indexed += 1
 
     def _ignore_cause(self, files_seen: int) -> IgnoreCause | None:
         """The rule that excluded the most, when it excluded at least ten times as many
@@ -451,7 +563,7 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                         chunk.path, chunk.language, int(chunk.kind), chunk.content_hash(),
                         content=chunk.content, start_line=chunk.start_line, name=chunk.name)
                     added.append(chunk_id)
-                self._add_cached_vectors(added)
+                self.vector_upkeep.add_cached(added)
             self._note_write()
         return str(result.warning) if result.warning else None
 
@@ -459,9 +571,7 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         for chunk_id in chunk_ids:
             self.lexical.remove(chunk_id)
             self.refs.pop(chunk_id, None)
-        if self.vectors is not None and chunk_ids:
-            self.vectors.remove(chunk_ids)
-            self._vectors_dirty = True
+        self.vector_upkeep.forget(chunk_ids)
 
     def reset(self) -> None:
         """Drop chunks and derived indexes (a full reindex); the embedding cache stays."""
@@ -471,7 +581,7 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
             self._forget(list(self.refs))
             self.refs.clear()
             shutil.rmtree(self.dir / LEXICAL_DIR, ignore_errors=True)
-            self._install_lexical(LexicalIndex(), None)
+            self.lexical_upkeep.install(LexicalIndex(), None)
             self._note_write()
 
     def rebuild_owed(self) -> str | None:
@@ -503,30 +613,85 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         """How many chunks have a cached vector of the embedder configured as
         `config_key` (0 when it never embedded here), counted in the store."""
         model_id = self.store.get_meta(f"{MODEL_KEY_PREFIX}{config_key}")
-        return self.store.embedded_count(model_id) if model_id is not None else 0
+        return self.store.embeddings.embedded_count(model_id) if model_id is not None else 0
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         """The stored chunks of these ids (ids no longer present are left out)."""
         return self.store.chunks(ids)
 
-    def status(self) -> dict[str, object]:
-        """Counts for `semcode status`, the LSP status and MCP `status` (camelCase keys:
-        part of the published protocol)."""
+    # ================================================================ vectors
+    def attach_model(self, model_id: str, dims: int) -> int:
+        """Make `vectors` hold `model_id`'s vectors (`VectorUpkeep.attach`). Returns how
+        many chunks still lack a vector."""
+        return self.vector_upkeep.attach(model_id, dims)
+
+    def detach_model(self) -> None:
+        """Drop the live vector index (no embedder configured); the cache stays."""
+        self.vector_upkeep.detach()
+
+    def pending_embeddings(self, priority: Sequence[str] = ()) -> list[int]:
+        """Chunks of the attached model still without a vector, priority paths first."""
+        return self.vector_upkeep.pending(priority)
+
+    def pending_count(self) -> int:
+        """How many chunks lack a vector of the attached model (all when none is)."""
+        return self.vector_upkeep.pending_count()
+
+    def add_vectors(self, model_id: str, chunk_ids: Sequence[int], hashes: Sequence[str],
+                    vectors: np.ndarray) -> None:
+        """Store freshly computed vectors (cache first, then the live index for the
+        chunks that still exist with the same content)."""
+        with self._writing():
+            self.store.embeddings.put_vectors(model_id, zip(hashes, vectors, strict=True))
+            with self.lock:
+                self.catch_up.note_vectors_written()
+                self.vector_upkeep.take(model_id, chunk_ids, hashes, vectors)
+
+    # ================================================================ lexical, saving
+    def rebuild_lexical_if_needed(self) -> None:
+        """Rebuild (and save) the BM25 matrix in a worker thread when enough chunks
+        changed since the last build."""
+        self.lexical_upkeep.rebuild_if_needed()
+
+    def rebuild_lexical(self) -> None:
+        """Rebuild the BM25 matrix from every chunk now and save it."""
+        self.lexical_upkeep.rebuild()
+
+    def flush(self) -> None:
+        """Save the derived indexes, each with a manifest of the database state it holds
+        (taken under the write lock, after catching up, so the stamp is true). Nothing
+        to save: returns at once. When only caches this process rebuilt (a reader) are
+        unsaved and another process holds the lock, it does not wait: that writer saves."""
+        if not self.saving.needed():
+            return
+        if self.catch_up.own_writes:
+            self._save()
+            return
+        with self.write_lock.try_hold() as got:
+            if got:
+                self._save()
+
+    def _save(self) -> None:
+        try:
+            with self._writing(), self.lock:
+                self._catch_up(writing=True)  # (entered through try_hold: not done yet)
+                self.saving.write()
+        except OSError as exc:
+            raise StoreError(f"cannot save the index at {self.dir}: {exc.strerror or exc} "
+                             "(the last saved index is kept)") from None
+
+    def status(self) -> IndexStatus:
+        """Counts for `semcode status`, the LSP status and MCP `status`."""
         with self.lock:
             embedded = len(self.vectors) if self.vectors is not None else 0
             chunks = len(self.refs)
             attached = self.vectors is not None
-        out: dict[str, object] = {
-            "root": str(self.root),
-            "indexDir": str(self.dir),
-            "files": self.store.count("files"),
-            "chunks": chunks,
-            "embedded": embedded,
-            "pendingEmbeddings": chunks - embedded if attached else 0,
-            "skippedFiles": len(self.skipped),
-        }
-        out["indexBytes"] = _dir_size(self.dir)  # walks the disk: never under the lock
-        return out
+        files = self.store.count("files")
+        return IndexStatus(
+            root=self.root, index_dir=self.dir, files=files, chunks=chunks,
+            embedded=embedded, pending_embeddings=chunks - embedded if attached else 0,
+            skipped_files=len(self.skipped),
+            index_bytes=_dir_size(self.dir))  # walks the disk: never under the lock
 
     def close(self) -> None:
         """Close the database connections (save first with `flush()`)."""

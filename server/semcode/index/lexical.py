@@ -370,56 +370,23 @@ class LexicalIndex:
 
     @classmethod
     def _load(cls, directory: Path) -> LexicalIndex:
-        def bad(why: str) -> LexicalIndexError:
-            return LexicalIndexError(f"lexical index at {directory} is corrupt ({why}); "
-                                     "rebuild it")
-
-        meta_path = directory / META_FILE
-        if not meta_path.is_file():
-            raise LexicalIndexError(f"no lexical index at {directory}")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT_VERSION:
-            raise LexicalIndexError(f"lexical index at {directory} has format "
-                                    f"{meta.get('format')!r}, expected {FORMAT_VERSION}; "
-                                    "rebuild it")
-        if (meta.get("method"), meta.get("k1"), meta.get("b")) != (METHOD, K1, B):
-            raise LexicalIndexError(f"lexical index at {directory} was built with other "
-                                    "BM25 parameters; rebuild it")
-        for name, recorded in meta["files"].items():
-            path = directory / name
-            if not path.is_file():
-                raise bad(f"{name} missing")
-            if digest(path) != recorded:
-                raise bad(f"{name} checksum mismatch")
+        meta = _checked_meta(directory)
         terms = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
         if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-            raise bad("vocabulary is not a list of strings")
+            raise _corrupt(directory, "vocabulary is not a list of strings")
         with np.load(directory / DOCS_FILE, allow_pickle=False) as z:
             chunk_ids, lengths, tokens = z["chunk_ids"], z["lengths"], z["tokens"]
         with np.load(directory / BUILT_FILE, allow_pickle=False) as z:
             b = {k: z[k] for k in ("data", "indices", "indptr", "row_ids", "df", "mask",
                                    "pending", "hidden")}
+        _check_arrays(directory, meta, terms, (chunk_ids, lengths, tokens), b)
         n_vocab, n_docs = int(meta["n_vocab_built"]), int(meta["n_docs_built"])
-        if len(chunk_ids) != len(lengths) or int(lengths.sum()) != len(tokens):
-            raise bad("document arrays disagree")
-        if len(tokens) and (tokens.min() < 0 or tokens.max() >= len(terms)):
-            raise bad("token id out of range")
-        if len(np.unique(chunk_ids)) != len(chunk_ids):
-            raise bad("duplicate chunk ids")
-        if (len(b["row_ids"]) != n_docs or len(b["mask"]) != n_docs
-                or len(b["df"]) != n_vocab or n_vocab > len(terms)):
-            raise bad("built arrays disagree")
         has_matrix = n_docs > 0 and float(meta["avgdl"]) > 0
-        if has_matrix and (len(b["indptr"]) != n_vocab + 1 or len(b["indices"]) != len(b["data"])
-                       or int(b["indptr"][-1]) != len(b["data"])
-                       or (len(b["indices"]) and int(b["indices"].max()) >= n_docs)):
-            raise bad("score matrix is malformed")
-
         index = cls()
         index._terms = terms
         index._vocab = {t: i for i, t in enumerate(terms)}
         if len(index._vocab) != len(terms):
-            raise bad("duplicate vocabulary terms")
+            raise _corrupt(directory, "duplicate vocabulary terms")
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         index._docs = {int(c): tokens[offsets[i]:offsets[i + 1]].astype(np.int32)
                        for i, c in enumerate(chunk_ids.tolist())}
@@ -442,11 +409,61 @@ class LexicalIndex:
         index.stamp = stamp if isinstance(stamp, dict) else {}
         index.build_id = str(meta.get("build_id", ""))
         if not index._pending <= index._docs.keys():
-            raise bad("pending chunk ids unknown")
+            raise _corrupt(directory, "pending chunk ids unknown")
         if not index._hidden <= index._built.row_of.keys():
-            raise bad("hidden chunk ids unknown")
+            raise _corrupt(directory, "hidden chunk ids unknown")
         return index
 
 
 
 __all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B"]
+
+
+def _corrupt(directory: Path, why: str) -> LexicalIndexError:
+    return LexicalIndexError(f"lexical index at {directory} is corrupt ({why}); rebuild it")
+
+
+def _checked_meta(directory: Path) -> dict[str, Any]:
+    """The saved build's meta.json, once its format, BM25 parameters and every file's
+    checksum are what this code writes."""
+    meta_path = directory / META_FILE
+    if not meta_path.is_file():
+        raise LexicalIndexError(f"no lexical index at {directory}")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("format") != FORMAT_VERSION:
+        raise LexicalIndexError(f"lexical index at {directory} has format "
+                                f"{meta.get('format')!r}, expected {FORMAT_VERSION}; "
+                                "rebuild it")
+    if (meta.get("method"), meta.get("k1"), meta.get("b")) != (METHOD, K1, B):
+        raise LexicalIndexError(f"lexical index at {directory} was built with other "
+                                "BM25 parameters; rebuild it")
+    for name, recorded in meta["files"].items():
+        path = directory / name
+        if not path.is_file():
+            raise _corrupt(directory, f"{name} missing")
+        if digest(path) != recorded:
+            raise _corrupt(directory, f"{name} checksum mismatch")
+    return dict(meta)
+
+
+def _check_arrays(directory: Path, meta: dict[str, Any], terms: list[str],
+                  docs: tuple[np.ndarray, np.ndarray, np.ndarray],
+                  b: dict[str, np.ndarray]) -> None:
+    """Raise `LexicalIndexError` unless the saved arrays agree with each other and the
+    vocabulary (checksums prove the files are as written, not that they fit)."""
+    chunk_ids, lengths, tokens = docs
+    n_vocab, n_docs = int(meta["n_vocab_built"]), int(meta["n_docs_built"])
+    if len(chunk_ids) != len(lengths) or int(lengths.sum()) != len(tokens):
+        raise _corrupt(directory, "document arrays disagree")
+    if len(tokens) and (tokens.min() < 0 or tokens.max() >= len(terms)):
+        raise _corrupt(directory, "token id out of range")
+    if len(np.unique(chunk_ids)) != len(chunk_ids):
+        raise _corrupt(directory, "duplicate chunk ids")
+    if (len(b["row_ids"]) != n_docs or len(b["mask"]) != n_docs
+            or len(b["df"]) != n_vocab or n_vocab > len(terms)):
+        raise _corrupt(directory, "built arrays disagree")
+    has_matrix = n_docs > 0 and float(meta["avgdl"]) > 0
+    if has_matrix and (len(b["indptr"]) != n_vocab + 1 or len(b["indices"]) != len(b["data"])
+                       or int(b["indptr"][-1]) != len(b["data"])
+                       or (len(b["indices"]) and int(b["indices"].max()) >= n_docs)):
+        raise _corrupt(directory, "score matrix is malformed")

@@ -138,3 +138,12 @@ def _check_workspace(db: sqlite3.Connection, path: Path, workspace: str,
         other = row[0] if isinstance(row[0], str) else "?"
         raise StoreForeign(f"index database {path} belongs to another workspace "
                            f"({other[:200]})")
+
+
+def bump_counter(db: sqlite3.Connection, key: str) -> None:
+    """Add one to the meta counter `key` (created at 1), inside the caller's
+    transaction: how other processes notice a write (`Store.stamp`)."""
+    db.execute(
+        "INSERT INTO meta VALUES (?, '1') ON CONFLICT(key) "
+        "DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,)
+    )

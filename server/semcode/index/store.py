@@ -22,8 +22,9 @@ Only `indexer.Indexer` writes through this class.
 
 Its helpers live beside it: `store_errors` (errors, transactions), `locking`
 (`WriteLock`), `schema` (tables and open-time checks), `records` (what it returns),
-`salvage` (recovering a damaged file), `embedding_cache` (the vector cache's methods,
-a mixin); this module re-exports their public names.
+`salvage` (recovering a damaged file), `embedding_cache` (the vector cache, an object
+the store holds as `embeddings`, handed only the store's read and write paths); this
+module re-exports their public names.
 """
 
 
@@ -53,7 +54,13 @@ from semcode.index.records import (
     stored_text,
 )
 from semcode.index.salvage import clear_damage_note, move_aside, note_damage, noted_damage
-from semcode.index.schema import NEVER_INDEXED, REBUILD_OWED, SCHEMA_VERSION, prepare
+from semcode.index.schema import (
+    NEVER_INDEXED,
+    REBUILD_OWED,
+    SCHEMA_VERSION,
+    bump_counter,
+    prepare,
+)
 from semcode.index.store_errors import (
     StoreCorrupt,
     StoreError,
@@ -77,7 +84,7 @@ T = TypeVar("T")
 
 
 # ====================================================================== the store
-class Store(EmbeddingCache):
+class Store:
     """SQLite with one writer connection (under `lock`) and a reader connection per
     thread. See the module docstring."""
 
@@ -100,6 +107,7 @@ class Store(EmbeddingCache):
         self._file_id: tuple[int, int] | None = None
         self._epoch = 0  # bumped by `reopen`: thread-local readers reconnect
         self.notices: list[str] = []
+        self.embeddings = EmbeddingCache(self._read, self._write_transaction)
         with _errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
         noted = None if recover else noted_damage(path)  # another process met damage
@@ -203,7 +211,7 @@ class Store(EmbeddingCache):
         of an index; chunks are cheap to recompute and are not trusted), then say what
         happened in one line."""
         damaged = getattr(self, "_damaged", None)
-        kept = self._copy_embeddings(damaged) if damaged is not None else 0
+        kept = self.embeddings.copy_from(damaged) if damaged is not None else 0
         line = (f"{self._why}: moved it to {damaged.name if damaged else '?'} and started "
                 f"a new one, to be rebuilt (kept {kept} cached embeddings)")
         # Every later process sees it too (`rebuild_owed`), until a sync completes.
@@ -253,6 +261,12 @@ class Store(EmbeddingCache):
             raise RuntimeError("index store written without holding the write lock")
         with self._noting_damage(), self._lock, _errors(self.path):
             yield
+
+    @contextlib.contextmanager
+    def _write_transaction(self) -> Iterator[sqlite3.Connection]:
+        """The writer connection inside one transaction (under the write lock)."""
+        with self._write(), self._transaction():
+            yield self._wdb
 
     @contextlib.contextmanager
     def _noting_damage(self) -> Iterator[None]:
@@ -535,13 +549,7 @@ class Store(EmbeddingCache):
         return [r[0] for r in self._wdb.execute("SELECT id FROM chunks WHERE path=?", (path,))]
 
     def _bump_generation(self) -> None:
-        self._bump("generation")
-
-    def _bump(self, key: str) -> None:
-        self._wdb.execute(
-            "INSERT INTO meta VALUES (?, '1') ON CONFLICT(key) "
-            "DO UPDATE SET value = CAST(value AS INTEGER) + 1", (key,)
-        )
+        bump_counter(self._wdb, "generation")
 
     def _transaction(self) -> _Transaction:
         return _Transaction(self._wdb, self.path)

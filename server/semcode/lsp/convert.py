@@ -16,6 +16,7 @@ from typing import Any
 from pygls.uris import from_fs_path
 
 from semcode.chunks import Chunk
+from semcode.index.indexer import IndexStatus
 from semcode.search.engine import Hit, StageScore
 
 PREVIEW_CHARS = 200
@@ -109,6 +110,18 @@ def _stage(s: StageScore) -> dict[str, Any]:
     if s.factors is not None:  # the ranking stage: the priors and boosts that moved the item
         out["factors"] = dict(s.factors)
     return out
+
+
+def index_status(status: IndexStatus | None, root: Path) -> dict[str, Any]:
+    """The index part of a `WorkspaceStatus` (docs/protocol.md): the counts of `status`,
+    or zeros and an empty `indexDir` for a folder with no engine (yet, or any more)."""
+    if status is None:
+        return {"root": str(root), "indexDir": "", "files": 0, "chunks": 0, "embedded": 0,
+                "pendingEmbeddings": 0, "skippedFiles": 0}
+    return {"root": str(status.root), "indexDir": str(status.index_dir),
+            "files": status.files, "chunks": status.chunks, "embedded": status.embedded,
+            "pendingEmbeddings": status.pending_embeddings,
+            "skippedFiles": status.skipped_files, "indexBytes": status.index_bytes}
 
 
 def workspace_symbol(item: dict[str, Any]) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from semcode.config import ConfigError, Settings, load_settings
 from semcode.lsp import PROTOCOL_VERSION
 from semcode.lsp import params as P
 from semcode.lsp.buffers import BufferRouting
+from semcode.lsp.convert import index_status
 from semcode.lsp.core import SessionContext
 from semcode.lsp.folders import Folder
 from semcode.lsp.progress import ProgressReporter, progress_text
@@ -251,14 +252,13 @@ class Session:
 
     @staticmethod
     def _folder_status(folder: Folder) -> dict[str, Any]:
-        base: dict[str, Any] = {"root": str(folder.ref.root), "indexDir": "", "files": 0,
-                                "chunks": 0, "embedded": 0, "pendingEmbeddings": 0,
-                                "skippedFiles": 0}
+        status = None
         if folder.engine is not None:
             try:
-                base.update(folder.read(Engine.status) or {})
+                status = folder.read(Engine.status)
             except Exception as exc:
                 log.warning("status of %s failed: %s", folder.ref.root, exc)
+        base = index_status(status, folder.ref.root)
         p = folder.progress
         base["progress"] = None if p is None else {
             "stage": p.stage, "done": p.done, "total": p.total, "message": progress_text(p)[0]}

@@ -23,7 +23,7 @@ from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.heap import settle_heap
-from semcode.index.indexer import SyncReport
+from semcode.index.indexer import IndexStatus, SyncReport
 from semcode.search.engine import (
     Engine,
     Hit,
@@ -256,16 +256,16 @@ class McpService:
         index = self.engine.status()
         models = self.engine.models.status()
         degraded = list(self.engine.models.notices())
-        pending = int(index.get("pendingEmbeddings", 0) or 0)  # type: ignore[call-overload]
-        if pending:
-            degraded.append(f"semantic search covers {index.get('embedded')} of "
-                            f"{index.get('chunks')} chunks ({pending} still being embedded)")
+        if pending := index.pending_embeddings:
+            degraded.append(f"semantic search covers {index.embedded} of "
+                            f"{index.chunks} chunks ({pending} still being embedded)")
         if self.last_embed_error:
             degraded.append(f"embedding stopped: {self.last_embed_error}")
         if self.error:
             degraded.append(f"indexing failed: {self.error}")
         out: dict[str, Any] = {"version": semcode.__version__, "state": self.state.value,
-                               "workspace": str(self.root), "index": index, "models": models,
+                               "workspace": str(self.root), "index": index_json(index),
+                               "models": models,
                                "degraded": degraded}
         if self.last_sync is not None:
             s = self.last_sync
@@ -321,6 +321,14 @@ def _merge_pieces(defs: list[tuple[int, Chunk]]) -> list[tuple[int, Chunk]]:
         out.append((i, first))
     out.sort(key=lambda p: (p[1].path, p[1].start_line))
     return out
+
+
+def index_json(status: IndexStatus) -> dict[str, Any]:
+    """The `index` part of the `status` tool's answer (published keys)."""
+    return {"root": str(status.root), "indexDir": str(status.index_dir),
+            "files": status.files, "chunks": status.chunks, "embedded": status.embedded,
+            "pendingEmbeddings": status.pending_embeddings,
+            "skippedFiles": status.skipped_files, "indexBytes": status.index_bytes}
 
 
 def hit_meta(rank: int, score: float, chunk: Chunk) -> dict[str, Any]:

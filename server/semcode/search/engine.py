@@ -13,6 +13,7 @@ instance so they never wait behind background embedding.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -22,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from semcode.config import Settings
-from semcode.index.indexer import Indexer, Progress, ProgressFn, SyncReport
+from semcode.index.indexer import Indexer, IndexStatus, Progress, ProgressFn, SyncReport
 from semcode.index.tokenizer import query_tokens
 from semcode.models.base import ModelError
 from semcode.models.registry import ModelSet
@@ -177,7 +178,7 @@ class Engine:
                 hashes = [chunks[i].content_hash() for i in ids]
                 # Identical chunks (copied code, license headers) are embedded once: the
                 # first copy's vector is in the cache by the time a later batch needs it.
-                known = self.indexer.store.cached_vectors(model_id, hashes)
+                known = self.indexer.store.embeddings.cached_vectors(model_id, hashes)
                 todo: dict[str, str] = {}  # hash -> text, each content once
                 for i, h in zip(ids, hashes, strict=True):
                     if h not in known:
@@ -422,19 +423,19 @@ class Engine:
         return SearchResponse(hits, False, "dense", notices, {"dense": _ms(t)})
 
     # ================================================================ status
-    def status(self) -> dict[str, object]:
-        """What the index holds (files, chunks, embedded chunks, model identity...).
-        With no embedder attached in this process (`semcode status` loads no model), the
-        embedded count is the configured model's, counted in the store."""
-        out = self.indexer.status()
+    def status(self) -> IndexStatus:
+        """What the index holds (files, chunks, embedded chunks...). With no embedder
+        attached in this process (`semcode status` loads no model), the embedded count
+        is the configured model's, counted in the store."""
+        status = self.indexer.status()
         if self.indexer.vectors is None:
             key = self.models.embedder_key()
-            chunks = out["chunks"]
-            embedded = self.indexer.embedded_count(key) if key is not None else 0
-            out["embedded"] = embedded
-            out["pendingEmbeddings"] = (chunks - embedded if key is not None
-                                        and isinstance(chunks, int) else 0)
-        return out
+            if key is None:
+                return dataclasses.replace(status, embedded=0, pending_embeddings=0)
+            embedded = self.indexer.embedded_count(key)
+            return dataclasses.replace(status, embedded=embedded,
+                                       pending_embeddings=status.chunks - embedded)
+        return status
 
 
 def _ms(since: float) -> float:
