@@ -27,6 +27,7 @@ from semcode.cli_commands import EXIT_ERROR, EXIT_OK, EXIT_USAGE, run_eval, run_
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Indexer, Progress, SyncReport, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
+from semcode.kinds import ContentKind, SearchMode
 from semcode.search.engine import (
     Engine,
     SearchError,
@@ -77,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-w", "--workspace", type=Path, default=Path("."))
     p.add_argument("-k", "--limit", type=int, default=10, metavar="N")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--mode", choices=("hybrid", "lexical", "dense"), default="hybrid")
+    p.add_argument("--mode", choices=[m.value for m in SearchMode],
+                   default=SearchMode.HYBRID.value)
     p.add_argument("--no-rerank", action="store_true")
     p.add_argument("--lang", action="append", default=[], metavar="L",
                    help="only this language (repeatable)")
@@ -290,7 +292,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             _notice(f"indexing first: {owed}")  # never an answer from half an index
         if not args.no_update or owed:
             engine.sync(printer)
-            if args.mode != "lexical":
+            if args.mode != SearchMode.LEXICAL:
                 engine.embed_pending(printer, budget_s=args.embed_budget)
             printer.close()
         shown: set[str] = set()
@@ -372,7 +374,9 @@ def _print_response(query: str, response: SearchResponse, as_json: bool, many: b
         print("no results")
     for n, hit in enumerate(response.hits, start=1):
         c = hit.chunk
-        kind = c.kind.name.lower() if c.content == "code" else f"{c.kind.name.lower()}, {c.content}"
+        kind = c.kind.name.lower()
+        if c.content != ContentKind.CODE:
+            kind = f"{kind}, {c.content}"
         print(f"{n:2}. {c.path}:{c.start_line} {c.qualified_name} ({kind})  {hit.score:.3f}")
         preview = c.preview()
         if preview:

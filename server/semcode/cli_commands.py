@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from semcode.config import Settings, model_is_off
 from semcode.index.indexer import index_dir_for
+from semcode.kinds import Role
 from semcode.search.engine import Engine
 from semcode.states import ModelFileState
 
@@ -40,8 +41,8 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
 
     rows = []
     failed = False
-    for role in ("embedder", "reranker"):
-        raw = settings.embedding_model if role == "embedder" else settings.reranker_model
+    for role in (Role.EMBEDDER, Role.RERANKER):
+        raw = settings.embedding_model if role == Role.EMBEDDER else settings.reranker_model
         spec_text, choice = model_for(settings, role)
         backend, why = backend_for(settings, role)
         row: dict[str, object] = {"role": role, "setting": raw, "spec": spec_text,
@@ -72,7 +73,7 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
         except ModelError as exc:
             row.update(state=ModelFileState.ERROR, path=None, message=str(exc))
             failed = True
-        if role == "embedder" and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING,
+        if role == Role.EMBEDDER and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING,
                                                    ModelFileState.BUILTIN):
             chunks = indexed_chunks(root, settings)
             cost = embedding_cost(settings, spec_text, backend, path, chunks)

@@ -18,6 +18,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from semcode.config import ConfigError, Settings, load_settings, model_is_off
+from semcode.kinds import Role
 from semcode.lsp.convert import FolderRef
 from semcode.lsp.documents import Documents
 from semcode.lsp.folders import EditBarrier, Folder
@@ -131,7 +132,8 @@ class SessionCore:
         self._model_states = {role: str(st.get("state", "")) for role, st in status.items()}
 
     def _unavailable(self, role: str) -> bool:
-        spec = self.settings.embedding_model if role == "embedder" else self.settings.reranker_model
+        settings = self.settings
+        spec = settings.embedding_model if role == Role.EMBEDDER else settings.reranker_model
         return model_is_off(spec) or self._model_states.get(role) in UNAVAILABLE
 
     def _show(self, kind: types.MessageType, message: str) -> None:

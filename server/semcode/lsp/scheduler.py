@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 from semcode.heap import settle_heap
+from semcode.kinds import Role
 from semcode.lsp import params as P
 from semcode.lsp.core import SessionCore
 from semcode.lsp.folders import Folder, _either
@@ -107,7 +108,7 @@ class IndexingScheduler(SessionCore):
 
     async def _embed(self, folder: Folder, handle: ProgressHandle | None,
                      cancel: threading.Event | None = None) -> None:
-        if folder.engine is None or self._unavailable("embedder"):
+        if folder.engine is None or self._unavailable(Role.EMBEDDER):
             return
         event = cancel or threading.Event()
         self._embed_cancels.add(event)

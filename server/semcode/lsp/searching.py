@@ -13,6 +13,7 @@ from typing import Any
 
 from pygls.uris import from_fs_path
 
+from semcode.kinds import Role, SearchMode, Stage
 from semcode.lsp import params as P
 from semcode.lsp.buffers import buffer_text
 from semcode.lsp.convert import search_item, workspace_symbol
@@ -93,13 +94,13 @@ class TwoPhaseSearch(SessionCore):
         sid = f"r{next(self._ids)}"
         if loc is None or loc[0].engine is None:
             notice = "this file is not in an indexed workspace folder"
-            return self._result(sid, Merged([], False, "dense", [notice]), [], False)
+            return self._result(sid, Merged([], False, SearchMode.DENSE, [notice]), [], False)
         folder, rel = loc
         response = await self._run(self.reads, folder, edits.read, folder, Engine.related, rel,
                                    p.line + 1, p.limit)
         if response is None:
             notice = f"{folder.name} is being re-indexed"
-            return self._result(sid, Merged([], False, "dense", [notice]), [], False)
+            return self._result(sid, Merged([], False, SearchMode.DENSE, [notice]), [], False)
         merged = merge([(folder, response)], p.limit)
         return self._result(sid, merged, self._items(merged), False)
 
@@ -159,13 +160,13 @@ class TwoPhaseSearch(SessionCore):
             message["error"] = f"reranking failed: {exc}"
         finally:
             self.searches.finish(sid)
-        message["timingsMs"] = {"rerank": round((time.perf_counter() - t0) * 1000, 1)}
+        message["timingsMs"] = {Stage.RERANK: round((time.perf_counter() - t0) * 1000, 1)}
         self.ls.protocol.notify("semcode/searchRefined", message)
         self.tasks.spawn(self._check_models(), "model check")
 
     def _wants_rerank(self, req: SearchRequest) -> bool:
         wanted = self.settings.rerank if req.rerank is None else req.rerank
-        return wanted and not self._unavailable("reranker")
+        return wanted and not self._unavailable(Role.RERANKER)
 
     def _items(self, merged: Merged[Folder]) -> list[dict[str, Any]]:
         encoding = str(self.ls.workspace.position_encoding or "utf-16")

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import semcode
-from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.heap import settle_heap
 from semcode.index.indexer import SyncReport
+from semcode.kinds import AnswerKind, Role, SearchMode, Stage
 from semcode.search.engine import (
+    CONTENT_KINDS,
     Engine,
     Hit,
     SearchError,
@@ -41,7 +42,6 @@ DEFAULT_MAX_TOKENS = 600
 MIN_MAX_TOKENS = 100
 MAX_MAX_TOKENS = 20_000
 EMBED_SLICE_S = 5.0  # embed_pending budget per call, as in the language server
-_SEARCH_FIELDS = {f.name for f in dataclasses.fields(SearchRequest)}
 
 
 class ToolFailure(Exception):
@@ -187,16 +187,12 @@ class McpService:
             if unknown:
                 raise ToolFailure(f"unknown content kind {unknown[0]!r}; use one of "
                                   f"{', '.join(CONTENT_KINDS)}")
-            if "contents" in _SEARCH_FIELDS:
-                fields["contents"] = tuple(contents)
-            else:
-                notices.append("this semcode cannot filter by content kind yet: "
-                               "`contents` was ignored")
-        if mode != "lexical" and not self._model_ready("embedder"):
-            fields["mode"] = "lexical"
+            fields["contents"] = tuple(contents)
+        if mode != SearchMode.LEXICAL and not self._model_ready(Role.EMBEDDER):
+            fields["mode"] = SearchMode.LEXICAL
             notices.append("semantic search is still loading its model (see `status`): "
                            "this answer is lexical")
-        if self.settings.rerank and not self._model_ready("reranker"):
+        if self.settings.rerank and not self._model_ready(Role.RERANKER):
             fields["rerank"] = False
             notices.append("the reranker is still loading (see `status`): this answer is "
                            "not reranked")
@@ -242,10 +238,12 @@ class McpService:
         defs = exact or defs  # exact case first; otherwise case-insensitive matches
         merged = _merge_pieces(defs)
         notices = [] if merged else [f"no definition named {name!r} in the index"]
-        hits = [Hit(i, c, 1.0, {"symbol": StageScore(n, 1.0)})
+        hits = [Hit(i, c, 1.0, {Stage.SYMBOL: StageScore(n, 1.0)})
                 for n, (i, c) in enumerate(merged[:limit], start=1)]
-        response = SearchResponse(hits, False, "symbol", notices)
-        answer = self._answer(response, max_tokens, [])
+        # Found by name, not searched: the answer says so (AnswerKind.SYMBOL), whatever the
+        # response's mode (the name index is the lexical side).
+        response = SearchResponse(hits, False, SearchMode.LEXICAL, notices)
+        answer = self._answer(response, max_tokens, [], kind=AnswerKind.SYMBOL)
         if len(merged) > limit:
             answer["notices"].append(f"{len(merged) - limit} more definitions named "
                                      f"{name!r} were left out (raise `limit`)")
@@ -285,14 +283,15 @@ class McpService:
         return rel
 
     def _answer(self, response: SearchResponse, max_tokens: int, notices: list[str],
-                query: str | None = None) -> dict[str, Any]:
+                query: str | None = None, kind: AnswerKind | None = None) -> dict[str, Any]:
+        """The tool answer; its `mode` is `kind` (a symbol lookup) or the mode the search used."""
         all_notices = [*notices, *response.notices]
         reserved = sum(len(n) + 10 for n in all_notices) + 80  # notices + the "left out" one
         hits, text, omitted = render_hits(response, max_tokens, reserved)
         if omitted:
             all_notices.append(f"{omitted} more hits did not fit in max_tokens={max_tokens}")
-        out: dict[str, Any] = {"mode": response.mode, "reranked": response.reranked,
-                               "hits": hits, "notices": all_notices}
+        out: dict[str, Any] = {"mode": kind or AnswerKind(response.mode),
+                               "reranked": response.reranked, "hits": hits, "notices": all_notices}
         if query is not None:
             out = {"query": query, **out}
         lines = [f"semcode: {n}" for n in all_notices]
@@ -334,9 +333,8 @@ def hit_meta(rank: int, score: float, chunk: Chunk) -> dict[str, Any]:
         "kind": chunk.kind.name.lower(),
         "language": chunk.language,
     }
-    content = getattr(chunk, "content", None)
-    if content:
-        meta["content"] = content
+    if chunk.content:
+        meta["content"] = chunk.content
     meta["score"] = round(score, 4)
     return meta
 

@@ -24,8 +24,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from semcode.config import Settings, model_is_off
+from semcode.kinds import Role
 from semcode.models.auto import backend_for, model_for
-from semcode.models.backends import Role, remote_url
+from semcode.models.backends import remote_url
 from semcode.models.base import Embedder, ModelError, Reranker
 from semcode.models.builtin import EMBEDDER_DIR, builtin_quality, embedder_folder, is_builtin
 from semcode.models.factory import ModelRequest, build_model
@@ -282,7 +283,8 @@ class ModelSet:
         self.settings = settings
         self.download = download
         self._on_notice = on_notice
-        self._slots = {role: _Slot(role) for role in ("embedder", "query_embedder", "reranker")}
+        slots = (Role.EMBEDDER, "query_embedder", Role.RERANKER)
+        self._slots = {role: _Slot(role) for role in slots}
         self._notified: set[str] = set()
         self._choices: dict[str, tuple[str, str]] = {}
         self._mark_off()
@@ -301,24 +303,24 @@ class ModelSet:
     # ------------------------------------------------------------------ access
     def embedder(self) -> Embedder | None:
         """The document embedder (background indexing uses it)."""
-        return self._get("embedder")
+        return self._get(Role.EMBEDDER)
 
     def query_embedder(self) -> Embedder | None:
         """A second instance for queries, so a search never waits behind a long
         background embedding batch. llama.cpp memory-maps the weights, so the two
         instances share them; only the context (KV cache) is duplicated."""
-        if self._get("embedder") is None:
+        if self._get(Role.EMBEDDER) is None:
             return None
         return self._get("query_embedder")
 
     def reranker(self) -> Reranker | None:
         """The loaded reranker (loading it on first use), or None when it is off or
         unavailable (`notices()` says why)."""
-        return self._get("reranker")
+        return self._get(Role.RERANKER)
 
     @contextmanager
     def using(self, role: str, model: Embedder | Reranker | None = None) -> Iterator[None]:
-        """Hold a model for one call (`with models.using("reranker", reranker): ...`).
+        """Hold a model for one call (`with models.using(Role.RERANKER, reranker): ...`).
         Given the model taken earlier, taking and using it are one operation: if a settings
         change unloaded (closed) it in between, this raises `ModelError` instead of letting
         native code run on a freed model."""
@@ -332,7 +334,7 @@ class ModelSet:
         """The dense list's weight in fusion: the `dense_weight` setting times the loaded
         embedder's own factor (`fusion_weight`: below 1 for static models, whose list is
         a weaker ranker than BM25 on code; 1 for transformers)."""
-        slot = self._slots["embedder"]
+        slot = self._slots[Role.EMBEDDER]
         loaded = slot.state == ModelState.LOADED
         factor = getattr(slot.model, "fusion_weight", 1.0) if loaded else 1.0
         return float(self.settings.dense_weight) * float(factor)
@@ -342,15 +344,15 @@ class ModelSet:
         backend, profile, remote server), without loading it; None when it is off. The
         index records which identity a key loaded as, so `semcode status` can count the
         configured model's vectors without loading the model."""
-        spec = self._spec_text("embedder")
+        spec = self._spec_text(Role.EMBEDDER)
         try:
             if ModelSpec.parse(spec).off:
                 return None
         except ModelError:
             return None
-        backend, _ = backend_for(self.settings, "embedder")
+        backend, _ = backend_for(self.settings, Role.EMBEDDER)
         return json.dumps([spec, backend, self.settings.embedding_profile,
-                           remote_url(self.settings, "embedder") if backend == "remote"
+                           remote_url(self.settings, Role.EMBEDDER) if backend == "remote"
                            else ""])
 
     def embedder_identity(self) -> tuple[str, int] | None:
@@ -364,7 +366,7 @@ class ModelSet:
     def notices(self) -> list[str]:
         """One line per stage that is off and why (semantic search, reranking)."""
         lines = []
-        emb, rer = self._slots["embedder"], self._slots["reranker"]
+        emb, rer = self._slots[Role.EMBEDDER], self._slots[Role.RERANKER]
         if emb.state in MODEL_UNAVAILABLE:
             lines.append(f"semantic search is off: {emb.message}")
         if rer.state in MODEL_UNAVAILABLE and self.settings.rerank:
@@ -375,7 +377,7 @@ class ModelSet:
         """Per role: state, message, spec, what `auto` chose and why, backend, model info
         (the `models` part of the LSP and MCP status: published keys)."""
         out: dict[str, dict[str, object]] = {}
-        for role in ("embedder", "reranker"):
+        for role in (Role.EMBEDDER, Role.RERANKER):
             slot = self._slots[role]
             entry: dict[str, object] = {"state": slot.state.value, "message": slot.message,
                                         "spec": self._spec_text(role)}
@@ -390,7 +392,7 @@ class ModelSet:
                              path=info.path)
                 if info.dims is not None:
                     entry["dims"] = info.dims
-            if role == "embedder" and is_builtin(self._spec_text(role)):
+            if role == Role.EMBEDDER and is_builtin(self._spec_text(role)):
                 entry["builtin"] = True
                 if quality := builtin_quality():
                     entry["quality"] = quality
@@ -409,11 +411,11 @@ class ModelSet:
         old, self.settings = self.settings, settings
         old_choice, self._choices = self._choices, {}
         if any(getattr(old, k) != getattr(settings, k) for k in model_keys):
-            self._unload("embedder")
+            self._unload(Role.EMBEDDER)
             self._unload("query_embedder")
         if any(getattr(old, k) != getattr(settings, k) for k in rerank_keys) or (
-                old_choice.get("reranker", ("",))[0] != self._choice("reranker")[0]):
-            self._unload("reranker")  # e.g. `auto` now fits (or no longer fits) the budget
+                old_choice.get(Role.RERANKER, ("",))[0] != self._choice(Role.RERANKER)[0]):
+            self._unload(Role.RERANKER)  # e.g. `auto` now fits (or no longer fits) the budget
         if old.offline != settings.offline:
             for role in self._slots:
                 if self._slots[role].state == ModelState.MISSING:
@@ -427,12 +429,12 @@ class ModelSet:
 
     # ------------------------------------------------------------------ loading
     def _setting_text(self, role: str) -> str:
-        return (self.settings.reranker_model if role == "reranker"
+        return (self.settings.reranker_model if role == Role.RERANKER
                 else self.settings.embedding_model)
 
     def _choice(self, role: str) -> tuple[str, str]:
         """(model spec, why) with `auto` resolved for this machine, once per settings."""
-        key: Role = "reranker" if role == "reranker" else "embedder"
+        key: Role = Role.RERANKER if role == Role.RERANKER else Role.EMBEDDER
         if key not in self._choices:
             self._choices[key] = model_for(self.settings, key)
         return self._choices[key]
@@ -464,9 +466,9 @@ class ModelSet:
             if model_is_off(raw):
                 slot.state, slot.message = ModelState.OFF, self._off_message(slot.role)
                 return
-            role: Role = "reranker" if slot.role == "reranker" else "embedder"
+            role: Role = Role.RERANKER if slot.role == Role.RERANKER else Role.EMBEDDER
             slot.backend, slot.backend_reason = backend_for(self.settings, role)
-            docs = self._slots["embedder"]
+            docs = self._slots[Role.EMBEDDER]
             if (slot.role == "query_embedder" and slot.backend == "model2vec"
                     and docs.state == ModelState.LOADED and docs.backend == "model2vec"):
                 # A static model is a lookup table, safe to share between threads: no
@@ -492,11 +494,11 @@ class ModelSet:
             self._notice(slot)
 
     def _notice(self, slot: _Slot) -> None:
-        role = "embedder" if slot.role == "query_embedder" else slot.role
+        role = Role.EMBEDDER if slot.role == "query_embedder" else slot.role
         if role in self._notified:
             return
         self._notified.add(role)
-        line = (f"semantic search is off: {slot.message}" if role == "embedder"
+        line = (f"semantic search is off: {slot.message}" if role == Role.EMBEDDER
                 else f"reranking is off: {slot.message}")
         log.info(line)  # users see it through notices()/on_notice, once
         if self._on_notice is not None:
@@ -512,8 +514,8 @@ class ModelSet:
                     log.exception("closing %s", role)
             slot.model, slot.state, slot.message = None, ModelState.NOT_LOADED, ""
             slot.retry_at, slot.shared = 0.0, False
-        self._notified.discard("embedder" if role == "query_embedder" else role)
+        self._notified.discard(Role.EMBEDDER if role == "query_embedder" else role)
 
     @staticmethod
     def _label(role: str) -> str:
-        return "the reranker model" if role == "reranker" else "the embedding model"
+        return "the reranker model" if role == Role.RERANKER else "the embedding model"

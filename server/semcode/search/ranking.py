@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.tokenizer import tokenize
+from semcode.kinds import ContentKind
 from semcode.search.intent import IDENTIFIER, NATURAL, Intent, normalise
 
 CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.Struct,
@@ -80,11 +81,12 @@ class RankingParams:
         """The parameters from Settings, with the retrievers' weights for the `score` base."""
         return cls(weights=dict(weights or {}),
             enabled=s.ranking, base=s.rank_base,
-            priors={"test": s.rank_prior_test, "example": s.rank_prior_example,
-                    "docs": s.rank_prior_docs, "config": s.rank_prior_config,
-                    "generated": s.rank_prior_generated,
-                    "declaration": s.rank_prior_declaration,
-                    "reexport": s.rank_prior_reexport},
+            priors={ContentKind.TEST: s.rank_prior_test,
+                    ContentKind.EXAMPLE: s.rank_prior_example,
+                    ContentKind.DOCS: s.rank_prior_docs, ContentKind.CONFIG: s.rank_prior_config,
+                    ContentKind.GENERATED: s.rank_prior_generated,
+                    ContentKind.DECLARATION: s.rank_prior_declaration,
+                    ContentKind.REEXPORT: s.rank_prior_reexport},
             prior_module=s.rank_prior_module, lift=s.rank_lift,
             definition=s.rank_definition, definition_normalised=s.rank_definition_normalised,
             definition_stem=s.rank_definition_stem, definition_mixed=s.rank_definition_mixed,
@@ -167,11 +169,11 @@ def _prior(chunk: Chunk, intent: Intent, p: RankingParams, factors: dict[str, fl
     if kind in intent.wants:
         if p.lift != 1.0:
             mult = factors[f"content:{kind}"] = p.lift
-    elif kind != "code":
+    elif kind != ContentKind.CODE:
         prior = p.priors.get(kind, 1.0)
         if prior != 1.0:
             mult = factors[f"content:{kind}"] = prior
-    if chunk.kind == SymbolKind.Module and kind == "code" and p.prior_module != 1.0:
+    if chunk.kind == SymbolKind.Module and kind == ContentKind.CODE and p.prior_module != 1.0:
         factors["module"] = p.prior_module
         mult *= p.prior_module
     return mult

@@ -1,0 +1,46 @@
+"""Checks that replace ones that could not fail: each asserts behaviour a change could break."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from index_harness import settings
+from sample_workspace import FILES, write_files
+from semcode.chunking import CHUNKER_VERSION
+from semcode.index.indexer import Indexer
+from semcode.lsp import params
+from semcode.search.engine import MAX_QUERY_CHARS, SearchError, SearchRequest
+
+
+def test_an_index_from_another_chunker_version_is_rechunked(tmp_path: Path) -> None:
+    root = tmp_path / "ws"
+    root.mkdir()
+    write_files(root, FILES)
+    ix = Indexer(root, settings(tmp_path / "index"))
+    ix.sync()
+    chunks = ix.store.count("chunks")
+    assert chunks > 0 and ix.store.get_meta("chunker_version") == CHUNKER_VERSION
+    with ix.write_lock.hold():
+        ix.store.set_meta("chunker_version", CHUNKER_VERSION + "-older")
+    ix.close()
+
+    again = Indexer(root, settings(tmp_path / "index"))
+    try:  # opened under the current version: the old chunks are gone, then re-made
+        assert again.store.get_meta("chunker_version") == CHUNKER_VERSION
+        assert again.store.count("chunks") == 0
+        again.sync()
+        assert again.store.count("chunks") == chunks
+    finally:
+        again.close()
+
+
+def test_the_lsp_and_the_engine_share_the_query_cap() -> None:
+    at_cap = "x" * MAX_QUERY_CHARS
+    assert params.query_text("semcode/search", at_cap) == at_cap
+    SearchRequest(query=at_cap).validate()
+    with pytest.raises(params.ParamError, match=f"at most {MAX_QUERY_CHARS}"):
+        params.query_text("semcode/search", at_cap + "x")
+    with pytest.raises(SearchError, match=f"longer than {MAX_QUERY_CHARS}"):
+        SearchRequest(query=at_cap + "x").validate()
