@@ -9,9 +9,14 @@ import pytest
 from index_harness import settings
 from sample_workspace import FILES, write_files
 from semcode.chunking import CHUNKER_VERSION
+from semcode.config import Settings
 from semcode.index.indexer import Indexer
+from semcode.kinds import Role
 from semcode.lsp import params
+from semcode.models import registry
+from semcode.models.base import ModelError, ModelMissing
 from semcode.search.engine import MAX_QUERY_CHARS, SearchError, SearchRequest
+from semcode.states import ModelState
 
 
 def test_an_index_from_another_chunker_version_is_rechunked(tmp_path: Path) -> None:
@@ -44,3 +49,25 @@ def test_the_lsp_and_the_engine_share_the_query_cap() -> None:
         params.query_text("semcode/search", at_cap + "x")
     with pytest.raises(SearchError, match=f"longer than {MAX_QUERY_CHARS}"):
         SearchRequest(query=at_cap + "x").validate()
+
+
+@pytest.mark.parametrize(("error", "state"), [
+    (ModelMissing("model file not on this machine"), ModelState.MISSING),
+    # A model that fails to load with "not found" in its message is broken, not missing:
+    # the state follows the error's type, never its text.
+    (ModelError("cannot load: tensor 'output.weight' not found"), ModelState.ERROR),
+])
+def test_a_missing_model_is_told_by_its_error_type(monkeypatch: pytest.MonkeyPatch,
+                                                    tmp_path: Path, error: ModelError,
+                                                    state: ModelState) -> None:
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"GGUF")
+
+    def build(backend: str, request: object) -> object:
+        raise error
+
+    monkeypatch.setattr(registry, "build_model", build)
+    models = registry.ModelSet(Settings(embedding_model=str(model), reranker_model="off"))
+    assert models.embedder() is None
+    status = models.status()[Role.EMBEDDER]
+    assert status["state"] == state and str(error) in str(status["message"])

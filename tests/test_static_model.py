@@ -29,8 +29,9 @@ from semcode.models.auto import (
 from semcode.models.backends import choose_backend, is_mlx_spec, is_static_spec
 from semcode.models.base import ModelError
 from semcode.models.factory import ModelRequest, build_model, register_backend
+from semcode.models.hub import ModelSpec, resolve_model_folder
 from semcode.models.machine import Hardware
-from semcode.models.registry import ModelSet, ModelSpec, resolve_model_folder
+from semcode.models.registry import ModelSet
 from semcode.models.static import StaticEmbedder, is_static_folder
 from semcode.search.engine import Engine, SearchRequest
 from tiny_static import write_hub_cache, write_static_model

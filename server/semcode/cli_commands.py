@@ -29,10 +29,10 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     machine, whether it is cached (`--download` fetches it) and, for the embedder, what
     embedding this folder would cost; text or `--json`. Returns the exit status."""
     from semcode.models.auto import backend_for, model_for
+    from semcode.models.base import ModelError
     from semcode.models.builtin import builtin_quality, is_builtin
     from semcode.models.costs import embedding_cost
-    from semcode.models.registry import (
-        ModelError,
+    from semcode.models.hub import (
         ModelSpec,
         cached_model_file,
         resolve_model_file,

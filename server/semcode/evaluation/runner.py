@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NotRequired, TypedDict, TypeVar
 
-from semcode.chunking.chunker import ChunkerConfig
+from semcode.chunking import ChunkerConfig
 from semcode.chunks import Chunk
 from semcode.config import Settings
 from semcode.evaluation.metrics import (

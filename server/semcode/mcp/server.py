@@ -25,8 +25,8 @@ from semcode.mcp.service import (
     MIN_MAX_TOKENS,
     McpService,
     ToolFailure,
-    one_line,
 )
+from semcode.messages import first_line
 from semcode.search.engine import MAX_QUERY_CHARS
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def build_server(service: McpService) -> SemcodeMCP:
             raise ToolError(str(exc)) from None
         except Exception as exc:  # never a traceback to the agent; the log keeps it
             log.warning("tool failed: %s", "".join(traceback.format_exception(exc)).strip())
-            raise ToolError(f"{type(exc).__name__}: {one_line(exc)}") from None
+            raise ToolError(f"{type(exc).__name__}: {first_line(exc)}") from None
         text = answer.pop("text", None)
         if not isinstance(text, str):  # absent: the answer is its own text
             import json

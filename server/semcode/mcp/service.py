@@ -24,6 +24,7 @@ from semcode.config import Settings
 from semcode.heap import settle_heap
 from semcode.index.indexer import SyncReport
 from semcode.kinds import AnswerKind, Role, SearchMode, Stage
+from semcode.messages import first_line
 from semcode.search.engine import (
     CONTENT_KINDS,
     Engine,
@@ -112,7 +113,7 @@ class McpService:
             try:
                 load()
             except Exception as exc:  # ModelSet records why; status() shows it
-                log.warning("loading a model failed: %s", one_line(exc))
+                log.warning("loading a model failed: %s", first_line(exc))
 
     def _model_ready(self, role: str) -> bool:
         """False while the model is still to be loaded; a model that is off, missing or
@@ -128,7 +129,7 @@ class McpService:
             self.sync()
             settle_heap()  # no full collection over the loaded index during a tool call
         except Exception as exc:  # reported by status() and by the next tool call
-            self.state, self.error = ServeState.ERROR, one_line(exc)
+            self.state, self.error = ServeState.ERROR, first_line(exc)
             log.warning("indexing %s failed: %s", self.root, self.error)
             return
         while not self._stop.is_set():
@@ -137,7 +138,7 @@ class McpService:
                 report = self.engine.embed_pending(cancel=self._stop, budget_s=EMBED_SLICE_S)
             except Exception as exc:
                 report = None
-                self.last_embed_error = one_line(exc)
+                self.last_embed_error = first_line(exc)
                 log.warning("embedding stopped: %s", self.last_embed_error)
             if report is not None:
                 self.last_embed_error = report.error
@@ -157,7 +158,7 @@ class McpService:
             try:
                 self.engine.flush()
             except Exception as exc:
-                log.warning("saving the index failed: %s", one_line(exc))
+                log.warning("saving the index failed: %s", first_line(exc))
 
     def sync(self) -> SyncReport:
         """Pick up changes on disk (cheap when nothing changed: one stat per file)."""
@@ -422,9 +423,3 @@ def _first_line_cost(item: _Item) -> int:
 def _fence_lang(language: str) -> str:
     return {"text": "", "c_sharp": "csharp", "tsx": "tsx"}.get(language, language)
 
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (or its type name), for one-line errors."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return first or type(exc).__name__

@@ -18,6 +18,7 @@ from semcode.config import Settings
 from semcode.kinds import Role
 from semcode.models.backends import remote_url
 from semcode.models.base import Embedder, EmbeddingProfile, ModelError, Reranker
+from semcode.models.hub import ModelSpec, resolve_model_file, resolve_model_folder
 from semcode.models.profiles import get_embedding_profile
 
 if TYPE_CHECKING:
@@ -67,7 +68,6 @@ def _explicit_profile(settings: Settings) -> EmbeddingProfile | None:
 
 def _build_llama_cpp(req: ModelRequest) -> Embedder | Reranker:
     from . import llama_cpp
-    from .registry import ModelSpec, resolve_model_file
 
     spec = ModelSpec.parse(req.spec)
     if spec.repo_id and not spec.filename:
@@ -119,7 +119,6 @@ def _build_remote(req: ModelRequest) -> Embedder | Reranker:
 
 
 def _build_model2vec(req: ModelRequest) -> Embedder | Reranker:
-    from .registry import ModelSpec, resolve_model_folder
     from .static import StaticEmbedder
 
     if req.role == Role.RERANKER:
