@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from semcode.config import Settings
+from semcode.kinds import Role
 from semcode.models import factory
 from semcode.models import machine as machine_probe
 from semcode.models.auto import (
@@ -148,7 +149,7 @@ def test_hub_spec_resolves_from_the_hub_cache_offline(tmp_path, monkeypatch):
     # Not cached and offline: one line, the engine degrades.
     missing = ModelSet(settings_for(tmp_path, "hf:someone/not-cached-m2v"))
     assert missing.embedder() is None
-    (line,) = [n for n in missing.notices() if n.startswith("semantic search is off")]
+    (line,) = [n.line() for n in missing.notices() if n.role == Role.EMBEDDER]
     assert "not in the cache (offline mode" in line and "\n" not in line
 
 
@@ -229,7 +230,7 @@ def test_auto_reranker_off_is_said_once(machine, tmp_path):
     models = ModelSet(Settings.from_mapping({"embedding_model": "off",
                                              "index_dir": str(tmp_path)}))
     assert models.reranker() is None
-    lines = [n for n in models.notices() if n.startswith("reranking is off")]
+    lines = [n.line() for n in models.notices() if n.role == Role.RERANKER]
     assert len(lines) == 1 and "set reranker_model to rerank anyway" in lines[0]
 
 

@@ -244,8 +244,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             _notice(f"{len(report.warnings)} files had parse warnings (-v lists them)")
         embed = engine.embed_pending(printer)
         printer.close()
-        for line in engine.models.notices():
-            _notice(line)
+        for notice in engine.models.notices():
+            _notice(notice.line())
         if embed.error:
             _notice(f"embedding stopped, {embed.pending} chunks still pending: {embed.error}")
         if embed.model:
@@ -534,15 +534,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"semcode: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
     except OSError as exc:  # disk full, read-only, not a directory: one line, no traceback
-        if isinstance(exc, BrokenPipeError):
+        if isinstance(exc, BrokenPipeError):  # `semcode search … | head`
             return EXIT_OK
         where = f": {exc.filename}" if exc.filename else ""
         print(f"semcode: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `semcode search … | head`
-        return EXIT_OK
 
 
 if __name__ == "__main__":

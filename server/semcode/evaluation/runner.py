@@ -222,7 +222,7 @@ def run_docstring(files: dict[str, str], settings: Settings, work_dir: Path,
         t = time.perf_counter()
         results = evaluate(engine, queries, symbol_key, rerank)
         query_s = time.perf_counter() - t
-        notices = sorted(set(engine.models.notices()))
+        notices = sorted({n.line() for n in engine.models.notices()})
     finally:
         engine.close()
         engine.models.close()
@@ -254,7 +254,7 @@ def run_commit(repo: Path, settings: Settings, work_dir: Path, max_queries: int 
                 engine.indexer.rebuild_lexical()
             query = Query(case.message, case.gold, id=case.sha[:12])
             evaluate(engine, [query], file_key, rerank, results=results)
-        notices = sorted(set(engine.models.notices())) if engine else []
+        notices = sorted({n.line() for n in engine.models.notices()}) if engine else []
     finally:
         if engine is not None:
             engine.close()

@@ -254,7 +254,7 @@ class McpService:
         """The `status` tool: the serving state, the index and the models."""
         index = self.engine.status()
         models = self.engine.models.status()
-        degraded = list(self.engine.models.notices())
+        degraded = [n.line() for n in self.engine.models.notices()]
         pending = int(index.get("pendingEmbeddings", 0) or 0)  # type: ignore[call-overload]
         if pending:
             degraded.append(f"semantic search covers {index.get('embedded')} of "

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from semcode.config import Settings, model_is_off
@@ -31,6 +32,19 @@ from semcode.states import MODEL_UNAVAILABLE, ModelState
 log = logging.getLogger(__name__)
 
 REMOTE_RETRY_S = 30.0  # how long a remote model that failed to load stays off
+
+
+@dataclass(frozen=True)
+class ModelNotice:
+    """A search stage that is off because of its model: which role, and why."""
+
+    role: Role
+    reason: str
+
+    def line(self) -> str:
+        """The line users read ("semantic search is off: …", "reranking is off: …")."""
+        stage = "semantic search" if self.role == Role.EMBEDDER else "reranking"
+        return f"{stage} is off: {self.reason}"
 
 
 class _Slot:
@@ -137,15 +151,15 @@ class ModelSet:
         return f"{embedder.info.identity}:{embedder.dims}", embedder.dims
 
     # ------------------------------------------------------------------ state
-    def notices(self) -> list[str]:
-        """One line per stage that is off and why (semantic search, reranking)."""
-        lines = []
+    def notices(self) -> list[ModelNotice]:
+        """One notice per stage that is off and why (semantic search, reranking)."""
+        notices = []
         emb, rer = self._slots[Role.EMBEDDER], self._slots[Role.RERANKER]
         if emb.state in MODEL_UNAVAILABLE:
-            lines.append(f"semantic search is off: {emb.message}")
+            notices.append(ModelNotice(Role.EMBEDDER, emb.message))
         if rer.state in MODEL_UNAVAILABLE and self.settings.rerank:
-            lines.append(f"reranking is off: {rer.message}")
-        return lines
+            notices.append(ModelNotice(Role.RERANKER, rer.message))
+        return notices
 
     def status(self) -> dict[str, dict[str, object]]:
         """Per role: state, message, spec, what `auto` chose and why, backend, model info
@@ -272,8 +286,7 @@ class ModelSet:
         if role in self._notified:
             return
         self._notified.add(role)
-        line = (f"semantic search is off: {slot.message}" if role == Role.EMBEDDER
-                else f"reranking is off: {slot.message}")
+        line = ModelNotice(Role(role), slot.message).line()
         log.info(line)  # users see it through notices()/on_notice, once
         if self._on_notice is not None:
             self._on_notice(line)

@@ -293,7 +293,7 @@ class Engine:
                notices: list[str]) -> list[tuple[int, float]] | None:
         embedder = self.models.query_embedder()
         if embedder is None or not self._attach_embedder():
-            notices.extend(n for n in self.models.notices() if n.startswith("semantic"))
+            notices.extend(n.line() for n in self.models.notices() if n.role == Role.EMBEDDER)
             return None
         vectors = self.indexer.vectors
         if vectors is None or len(vectors) == 0:
@@ -343,7 +343,8 @@ class Engine:
             return first
         reranker = self.models.reranker()
         if reranker is None:
-            first.notices.extend(n for n in self.models.notices() if n.startswith("reranking"))
+            first.notices.extend(n.line() for n in self.models.notices()
+                                 if n.role == Role.RERANKER)
             return first
         candidates = first.candidates
         budget_ms = self.settings.rerank_budget_ms
@@ -410,7 +411,7 @@ class Engine:
             return SearchResponse([], False, SearchMode.DENSE, notices)
         _, chunk_id = min(containing)
         if not self._attach_embedder() or self.indexer.vectors is None:
-            notices.extend(n for n in self.models.notices() if n.startswith("semantic"))
+            notices.extend(n.line() for n in self.models.notices() if n.role == Role.EMBEDDER)
             return SearchResponse([], False, SearchMode.DENSE, notices)
         vector = self.indexer.vectors.get(chunk_id)
         if vector is None:
