@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import MISSING
 from pathlib import Path
 
 import pytest
 
 from index_harness import settings
 from sample_workspace import FILES, write_files
-from semcode.chunking import CHUNKER_VERSION
+from semcode.chunking import CHUNKER_VERSION, ChunkerConfig
 from semcode.config import Settings
 from semcode.index.indexer import Indexer
 from semcode.kinds import Role
@@ -16,6 +18,7 @@ from semcode.lsp import params
 from semcode.models import registry
 from semcode.models.base import ModelError, ModelMissing
 from semcode.search.engine import MAX_QUERY_CHARS, SearchError, SearchRequest
+from semcode.search.ranking import RankingParams
 from semcode.states import ModelState
 
 
@@ -71,3 +74,17 @@ def test_a_missing_model_is_told_by_its_error_type(monkeypatch: pytest.MonkeyPat
     assert models.embedder() is None
     status = models.status()[Role.EMBEDDER]
     assert status["state"] == state and str(error) in str(status["message"])
+
+
+def test_defaults_have_one_home_in_settings() -> None:
+    # RankingParams declares no defaults of its own; built from the shipped settings it
+    # carries theirs (it once said file_keep 1 and definition 0.0 beside Settings' 3 and 2.0).
+    assert all(f.default is MISSING and f.default_factory is MISSING
+               for f in dataclasses.fields(RankingParams))
+    shipped = Settings()
+    params = RankingParams.from_settings(shipped)
+    assert (params.file_keep, params.definition) == (shipped.rank_file_keep,
+                                                      shipped.rank_definition)
+    sizes = ChunkerConfig()
+    assert (sizes.max_chunk_lines, sizes.chunk_overlap_lines, sizes.window_lines) == (
+        shipped.max_chunk_lines, shipped.chunk_overlap_lines, shipped.window_lines)

@@ -56,24 +56,25 @@ CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.
 
 @dataclass(frozen=True)
 class RankingParams:
-    """The ranking step's parameters, one per `rank_*` setting."""
+    """The ranking step's parameters, one per `rank_*` setting. No defaults here: the
+    `Settings` fields are their one home, and `from_settings` the way to build them."""
 
-    enabled: bool = True
-    base: str = "score"  # "rrf": the fused score; "score": the retrievers' own scores
-    weights: dict[str, float] = field(default_factory=dict)  # per retriever, for "score"
-    priors: dict[str, float] = field(default_factory=dict)  # content kind -> multiplier
-    prior_module: float = 1.0
-    lift: float = 1.0
-    definition: float = 0.0
-    definition_normalised: float = 0.8
-    definition_stem: float = 0.4
-    definition_mixed: float = 0.5
-    definition_natural: float = 0.5
-    path: float = 0.0
-    container: float = 0.0
-    file_decay: float = 1.0
-    file_keep: int = 1
-    depth: int = 100
+    enabled: bool
+    base: str  # "rrf": the fused score; "score": the retrievers' own scores
+    weights: dict[str, float]  # per retriever, for "score"
+    priors: dict[str, float]  # content kind -> multiplier
+    prior_module: float
+    lift: float
+    definition: float
+    definition_normalised: float
+    definition_stem: float
+    definition_mixed: float
+    definition_natural: float
+    path: float
+    container: float
+    file_decay: float
+    file_keep: int
+    depth: int
 
     @classmethod
     def from_settings(cls, s: Settings, weights: dict[str, float] | None = None
