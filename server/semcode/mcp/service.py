@@ -354,6 +354,15 @@ def render_hits(response: SearchResponse, max_tokens: int,
     a trimmed body ends with a line saying how much is left out. Returns (hits as
     dicts, the text an agent reads, hits left out)."""
     budget = max(max_tokens, 1) * CHARS_PER_TOKEN - reserved_chars
+    items, used = _headers_that_fit(response, budget)
+    _fill_bodies(items, used, budget)
+    hits, text = _shape(items)
+    return hits, text, len(response.hits) - len(items)
+
+
+def _headers_that_fit(response: SearchResponse, budget: int) -> tuple[list[_Item], int]:
+    """The hits whose headers fit `budget`, best first (the best hit's first code line
+    too), and the characters they use."""
     items: list[_Item] = []
     used = 0
     for rank, hit in enumerate(response.hits, start=1):
@@ -368,14 +377,12 @@ def render_hits(response: SearchResponse, max_tokens: int,
                 _first_line_cost(items[0]) <= budget - used:
             items[0].shown = 1  # the best hit's signature comes before other hits' headers
             used += _first_line_cost(items[0])
-    omitted = len(response.hits) - len(items)
+    return items, used
 
-    def line_cost(line: str) -> int:
-        """Characters a code line costs in the answer (its newline included)."""
-        return len(line) + 1
 
-    marker_cost = _MARKER_COST
-    # Pass 1: the first line of every body (usually the signature), best first.
+def _fill_bodies(items: list[_Item], used: int, budget: int) -> None:
+    """Show as much of each body as fits (`_Item.shown`): first every body's first line
+    (usually the signature), best first, then the rest, best hit first, line by line."""
     for item in items:
         if not item.code_lines or item.shown:
             continue
@@ -383,16 +390,19 @@ def render_hits(response: SearchResponse, max_tokens: int,
         if used + cost <= budget:
             item.shown = 1
             used += cost
-    # Pass 2: the rest of each body, best hit first, line by line while it fits.
     for item in items:
         while item.shown and item.shown < len(item.code_lines):
-            cost = line_cost(item.code_lines[item.shown])
+            cost = len(item.code_lines[item.shown]) + 1  # the line and its newline
             if item.shown + 1 == len(item.code_lines):
-                cost -= marker_cost + len(item.meta["path"])  # no marker when all is shown
+                cost -= _MARKER_COST + len(item.meta["path"])  # no marker when all is shown
             if used + cost > budget:
                 break
             item.shown += 1
             used += cost
+
+
+def _shape(items: list[_Item]) -> tuple[list[dict[str, Any]], str]:
+    """The hits as dicts (with the code shown) and the text an agent reads."""
     blocks = []
     hits = []
     for item in items:
@@ -409,7 +419,7 @@ def render_hits(response: SearchResponse, max_tokens: int,
         if item.shown:
             block += f"\n```{_fence_lang(item.meta['language'])}\n{code}\n```"
         blocks.append(block)
-    return hits, "\n".join(blocks), omitted
+    return hits, "\n".join(blocks)
 
 
 _MARKER_COST = 40  # "… (trimmed: read path:a-b)", beyond the path
