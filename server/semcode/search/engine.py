@@ -227,28 +227,7 @@ class Engine:
             notices.append(f"the index is incomplete ({owed}): results may be missing "
                            "until it is rebuilt")
         timings: dict[str, float] = {}
-        allow = self._filter(req)
-        lists: dict[str, list[tuple[int, float]]] = {}
-        mode = req.mode
-        capped = False  # a retriever had more candidates than the `candidates` it keeps
-
-        if mode in (SearchMode.HYBRID, SearchMode.DENSE):
-            t = time.perf_counter()
-            dense = self._dense(req.query, s.candidates, allow, notices)
-            timings[Stage.DENSE] = _ms(t)
-            if dense is None:
-                mode = SearchMode.LEXICAL  # degrade, and say so
-            else:
-                lists[Stage.DENSE] = dense
-                capped |= len(dense) >= s.candidates  # nearest neighbours: always more
-        if mode in (SearchMode.HYBRID, SearchMode.LEXICAL):
-            t = time.perf_counter()
-            tokens = query_tokens(req.query)
-            # One more than kept: whether the cap cut the list (top-k is deterministic).
-            found = self.indexer.lexical.search(tokens, s.candidates + 1, allow)
-            capped |= len(found) > s.candidates
-            lists[Stage.LEXICAL] = found[:s.candidates]
-            timings[Stage.LEXICAL] = _ms(t)
+        lists, mode, capped = self._retrieve(req, notices, timings)
 
         t = time.perf_counter()
         intent = classify_query(req.query)
@@ -288,6 +267,35 @@ class Engine:
                            "(the `candidates` setting)")
         return SearchResponse(hits=hits[:req.limit], reranked=False, mode=mode, notices=notices,
                               timings_ms=timings, candidates=hits)
+
+    def _retrieve(self, req: SearchRequest, notices: list[str], timings: dict[str, float]
+                  ) -> tuple[dict[str, list[tuple[int, float]]], str, bool]:
+        """Each retriever's candidates for `req` (dense, lexical), the mode that really
+        ran (lexical when dense search is unavailable: `notices` says why), and whether a
+        retriever had more candidates than the `candidates` it keeps."""
+        s = self.settings
+        allow = self._filter(req)
+        lists: dict[str, list[tuple[int, float]]] = {}
+        mode = req.mode
+        capped = False
+        if mode in (SearchMode.HYBRID, SearchMode.DENSE):
+            t = time.perf_counter()
+            dense = self._dense(req.query, s.candidates, allow, notices)
+            timings[Stage.DENSE] = _ms(t)
+            if dense is None:
+                mode = SearchMode.LEXICAL  # degrade, and say so
+            else:
+                lists[Stage.DENSE] = dense
+                capped |= len(dense) >= s.candidates  # nearest neighbours: always more
+        if mode in (SearchMode.HYBRID, SearchMode.LEXICAL):
+            t = time.perf_counter()
+            tokens = query_tokens(req.query)
+            # One more than kept: whether the cap cut the list (top-k is deterministic).
+            found = self.indexer.lexical.search(tokens, s.candidates + 1, allow)
+            capped |= len(found) > s.candidates
+            lists[Stage.LEXICAL] = found[:s.candidates]
+            timings[Stage.LEXICAL] = _ms(t)
+        return lists, mode, capped
 
     def _dense(self, query: str, k: int, allow: Callable[[int], bool] | None,
                notices: list[str]) -> list[tuple[int, float]] | None:
