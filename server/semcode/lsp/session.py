@@ -199,7 +199,8 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         """The status payload: overall state, degraded stages, models and each folder."""
         assert self.models is not None
         models = await self._run(self.reads, None, self.models.status)
-        degraded = await self._run(self.reads, None, self.models.notices)
+        notices = await self._run(self.reads, None, self.models.notices)
+        degraded = [n.line() for n in notices]
         workspaces = await asyncio.gather(*(self._run(self.reads, f, self._folder_status, f)
                                             for f in self.folders))
         states = {f.state for f in self.folders}
