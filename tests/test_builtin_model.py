@@ -21,7 +21,7 @@ from semcode.models.auto import model_for
 from semcode.models.base import ModelError
 from semcode.models.builtin import EMBEDDER_DIR, embedder_folder, model_meta
 from semcode.models.factory import ModelRequest, build_model
-from semcode.models.registry import ModelSpec
+from semcode.models.hub import ModelSpec
 from semcode.models.static import StaticEmbedder
 
 pytestmark = pytest.mark.skipif(embedder_folder() is None,
@@ -74,10 +74,10 @@ def test_auto_on_a_cpu_is_the_builtin_model(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_a_missing_builtin_model_is_one_line(monkeypatch: pytest.MonkeyPatch,
                                              tmp_path: Path) -> None:
-    from semcode.models import builtin, registry
+    from semcode.models import builtin, hub
 
     monkeypatch.setattr(builtin, "EMBEDDER_DIR", tmp_path / "none")
-    monkeypatch.setattr(registry, "embedder_folder", builtin.embedder_folder)
+    monkeypatch.setattr(hub, "embedder_folder", builtin.embedder_folder)
     with pytest.raises(ModelError, match="ships no built-in model"):
         ModelSpec.parse("builtin")
 

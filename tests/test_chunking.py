@@ -9,7 +9,6 @@ import pytest
 from tree_sitter_language_pack import get_language
 
 from semcode.chunking import (
-    CHUNKER_VERSION,
     ChunkerConfig,
     ChunkResult,
     chunk_file,
@@ -508,7 +507,3 @@ def test_every_named_grammar_is_bundled() -> None:
         get_language(name)  # type: ignore[arg-type]
     for name in SPECS:
         definitions.compiled_grammar(name)  # the definition query compiles
-
-
-def test_chunker_version_is_a_string() -> None:
-    assert isinstance(CHUNKER_VERSION, str) and CHUNKER_VERSION

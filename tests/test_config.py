@@ -18,14 +18,6 @@ def test_a_model_setting_that_is_not_off(value: str) -> None:
     assert not model_is_off(value)
 
 
-def test_the_query_limits_have_one_home() -> None:
-    from semcode.lsp import params
-    from semcode.search import engine
-
-    assert params.MAX_QUERY_CHARS is engine.MAX_QUERY_CHARS
-    assert params.MODES is engine.MODES
-
-
 def test_states_are_their_wire_strings() -> None:
     import json
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from fake_hub import FakeHub
-from semcode.models import registry
+from semcode.models import hub
 from semcode.models.auto import HUB_CODE_EMBEDDING_MODEL as HUB_MODEL
 from tiny_static import write_static_model
 
@@ -163,14 +163,14 @@ def test_the_reachability_probe_goes_where_the_client_would_connect(monkeypatch)
     for var in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY",
                 "all_proxy", "NO_PROXY", "no_proxy"):
         monkeypatch.delenv(var, raising=False)
-    assert registry._probe_target("https://huggingface.co") == (
+    assert hub._probe_target("https://huggingface.co") == (
         "huggingface.co", 443, "huggingface.co")
-    assert registry._probe_target("http://127.0.0.1:8123") == ("127.0.0.1", 8123, "127.0.0.1")
+    assert hub._probe_target("http://127.0.0.1:8123") == ("127.0.0.1", 8123, "127.0.0.1")
     monkeypatch.setenv("https_proxy", "http://proxy.example:3128")
-    assert registry._probe_target("https://huggingface.co") == (
+    assert hub._probe_target("https://huggingface.co") == (
         "proxy.example", 3128, "the proxy proxy.example:3128 (for huggingface.co)")
     monkeypatch.setenv("no_proxy", "huggingface.co")
-    assert registry._probe_target("https://huggingface.co")[0] == "huggingface.co"
+    assert hub._probe_target("https://huggingface.co")[0] == "huggingface.co"
 
 
 def test_a_static_repository_with_any_name_loads_from_the_hub(workspace, tmp_path,

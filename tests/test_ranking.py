@@ -59,8 +59,9 @@ def cands(*chunks: Chunk) -> list[Candidate]:
     return [Candidate(i + 1, 1.0 / (60 + i + 1), c) for i, c in enumerate(chunks)]
 
 
-OFF = RankingParams(base="rrf", priors={}, prior_module=1.0, lift=1.0, definition=0.0, path=0.0,
-                    container=0.0, file_decay=1.0)
+# Every factor off, from the shipped settings (their one home).
+OFF = replace(RankingParams.from_settings(Settings()), base="rrf", priors={}, prior_module=1.0,
+              lift=1.0, definition=0.0, path=0.0, container=0.0, file_decay=1.0)
 
 
 def names(ranked: list) -> list[str]:

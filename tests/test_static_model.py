@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from semcode.config import Settings
+from semcode.kinds import Role
 from semcode.models import factory
 from semcode.models import machine as machine_probe
 from semcode.models.auto import (
@@ -29,8 +30,9 @@ from semcode.models.auto import (
 from semcode.models.backends import choose_backend, is_mlx_spec, is_static_spec
 from semcode.models.base import ModelError
 from semcode.models.factory import ModelRequest, build_model, register_backend
+from semcode.models.hub import ModelSpec, resolve_model_folder
 from semcode.models.machine import Hardware
-from semcode.models.registry import ModelSet, ModelSpec, resolve_model_folder
+from semcode.models.registry import ModelSet
 from semcode.models.static import StaticEmbedder, is_static_folder
 from semcode.search.engine import Engine, SearchRequest
 from tiny_static import write_hub_cache, write_static_model
@@ -147,7 +149,7 @@ def test_hub_spec_resolves_from_the_hub_cache_offline(tmp_path, monkeypatch):
     # Not cached and offline: one line, the engine degrades.
     missing = ModelSet(settings_for(tmp_path, "hf:someone/not-cached-m2v"))
     assert missing.embedder() is None
-    (line,) = [n for n in missing.notices() if n.startswith("semantic search is off")]
+    (line,) = [n.line() for n in missing.notices() if n.role == Role.EMBEDDER]
     assert "not in the cache (offline mode" in line and "\n" not in line
 
 
@@ -228,7 +230,7 @@ def test_auto_reranker_off_is_said_once(machine, tmp_path):
     models = ModelSet(Settings.from_mapping({"embedding_model": "off",
                                              "index_dir": str(tmp_path)}))
     assert models.reranker() is None
-    lines = [n for n in models.notices() if n.startswith("reranking is off")]
+    lines = [n.line() for n in models.notices() if n.role == Role.RERANKER]
     assert len(lines) == 1 and "set reranker_model to rerank anyway" in lines[0]
 
 

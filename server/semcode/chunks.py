@@ -2,7 +2,8 @@
 
 A chunk is either a symbol (a function, class, method... found by tree-sitter) or a
 window of lines (for text without a grammar, or code between definitions). This module
-is the vocabulary shared by every layer, so it imports nothing of semcode.
+is the vocabulary shared by every layer, so it imports nothing of semcode but the
+leaf `semcode.kinds`.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from enum import IntEnum
+
+from semcode.kinds import ContentKind
 
 
 class SymbolKind(IntEnum):
@@ -66,9 +69,9 @@ class Chunk:
     name_start_col: int = 0
     name_end_col: int = 0
     part: int = 0  # 0 for a whole definition, 1.. for the pieces of a split long one
-    # Content kind (chunking/content.py): code, test, example, docs, config, generated,
-    # declaration or reexport. Not part of embedding_text/content_hash.
-    content: str = "code"
+    # Content kind (a `ContentKind`, decided by chunking/content.py). Not part of
+    # embedding_text/content_hash.
+    content: str = ContentKind.CODE
 
     @property
     def qualified_name(self) -> str:

@@ -34,6 +34,7 @@ from semcode.cli_commands import (
 from semcode.config import ConfigError, Settings, load_settings
 from semcode.index.indexer import Indexer, IndexStatus, Progress, SyncReport, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
+from semcode.kinds import ContentKind, SearchMode
 from semcode.search.engine import (
     Engine,
     SearchError,
@@ -88,7 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-w", "--workspace", type=Path, default=Path("."))
     p.add_argument("-k", "--limit", type=int, default=10, metavar="N")
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.add_argument("--mode", choices=("hybrid", "lexical", "dense"), default="hybrid")
+    p.add_argument("--mode", choices=[m.value for m in SearchMode],
+                   default=SearchMode.HYBRID.value)
     p.add_argument("--no-rerank", action="store_true")
     p.add_argument("--lang", action="append", default=[], metavar="L",
                    help="only this language (repeatable)")
@@ -255,8 +257,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             _notice(f"{len(report.warnings)} files had parse warnings (-v lists them)")
         embed = engine.embed_pending(printer)
         printer.close()
-        for line in engine.models.notices():
-            _notice(line)
+        for notice in engine.models.notices():
+            _notice(notice.line())
         if embed.error:
             _notice(f"embedding stopped, {embed.pending} chunks still pending: {embed.error}")
         if embed.model:
@@ -303,7 +305,7 @@ def cmd_search(args: argparse.Namespace) -> int:
             _notice(f"indexing first: {owed}")  # never an answer from half an index
         if not args.no_update or owed:
             engine.sync(printer)
-            if args.mode != "lexical":
+            if args.mode != SearchMode.LEXICAL:
                 engine.embed_pending(printer, budget_s=args.embed_budget)
             printer.close()
         shown: set[str] = set()
@@ -385,7 +387,9 @@ def _print_response(query: str, response: SearchResponse, as_json: bool, many: b
         print("no results")
     for n, hit in enumerate(response.hits, start=1):
         c = hit.chunk
-        kind = c.kind.name.lower() if c.content == "code" else f"{c.kind.name.lower()}, {c.content}"
+        kind = c.kind.name.lower()
+        if c.content != ContentKind.CODE:
+            kind = f"{kind}, {c.content}"
         print(f"{n:2}. {c.path}:{c.start_line} {c.qualified_name} ({kind})  {hit.score:.3f}")
         preview = c.preview()
         if preview:
@@ -551,15 +555,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"semcode: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_ERROR
     except OSError as exc:  # disk full, read-only, not a directory: one line, no traceback
-        if isinstance(exc, BrokenPipeError):
+        if isinstance(exc, BrokenPipeError):  # `semcode search … | head`
             return EXIT_OK
         where = f": {exc.filename}" if exc.filename else ""
         print(f"semcode: {exc.strerror or exc}{where}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:  # `semcode search … | head`
-        return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from semcode.config import Settings, model_is_off
 from semcode.index.indexer import index_dir_for
+from semcode.kinds import Role
 from semcode.search.engine import Engine
 from semcode.states import ModelFileState
 
@@ -27,71 +28,87 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     """`semcode models`: each role's setting, the model and backend it resolves to on this
     machine, whether it is cached (`--download` fetches it) and, for the embedder, what
     embedding this folder would cost; text or `--json`. Returns the exit status."""
+    rows = [_model_row(role, args.download, root, settings)
+            for role in (Role.EMBEDDER, Role.RERANKER)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_model_rows(rows)
+    failed = any(r["state"] == ModelFileState.ERROR for r in rows)
+    return EXIT_ERROR if failed else EXIT_OK
+
+
+def _model_row(role: Role, download: bool, root: Path, settings: Settings) -> dict[str, object]:
+    """One row of `semcode models`: where `role`'s model stands on this machine."""
     from semcode.models.auto import backend_for, model_for
-    from semcode.models.builtin import builtin_quality, is_builtin
+    from semcode.models.base import ModelError
     from semcode.models.costs import embedding_cost
-    from semcode.models.registry import (
-        ModelError,
+
+    raw = settings.embedding_model if role == Role.EMBEDDER else settings.reranker_model
+    spec_text, choice = model_for(settings, role)
+    backend, why = backend_for(settings, role)
+    row: dict[str, object] = {"role": role, "setting": raw, "spec": spec_text,
+                              "backend": backend, "why_backend": why}
+    if choice:
+        row["choice"] = choice
+    path = None
+    try:
+        path = _model_file_state(row, spec_text, backend, download, settings)
+    except ModelError as exc:
+        row.update(state=ModelFileState.ERROR, path=None, message=str(exc))
+    if role == Role.EMBEDDER and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING,
+                                               ModelFileState.BUILTIN):
+        chunks = indexed_chunks(root, settings)
+        cost = embedding_cost(settings, spec_text, backend, path, chunks)
+        if cost:
+            row["cost"] = cost
+    return row
+
+
+def _model_file_state(row: dict[str, object], spec_text: str, backend: str, download: bool,
+                      settings: Settings) -> Path | None:
+    """Set the row's `state` and `path` (downloading when asked); the local file or folder,
+    if any. Raises ModelError for a spec that cannot be resolved."""
+    from semcode.models.builtin import builtin_quality, is_builtin
+    from semcode.models.hub import (
         ModelSpec,
         cached_model_file,
         resolve_model_file,
         resolve_model_folder,
     )
 
-    rows = []
-    failed = False
-    for role in ("embedder", "reranker"):
-        raw = settings.embedding_model if role == "embedder" else settings.reranker_model
-        spec_text, choice = model_for(settings, role)
-        backend, why = backend_for(settings, role)
-        row: dict[str, object] = {"role": role, "setting": raw, "spec": spec_text,
-                               "backend": backend, "why_backend": why}
-        if choice:
-            row["choice"] = choice
-        path = None
-        try:
-            spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
-            if model_is_off(spec_text):
-                row.update(state=ModelFileState.OFF, path=None)
-            elif spec is not None and is_builtin(spec_text):
-                path = spec.local_path
-                row.update(state=ModelFileState.BUILTIN, path=str(path))
-                if quality := builtin_quality():
-                    row["quality"] = quality
-            elif spec is None:
-                remote = settings.remote_url if backend == "remote" else ""
-                row.update(state=ModelFileState.CONFIGURED, path=remote or spec_text)
-            else:
-                path = cached_model_file(spec)
-                if path is None and args.download:
-                    path = (resolve_model_folder(spec, settings.offline_mode, download=True)
-                            if backend == "model2vec" else
-                            resolve_model_file(spec, settings.offline_mode, download=True))
-                row.update(state=ModelFileState.CACHED if path else ModelFileState.MISSING,
-                           path=str(path) if path else None)
-        except ModelError as exc:
-            row.update(state=ModelFileState.ERROR, path=None, message=str(exc))
-            failed = True
-        if role == "embedder" and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING,
-                                                   ModelFileState.BUILTIN):
-            chunks = indexed_chunks(root, settings)
-            cost = embedding_cost(settings, spec_text, backend, path, chunks)
-            if cost:
-                row["cost"] = cost
-        rows.append(row)
-    if args.json:
-        print(json.dumps(rows, indent=2))
+    spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
+    path = None
+    if model_is_off(spec_text):
+        row.update(state=ModelFileState.OFF, path=None)
+    elif spec is not None and is_builtin(spec_text):
+        path = spec.local_path
+        row.update(state=ModelFileState.BUILTIN, path=str(path))
+        if quality := builtin_quality():
+            row["quality"] = quality
+    elif spec is None:
+        remote = settings.remote_url if backend == "remote" else ""
+        row.update(state=ModelFileState.CONFIGURED, path=remote or spec_text)
     else:
-        for row in rows:
-            print(f"{row['role']:>9}: {row['state']:<8} {row['spec']}")
-            for key in ("choice", "path", "quality", "message", "cost"):
-                if row.get(key):
-                    print(f"{'':>11}{row[key]}")
-            print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
-        if any(r["state"] == ModelFileState.MISSING for r in rows):
-            print("run `semcode models --download` to fetch missing models")
-    return EXIT_ERROR if failed else EXIT_OK
+        path = cached_model_file(spec)
+        if path is None and download:
+            path = (resolve_model_folder(spec, settings.offline_mode, download=True)
+                    if backend == "model2vec" else
+                    resolve_model_file(spec, settings.offline_mode, download=True))
+        row.update(state=ModelFileState.CACHED if path else ModelFileState.MISSING,
+                   path=str(path) if path else None)
+    return path
 
+
+def _print_model_rows(rows: list[dict[str, object]]) -> None:
+    for row in rows:
+        print(f"{row['role']:>9}: {row['state']:<8} {row['spec']}")
+        for key in ("choice", "path", "quality", "message", "cost"):
+            if row.get(key):
+                print(f"{'':>11}{row[key]}")
+        print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
+    if any(r["state"] == ModelFileState.MISSING for r in rows):
+        print("run `semcode models --download` to fetch missing models")
 
 
 def indexed_chunks(root: Path, settings: Settings) -> int | None:

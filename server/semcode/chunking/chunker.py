@@ -42,6 +42,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from semcode.chunking.config import ChunkerConfig
 from semcode.chunking.content import classify_chunks
 from semcode.chunking.languages import SPECS, detect_language
 from semcode.chunking.source import Source
@@ -54,15 +55,6 @@ from semcode.chunks import Chunk
 CHUNKER_VERSION = "3"  # 2: chunks carry a content kind; 3: flat tokens by default
 
 
-@dataclass(frozen=True)
-class ChunkerConfig:
-    """The sizes chunking works with (from `Settings`)."""
-
-    max_chunk_lines: int = 120  # longer definitions are split into parts
-    chunk_overlap_lines: int = 12  # overlap between parts and between text windows
-    window_lines: int = 60  # size of Module / File windows
-
-
 @dataclass
 class ChunkResult:
     """What `chunk_file` found: the chunks, the detected language, and one line for the
@@ -73,7 +65,10 @@ class ChunkResult:
     warning: str | None = None
 
 
-def chunk_file(path: str, text: str, config: ChunkerConfig = ChunkerConfig()) -> ChunkResult:
+_DEFAULT_SIZES = ChunkerConfig()
+
+
+def chunk_file(path: str, text: str, config: ChunkerConfig = _DEFAULT_SIZES) -> ChunkResult:
     """Chunk one file. `path` is workspace-relative with '/' separators. Every chunk
     carries its content kind (chunking/content.py)."""
     result = _chunk_file(path, text, config)

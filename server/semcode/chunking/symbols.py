@@ -18,7 +18,7 @@ from semcode.chunking.windows import spans, window_chunk
 from semcode.chunks import Chunk, SymbolKind
 
 if TYPE_CHECKING:
-    from semcode.chunking.chunker import ChunkerConfig
+    from semcode.chunking.config import ChunkerConfig
 
 ELISION = "..."  # stands for a member's body in a class outline
 _CLOSERS = frozenset({"}", "};", "},", "end", "end;", "end)"})

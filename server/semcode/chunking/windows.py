@@ -15,7 +15,7 @@ from semcode.chunking.source import Source
 from semcode.chunks import Chunk, SymbolKind
 
 if TYPE_CHECKING:
-    from semcode.chunking.chunker import ChunkerConfig
+    from semcode.chunking.config import ChunkerConfig
 
 # Where a window's name stands in the file: (1-based line, start column, end column);
 # (0, 0, 0) when the name is the file's, written nowhere in it.

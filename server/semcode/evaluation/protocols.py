@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from semcode.chunking.chunker import ChunkerConfig, chunk_file
+from semcode.chunking import ChunkerConfig, chunk_file
 from semcode.chunking.languages import detect_language
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NotRequired, TypedDict, TypeVar
 
-from semcode.chunking.chunker import ChunkerConfig
+from semcode.chunking import ChunkerConfig
 from semcode.chunks import Chunk
 from semcode.config import Settings
 from semcode.evaluation.metrics import (
@@ -36,9 +36,10 @@ from semcode.evaluation.protocols import (
     symbol_key,
     write_tree,
 )
+from semcode.kinds import SearchMode, Stage
 from semcode.search.engine import MAX_QUERY_CHARS, Engine, Hit, SearchRequest
 
-STAGES = ("lexical", "dense", "fused", "reranked")
+STAGES = (Stage.LEXICAL, Stage.DENSE, Stage.FUSED, "reranked")
 SEARCH_LIMIT = 1000  # the whole fused candidate list, so every stage is ranked in full
 T = TypeVar("T")
 
@@ -93,11 +94,11 @@ def stage_rankings(hits: Sequence[Hit], mode: str,
     (what the engine ran): lexical and dense by their own ranks, fused in order, and the
     reranked list."""
     out: dict[str, list[Chunk]] = {}
-    for stage in ("lexical", "dense"):
-        if mode in (stage, "hybrid"):
+    for stage in (Stage.LEXICAL, Stage.DENSE):
+        if mode in (stage, SearchMode.HYBRID):
             ranked = [h for h in hits if stage in h.stages]
             out[stage] = [h.chunk for h in sorted(ranked, key=lambda h: h.stages[stage].rank)]
-    out["fused"] = [h.chunk for h in hits]
+    out[Stage.FUSED] = [h.chunk for h in hits]
     if reranked is not None:
         out["reranked"] = [h.chunk for h in reranked]
     return out
@@ -110,8 +111,8 @@ def evaluate(engine: Engine, queries: Sequence[Query], key: Callable[[Chunk], st
     configured); return each stage's relevant ranks per query."""
     results = [] if results is None else results
     for n, query in enumerate(queries, start=1):
-        req = SearchRequest(query=query.text[:MAX_QUERY_CHARS], limit=SEARCH_LIMIT, mode="hybrid",
-                            rerank=rerank)
+        req = SearchRequest(query=query.text[:MAX_QUERY_CHARS], limit=SEARCH_LIMIT,
+                            mode=SearchMode.HYBRID, rerank=rerank)
         t = time.perf_counter()
         first = engine.search(req)
         latency = {"first_stage": (time.perf_counter() - t) * 1000}
@@ -148,7 +149,7 @@ def summarize(results: Sequence[QueryResult], seed: int = 0,
         if "reranked" in stages:
             out["rerank_delta"] = {
                 m: ci_dict(paired_bootstrap([r.metrics("reranked")[m] for r in rs],
-                                        [r.metrics("fused")[m] for r in rs], n_resamples, seed))
+                                        [r.metrics(Stage.FUSED)[m] for r in rs], n_resamples, seed))
                 for m in ("MRR@10", "nDCG@10", "R@1")}
         return out
 
@@ -221,7 +222,7 @@ def run_docstring(files: dict[str, str], settings: Settings, work_dir: Path,
         t = time.perf_counter()
         results = evaluate(engine, queries, symbol_key, rerank)
         query_s = time.perf_counter() - t
-        notices = sorted(set(engine.models.notices()))
+        notices = sorted({n.line() for n in engine.models.notices()})
     finally:
         engine.close()
         engine.models.close()
@@ -253,7 +254,7 @@ def run_commit(repo: Path, settings: Settings, work_dir: Path, max_queries: int 
                 engine.indexer.rebuild_lexical()
             query = Query(case.message, case.gold, id=case.sha[:12])
             evaluate(engine, [query], file_key, rerank, results=results)
-        notices = sorted(set(engine.models.notices())) if engine else []
+        notices = sorted({n.line() for n in engine.models.notices()}) if engine else []
     finally:
         if engine is not None:
             engine.close()

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from semcode.chunks import Chunk, SymbolKind
+from semcode.kinds import ContentKind
 
 # What `Chunk` is read from (in its field order).
 CHUNK_COLUMNS = (
@@ -30,7 +31,7 @@ class ChunkRef:
     language: str
     kind: int
     hash: str
-    content: str = "code"  # content kind (chunking/content.py)
+    content: str = ContentKind.CODE  # content kind (chunking/content.py)
     start_line: int = 0
     name: str = ""
 

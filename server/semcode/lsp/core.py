@@ -21,6 +21,7 @@ from lsprotocol import types
 from pygls.uris import to_fs_path
 
 from semcode.config import ConfigError, Settings, load_settings, model_is_off
+from semcode.kinds import Role
 from semcode.lsp.convert import FolderRef
 from semcode.lsp.folders import Folder
 from semcode.lsp.tasks import Tasks, Throttled
@@ -133,7 +134,8 @@ class SessionContext:
 
     def unavailable(self, role: str) -> bool:
         """Whether the model in `role` ("embedder", "reranker") is off or cannot load."""
-        spec = self.settings.embedding_model if role == "embedder" else self.settings.reranker_model
+        settings = self.settings
+        spec = settings.embedding_model if role == Role.EMBEDDER else settings.reranker_model
         return model_is_off(spec) or self._model_states.get(role) in UNAVAILABLE
 
     def show(self, kind: types.MessageType, message: str) -> None:

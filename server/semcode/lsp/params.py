@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from pygls.exceptions import JsonRpcInvalidParams
 
-from semcode.chunking.content import CONTENT_KINDS
 from semcode.config import ConfigError, Settings
-from semcode.search.engine import MAX_QUERY_CHARS, MODES, SearchRequest
+from semcode.kinds import SearchMode
+from semcode.search.engine import CONTENT_KINDS, MAX_QUERY_CHARS, MODES, SearchRequest
 
 MAX_LIMIT = 200
 _SEARCH_KEYS = {"query", "limit", "mode", "languages", "paths", "kinds", "contents", "rerank",
@@ -71,8 +71,8 @@ def search_request(params: object, method: str = "semcode/search") -> SearchRequ
         raise ParamError(method, f"unknown field {unknown[0]!r}")
     if "query" not in p:
         raise ParamError(method, "'query' is required")
-    mode = p.get("mode") or "hybrid"
-    if mode not in MODES:
+    mode = p.get("mode") or SearchMode.HYBRID
+    if not isinstance(mode, str) or mode not in MODES:
         raise ParamError(method, f"'mode' must be one of {', '.join(MODES)}, got {mode!r}")
     kinds = p.get("kinds") or []
     if not isinstance(kinds, list) or not all(

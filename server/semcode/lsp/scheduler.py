@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from semcode.heap import settle_heap
+from semcode.kinds import Role
 from semcode.lsp.core import SessionContext
 from semcode.lsp.folders import Folder, _either
 from semcode.lsp.progress import ProgressHandle, ProgressReporter
@@ -42,7 +43,7 @@ class EmbeddingScheduler:
                     cancel: threading.Event | None = None) -> None:
         """Embed what `folder`'s index lacks (until done, `cancel` or the folder stops)."""
         ctx = self._ctx
-        if folder.engine is None or ctx.unavailable("embedder"):
+        if folder.engine is None or ctx.unavailable(Role.EMBEDDER):
             return
         event = cancel or threading.Event()
         self._cancels.add(event)

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from semcode.kinds import SearchMode, Stage
 from semcode.search.engine import Hit, SearchResponse
 
 F = TypeVar("F")
@@ -97,10 +98,10 @@ def merge(answers: Sequence[tuple[F, SearchResponse]], limit: int) -> Merged[F]:
         notices.extend(n for n in response.notices if n not in notices)
         for key, ms in response.timings_ms.items():
             timings[key] = max(timings.get(key, 0.0), float(ms))
-    mode = answers[0][1].mode if answers else "hybrid"
+    mode = answers[0][1].mode if answers else SearchMode.HYBRID
     return Merged([(f, h) for *_, f, h in scored[:limit]], reranked, mode, notices, timings)
 
 
 def _fused(hit: Hit) -> float:
-    stage = hit.stages.get("fused")
+    stage = hit.stages.get(Stage.FUSED)
     return float(stage.score) if stage is not None else float(hit.score)

@@ -16,6 +16,7 @@ from typing import Any
 
 from pygls.uris import from_fs_path
 
+from semcode.kinds import Role, SearchMode, Stage
 from semcode.lsp import params as P
 from semcode.lsp.buffers import buffer_text
 from semcode.lsp.convert import search_item, workspace_symbol
@@ -102,13 +103,13 @@ class TwoPhaseSearch:
         sid = f"r{next(self._ctx.ids)}"
         if loc is None or loc[0].engine is None:
             notice = "this file is not in an indexed workspace folder"
-            return self._result(sid, Merged([], False, "dense", [notice]), [], False)
+            return self._result(sid, Merged([], False, SearchMode.DENSE, [notice]), [], False)
         folder, rel = loc
         response = await self._ctx.run(self._ctx.reads, folder, edits.read, folder,
                                        Engine.related, rel, p.line + 1, p.limit)
         if response is None:
             notice = f"{folder.name} is being re-indexed"
-            return self._result(sid, Merged([], False, "dense", [notice]), [], False)
+            return self._result(sid, Merged([], False, SearchMode.DENSE, [notice]), [], False)
         merged = merge([(folder, response)], p.limit)
         return self._result(sid, merged, self._items(merged), False)
 
@@ -169,13 +170,13 @@ class TwoPhaseSearch:
             message["error"] = f"reranking failed: {exc}"
         finally:
             self.searches.finish(sid)
-        message["timingsMs"] = {"rerank": round((time.perf_counter() - t0) * 1000, 1)}
+        message["timingsMs"] = {Stage.RERANK: round((time.perf_counter() - t0) * 1000, 1)}
         self._ctx.ls.protocol.notify("semcode/searchRefined", message)
         self._ctx.tasks.spawn(self._ctx.check_models(), "model check")
 
     def _wants_rerank(self, req: SearchRequest) -> bool:
         wanted = self._ctx.settings.rerank if req.rerank is None else req.rerank
-        return wanted and not self._ctx.unavailable("reranker")
+        return wanted and not self._ctx.unavailable(Role.RERANKER)
 
     def _items(self, merged: Merged[Folder]) -> list[dict[str, Any]]:
         encoding = str(self._ctx.ls.workspace.position_encoding or "utf-16")

@@ -21,6 +21,7 @@ import semcode
 from semcode.lsp import logs, wire
 from semcode.lsp.protocol import SemcodeProtocol, converter_factory
 from semcode.lsp.session import Session
+from semcode.messages import first_line
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +61,7 @@ class SemcodeServer(LanguageServer):
         failed notification (a bad didChange, an unknown document), which a client cannot
         act on; a failed request is already answered with its error."""
         log.warning("server error (%s): %s", getattr(source, "__name__", source),
-                    str(error).strip().splitlines()[0] if str(error).strip() else
-                    type(error).__name__)
+                    first_line(error))
 
 
 # ---------------------------------------------------------------------- lifecycle

@@ -240,7 +240,8 @@ class Session:
         ctx = self.ctx
         assert ctx.models is not None
         models = await ctx.run(ctx.reads, None, ctx.models.status)
-        degraded = await ctx.run(ctx.reads, None, ctx.models.notices)
+        notices = await ctx.run(ctx.reads, None, ctx.models.notices)
+        degraded = [n.line() for n in notices]
         workspaces = await asyncio.gather(*(ctx.run(ctx.reads, f, self._folder_status, f)
                                             for f in ctx.folders))
         states = {f.state for f in ctx.folders}

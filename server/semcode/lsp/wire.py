@@ -41,6 +41,8 @@ from pygls.io_ import StdoutWriter
 from pygls.protocol import JsonRPCProtocol
 from pygls.server import JsonRPCServer
 
+from semcode.messages import first_line
+
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # a body over this is skipped (and logged)
@@ -375,20 +377,17 @@ class Dispatcher:
         except Exception as exc:  # noqa: BLE001 - a bad notification: one line
             if "id" in message and "method" in message:  # not answered by the protocol
                 self.reply(Reply(message["id"], -32602, f"{method}: invalid params"))
-            log.warning("ignored %s: invalid params (%s)", method, _one_line(exc))
+            log.warning("ignored %s: invalid params (%s)", method,
+                        first_line(exc.__cause__ or exc, with_type=True))
             return
         try:
             self.protocol.handle_message(structured)
         except (SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - never let one message end the loop
-            log.warning("handling %s failed: %s", method, _one_line(exc))
+            log.warning("handling %s failed: %s", method,
+                        first_line(exc.__cause__ or exc, with_type=True))
 
-
-def _one_line(exc: BaseException) -> str:
-    cause = exc.__cause__ or exc
-    text = str(cause).strip().splitlines()
-    return f"{type(cause).__name__}: {text[0] if text else ''}"
 
 
 def _reader_thread(stream: BinaryIO, loop: asyncio.AbstractEventLoop,

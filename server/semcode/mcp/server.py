@@ -9,7 +9,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -18,15 +18,15 @@ from pydantic import Field, ValidationError
 
 import semcode
 from semcode.config import Settings
+from semcode.kinds import ContentKind, SearchMode
 from semcode.mcp.service import (
-    CONTENT_KINDS,
     DEFAULT_MAX_TOKENS,
     MAX_MAX_TOKENS,
     MIN_MAX_TOKENS,
     McpService,
     ToolFailure,
-    one_line,
 )
+from semcode.messages import first_line
 from semcode.search.engine import MAX_QUERY_CHARS
 
 log = logging.getLogger(__name__)
@@ -40,9 +40,14 @@ INSTRUCTIONS = (
     "results look incomplete. The index follows the files on disk by itself."
 )
 
-ContentKind = Literal["code", "test", "example", "docs", "config", "generated", "declaration",
-                      "reexport"]
-assert set(ContentKind.__args__) == set(CONTENT_KINDS)  # type: ignore[attr-defined]
+# The tool schemas list the values of the closed sets (semcode/kinds.py) as JSON enums:
+# pydantic writes a Literal of strings as `{"enum": [...], "type": "string"}` inline.
+if TYPE_CHECKING:
+    ContentName = str
+    ModeName = str
+else:
+    ContentName = Literal[tuple(k.value for k in ContentKind)]
+    ModeName = Literal[tuple(m.value for m in SearchMode)]
 
 MaxTokens = Annotated[int, Field(
     ge=MIN_MAX_TOKENS, le=MAX_MAX_TOKENS,
@@ -95,7 +100,7 @@ def build_server(service: McpService) -> SemcodeMCP:
             raise ToolError(str(exc)) from None
         except Exception as exc:  # never a traceback to the agent; the log keeps it
             log.warning("tool failed: %s", "".join(traceback.format_exception(exc)).strip())
-            raise ToolError(f"{type(exc).__name__}: {one_line(exc)}") from None
+            raise ToolError(f"{type(exc).__name__}: {first_line(exc)}") from None
         text = answer.pop("text", None)
         if not isinstance(text, str):  # absent: the answer is its own text
             import json
@@ -111,16 +116,16 @@ def build_server(service: McpService) -> SemcodeMCP:
             description="What the code does, in plain words (\"retry HTTP requests with "
                         "backoff\"), or an identifier.")],
         limit: Annotated[int, Field(ge=1, le=50, description="Most hits to return.")] = 8,
-        mode: Annotated[Literal["hybrid", "lexical", "dense"], Field(
+        mode: Annotated[ModeName, Field(
             description="hybrid (default): words and meaning; lexical: words only; "
-                        "dense: meaning only.")] = "hybrid",
+                        "dense: meaning only.")] = SearchMode.HYBRID.value,
         languages: Annotated[list[str], Field(
             description="Only these languages (tree-sitter names: python, typescript, "
                         "go, rust, ...).")] = [],  # noqa: B006 (pydantic copies defaults)
         paths: Annotated[list[str], Field(
             description="Only paths matching these gitignore-style globs, relative to the "
                         "workspace (\"src/**\", \"*.py\").")] = [],  # noqa: B006
-        contents: Annotated[list[ContentKind], Field(
+        contents: Annotated[list[ContentName], Field(
             description="Only these kinds of content (empty: all). 'code' leaves out "
                         "tests, examples, docs and generated files.")] = [],  # noqa: B006
         max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,

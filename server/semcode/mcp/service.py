@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import semcode
-from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.heap import settle_heap
 from semcode.index.indexer import IndexStatus, SyncReport
+from semcode.kinds import AnswerKind, Role, SearchMode, Stage
+from semcode.messages import first_line
 from semcode.search.engine import (
+    CONTENT_KINDS,
     Engine,
     Hit,
     SearchError,
@@ -41,7 +43,6 @@ DEFAULT_MAX_TOKENS = 600
 MIN_MAX_TOKENS = 100
 MAX_MAX_TOKENS = 20_000
 EMBED_SLICE_S = 5.0  # embed_pending budget per call, as in the language server
-_SEARCH_FIELDS = {f.name for f in dataclasses.fields(SearchRequest)}
 
 
 class ToolFailure(Exception):
@@ -112,7 +113,7 @@ class McpService:
             try:
                 load()
             except Exception as exc:  # ModelSet records why; status() shows it
-                log.warning("loading a model failed: %s", one_line(exc))
+                log.warning("loading a model failed: %s", first_line(exc))
 
     def _model_ready(self, role: str) -> bool:
         """False while the model is still to be loaded; a model that is off, missing or
@@ -128,7 +129,7 @@ class McpService:
             self.sync()
             settle_heap()  # no full collection over the loaded index during a tool call
         except Exception as exc:  # reported by status() and by the next tool call
-            self.state, self.error = ServeState.ERROR, one_line(exc)
+            self.state, self.error = ServeState.ERROR, first_line(exc)
             log.warning("indexing %s failed: %s", self.root, self.error)
             return
         while not self._stop.is_set():
@@ -137,7 +138,7 @@ class McpService:
                 report = self.engine.embed_pending(cancel=self._stop, budget_s=EMBED_SLICE_S)
             except Exception as exc:
                 report = None
-                self.last_embed_error = one_line(exc)
+                self.last_embed_error = first_line(exc)
                 log.warning("embedding stopped: %s", self.last_embed_error)
             if report is not None:
                 self.last_embed_error = report.error
@@ -157,7 +158,7 @@ class McpService:
             try:
                 self.engine.flush()
             except Exception as exc:
-                log.warning("saving the index failed: %s", one_line(exc))
+                log.warning("saving the index failed: %s", first_line(exc))
 
     def sync(self) -> SyncReport:
         """Pick up changes on disk (cheap when nothing changed: one stat per file)."""
@@ -187,16 +188,12 @@ class McpService:
             if unknown:
                 raise ToolFailure(f"unknown content kind {unknown[0]!r}; use one of "
                                   f"{', '.join(CONTENT_KINDS)}")
-            if "contents" in _SEARCH_FIELDS:
-                fields["contents"] = tuple(contents)
-            else:
-                notices.append("this semcode cannot filter by content kind yet: "
-                               "`contents` was ignored")
-        if mode != "lexical" and not self._model_ready("embedder"):
-            fields["mode"] = "lexical"
+            fields["contents"] = tuple(contents)
+        if mode != SearchMode.LEXICAL and not self._model_ready(Role.EMBEDDER):
+            fields["mode"] = SearchMode.LEXICAL
             notices.append("semantic search is still loading its model (see `status`): "
                            "this answer is lexical")
-        if self.settings.rerank and not self._model_ready("reranker"):
+        if self.settings.rerank and not self._model_ready(Role.RERANKER):
             fields["rerank"] = False
             notices.append("the reranker is still loading (see `status`): this answer is "
                            "not reranked")
@@ -242,10 +239,12 @@ class McpService:
         defs = exact or defs  # exact case first; otherwise case-insensitive matches
         merged = _merge_pieces(defs)
         notices = [] if merged else [f"no definition named {name!r} in the index"]
-        hits = [Hit(i, c, 1.0, {"symbol": StageScore(n, 1.0)})
+        hits = [Hit(i, c, 1.0, {Stage.SYMBOL: StageScore(n, 1.0)})
                 for n, (i, c) in enumerate(merged[:limit], start=1)]
-        response = SearchResponse(hits, False, "symbol", notices)
-        answer = self._answer(response, max_tokens, [])
+        # Found by name, not searched: the answer says so (AnswerKind.SYMBOL), whatever the
+        # response's mode (the name index is the lexical side).
+        response = SearchResponse(hits, False, SearchMode.LEXICAL, notices)
+        answer = self._answer(response, max_tokens, [], kind=AnswerKind.SYMBOL)
         if len(merged) > limit:
             answer["notices"].append(f"{len(merged) - limit} more definitions named "
                                      f"{name!r} were left out (raise `limit`)")
@@ -255,7 +254,7 @@ class McpService:
         """The `status` tool: the serving state, the index and the models."""
         index = self.engine.status()
         models = self.engine.models.status()
-        degraded = list(self.engine.models.notices())
+        degraded = [n.line() for n in self.engine.models.notices()]
         if pending := index.pending_embeddings:
             degraded.append(f"semantic search covers {index.embedded} of "
                             f"{index.chunks} chunks ({pending} still being embedded)")
@@ -285,14 +284,15 @@ class McpService:
         return rel
 
     def _answer(self, response: SearchResponse, max_tokens: int, notices: list[str],
-                query: str | None = None) -> dict[str, Any]:
+                query: str | None = None, kind: AnswerKind | None = None) -> dict[str, Any]:
+        """The tool answer; its `mode` is `kind` (a symbol lookup) or the mode the search used."""
         all_notices = [*notices, *response.notices]
         reserved = sum(len(n) + 10 for n in all_notices) + 80  # notices + the "left out" one
         hits, text, omitted = render_hits(response, max_tokens, reserved)
         if omitted:
             all_notices.append(f"{omitted} more hits did not fit in max_tokens={max_tokens}")
-        out: dict[str, Any] = {"mode": response.mode, "reranked": response.reranked,
-                               "hits": hits, "notices": all_notices}
+        out: dict[str, Any] = {"mode": kind or AnswerKind(response.mode),
+                               "reranked": response.reranked, "hits": hits, "notices": all_notices}
         if query is not None:
             out = {"query": query, **out}
         lines = [f"semcode: {n}" for n in all_notices]
@@ -342,9 +342,8 @@ def hit_meta(rank: int, score: float, chunk: Chunk) -> dict[str, Any]:
         "kind": chunk.kind.name.lower(),
         "language": chunk.language,
     }
-    content = getattr(chunk, "content", None)
-    if content:
-        meta["content"] = content
+    if chunk.content:
+        meta["content"] = chunk.content
     meta["score"] = round(score, 4)
     return meta
 
@@ -363,6 +362,15 @@ def render_hits(response: SearchResponse, max_tokens: int,
     a trimmed body ends with a line saying how much is left out. Returns (hits as
     dicts, the text an agent reads, hits left out)."""
     budget = max(max_tokens, 1) * CHARS_PER_TOKEN - reserved_chars
+    items, used = _headers_that_fit(response, budget)
+    _fill_bodies(items, used, budget)
+    hits, text = _shape(items)
+    return hits, text, len(response.hits) - len(items)
+
+
+def _headers_that_fit(response: SearchResponse, budget: int) -> tuple[list[_Item], int]:
+    """The hits whose headers fit `budget`, best first (the best hit's first code line
+    too), and the characters they use."""
     items: list[_Item] = []
     used = 0
     for rank, hit in enumerate(response.hits, start=1):
@@ -377,14 +385,12 @@ def render_hits(response: SearchResponse, max_tokens: int,
                 _first_line_cost(items[0]) <= budget - used:
             items[0].shown = 1  # the best hit's signature comes before other hits' headers
             used += _first_line_cost(items[0])
-    omitted = len(response.hits) - len(items)
+    return items, used
 
-    def line_cost(line: str) -> int:
-        """Characters a code line costs in the answer (its newline included)."""
-        return len(line) + 1
 
-    marker_cost = _MARKER_COST
-    # Pass 1: the first line of every body (usually the signature), best first.
+def _fill_bodies(items: list[_Item], used: int, budget: int) -> None:
+    """Show as much of each body as fits (`_Item.shown`): first every body's first line
+    (usually the signature), best first, then the rest, best hit first, line by line."""
     for item in items:
         if not item.code_lines or item.shown:
             continue
@@ -392,16 +398,19 @@ def render_hits(response: SearchResponse, max_tokens: int,
         if used + cost <= budget:
             item.shown = 1
             used += cost
-    # Pass 2: the rest of each body, best hit first, line by line while it fits.
     for item in items:
         while item.shown and item.shown < len(item.code_lines):
-            cost = line_cost(item.code_lines[item.shown])
+            cost = len(item.code_lines[item.shown]) + 1  # the line and its newline
             if item.shown + 1 == len(item.code_lines):
-                cost -= marker_cost + len(item.meta["path"])  # no marker when all is shown
+                cost -= _MARKER_COST + len(item.meta["path"])  # no marker when all is shown
             if used + cost > budget:
                 break
             item.shown += 1
             used += cost
+
+
+def _shape(items: list[_Item]) -> tuple[list[dict[str, Any]], str]:
+    """The hits as dicts (with the code shown) and the text an agent reads."""
     blocks = []
     hits = []
     for item in items:
@@ -418,7 +427,7 @@ def render_hits(response: SearchResponse, max_tokens: int,
         if item.shown:
             block += f"\n```{_fence_lang(item.meta['language'])}\n{code}\n```"
         blocks.append(block)
-    return hits, "\n".join(blocks), omitted
+    return hits, "\n".join(blocks)
 
 
 _MARKER_COST = 40  # "… (trimmed: read path:a-b)", beyond the path
@@ -432,9 +441,3 @@ def _first_line_cost(item: _Item) -> int:
 def _fence_lang(language: str) -> str:
     return {"text": "", "c_sharp": "csharp", "tsx": "tsx"}.get(language, language)
 
-
-def one_line(exc: BaseException) -> str:
-    """The first line of an exception's message (or its type name), for one-line errors."""
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else ""
-    return first or type(exc).__name__

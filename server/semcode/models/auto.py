@@ -19,7 +19,8 @@ settings) because this one depends on the machine (`machine.py`).
 from __future__ import annotations
 
 from semcode.config import Settings
-from semcode.models.backends import AUTO, Role, choose_backend, remote_url
+from semcode.kinds import Role
+from semcode.models.backends import AUTO, choose_backend, remote_url
 from semcode.models.builtin import BUILTIN, embedder_folder
 from semcode.models.machine import cpu_tokens_per_second, detect_hardware
 
@@ -54,14 +55,14 @@ def cpu_embedding_model() -> str:
 def model_for(settings: Settings, role: Role) -> tuple[str, str]:
     """(the model spec to load, why) for a role; "auto" resolved for this machine. An
     explicit setting is returned as is, with an empty reason."""
-    raw = settings.reranker_model if role == "reranker" else settings.embedding_model
+    raw = settings.reranker_model if role == Role.RERANKER else settings.embedding_model
     if raw.strip().lower() != AUTO:
         return raw, ""
     if remote_url(settings, role).strip() and settings.backend in ("auto", "remote"):
-        spec = GPU_RERANKER_MODEL if role == "reranker" else GPU_EMBEDDING_MODEL
+        spec = GPU_RERANKER_MODEL if role == Role.RERANKER else GPU_EMBEDDING_MODEL
         return spec, "auto: a remote server runs the models"
     hw = detect_hardware()
-    if role == "embedder":
+    if role == Role.EMBEDDER:
         if hw.gpu:
             return GPU_EMBEDDING_MODEL, f"auto: {hw.why}: Qwen3-Embedding-0.6B"
         return cpu_embedding_model(), (f"auto: {hw.why}: the static code model "
@@ -75,7 +76,7 @@ def model_for(settings: Settings, role: Role) -> tuple[str, str]:
 
 
 def backend_for(settings: Settings, role: str) -> tuple[str, str]:
-    """choose_backend() for a ModelSet role ("embedder", "query_embedder", "reranker"),
+    """choose_backend() for a ModelSet role (Role.EMBEDDER, "query_embedder", Role.RERANKER),
     with `auto` models resolved first."""
-    spec, _ = model_for(settings, "reranker" if role == "reranker" else "embedder")
+    spec, _ = model_for(settings, Role.RERANKER if role == Role.RERANKER else Role.EMBEDDER)
     return choose_backend(settings.backend, spec, remote_url(settings, role))

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 from semcode.config import Settings, model_is_off
+from semcode.kinds import Role
 from semcode.models.builtin import is_builtin
 from semcode.models.machine import is_apple_silicon
 
 BACKENDS = ("llama.cpp", "mlx", "remote", "model2vec")
-Role = Literal["embedder", "reranker"]  # what a model is for
 AUTO = "auto"
 
 
@@ -128,6 +127,6 @@ def remote_url(settings: Settings, role: str) -> str:
     """The server a role's model runs on with the remote backend: `remote_url`, or for
     the reranker `remote_reranker_url` when that is set. "" when none is."""
     url = settings.remote_url or ""
-    if role == "reranker":
+    if role == Role.RERANKER:
         url = settings.remote_reranker_url or url
     return url

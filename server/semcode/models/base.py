@@ -23,6 +23,12 @@ class ModelError(RuntimeError):
     for the user (no traceback): the engine degrades instead of failing."""
 
 
+class ModelMissing(ModelError):
+    """The model is not on this machine: no such local file or folder, not in the hub
+    cache (offline, or not downloaded yet), or the download failed. The registry reports
+    it as `missing` (fetching it may help), not as a broken model."""
+
+
 @dataclass(frozen=True)
 class EmbeddingProfile:
     """How a particular embedding model wants its inputs.

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from semcode.config import Settings
-from semcode.models.backends import Role, remote_url
+from semcode.kinds import Role
+from semcode.models.backends import remote_url
 from semcode.models.base import Embedder, EmbeddingProfile, ModelError, Reranker
+from semcode.models.hub import ModelSpec, resolve_model_file, resolve_model_folder
 from semcode.models.profiles import get_embedding_profile
 
 if TYPE_CHECKING:
@@ -66,7 +68,6 @@ def _explicit_profile(settings: Settings) -> EmbeddingProfile | None:
 
 def _build_llama_cpp(req: ModelRequest) -> Embedder | Reranker:
     from . import llama_cpp
-    from .registry import ModelSpec, resolve_model_file
 
     spec = ModelSpec.parse(req.spec)
     if spec.repo_id and not spec.filename:
@@ -74,7 +75,7 @@ def _build_llama_cpp(req: ModelRequest) -> Embedder | Reranker:
                          f"(hf:OWNER/REPO/FILE.gguf)")
     path = resolve_model_file(spec, req.offline, req.download)
     s = req.settings
-    if req.role == "reranker":
+    if req.role == Role.RERANKER:
         return llama_cpp.LlamaCppReranker(path, n_threads=s.n_threads,
                                           n_gpu_layers=s.n_gpu_layers,
                                           max_doc_tokens=s.rerank_doc_tokens)
@@ -87,7 +88,7 @@ def _build_mlx(req: ModelRequest) -> Embedder | Reranker:
     from .mlx import MlxEmbedder, MlxReranker
 
     s = req.settings
-    if req.role == "reranker":
+    if req.role == Role.RERANKER:
         return MlxReranker(req.spec, offline=req.offline, max_doc_tokens=s.rerank_doc_tokens)
     return MlxEmbedder(req.spec, profile=_explicit_profile(s),
                        batch_tokens=s.embed_batch_tokens, offline=req.offline)
@@ -97,7 +98,7 @@ def remote_config(settings: Settings, role: str) -> RemoteConfig:
     """The remote backend's connection settings for a role's model."""
     from .remote import RemoteConfig
 
-    model = (settings.remote_reranker_model if role == "reranker"
+    model = (settings.remote_reranker_model if role == Role.RERANKER
              else settings.remote_embedding_model)
     return RemoteConfig(
         base_url=remote_url(settings, role),
@@ -112,16 +113,15 @@ def _build_remote(req: ModelRequest) -> Embedder | Reranker:
     from .remote import RemoteEmbedder, RemoteReranker
 
     cfg = remote_config(req.settings, req.role)
-    if req.role == "reranker":
+    if req.role == Role.RERANKER:
         return RemoteReranker(cfg)
     return RemoteEmbedder(cfg, profile=_explicit_profile(req.settings))
 
 
 def _build_model2vec(req: ModelRequest) -> Embedder | Reranker:
-    from .registry import ModelSpec, resolve_model_folder
     from .static import StaticEmbedder
 
-    if req.role == "reranker":
+    if req.role == Role.RERANKER:
         raise ModelError(f"{req.spec} is a static embedding model, not a reranker")
     folder = resolve_model_folder(ModelSpec.parse(req.spec), req.offline, req.download)
     profile = _explicit_profile(req.settings)

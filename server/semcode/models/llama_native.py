@@ -17,7 +17,7 @@ from collections import deque
 from pathlib import Path
 from types import ModuleType
 
-from .base import ModelError
+from .base import ModelError, ModelMissing
 
 # llama.cpp's enum llama_pooling_type.
 _POOLING_IDS = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}
@@ -143,7 +143,7 @@ class LlamaModel:
         global _log_verbose
         self.path = Path(path)
         if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
+            raise ModelMissing(f"model file not found: {self.path}")
         try:
             with open(self.path, "rb") as f:
                 magic = f.read(4)

@@ -40,6 +40,7 @@ from .base import (
     EmbeddingProfile,
     ModelError,
     ModelInfo,
+    ModelMissing,
     ProgressFn,
     RerankerProfile,
 )
@@ -99,7 +100,7 @@ def resolve_mlx_model(spec: str | os.PathLike[str], offline: bool = False) -> Pa
             raise ModelError(f"not an MLX/Hugging Face model folder (no config.json): {local}")
         return local
     if text.count("/") != 1 or text.startswith(("/", ".", "~")):
-        raise ModelError(f"model folder not found: {local}")
+        raise ModelMissing(f"model folder not found: {local}")
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken"]
@@ -107,12 +108,12 @@ def resolve_mlx_model(spec: str | os.PathLike[str], offline: bool = False) -> Pa
         return Path(snapshot_download(text, allow_patterns=patterns, local_files_only=True))
     except Exception:  # noqa: BLE001 - not cached
         if offline:
-            raise ModelError(f"model {text} is not in the cache (offline mode)") from None
+            raise ModelMissing(f"model {text} is not in the cache (offline mode)") from None
     try:
         return Path(snapshot_download(text, allow_patterns=patterns))
     except Exception as e:  # noqa: BLE001
         line = (str(e).strip().splitlines() or [""])[0]
-        raise ModelError(f"cannot download {text}: {type(e).__name__}: {line}") from None
+        raise ModelMissing(f"cannot download {text}: {type(e).__name__}: {line}") from None
 
 
 def folder_identity(path: Path) -> str:

@@ -22,6 +22,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TypeVar
 
+from semcode.kinds import Role
+
 from .base import EmbeddingProfile, ModelError, RerankerProfile
 
 # --------------------------------------------------------------------------- embedders
@@ -255,7 +257,7 @@ def reranker_template(profile: RerankerProfile) -> RerankTemplate:
 
 def get_reranker_profile(name: str) -> RerankerProfile:
     """The reranker profile called `name`."""
-    return _named_profile(RERANKER_PROFILES, name, "reranker")
+    return _named_profile(RERANKER_PROFILES, name, Role.RERANKER)
 
 
 def detect_reranker_profile(gguf_metadata: Mapping[str, object], file_name: str

@@ -22,14 +22,15 @@ import json
 import os
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from itertools import chain, islice
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..chunks import SymbolKind
+from ..messages import first_line
 from ..words import code_words
 from .base import EmbeddingProfile, ModelError, ModelInfo, ProgressFn
 from .builtin import model_meta
@@ -192,44 +193,13 @@ class StaticEmbedder(DescribedEmbedder):
 
     def __init__(self, folder: str | os.PathLike[str], profile: EmbeddingProfile | None = None,
                  max_tokens: int | None = None) -> None:
-        from safetensors import safe_open
-        from tokenizers import Tokenizer
-
         self.folder = Path(folder)
-        layout = find_layout(self.folder)
-        if layout is None:
-            raise ModelError(f"{self.folder} is not a model2vec model (expected config.json, "
-                             f"model.safetensors and tokenizer.json)")
-        config_path, weights_path, tokenizer_path, tensor = layout
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-            if not isinstance(config, dict):
-                config = {}
-            with safe_open(str(weights_path), framework="numpy") as f:
-                names = set(f.keys())
-                if tensor not in names:
-                    raise ModelError(f"{weights_path}: no {tensor!r} tensor")
-                table = f.get_tensor(tensor)
-                weights = f.get_tensor("weights") if "weights" in names else None
-                mapping = f.get_tensor("mapping") if "mapping" in names else None
-            self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
-        except ModelError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - a broken file is one line for the user
-            first = (str(exc).strip().splitlines() or [""])[0]
-            raise ModelError(f"cannot read {self.folder}: {type(exc).__name__}: {first}") from None
-        if table.ndim != 2 or table.shape[0] == 0:
-            raise ModelError(f"{weights_path}: {tensor} has shape {table.shape}")
+        files = _read_model_files(self.folder)
+        config, config_path, weights_path, tokenizer_path = (
+            files.config, files.config_path, files.weights_path, files.tokenizer_path)
+        self._tokenizer = files.tokenizer
         vocab = self._tokenizer.get_vocab_size(with_added_tokens=True)
-        # Fold the per-token weights and the vocabulary mapping into one float32 table
-        # indexed by token id: the hot loop is then a gather and a mean.
-        table = table.astype(np.float32)
-        if mapping is not None:
-            table = table[np.asarray(mapping, dtype=np.int64)]
-        if weights is not None:
-            table = table * np.asarray(weights, dtype=np.float32)[: len(table), None]
-        if len(table) < vocab:
-            raise ModelError(f"{weights_path}: {len(table)} vectors for a vocabulary of {vocab}")
+        table = _token_table(files, vocab)
         self._table = np.ascontiguousarray(table)
         self._unk = _unk_token_id(self._tokenizer)
         if self._unk is not None and self._unk < len(self._table):
@@ -378,3 +348,66 @@ def _unk_token_id(tokenizer: Tokenizer) -> int | None:
     except (ValueError, KeyError, TypeError):
         return None
     return int(unk_id) if isinstance(unk_id, int) else None
+
+
+@dataclass
+class _ModelFiles:
+    """What a model2vec folder holds, read: its config, the embedding table and the
+    optional per-token weights and vocabulary mapping, and the tokenizer."""
+
+    config: dict[str, Any]
+    config_path: Path
+    weights_path: Path
+    tokenizer_path: Path
+    tensor: str
+    table: np.ndarray
+    weights: np.ndarray | None
+    mapping: np.ndarray | None
+    tokenizer: Any  # tokenizers.Tokenizer
+
+
+def _read_model_files(folder: Path) -> _ModelFiles:
+    """Read a model2vec folder; anything missing or unreadable is one ModelError line."""
+    from safetensors import safe_open
+    from tokenizers import Tokenizer
+
+    layout = find_layout(folder)
+    if layout is None:
+        raise ModelError(f"{folder} is not a model2vec model (expected config.json, "
+                         f"model.safetensors and tokenizer.json)")
+    config_path, weights_path, tokenizer_path, tensor = layout
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+        if not isinstance(config, dict):
+            config = {}
+        with safe_open(str(weights_path), framework="numpy") as f:
+            names = set(f.keys())
+            if tensor not in names:
+                raise ModelError(f"{weights_path}: no {tensor!r} tensor")
+            table = f.get_tensor(tensor)
+            weights = f.get_tensor("weights") if "weights" in names else None
+            mapping = f.get_tensor("mapping") if "mapping" in names else None
+        tokenizer = Tokenizer.from_file(str(tokenizer_path))
+    except ModelError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken file is one line for the user
+        raise ModelError(f"cannot read {folder}: {first_line(exc, with_type=True)}") from None
+    return _ModelFiles(config, config_path, weights_path, tokenizer_path, tensor, table,
+                       weights, mapping, tokenizer)
+
+
+def _token_table(files: _ModelFiles, vocab: int) -> np.ndarray:
+    """The per-token weights and the vocabulary mapping folded into one float32 table
+    indexed by token id: the hot loop is then a gather and a mean."""
+    table = files.table
+    if table.ndim != 2 or table.shape[0] == 0:
+        raise ModelError(f"{files.weights_path}: {files.tensor} has shape {table.shape}")
+    table = table.astype(np.float32)
+    if files.mapping is not None:
+        table = table[np.asarray(files.mapping, dtype=np.int64)]
+    if files.weights is not None:
+        table = table * np.asarray(files.weights, dtype=np.float32)[: len(table), None]
+    if len(table) < vocab:
+        raise ModelError(f"{files.weights_path}: {len(table)} vectors for a vocabulary of "
+                         f"{vocab}")
+    return table

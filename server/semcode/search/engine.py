@@ -25,6 +25,7 @@ import numpy as np
 from semcode.config import Settings
 from semcode.index.indexer import Indexer, IndexStatus, Progress, ProgressFn, SyncReport
 from semcode.index.tokenizer import query_tokens
+from semcode.kinds import Role, SearchMode, Stage
 from semcode.models.base import ModelError
 from semcode.models.registry import ModelSet
 from semcode.search import ranking
@@ -39,6 +40,7 @@ from semcode.search.reranking import (
     rerank_document,
 )
 from semcode.search.results import (
+    CONTENT_KINDS,
     MAX_QUERY_CHARS,
     MODES,
     EmbedReport,
@@ -56,7 +58,8 @@ EMBED_BATCH_CHUNKS = 16  # small batches keep cancellation and budgets responsiv
 # The request and result types are part of the engine's API (the CLI, LSP and MCP import
 # them from here); they live in results.py so that the second stage can use them too.
 __all__ = ["Engine", "SearchRequest", "SearchResponse", "Hit", "StageScore", "Progress",
-           "SyncReport", "EmbedReport", "SearchError", "MODES", "MAX_QUERY_CHARS"]
+           "SyncReport", "EmbedReport", "SearchError", "MODES", "CONTENT_KINDS",
+           "MAX_QUERY_CHARS"]
 
 
 class Engine:
@@ -185,7 +188,7 @@ class Engine:
                         todo.setdefault(h, chunks[i].embedding_text())
                 computed: Sequence[np.ndarray] = []
                 try:
-                    with self.models.using("embedder", embedder):
+                    with self.models.using(Role.EMBEDDER, embedder):
                         if todo:
                             computed = list(embedder.embed_documents(list(todo.values())))
                 except ModelError as exc:  # the rest stays pending for the next pass
@@ -225,28 +228,7 @@ class Engine:
             notices.append(f"the index is incomplete ({owed}): results may be missing "
                            "until it is rebuilt")
         timings: dict[str, float] = {}
-        allow = self._filter(req)
-        lists: dict[str, list[tuple[int, float]]] = {}
-        mode = req.mode
-        capped = False  # a retriever had more candidates than the `candidates` it keeps
-
-        if mode in ("hybrid", "dense"):
-            t = time.perf_counter()
-            dense = self._dense(req.query, s.candidates, allow, notices)
-            timings["dense"] = _ms(t)
-            if dense is None:
-                mode = "lexical"  # degrade, and say so
-            else:
-                lists["dense"] = dense
-                capped |= len(dense) >= s.candidates  # nearest neighbours: always more
-        if mode in ("hybrid", "lexical"):
-            t = time.perf_counter()
-            tokens = query_tokens(req.query)
-            # One more than kept: whether the cap cut the list (top-k is deterministic).
-            found = self.indexer.lexical.search(tokens, s.candidates + 1, allow)
-            capped |= len(found) > s.candidates
-            lists["lexical"] = found[:s.candidates]
-            timings["lexical"] = _ms(t)
+        lists, mode, capped = self._retrieve(req, notices, timings)
 
         t = time.perf_counter()
         intent = classify_query(req.query)
@@ -275,11 +257,11 @@ class Engine:
             f = by_id[r.chunk_id]
             stages = {name: StageScore(rk, raw_scores[name][f.doc_id])
                       for name, rk in f.ranks.items()}
-            stages["fused"] = StageScore(r.fused_rank, f.score)
+            stages[Stage.FUSED] = StageScore(r.fused_rank, f.score)
             if params.enabled:
-                stages["ranking"] = StageScore(n, r.score, r.factors)
+                stages[Stage.RANKING] = StageScore(n, r.score, r.factors)
             hits.append(Hit(f.doc_id, r.chunk, r.score, stages))
-        timings["ranking"] = _ms(t)
+        timings[Stage.RANKING] = _ms(t)
         if capped and len(hits) < req.limit:  # fewer than asked, and there were more
             notices.append(f"the list was cut at {len(hits)} of the {req.limit} results asked: "
                            f"each retriever keeps its best {s.candidates} candidates "
@@ -287,11 +269,40 @@ class Engine:
         return SearchResponse(hits=hits[:req.limit], reranked=False, mode=mode, notices=notices,
                               timings_ms=timings, candidates=hits)
 
+    def _retrieve(self, req: SearchRequest, notices: list[str], timings: dict[str, float]
+                  ) -> tuple[dict[str, list[tuple[int, float]]], str, bool]:
+        """Each retriever's candidates for `req` (dense, lexical), the mode that really
+        ran (lexical when dense search is unavailable: `notices` says why), and whether a
+        retriever had more candidates than the `candidates` it keeps."""
+        s = self.settings
+        allow = self._filter(req)
+        lists: dict[str, list[tuple[int, float]]] = {}
+        mode = req.mode
+        capped = False
+        if mode in (SearchMode.HYBRID, SearchMode.DENSE):
+            t = time.perf_counter()
+            dense = self._dense(req.query, s.candidates, allow, notices)
+            timings[Stage.DENSE] = _ms(t)
+            if dense is None:
+                mode = SearchMode.LEXICAL  # degrade, and say so
+            else:
+                lists[Stage.DENSE] = dense
+                capped |= len(dense) >= s.candidates  # nearest neighbours: always more
+        if mode in (SearchMode.HYBRID, SearchMode.LEXICAL):
+            t = time.perf_counter()
+            tokens = query_tokens(req.query)
+            # One more than kept: whether the cap cut the list (top-k is deterministic).
+            found = self.indexer.lexical.search(tokens, s.candidates + 1, allow)
+            capped |= len(found) > s.candidates
+            lists[Stage.LEXICAL] = found[:s.candidates]
+            timings[Stage.LEXICAL] = _ms(t)
+        return lists, mode, capped
+
     def _dense(self, query: str, k: int, allow: Callable[[int], bool] | None,
                notices: list[str]) -> list[tuple[int, float]] | None:
         embedder = self.models.query_embedder()
         if embedder is None or not self._attach_embedder():
-            notices.extend(n for n in self.models.notices() if n.startswith("semantic"))
+            notices.extend(n.line() for n in self.models.notices() if n.role == Role.EMBEDDER)
             return None
         vectors = self.indexer.vectors
         if vectors is None or len(vectors) == 0:
@@ -341,7 +352,8 @@ class Engine:
             return first
         reranker = self.models.reranker()
         if reranker is None:
-            first.notices.extend(n for n in self.models.notices() if n.startswith("reranking"))
+            first.notices.extend(n.line() for n in self.models.notices()
+                                 if n.role == Role.RERANKER)
             return first
         candidates = first.candidates
         budget_ms = self.settings.rerank_budget_ms
@@ -359,7 +371,7 @@ class Engine:
 
         scores: list[float] = []
         try:
-            with self.models.using("reranker", reranker):
+            with self.models.using(Role.RERANKER, reranker):
                 if cancel is not None and cancel.is_set():
                     return first
                 if reranker.tokens_per_second() is None and budget_ms and limit > RERANK_PROBE:
@@ -382,7 +394,7 @@ class Engine:
             return first  # stopped early: the partial order is not worth showing
         reranked = apply_rerank_scores(head, tail, scores)
         timings = dict(first.timings_ms)
-        timings["rerank"] = _ms(t)
+        timings[Stage.RERANK] = _ms(t)
         return SearchResponse(hits=reranked[:req.limit], reranked=True, mode=first.mode,
                               notices=first.notices, timings_ms=timings, candidates=reranked)
 
@@ -405,22 +417,22 @@ class Engine:
                       if c.start_line <= line <= c.end_line]
         if not containing:
             notices.append(f"no indexed symbol at {rel_path}:{line}")
-            return SearchResponse([], False, "dense", notices)
+            return SearchResponse([], False, SearchMode.DENSE, notices)
         _, chunk_id = min(containing)
         if not self._attach_embedder() or self.indexer.vectors is None:
-            notices.extend(n for n in self.models.notices() if n.startswith("semantic"))
-            return SearchResponse([], False, "dense", notices)
+            notices.extend(n.line() for n in self.models.notices() if n.role == Role.EMBEDDER)
+            return SearchResponse([], False, SearchMode.DENSE, notices)
         vector = self.indexer.vectors.get(chunk_id)
         if vector is None:
             notices.append("that symbol has not been embedded yet")
-            return SearchResponse([], False, "dense", notices)
+            return SearchResponse([], False, SearchMode.DENSE, notices)
         found = self.indexer.vectors.search(np.asarray(vector, dtype=np.float32), limit + 1,
                                             lambda i: i != chunk_id)
         found = found[:limit]
         found_chunks = self.indexer.chunks(i for i, _ in found)
-        hits = [Hit(i, found_chunks[i], score, {"dense": StageScore(rank, score)})
+        hits = [Hit(i, found_chunks[i], score, {Stage.DENSE: StageScore(rank, score)})
                 for rank, (i, score) in enumerate(found, start=1) if i in found_chunks]
-        return SearchResponse(hits, False, "dense", notices, {"dense": _ms(t)})
+        return SearchResponse(hits, False, SearchMode.DENSE, notices, {Stage.DENSE: _ms(t)})
 
     # ================================================================ status
     def status(self) -> IndexStatus:

@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from semcode.kinds import QueryIntent, Stage
+
 if TYPE_CHECKING:
     from _typeshed import SupportsRichComparison
 
@@ -61,8 +63,8 @@ def intent_weights(intent_kind: str, lexical: float, dense: float,
     leans lexical (the dense weight is scaled by `identifier_dense`), a sentence leans
     dense (the lexical weight is scaled by `natural_lexical`); a sentence naming an
     identifier keeps the configured weights."""
-    if intent_kind == "identifier":
+    if intent_kind == QueryIntent.IDENTIFIER:
         dense *= identifier_dense
-    elif intent_kind == "natural":
+    elif intent_kind == QueryIntent.NATURAL:
         lexical *= natural_lexical
-    return {"lexical": lexical, "dense": dense}
+    return {Stage.LEXICAL: lexical, Stage.DENSE: dense}

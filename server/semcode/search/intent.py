@@ -19,10 +19,12 @@ import re
 from dataclasses import dataclass, field
 
 from semcode.index.tokenizer import STOPWORDS, split_identifier, tokenize
+from semcode.kinds import ContentKind, QueryIntent
 
-IDENTIFIER = "identifier"
-NATURAL = "natural"
-MIXED = "mixed"
+# The query kinds under their old names (their home is `QueryIntent`).
+IDENTIFIER = QueryIntent.IDENTIFIER
+NATURAL = QueryIntent.NATURAL
+MIXED = QueryIntent.MIXED
 
 # A qualified identifier: a.b, a::b, a->b, Foo#bar, a\b (PHP), optional trailing ().
 _QUALIFIED = re.compile(r"^[A-Za-z_$][\w$]*(?:(?:\.|::|->|#|\\)[A-Za-z_$][\w$]*)+(?:\(\))?$")
@@ -55,20 +57,17 @@ _LOOKUP = """
 LOOKUP_WORDS = frozenset(_LOOKUP.split())
 
 # Words that ask for a content kind (lowercased query words).
-_KIND_WORDS: dict[str, str] = {
-    "test": "test", "tests": "test", "testing": "test", "tested": "test", "spec": "test",
-    "specs": "test", "unittest": "test", "unittests": "test", "pytest": "test",
-    "fixture": "test", "fixtures": "test", "mock": "test", "mocks": "test",
-    "doc": "docs", "docs": "docs", "documentation": "docs", "documented": "docs",
-    "readme": "docs", "changelog": "docs", "guide": "docs", "tutorial": "docs",
-    "example": "example", "examples": "example", "sample": "example", "samples": "example",
-    "demo": "example", "demos": "example", "benchmark": "example", "benchmarks": "example",
-    "config": "config", "configuration": "config", "yaml": "config", "toml": "config",
-    "json": "config", "settings": "config", "ini": "config",
-    "stub": "declaration", "stubs": "declaration", "typings": "declaration",
-    "declaration": "declaration", "declarations": "declaration", "header": "declaration",
-    "headers": "declaration", "vendored": "generated", "generated": "generated",
+_WORDS_OF_KIND: dict[ContentKind, str] = {
+    ContentKind.TEST: """test tests testing tested spec specs unittest unittests pytest
+                         fixture fixtures mock mocks""",
+    ContentKind.DOCS: "doc docs documentation documented readme changelog guide tutorial",
+    ContentKind.EXAMPLE: "example examples sample samples demo demos benchmark benchmarks",
+    ContentKind.CONFIG: "config configuration yaml toml json settings ini",
+    ContentKind.DECLARATION: "stub stubs typings declaration declarations header headers",
+    ContentKind.GENERATED: "vendored generated",
 }
+_KIND_WORDS: dict[str, ContentKind] = {word: kind for kind, words in _WORDS_OF_KIND.items()
+                                       for word in words.split()}
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ from dataclasses import dataclass, field
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.tokenizer import tokenize
+from semcode.kinds import ContentKind
 from semcode.search.intent import IDENTIFIER, NATURAL, Intent, normalise
 
 CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.Struct,
@@ -55,24 +56,25 @@ CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.
 
 @dataclass(frozen=True)
 class RankingParams:
-    """The ranking step's parameters, one per `rank_*` setting."""
+    """The ranking step's parameters, one per `rank_*` setting. No defaults here: the
+    `Settings` fields are their one home, and `from_settings` the way to build them."""
 
-    enabled: bool = True
-    base: str = "score"  # "rrf": the fused score; "score": the retrievers' own scores
-    weights: dict[str, float] = field(default_factory=dict)  # per retriever, for "score"
-    priors: dict[str, float] = field(default_factory=dict)  # content kind -> multiplier
-    prior_module: float = 1.0
-    lift: float = 1.0
-    definition: float = 0.0
-    definition_normalised: float = 0.8
-    definition_stem: float = 0.4
-    definition_mixed: float = 0.5
-    definition_natural: float = 0.5
-    path: float = 0.0
-    container: float = 0.0
-    file_decay: float = 1.0
-    file_keep: int = 1
-    depth: int = 100
+    enabled: bool
+    base: str  # "rrf": the fused score; "score": the retrievers' own scores
+    weights: dict[str, float]  # per retriever, for "score"
+    priors: dict[str, float]  # content kind -> multiplier
+    prior_module: float
+    lift: float
+    definition: float
+    definition_normalised: float
+    definition_stem: float
+    definition_mixed: float
+    definition_natural: float
+    path: float
+    container: float
+    file_decay: float
+    file_keep: int
+    depth: int
 
     @classmethod
     def from_settings(cls, s: Settings, weights: dict[str, float] | None = None
@@ -80,11 +82,12 @@ class RankingParams:
         """The parameters from Settings, with the retrievers' weights for the `score` base."""
         return cls(weights=dict(weights or {}),
             enabled=s.ranking, base=s.rank_base,
-            priors={"test": s.rank_prior_test, "example": s.rank_prior_example,
-                    "docs": s.rank_prior_docs, "config": s.rank_prior_config,
-                    "generated": s.rank_prior_generated,
-                    "declaration": s.rank_prior_declaration,
-                    "reexport": s.rank_prior_reexport},
+            priors={ContentKind.TEST: s.rank_prior_test,
+                    ContentKind.EXAMPLE: s.rank_prior_example,
+                    ContentKind.DOCS: s.rank_prior_docs, ContentKind.CONFIG: s.rank_prior_config,
+                    ContentKind.GENERATED: s.rank_prior_generated,
+                    ContentKind.DECLARATION: s.rank_prior_declaration,
+                    ContentKind.REEXPORT: s.rank_prior_reexport},
             prior_module=s.rank_prior_module, lift=s.rank_lift,
             definition=s.rank_definition, definition_normalised=s.rank_definition_normalised,
             definition_stem=s.rank_definition_stem, definition_mixed=s.rank_definition_mixed,
@@ -167,11 +170,11 @@ def _prior(chunk: Chunk, intent: Intent, p: RankingParams, factors: dict[str, fl
     if kind in intent.wants:
         if p.lift != 1.0:
             mult = factors[f"content:{kind}"] = p.lift
-    elif kind != "code":
+    elif kind != ContentKind.CODE:
         prior = p.priors.get(kind, 1.0)
         if prior != 1.0:
             mult = factors[f"content:{kind}"] = prior
-    if chunk.kind == SymbolKind.Module and kind == "code" and p.prior_module != 1.0:
+    if chunk.kind == SymbolKind.Module and kind == ContentKind.CODE and p.prior_module != 1.0:
         factors["module"] = p.prior_module
         mult *= p.prior_module
     return mult

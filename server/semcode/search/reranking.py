@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from semcode.chunks import Chunk
+from semcode.kinds import Stage
 from semcode.search.results import Hit, StageScore
 
 RERANK_PROBE = 2  # documents scored first to measure a cold reranker's speed
@@ -51,7 +52,7 @@ def apply_rerank_scores(head: Sequence[Hit], tail: Sequence[Hit],
     for rank, n in enumerate(order, start=1):
         h = head[n]
         stages = dict(h.stages)
-        stages["rerank"] = StageScore(rank, scores[n])
+        stages[Stage.RERANK] = StageScore(rank, scores[n])
         reranked.append(Hit(h.chunk_id, h.chunk, scores[n], stages))
     floor = min(scores) if scores else 0.0
     for n, h in enumerate(tail):

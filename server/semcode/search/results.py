@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk
+from semcode.kinds import ContentKind, SearchMode
 from semcode.search.paths import PathGlobError, compile_globs
 
-# The one home of the search modes and the query length cap: the LSP params, the MCP
-# tool and the evaluation runner import them (through engine.py).
-MODES = ("hybrid", "lexical", "dense")
+# The search modes and content kinds as tuples for membership checks and messages (their
+# home is semcode/kinds.py); the one home of the query length cap.
+MODES: tuple[SearchMode, ...] = tuple(SearchMode)
+CONTENT_KINDS: tuple[ContentKind, ...] = tuple(ContentKind)
 MAX_QUERY_CHARS = 10_000
 
 
@@ -28,7 +29,7 @@ class SearchRequest:
 
     query: str
     limit: int = 20
-    mode: str = "hybrid"
+    mode: str = SearchMode.HYBRID
     languages: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()  # gitignore-style globs on workspace-relative paths
     kinds: tuple[int, ...] = ()  # SymbolKind values

@@ -169,7 +169,6 @@ class Workspace:
             return
         self.rules.load(dir_rel, names)  # this directory's rule files, fresh
         skipped = self.skipped
-        root_real = str(self.root)
         for e in entries:
             rel = _join(dir_rel, e.name)
             if not valid_name(e.name):  # undecodable bytes: no URI, no database key
@@ -188,19 +187,8 @@ class Workspace:
             abs_path = dir_abs / e.name
             real = dir_real + os.sep + e.name
             if is_link:
-                target = os.path.realpath(abs_path)
-                if not os.path.exists(target):
-                    skipped.append((rel, SkipReason.UNREADABLE))
-                    continue
-                if target != root_real and not target.startswith(root_real + os.sep):
-                    skipped.append((rel, SkipReason.SYMLINK_OUTSIDE))
-                    continue
-                if is_dir and (dir_real == target or dir_real.startswith(target + os.sep)):
-                    skipped.append((rel + "/", SkipReason.SYMLINK_LOOP))
-                    continue
-                target_rel = os.path.relpath(target, root_real).replace(os.sep, "/")
-                if target_rel != "." and self.rules.is_included(target_rel):
-                    skipped.append((rel + "/" if is_dir else rel, SkipReason.SYMLINK_DUPLICATE))
+                target = self._link_target(rel, is_dir, abs_path, dir_real)
+                if target is None:
                     continue
                 real = target
             if is_dir:
@@ -217,22 +205,49 @@ class Workspace:
                 yield from self._walk(rel, abs_path, real, [*ancestors, rel], visited)
                 visited.discard(key)
                 continue
-            reason = name_reason(rel)
-            if reason is not None:
-                skipped.append((rel, reason))
-                continue
-            try:
-                st = e.stat()  # follows symlinks
-            except OSError:
-                skipped.append((rel, SkipReason.UNREADABLE))
-                continue
-            if not stat.S_ISREG(st.st_mode) or not os.access(abs_path, os.R_OK):
-                skipped.append((rel, SkipReason.UNREADABLE))
-                continue
-            if st.st_size > self.settings.max_file_bytes:
-                skipped.append((rel, SkipReason.TOO_LARGE))
-                continue
-            yield FileEntry(rel, abs_path, st.st_size, st.st_mtime_ns)
+            entry = self._file_entry(e, rel, abs_path)
+            if entry is not None:
+                yield entry
+
+    def _link_target(self, rel: str, is_dir: bool, abs_path: Path, dir_real: str) -> str | None:
+        """Where the symlink `rel` leads, or None (recorded in `skipped`) when it leads
+        nowhere, out of the workspace, into a loop, or to a path the walk includes anyway."""
+        root_real = str(self.root)
+        target = os.path.realpath(abs_path)
+        if not os.path.exists(target):
+            self.skipped.append((rel, SkipReason.UNREADABLE))
+            return None
+        if target != root_real and not target.startswith(root_real + os.sep):
+            self.skipped.append((rel, SkipReason.SYMLINK_OUTSIDE))
+            return None
+        if is_dir and (dir_real == target or dir_real.startswith(target + os.sep)):
+            self.skipped.append((rel + "/", SkipReason.SYMLINK_LOOP))
+            return None
+        target_rel = os.path.relpath(target, root_real).replace(os.sep, "/")
+        if target_rel != "." and self.rules.is_included(target_rel):
+            self.skipped.append((rel + "/" if is_dir else rel, SkipReason.SYMLINK_DUPLICATE))
+            return None
+        return target
+
+    def _file_entry(self, e: os.DirEntry[str], rel: str, abs_path: Path) -> FileEntry | None:
+        """The file `rel` as an entry, or None (recorded in `skipped`) when its name, type,
+        permissions or size leave it out."""
+        reason = name_reason(rel)
+        if reason is not None:
+            self.skipped.append((rel, reason))
+            return None
+        try:
+            st = e.stat()  # follows symlinks
+        except OSError:
+            self.skipped.append((rel, SkipReason.UNREADABLE))
+            return None
+        if not stat.S_ISREG(st.st_mode) or not os.access(abs_path, os.R_OK):
+            self.skipped.append((rel, SkipReason.UNREADABLE))
+            return None
+        if st.st_size > self.settings.max_file_bytes:
+            self.skipped.append((rel, SkipReason.TOO_LARGE))
+            return None
+        return FileEntry(rel, abs_path, st.st_size, st.st_mtime_ns)
 
     # ------------------------------------------------------------------ reading
     def read_text(self, rel_path: str) -> str:
