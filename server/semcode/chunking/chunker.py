@@ -51,7 +51,8 @@ from semcode.chunks import Chunk
 
 # Bump whenever the chunks produced for the same input change (the index stores it and
 # re-chunks everything when it differs).
-CHUNKER_VERSION = "3"  # 2: chunks carry a content kind; 3: flat tokens by default
+CHUNKER_VERSION = "4"  # 2: content kinds; 3: flat tokens by default; 4: more definitions
+# (JS prototype/exports/object-literal methods, accessors, bodyless declarations, enum constants)
 
 
 @dataclass(frozen=True)

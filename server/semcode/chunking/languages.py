@@ -34,6 +34,7 @@ are not derived from any upstream tags query.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -245,13 +246,146 @@ def _js_field(node: Node) -> Found | None:
     return Found(name, K.Method) if name is not None else None
 
 
+_JS_NAME = re.compile(r"[\w$]+(\.[\w$]+)*")
+_JS_ACCESSORS = frozenset({"get", "set", "value"})  # the function keys of a descriptor
+
+
+def _js_scope(target: Node | None) -> str | None:
+    """The container an assignment target spells: `Foo.prototype` -> "Foo",
+    `module.exports` / `exports` / `this` -> "", `app` -> "app"; None when it is not a
+    plain dotted name (`a[i]`, `f()`)."""
+    if target is None:
+        return None
+    text = _text(target)
+    if _JS_NAME.fullmatch(text) is None:
+        return None
+    parts = text.split(".")
+    if parts[-1] == "prototype":
+        parts.pop()
+    if parts[:2] == ["module", "exports"]:
+        parts = parts[2:]
+    elif parts[:1] in (["exports"], ["this"]):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _js_assignment(node: Node) -> Found | None:
+    # `Foo.prototype.bar = function` -> Foo.bar (a method); `exports.x = () => ...` -> x;
+    # `app.handle = function handle()` -> app.handle.
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    if left is None or right is None or left.type != "member_expression":
+        return None
+    if right.type not in _JS_FUNCTION_VALUES:
+        return None
+    prop = left.child_by_field_name("property")
+    obj = left.child_by_field_name("object")
+    scope = _js_scope(obj)
+    if prop is None or prop.type != "property_identifier" or scope is None:
+        return None
+    on_prototype = obj is not None and _text(obj).endswith(".prototype")
+    return Found(prop, K.Method if on_prototype else K.Function, scope=scope)
+
+
+def _js_object_scope(obj: Node) -> str:
+    """The container of an object literal's methods: the variable it initialises
+    (`const api = {...}` -> "api") or the target it is assigned to (`Foo.prototype =
+    {...}` -> "Foo", `module.exports = {...}` -> "")."""
+    parent = obj.parent
+    if parent is None:
+        return ""
+    if parent.type == "variable_declarator":
+        name = parent.child_by_field_name("name")
+        return _text(name) if name is not None and name.type == "identifier" else ""
+    if parent.type == "assignment_expression":
+        left = parent.child_by_field_name("left")
+        if left is not None and left.type == "member_expression":
+            return _js_scope(left) or ""
+        return _text(left) if left is not None and left.type == "identifier" else ""
+    return ""
+
+
+def _js_accessor(key: Node, obj: Node) -> Found | None:
+    """`get` / `set` / `value` of a property descriptor, named by the property:
+    `Object.defineProperties(X.prototype, { body: { get () {...} } })` -> X.body,
+    `Object.defineProperty(X.prototype, 'body', { get: ... })` -> X.body."""
+    if _text(key) not in _JS_ACCESSORS or obj.type != "object" or obj.parent is None:
+        return None
+    holder = obj.parent
+    if holder.type == "pair" and holder.parent is not None:  # defineProperties(X, {p: {get}})
+        name = holder.child_by_field_name("key")
+        args = holder.parent.parent
+        if name is None or args is None or args.type != "arguments":
+            return None
+        call, target = args.parent, args.named_children[0] if args.named_children else None
+        if call is None or not _text(call.child_by_field_name("function") or call).endswith(
+                "defineProperties"):
+            return None
+        spelled = _first_child(name, ("string_fragment",)) or name
+        return Found(spelled, K.Property, scope=_js_scope(target) or "")
+    if holder.type == "arguments" and len(holder.named_children) >= 3:  # defineProperty
+        call = holder.parent
+        target, name = holder.named_children[0], holder.named_children[1]
+        if call is None or not _text(call.child_by_field_name("function") or call).endswith(
+                "defineProperty") or name.type != "string":
+            return None
+        spelled = _first_child(name, ("string_fragment",)) or name
+        return Found(spelled, K.Property, scope=_js_scope(target) or "")
+    return None
+
+
+def _js_method(node: Node) -> Found | None:
+    # Class methods, and the methods of object literals (`module.exports = { a() {} }`),
+    # which take the object's name as their container.
+    name = node.child_by_field_name("name")
+    if name is None:
+        return None
+    obj = node.parent
+    if obj is None or obj.type != "object":
+        return Found(name)
+    return _js_accessor(name, obj) or Found(name, scope=_js_object_scope(obj))
+
+
+def _js_pair(node: Node) -> Found | None:
+    # `{ run: function () {...}, stop: () => ... }`: function-valued properties.
+    key, value = node.child_by_field_name("key"), node.child_by_field_name("value")
+    if key is None or value is None or value.type not in _JS_FUNCTION_VALUES:
+        return None
+    obj = node.parent
+    if obj is None:
+        return None
+    accessor = _js_accessor(key, obj)
+    if accessor is not None:
+        return accessor
+    if key.type == "string":
+        key = _first_child(key, ("string_fragment",)) or key
+    elif key.type != "property_identifier":
+        return None
+    return Found(key, K.Method, scope=_js_object_scope(obj))
+
+
+def _js_named_function_value(node: Node) -> Found | None:
+    # `on('error', function handleError() {...})`, `return function wrap() {...}`: a
+    # named function expression that no assignment, declarator or property names.
+    name = node.child_by_field_name("name")
+    parent = node.parent
+    if name is None or parent is None:
+        return None
+    if parent.type in ("assignment_expression", "variable_declarator", "pair",
+                       "field_definition", "public_field_definition"):
+        return None
+    return Found(name, K.Function)
+
+
 _JS_RULES: dict[str, Rule] = {
     "function_declaration": Rule(K.Function, by_field()),
     "generator_function_declaration": Rule(K.Function, by_field()),
     "class_declaration": Rule(K.Class, by_field()),
-    "method_definition": Rule(K.Method, by_field()),
+    "method_definition": Rule(K.Method, _js_method),
     "variable_declarator": Rule(K.Function, _js_declarator),
     "field_definition": Rule(K.Method, _js_field),
+    "assignment_expression": Rule(K.Function, _js_assignment),
+    "pair": Rule(K.Method, _js_pair),
+    "function_expression": Rule(K.Function, _js_named_function_value),
 }
 _JS_WRAPPERS = frozenset({"export_statement", "lexical_declaration", "variable_declaration"})
 
@@ -271,6 +405,11 @@ _TS_RULES: dict[str, Rule] = {
     "type_alias_declaration": Rule(K.TypeParameter, by_field()),
     "internal_module": Rule(K.Namespace, with_body(by_field())),
     "module": Rule(K.Namespace, with_body(by_field())),
+    # Declarations without bodies (`.d.ts` files, overloads, interface members) are
+    # definitions too: often the only place a name is declared with its types.
+    "function_signature": Rule(K.Function, by_field()),
+    "method_signature": Rule(K.Method, by_field()),
+    "abstract_method_signature": Rule(K.Method, by_field()),
 }
 TYPESCRIPT = LanguageSpec(
     name="typescript",
@@ -360,6 +499,7 @@ RUST = LanguageSpec(
     name="rust",
     rules={
         "function_item": Rule(K.Function, by_field()),
+        "function_signature_item": Rule(K.Function, by_field()),  # a trait's required fn
         "struct_item": Rule(K.Struct, by_field()),
         "union_item": Rule(K.Struct, by_field()),
         "enum_item": Rule(K.Enum, by_field()),
@@ -386,7 +526,9 @@ JAVA = LanguageSpec(
         "interface_declaration": Rule(K.Interface, by_field()),
         "annotation_type_declaration": Rule(K.Interface, by_field()),
         "enum_declaration": Rule(K.Enum, by_field()),
-        "method_declaration": Rule(K.Method, with_body(by_field())),
+        # Interface and abstract methods too: the contract is what callers look for.
+        "method_declaration": Rule(K.Method, by_field()),
+        "enum_constant": Rule(K.EnumMember, by_field()),
         "constructor_declaration": Rule(K.Constructor, by_field()),
         "compact_constructor_declaration": Rule(K.Constructor, by_field()),
     },
@@ -664,7 +806,7 @@ PHP = LanguageSpec(
         "trait_declaration": Rule(K.Class, by_field()),
         "enum_declaration": Rule(K.Enum, by_field()),
         "namespace_definition": Rule(K.Namespace, with_body(by_field())),
-        "method_declaration": Rule(K.Method, with_body(by_field())),
+        "method_declaration": Rule(K.Method, by_field()),  # interface/abstract ones too
         "function_definition": Rule(K.Function, by_field()),
         "const_declaration": Rule(K.Constant, _php_const),
     },
