@@ -152,3 +152,14 @@ def test_long_container_is_windowed_over_its_outline_only() -> None:
     assert len(outline) == 1  # 12 signatures fit one chunk once the bodies are elided
     assert "x += 3;" not in outline[0].text and "step11() {" in outline[0].text
     assert len([c for c in chunks if c.name.startswith("step")]) == 12
+
+
+def test_local_function_values_and_plain_assignments_are_functions() -> None:
+    text = (
+        "function createApp() {\n  var app = function (req, res) {\n    return res;\n  };\n"
+        "  return app;\n}\n"
+        "var getTag = baseGetTag;\n"
+        "getTag = function (value) {\n  return String(value);\n};\n"
+    )
+    found = symbols("lib/app.js", text)
+    assert {("app", K.Function, "createApp"), ("getTag", K.Function, "")} <= found

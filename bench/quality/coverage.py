@@ -12,8 +12,9 @@ each tag of a counted kind (`COUNTED`: functions, methods, classes, structs, int
 traits, enums; Java enum constants; no prototypes, fields, variables or macros) is
 *covered* when a semcode symbol chunk of the same file has the same name and its line
 range holds the tag's line. Anonymous tags (ctags' `__anon…` names) and tags whose name
-is not an identifier spelled on their line (ctags' guesses at computed names such as
-`Axios.prototype[method] = function`) are left out and counted apart.
+is not spelled on their line (ctags' guesses at computed names such as
+`Axios.prototype[method] = function`) and the object literals ctags tags as JavaScript
+"classes" (`const adapters = {...}`) are left out and counted apart.
 
 A miss's idiom is the chain of tree-sitter node types at the name (the name's node and
 three ancestors, e.g. `property_identifier < member_expression < assignment_expression
@@ -87,6 +88,7 @@ class LanguageCoverage:
     covered: int = 0
     anonymous: int = 0
     unspelled: int = 0
+    object_literals: int = 0
     misses: list[Miss] = field(default_factory=list)
 
     @property
@@ -168,6 +170,10 @@ def measure(corpus: dict[str, Any], result: LanguageCoverage) -> None:
                     re.search(rf"{re.escape(name)}(\.prototype)?\[[^\]]*\]\s*=[^=]", row_text):
                 result.unspelled += 1  # a name ctags guessed: `X.prototype[method] = ...`
                 continue
+            if tag["kind"] == "class" and tag.get("language") in ("JavaScript", "TypeScript") \
+                    and "class" not in row_text:
+                result.object_literals += 1  # ctags' "class" for `const x = {...}`
+                continue
             result.counted += 1
             if any(first <= line <= last for first, last in spans.get(name, ())):
                 result.covered += 1
@@ -180,10 +186,11 @@ def measure(corpus: dict[str, Any], result: LanguageCoverage) -> None:
 def markdown(results: list[LanguageCoverage], examples: int) -> str:
     """The coverage table and, per language, its misses by idiom."""
     out = ["| language | ctags definitions | semcode symbol chunks | coverage | misses |"
-           " left out (anonymous / computed names) |", "|---|---:|---:|---:|---:|---:|"]
+           " left out (anonymous / computed names / object literals) |",
+           "|---|---:|---:|---:|---:|---:|"]
     for r in results:
         out.append(f"| {r.language} | {r.counted} | {r.covered} | {r.share:.3f} | "
-                   f"{len(r.misses)} | {r.anonymous} / {r.unspelled} |")
+                   f"{len(r.misses)} | {r.anonymous} / {r.unspelled} / {r.object_literals} |")
     for r in results:
         if not r.misses:
             continue
@@ -224,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".json").write_text(json.dumps(
         [{"language": r.language, "counted": r.counted, "covered": r.covered,
           "coverage": round(r.share, 4), "anonymous": r.anonymous, "computed": r.unspelled,
+          "object_literals": r.object_literals,
           "misses": [m.__dict__ for m in r.misses]} for r in ordered], indent=1))
     print(report.split("\n\n", 1)[0])
     return 0

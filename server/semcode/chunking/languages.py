@@ -216,22 +216,22 @@ _JS_FUNCTION_VALUES = frozenset(
 
 
 def _js_declarator(node: Node) -> Found | None:
-    # `const f = () => ...` at module level (or exported) is a function; an UPPER_CASE
-    # module-level `const` is a constant. Locals inside functions are not definitions.
+    # `const f = () => ...` is a function (a local one too, like a nested declaration);
+    # an UPPER_CASE module-level `const` is a constant; other variables are not definitions.
     declaration = node.parent
     if declaration is None:
         return None
     scope = declaration.parent
     if scope is not None and scope.type == "export_statement":
         scope = scope.parent
-    if scope is None or scope.type != "program":
-        return None
     name = node.child_by_field_name("name")
     if name is None or name.type != "identifier":
         return None
     value = node.child_by_field_name("value")
     if value is not None and value.type in _JS_FUNCTION_VALUES:
-        return Found(name, K.Function)
+        return Found(name, K.Function)  # at any depth, as a nested function declaration
+    if scope is None or scope.type != "program":
+        return None
     if _is_upper_name(_text(name)) and declaration.type == "lexical_declaration":
         return Found(name, K.Constant)
     return None
@@ -273,9 +273,11 @@ def _js_assignment(node: Node) -> Found | None:
     # `Foo.prototype.bar = function` -> Foo.bar (a method); `exports.x = () => ...` -> x;
     # `app.handle = function handle()` -> app.handle.
     left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
-    if left is None or right is None or left.type != "member_expression":
+    if left is None or right is None or right.type not in _JS_FUNCTION_VALUES:
         return None
-    if right.type not in _JS_FUNCTION_VALUES:
+    if left.type == "identifier":  # `getTag = function (value) {...}`
+        return Found(left, K.Function)
+    if left.type != "member_expression":
         return None
     prop = left.child_by_field_name("property")
     obj = left.child_by_field_name("object")
