@@ -61,8 +61,10 @@ def test_many_queries_as_json_lines(workspace, tmp_path):
 
 
 def test_no_model_reachable_says_so_once_and_returns_lexical_results(workspace, tmp_path):
-    # Default hub models, nothing cached, and a hub address nobody listens on.
-    proc = run(["search", "-w", str(workspace), "refresh expired token"], tmp_path,
+    # A hub model, nothing cached, and a hub address nobody listens on.
+    proc = run(["search", "-w", str(workspace), "--embedding-model",
+                "hf:minishlab/potion-code-16M-v2", "--reranker-model", "off",
+                "refresh expired token"], tmp_path,
                env_extra={"HF_ENDPOINT": "http://127.0.0.1:9"})
     notices = [ln for ln in proc.stderr.splitlines() if ln.startswith("semcode: ")]
     semantic = [ln for ln in notices if "semantic search is off" in ln]
@@ -100,9 +102,9 @@ def test_status_and_models_commands(workspace, tmp_path):
     assert status["files"] == 4 and status["chunks"] > 4
     proc = run(["models", "--json", "--offline"], tmp_path)
     rows = {row["role"]: row for row in json.loads(proc.stdout)}
-    # `auto` on this CPU-only machine: the static model (not cached); the reranker is off
-    # unless the CPU fits the rerank budget.
-    assert rows["embedder"]["state"] == "missing" and rows["reranker"]["state"] in ("missing",
+    # `auto` on this CPU-only machine: the static model shipped in the package; the
+    # reranker is off unless the CPU fits the rerank budget.
+    assert rows["embedder"]["state"] == "built-in" and rows["reranker"]["state"] in ("missing",
                                                                                       "off")
 
 

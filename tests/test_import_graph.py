@@ -38,6 +38,7 @@ _FACTORY_REGISTRY = ("registry imports the factory to build models; the factory'
                      "is deferred (a module-level cycle otherwise)")
 DEFERRED_IMPORTS: dict[tuple[str, str], str] = {
     ("semcode.cli", "semcode.models.registry"): _LAZY_CLI,
+    ("semcode.cli_commands", "semcode.models.builtin"): _LAZY_CLI,
     ("semcode.cli_commands", "semcode.models.auto"): _LAZY_CLI,
     ("semcode.cli_commands", "semcode.models.costs"): _LAZY_CLI,
     ("semcode.cli_commands", "semcode.models.registry"): _LAZY_CLI,

@@ -5,6 +5,7 @@ Each ends with the index equal to one built from scratch."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import random
@@ -23,6 +24,7 @@ from index_harness import QUERIES, embed_all, rebuild_state, settings, state
 from semcode.cli import main
 from semcode.index import lexical_upkeep
 from semcode.index.indexer import Indexer, index_dir_for
+from semcode.index.store import StoreCorrupt
 from semcode.index.tokenizer import query_tokens
 
 HERE = Path(__file__).parent
@@ -282,6 +284,55 @@ FILES = ("index.sqlite", "lexical/docs.npz", "lexical/built.npz", "lexical/vocab
 DAMAGE = ("missing", "truncated", "garbled head", "garbled middle", "zero bytes", "older")
 
 
+# Damage inside valid SQLite pages (issue 22): integrity_check still says ok, but a
+# stored text no longer decodes, a number does not parse, a value has the wrong type.
+VALUE_DAMAGE = {
+    "utf-8 in tokens": "UPDATE chunks SET tokens = CAST(X'6c6f6f6bff' AS TEXT) "
+                       "WHERE id = (SELECT min(id) FROM chunks)",
+    "utf-8 in text": "UPDATE chunks SET text = CAST(X'64656680' AS TEXT) "
+                     "WHERE id = (SELECT max(id) FROM chunks)",
+    "utf-8 in a path": "UPDATE files SET path = CAST(X'6dc3' AS TEXT) "
+                       "WHERE path = (SELECT min(path) FROM files)",
+    "utf-8 in meta": "UPDATE meta SET value = CAST(X'c328' AS TEXT) "
+                     "WHERE key = 'chunker_version'",
+    "utf-8 in an embedding": "UPDATE embeddings SET model = CAST(X'41ff' AS TEXT) "
+                             "WHERE hash = (SELECT min(hash) FROM embeddings)",
+    "text in a number": "UPDATE chunks SET start_line = 'seven' "
+                        "WHERE id = (SELECT min(id) FROM chunks)",
+    "blob in a number": "UPDATE files SET size = X'00ff'",
+    "blob in a text": "UPDATE chunks SET name = X'ff00' WHERE id = (SELECT max(id) FROM chunks)",
+    "kind out of range": "UPDATE chunks SET kind = 4242",
+    "unparsable generation": "UPDATE meta SET value = 'x' WHERE key = 'generation'",
+}
+FOREIGN = "another workspace's"
+
+
+def _damage_values(db: Path, sql: str) -> None:
+    c = sqlite3.connect(db)
+    try:
+        c.execute(sql)
+        c.commit()
+        assert c.execute("PRAGMA integrity_check").fetchone() == ("ok",), sql
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        c.close()
+
+
+def _damage_database(d: Path, how: str, older: Path, foreign: Path,
+                     rng: random.Random) -> None:
+    """Damage `d`'s index.sqlite `how`: a kind of DAMAGE, of VALUE_DAMAGE, or FOREIGN
+    (replaced by another workspace's database)."""
+    db = d / "index.sqlite"
+    for side in ("-wal", "-shm"):
+        Path(f"{db}{side}").unlink(missing_ok=True)
+    if how == FOREIGN:
+        shutil.copy(foreign, db)
+    elif how in VALUE_DAMAGE:
+        _damage_values(db, VALUE_DAMAGE[how])
+    else:
+        _damage(db, how, older.read_bytes(), rng)
+
+
 def _damage(path: Path, how: str, older: bytes, rng: random.Random) -> None:
     data = path.read_bytes()
     if how == "missing":
@@ -311,6 +362,28 @@ def _build(root: Path, index: Path) -> None:
         c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def _healed_state(root: Path, index: Path) -> dict[str, object]:
+    """The state after the embedding and the searches that follow an `index`. Damage
+    that `index` never read (the text of a chunk no file change touched) is met by the
+    first read of it, which says so and rebuilds, as the CLI's retry does; never a
+    wrong answer."""
+    try:
+        ix = Indexer(root, settings(index))
+        try:
+            embed_all(ix)
+            return state(ix)
+        finally:
+            ix.close()
+    except StoreCorrupt as exc:
+        ix = Indexer(root, settings(index), recover=str(exc))
+        try:
+            ix.sync()
+            embed_all(ix)
+            return state(ix)
+        finally:
+            ix.close()
+
+
 def test_corruption_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                            caplog: pytest.LogCaptureFixture) -> None:
     root = tmp_path / "ws"
@@ -327,35 +400,124 @@ def test_corruption_matrix(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     _build(root, pristine)
     want = rebuild_state(root, tmp_path / "rebuild")
     d_old = index_dir_for(root.resolve(), settings(older))
+    foreign = _foreign_database(tmp_path)
     cases = 0
-    for name in FILES:
-        for how in DAMAGE:
-            index = tmp_path / "case"
-            shutil.rmtree(index, ignore_errors=True)
-            shutil.copytree(pristine, index)
-            d = index_dir_for(root.resolve(), settings(index))
-            for side in ("-wal", "-shm"):
-                Path(f"{d / 'index.sqlite'}{side}").unlink(missing_ok=True)
+    kinds = [(name, how) for name in FILES for how in DAMAGE]
+    kinds += [("index.sqlite", how) for how in [*VALUE_DAMAGE, FOREIGN]]
+    for name, how in kinds:
+        index = tmp_path / "case"
+        shutil.rmtree(index, ignore_errors=True)
+        shutil.copytree(pristine, index)
+        d = index_dir_for(root.resolve(), settings(index))
+        for side in ("-wal", "-shm"):
+            Path(f"{d / 'index.sqlite'}{side}").unlink(missing_ok=True)
+        if name == "index.sqlite":
+            _damage_database(d, how, d_old / name, foreign, rng)
+        else:
             _damage(d / name, how, (d_old / name).read_bytes(), rng)
-            caplog.clear()
-            capsys.readouterr()
-            with caplog.at_level(logging.WARNING):
-                rc = main(["index", str(root), "--no-embed", "--index-dir", str(index), *OFF])
-                ix = Indexer(root, settings(index))
-                embed_all(ix)
-                got = state(ix)
-                ix.close()
-            err = capsys.readouterr().err
-            lines = [line for line in err.splitlines() if not line.startswith("indexed ")
-                     and not line.endswith("model is set to off")]
-            where = f"{name} × {how}: rc {rc}, stderr {err!r}"
-            assert rc == 0, where
-            assert "Traceback" not in err and len(lines) <= 1, where
-            assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 1, (
-                where, [r.message for r in caplog.records])
-            assert got == want, where
-            cases += 1
-    print(f"[corruption] {cases} cases ({len(FILES)} files × {len(DAMAGE)} kinds)")
+        caplog.clear()
+        capsys.readouterr()
+        with caplog.at_level(logging.WARNING):
+            rc = main(["index", str(root), "--no-embed", "--index-dir", str(index), *OFF])
+            got = _healed_state(root, index)
+        err = capsys.readouterr().err
+        lines = [line for line in err.splitlines() if not line.startswith("indexed ")
+                 and not line.endswith("model is set to off")]
+        where = f"{name} × {how}: rc {rc}, stderr {err!r}"
+        assert rc == 0, where
+        assert "Traceback" not in err and len(lines) <= 1, where
+        assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) <= 1, (
+            where, [r.message for r in caplog.records])
+        assert got == want, where
+        cases += 1
+    print(f"[corruption] {cases} cases ({len(FILES)} files × {len(DAMAGE)} kinds, and the "
+          f"database × {len(VALUE_DAMAGE)} value damages and a foreign one)")
+
+
+def _foreign_database(tmp_path: Path) -> Path:
+    """The index database of another workspace (with its own chunks and embeddings)."""
+    other = tmp_path / "other-ws"
+    other.mkdir()
+    (other / "elsewhere.py").write_text("def lookup_token_elsewhere(key):\n    return key\n")
+    _build(other, tmp_path / "other-index")
+    return index_dir_for(other.resolve(), settings(tmp_path / "other-index")) / "index.sqlite"
+
+
+def _run(capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+         *argv: str) -> tuple[int, str, list[str]]:
+    """`main(argv)` in process: (exit status, stdout, its one-line messages: stderr lines
+    and warnings logged, less the closing `indexed` line and the models-are-off ones)."""
+    caplog.clear()
+    capsys.readouterr()
+    with caplog.at_level(logging.WARNING):
+        rc = main([*argv, *OFF])
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if not ln.startswith("indexed ")
+             and not ln.endswith("model is set to off")]
+    lines += [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    return rc, out, lines
+
+
+def test_corruption_matrix_when_a_reader_comes_first(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Every damage to the database, met first by `status` and then by `search
+    --no-update` (no sync before them): never a traceback, at most one line each, and
+    never a wrong answer without a word: the search answers as a fresh index does (it
+    rebuilds what was found damaged), or says in one line why it cannot."""
+    root = tmp_path / "ws"
+    write_ws(root, n=25)
+    rng = random.Random(SEED)
+    pristine, older = tmp_path / "pristine", tmp_path / "older"
+    _build(root, pristine)
+    shutil.copytree(pristine, older)
+    foreign = _foreign_database(tmp_path)
+    queries = ("lookup token", "handler request", "parse value service")
+
+    def answers(index: Path) -> list[object]:
+        got = []
+        for q in queries:
+            rc, out, lines = _run(capsys, caplog, "search", q, "-w", str(root), "--mode",
+                                  "lexical", "--json", "--no-update", "--index-dir",
+                                  str(index))
+            assert rc == 0, lines
+            got.append([(r["path"], r["start_line"], r["name"]) for r in json.loads(out)])
+        return got
+
+    want = answers(pristine)
+    cases = 0
+    for how in [*(h for h in DAMAGE if h != "older"), *VALUE_DAMAGE, FOREIGN]:
+        # ("older", a restored backup of this workspace's own database, is an index as
+        # it was: --no-update answers from it by definition.)
+        index = tmp_path / "case"
+        shutil.rmtree(index, ignore_errors=True)
+        shutil.copytree(pristine, index)
+        d = index_dir_for(root.resolve(), settings(index))
+        _damage_database(d, how, index_dir_for(root.resolve(), settings(older))
+                         / "index.sqlite", foreign, rng)
+        rc, out, lines = _run(capsys, caplog, "status", "-w", str(root), "--index-dir",
+                              str(index), "--json")
+        where = f"status on {how}: rc {rc}, {lines}"
+        assert rc in (0, 1) and len(lines) <= 1, where
+        status = json.loads(out)
+        if how == "missing":
+            assert rc == 1 and status == {"root": str(root), "indexed": False}, where
+            assert _run(capsys, caplog, "search", "lookup token", "-w", str(root),
+                        "--no-update", "--index-dir", str(index))[0] == 1
+            continue
+        # Damage that status met is said, and leaves the index owed a rebuild.
+        assert (rc == 1) == bool(lines) == (status["indexed"] is False), where
+        rc, out, lines = _run(capsys, caplog, "search", "lookup token", "-w", str(root),
+                              "--mode", "lexical", "--json", "--no-update",
+                              "--index-dir", str(index))
+        where = f"search on {how}: rc {rc}, {lines}"
+        assert rc == 0 and len(lines) <= 1, where
+        assert answers(index) == want, where
+        rc, out, _ = _run(capsys, caplog, "status", "-w", str(root), "--index-dir",
+                          str(index), "--json")
+        assert rc == 0 and json.loads(out)["indexed"] is True, how
+        cases += 1
+    print(f"[corruption, readers first] {cases} database damages")
 
 
 # ---------------------------------------------------------------- full disk, read-only

@@ -1,10 +1,11 @@
-"""The first run on a fresh CPU-only machine, against a local fake hub (fake_hub.py):
-the default `embedding_model = "auto"` resolves to the static code model, which
-`semcode search` downloads (one line, then huggingface_hub's progress) and uses at once;
-later runs touch no network; an unreachable hub costs one line and lexical results.
+"""The first run on a fresh CPU-only machine configured with a hub static model
+(`embedding_model = "hf:minishlab/potion-code-16M-v2"`, the CPU default before semcode
+shipped its own), against a local fake hub (fake_hub.py): `semcode search` downloads it
+(one line, then huggingface_hub's progress) and uses it at once; later runs touch no
+network; an unreachable hub costs one line and lexical results.
 
-The hub serves a tiny random model2vec model (tiny_static.py) under the real repository
-name of the CPU default; nothing leaves 127.0.0.1."""
+The hub serves a tiny random model2vec model (tiny_static.py) under that repository's
+real name; nothing leaves 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -18,10 +19,10 @@ import pytest
 
 from fake_hub import FakeHub
 from semcode.models import registry
-from semcode.models.auto import CPU_EMBEDDING_MODEL
+from semcode.models.auto import HUB_CODE_EMBEDDING_MODEL as HUB_MODEL
 from tiny_static import write_static_model
 
-REPO = CPU_EMBEDDING_MODEL.removeprefix("hf:")  # minishlab/potion-code-16M-v2
+REPO = HUB_MODEL.removeprefix("hf:")  # minishlab/potion-code-16M-v2
 QUERY = "token cache lookup"
 FILES = ["config.json", "model.safetensors", "tokenizer.json"]
 
@@ -33,13 +34,17 @@ def model_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def fresh_machine(tmp_path: Path, endpoint: str, name: str = "m") -> dict[str, str]:
     """The environment of a machine that has never run semcode: empty index cache and
-    hub cache, no user config, CPU only; the hub at `endpoint`. TQDM_POSITION=-1 is
-    huggingface_hub's switch for progress bars where stderr is not a terminal."""
+    hub cache, a user config naming the hub model and nothing else, CPU only; the hub at
+    `endpoint`. TQDM_POSITION=-1 is huggingface_hub's switch for progress bars where
+    stderr is not a terminal."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("HF_", "SEMCODE_")) and k not in ("TRANSFORMERS_OFFLINE",)}
+    config = tmp_path / name / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'embedding_model = "{HUB_MODEL}"\n')
     env.update({"HF_ENDPOINT": endpoint, "HF_HOME": str(tmp_path / name / "hf"),
                 "SEMCODE_CACHE_DIR": str(tmp_path / name / "semcode"),
-                "SEMCODE_CONFIG": str(tmp_path / name / "no-config.toml"),
+                "SEMCODE_CONFIG": str(config),
                 "SEMCODE_GPU": "0", "TQDM_POSITION": "-1",
                 "PYTHONPATH": os.pathsep.join(sys.path)})
     return env
@@ -76,7 +81,7 @@ def test_first_search_downloads_the_cpu_model_and_is_semantic_at_once(
         hits = json.loads(first.stdout)
         assert dense_everywhere(hits), first.stderr  # semantic on the first run
         said = [ln for ln in first.stderr.splitlines() if ln.startswith("semcode:")]
-        assert said == [f"semcode: downloading {CPU_EMBEDDING_MODEL} from 127.0.0.1 "
+        assert said == [f"semcode: downloading {HUB_MODEL} from 127.0.0.1 "
                         f"(first use; cached in {tmp_path / 'm' / 'hf' / 'hub'})"], said
         assert "model.safetensors: 100%" in first.stderr  # huggingface_hub's progress bar
         assert hub.fetched() == [f"{REPO}/{name}" for name in FILES]
@@ -89,7 +94,7 @@ def test_first_search_downloads_the_cpu_model_and_is_semantic_at_once(
         assert hub.requests == before
         listed = json.loads(semcode(env, "models", "--json", "-w", str(workspace)).stdout)
         embedder = next(row for row in listed if row["role"] == "embedder")
-        assert embedder["spec"] == CPU_EMBEDDING_MODEL and embedder["backend"] == "model2vec"
+        assert embedder["spec"] == HUB_MODEL and embedder["backend"] == "model2vec"
         assert hub.requests == before
     finally:
         hub.stop()
@@ -104,7 +109,7 @@ def test_hub_down_on_a_fresh_machine_is_one_line_and_lexical_results(
     hub.stop()  # its port now refuses connections
     env = fresh_machine(tmp_path, hub.url)
     hits, said = search(env, workspace)
-    assert said == [f"semcode: semantic search is off: cannot download {CPU_EMBEDDING_MODEL}: "
+    assert said == [f"semcode: semantic search is off: cannot download {HUB_MODEL}: "
                     f"127.0.0.1 is unreachable (Connection refused)"]
     assert hits and all("lexical" in h["stages"] and "dense" not in h["stages"]  # type: ignore[operator]
                         for h in hits)
@@ -122,7 +127,7 @@ def test_a_hub_that_fails_is_one_line_at_once(workspace, tmp_path, model_files, 
         hits, said = search(fresh_machine(tmp_path, hub.url), workspace)
         heads = [path for method, path in hub.requests if method == "HEAD"]
     assert len(said) == 1 and said[0].startswith(
-        f"semcode: semantic search is off: cannot download {CPU_EMBEDDING_MODEL}: {why}"), said
+        f"semcode: semantic search is off: cannot download {HUB_MODEL}: {why}"), said
     assert heads == [f"/{REPO}/resolve/main/config.json"]
     assert hits and all("dense" not in h["stages"] for h in hits)  # type: ignore[operator]
 

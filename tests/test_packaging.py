@@ -75,6 +75,7 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
     [wheel] = dist.glob("semcode-*.whl")
     [sdist] = dist.glob("semcode-*.tar.gz")
     assert wheel.name.endswith("-py3-none-any.whl")
+    assert wheel.stat().st_size <= 40 << 20  # the built-in model included
     with zipfile.ZipFile(wheel) as zf:
         names = zf.namelist()
         meta = _metadata(zf.read(next(n for n in names if n.endswith(".dist-info/METADATA")))
@@ -82,7 +83,7 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
         entry_points = zf.read(next(n for n in names
                                     if n.endswith(".dist-info/entry_points.txt"))).decode()
     assert meta["Metadata-Version"] in ("2.2", "2.3", "2.4")
-    assert (meta["Name"], meta["Version"]) == ("semcode", "0.1.0")
+    assert (meta["Name"], meta["Version"]) == ("semcode", "0.2.0")
     assert meta["License-Expression"] == "MIT" and meta["License-File"] == "LICENSE"
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert meta["Requires-Python"] == ">=3.11"
@@ -97,6 +98,8 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
     assert "mlx" in (meta.get_all("Provides-Extra") or [])
     assert any(r.startswith("mlx-lm") and 'extra == "mlx"' in r for r in requires)
     assert "semcode = semcode.cli:main" in entry_points
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "semcode.json"):
+        assert f"semcode/models/builtin/semcode-code-static/{name}" in names, name
     for module in ("semcode/cli.py", "semcode/mcp/server.py", "semcode/lsp/server.py",
                    "semcode/py.typed"):
         assert module in names, module
@@ -104,12 +107,12 @@ def test_wheel_and_sdist_metadata(dist: Path) -> None:
 
     with tarfile.open(sdist) as tf:
         members = tf.getnames()
-        pkg_info = _metadata(tf.extractfile("semcode-0.1.0/PKG-INFO").read().decode())  # type: ignore[union-attr]
+        pkg_info = _metadata(tf.extractfile("semcode-0.2.0/PKG-INFO").read().decode())  # type: ignore[union-attr]
     for key in ("Name", "Version", "License-Expression", "Requires-Python"):
         assert pkg_info[key] == meta[key], key
     for needed in ("LICENSE", "README.md", "pyproject.toml", "server/semcode/mcp/server.py",
                    "tests/test_mcp.py", "tests/lsp/client.py", "docs/protocol.md"):
-        assert f"semcode-0.1.0/{needed}" in members, needed
+        assert f"semcode-0.2.0/{needed}" in members, needed
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +152,7 @@ def test_installed_wheel_indexes_searches_and_serves(installed: Path, tmp_path: 
     semcode = installed / "semcode"
 
     proc = _run([semcode, "--version"], env=env, cwd=tmp_path)
-    assert proc.stdout.strip() == "semcode 0.1.0"
+    assert proc.stdout.strip() == "semcode 0.2.0"
     proc = _run([semcode, "index", ws, *OFF], env=env, cwd=tmp_path)
     assert "4 files" in proc.stderr
     proc = _run([semcode, "search", "-w", ws, "--json", "-k", "3", *OFF,

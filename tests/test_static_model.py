@@ -20,9 +20,10 @@ from semcode.config import Settings
 from semcode.models import factory
 from semcode.models import machine as machine_probe
 from semcode.models.auto import (
-    CPU_EMBEDDING_MODEL,
     GPU_EMBEDDING_MODEL,
     GPU_RERANKER_MODEL,
+    HUB_CODE_EMBEDDING_MODEL,
+    cpu_embedding_model,
     model_for,
 )
 from semcode.models.backends import choose_backend, is_mlx_spec, is_static_spec
@@ -108,12 +109,14 @@ def test_no_torch_at_run_time(static_model):
 # ------------------------------------------------------------------------- specs
 
 def test_static_specs_pick_the_model2vec_backend(static_model):
-    assert is_static_spec(str(static_model)) and is_static_spec(CPU_EMBEDDING_MODEL)
+    assert is_static_spec(str(static_model)) and is_static_spec(HUB_CODE_EMBEDDING_MODEL)
+    assert is_static_spec("builtin") and is_static_spec("Built-in")
     assert not is_static_spec(GPU_EMBEDDING_MODEL) and not is_static_spec("off")
     # On Apple silicon a static repository is not mistaken for an MLX checkpoint.
     mac = {"system": "darwin", "machine": "arm64"}
-    assert choose_backend("auto", CPU_EMBEDDING_MODEL, **mac)[0] == "model2vec"
-    assert not is_mlx_spec(CPU_EMBEDDING_MODEL)
+    assert choose_backend("auto", HUB_CODE_EMBEDDING_MODEL, **mac)[0] == "model2vec"
+    assert choose_backend("auto", "builtin", **mac)[0] == "model2vec"
+    assert not is_mlx_spec(HUB_CODE_EMBEDDING_MODEL) and not is_mlx_spec("builtin")
     assert choose_backend("llama.cpp", str(static_model))[0] == "model2vec"
     assert choose_backend("remote", str(static_model), remote_url="http://h:1")[0] == "remote"
     spec = ModelSpec.parse("hf:minishlab/potion-code-16M-v2")
@@ -205,12 +208,12 @@ def test_auto_picks_the_static_model_on_a_cpu_and_qwen3_on_a_gpu(machine, tmp_pa
     assert settings.embedding_model == "auto" and settings.reranker_model == "auto"
     machine(gpu=False, gflops=190.0)  # the 2-core reference machine
     spec, why = model_for(settings, "embedder")
-    assert spec == CPU_EMBEDDING_MODEL and "static" in why
+    assert spec == cpu_embedding_model() and "static" in why
     spec, why = model_for(settings, "reranker")
     assert spec == "off" and "budget 4000 ms" in why and "\n" not in why
     status = ModelSet(settings).status()
     assert status["reranker"]["state"] == "off" and status["reranker"]["setting"] == "auto"
-    assert status["embedder"]["spec"] == CPU_EMBEDDING_MODEL and status["embedder"]["choice"]
+    assert status["embedder"]["spec"] == cpu_embedding_model() and status["embedder"]["choice"]
     machine(gpu=False, gflops=2000.0)  # a big CPU fits RERANK_MIN documents in the budget
     assert model_for(settings, "reranker")[0] == GPU_RERANKER_MODEL
     machine(gpu=True)
@@ -286,7 +289,7 @@ def test_cli_index_and_search_with_a_static_hub_model(workspace, tmp_path):
     assert not [ln for ln in out.stderr.splitlines() if "semantic search is off" in ln]
     listed = json.loads(semcode("models", "--json", "-w", str(workspace)).stdout)
     rows = {r["role"]: r for r in listed}
-    assert rows["embedder"]["spec"] == CPU_EMBEDDING_MODEL  # auto on a CPU
+    assert rows["embedder"]["spec"] == cpu_embedding_model()  # auto on a CPU
     assert rows["embedder"]["backend"] == "model2vec" and "static" in rows["embedder"]["choice"]
     assert "SEMCODE_GPU=0" in rows["reranker"]["choice"]  # on or off: it depends on the CPU
     assert "chunks/s" in rows["embedder"]["cost"]
@@ -316,7 +319,7 @@ def test_models_says_what_a_heavy_embedder_costs_on_this_cpu(machine, static_mod
     settings = Settings.from_mapping({"index_dir": str(tmp_path)})
     line = embedding_cost(settings, GPU_EMBEDDING_MODEL, "llama.cpp", None, 20_000)
     assert line is not None and "(estimated)" in line and "20,000 chunks" in line
-    assert re.search(r"in ~[\d.]+ (h|days);", line) and CPU_EMBEDDING_MODEL in line
+    assert re.search(r"in ~[\d.]+ (h|days);", line) and cpu_embedding_model() in line
     fast = embedding_cost(settings, str(static_model), "model2vec", static_model, 20_000)
     assert fast is not None and "(measured)" in fast
     machine(gpu=True)

@@ -165,6 +165,24 @@ def test_binary_files(tmp_path: Path) -> None:
     assert ws.check_text("x.py", "a\x00b") == SkipReason.BINARY
 
 
+def test_binary_without_a_nul_byte_named_py_is_binary(tmp_path: Path) -> None:
+    """Issue 22 item 11: random bytes with no NUL in the first 8 KB, named `.py`."""
+    import random
+
+    rng = random.Random(22)
+    write(tmp_path, "blob.py", bytes(rng.randrange(1, 256) for _ in range(20_000)))
+    write(tmp_path, "latin1.py", "# Größe: ça va très bien\nx = 'é'\n".encode("latin-1") * 50)
+    write(tmp_path, "ansi.py", b"print('\x1b[31mred\x1b[0m')  # \x0c form feed\n" * 50)
+    ws = Workspace(tmp_path, Settings())
+    with pytest.raises(FileSkipped) as exc:
+        ws.read_text("blob.py")
+    assert exc.value.reason == SkipReason.BINARY
+    assert "Gr\ufffd\ufffde" in ws.read_text("latin1.py")  # legacy text stays text
+    assert ws.read_text("ansi.py").startswith("print(")
+    buffer = "".join(chr(rng.randrange(1, 32)) for _ in range(3000))
+    assert ws.check_text("x.py", buffer) == SkipReason.BINARY
+
+
 def test_utf16_with_bom_is_text(tmp_path: Path) -> None:
     write(tmp_path, "w.txt", "hello wörld\n".encode("utf-16"))
     assert Workspace(tmp_path, Settings()).read_text("w.txt") == "hello wörld\n"

@@ -4,4 +4,4 @@ The package is layered; data flows one way (see ARCHITECTURE.md):
 workspace -> chunking -> index -> search -> (cli | lsp | mcp).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

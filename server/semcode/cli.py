@@ -25,7 +25,7 @@ from typing import Any
 from semcode import __version__
 from semcode.cli_commands import EXIT_ERROR, EXIT_OK, EXIT_USAGE, run_eval, run_models
 from semcode.config import ConfigError, Settings, load_settings
-from semcode.index.indexer import Indexer, Progress, index_dir_for
+from semcode.index.indexer import Indexer, Progress, SyncReport, index_dir_for
 from semcode.index.store import StoreCorrupt, StoreError
 from semcode.search.engine import (
     Engine,
@@ -34,6 +34,7 @@ from semcode.search.engine import (
     SearchResponse,
     StageScore,
 )
+from semcode.workspace import IgnoreCause
 
 
 # ====================================================================== argument parsing
@@ -191,14 +192,15 @@ def _notice(line: str) -> None:
 
 
 def open_engine(root: Path, settings: Settings, args: argparse.Namespace,
-                check: bool = False) -> Engine:
-    """The engine over `root`'s index. `check` verifies the database first (`index
-    --full`); after a command found it damaged (`main` retries once), it is moved aside
-    and rebuilt. Waiting for another process's write lock is said in one line."""
+                check: bool = False, fresh: bool = False) -> Engine:
+    """The engine over `root`'s index. `check` verifies the database first and `fresh`
+    drops its chunks before anything is read (`index --full`); after a command found it
+    damaged (`main` retries once), it is moved aside and rebuilt. Waiting for another
+    process's write lock is said in one line."""
     from semcode.models.registry import ModelSet
 
     indexer = Indexer(root, settings, check=check, recover=getattr(args, "recover", False),
-                      notice=_notice)
+                      fresh=fresh, notice=_notice)
     return Engine(indexer, ModelSet(settings))
 
 
@@ -223,17 +225,17 @@ def cmd_index(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, root)
     if args.no_embed:
         settings = Settings.from_mapping({"embedding_model": "off"}, settings)
-    engine = open_engine(root, settings, args, check=args.full)
+    engine = open_engine(root, settings, args, check=args.full, fresh=args.full)
     printer = ProgressPrinter(sys.stderr.isatty())
     failing = True
     try:
-        if args.full:
-            engine.reset()
         report = engine.sync(printer)
         printer.close()
         print(f"indexed {root}: {report.files_seen} files ({report.files_indexed} changed, "
               f"{report.files_removed} removed, {report.files_skipped} skipped), "
               f"{report.chunks} chunks in {report.seconds:.1f}s", file=sys.stderr)
+        if report.ignore_cause is not None:
+            _notice(_ignore_line(report.ignore_cause, report))
         for warning in report.warnings if args.verbose else []:
             _notice(f"warning: {warning}")
         if report.warnings and not args.verbose:
@@ -269,20 +271,31 @@ def cmd_search(args: argparse.Namespace) -> int:
     root = workspace_root(args.workspace)
     settings = settings_from_args(args, root)
     queries = [args.query] if args.query is not None else _read_queries(args.queries)
+    try:  # a bad option (limit, glob, content kind) is one line before anything is opened
+        for query in queries[:1]:
+            _request(args, query).validate()
+    except SearchError as exc:
+        print(f"semcode search: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.no_update and not _has_index(root, settings):  # and create none
+        print(f"semcode: {root} is not indexed yet: run `semcode index {args.workspace}`",
+              file=sys.stderr)
+        return EXIT_ERROR
     engine = open_engine(root, settings, args)
     printer = ProgressPrinter(sys.stderr.isatty())
     failing = True
     try:
-        if not args.no_update or engine.indexer.notices:  # a database rebuilt: fill it
+        owed = engine.indexer.rebuild_owed()
+        if args.no_update and owed and not engine.indexer.notices:
+            _notice(f"indexing first: {owed}")  # never an answer from half an index
+        if not args.no_update or owed:
             engine.sync(printer)
             if args.mode != "lexical":
                 engine.embed_pending(printer, budget_s=args.embed_budget)
             printer.close()
         shown: set[str] = set()
         for query in queries:
-            req = SearchRequest(query=query, limit=args.limit, mode=args.mode,
-                                languages=tuple(args.lang), paths=tuple(args.path),
-                                contents=_content_kinds(args.content))
+            req = _request(args, query)
             try:
                 response = engine.search(req)
                 response = engine.rerank(req, response)
@@ -299,6 +312,13 @@ def cmd_search(args: argparse.Namespace) -> int:
         printer.close()
         close_engine(engine, failing)
     return EXIT_OK
+
+
+def _request(args: argparse.Namespace, query: str) -> SearchRequest:
+    """The engine's request for one query of `semcode search`, from its options."""
+    return SearchRequest(query=query, limit=args.limit, mode=args.mode,
+                         languages=tuple(args.lang), paths=tuple(args.path),
+                         contents=_content_kinds(args.content))
 
 
 def _content_kinds(values: list[str]) -> tuple[str, ...]:
@@ -366,7 +386,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     index it says so and exits 1 rather than creating one."""
     root = workspace_root(args.workspace)
     settings = settings_from_args(args, root)
-    if not (index_dir_for(root, settings) / "index.sqlite").exists():
+    if not _has_index(root, settings):
         # Asking must not create an empty index as a side effect.
         if args.json:
             print(json.dumps({"root": str(root), "indexed": False}, indent=2))
@@ -375,7 +395,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     engine = open_engine(root, settings, args)
     try:
-        status = {**engine.status(), "indexed": True}
+        owed = engine.indexer.rebuild_owed()
+        status = {**engine.status(), "indexed": owed is None}
+        if owed is not None:  # new, rebuilt after damage, or a --full cut short
+            status["reason"] = owed
     finally:
         engine.indexer.close()
     if args.json:
@@ -383,7 +406,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         for key, value in status.items():
             print(f"{key:>18}: {value}")
-    return EXIT_OK
+        if owed is not None:
+            print(f"run `semcode index {args.workspace}` to index it")
+    return EXIT_OK if owed is None else EXIT_ERROR
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -427,10 +452,28 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def workspace_root(path: Path) -> Path:
     """`path` made absolute (user and symlinks resolved); a `ConfigError` when it is not a
     directory."""
-    root = path.expanduser().resolve()
+    try:
+        root = path.expanduser().resolve()
+    except (RuntimeError, OSError) as exc:  # a symlink loop (RuntimeError before 3.13)
+        why = "a symlink loop" if "loop" in str(exc).lower() else \
+            getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"cannot open the workspace {path}: {why}") from None
     if not root.is_dir():
         raise ConfigError(f"not a directory: {path}")
     return root
+
+
+def _has_index(root: Path, settings: Settings) -> bool:
+    """Whether `root` has an index database (checked without creating anything)."""
+    return (index_dir_for(root, settings) / "index.sqlite").exists()
+
+
+def _ignore_line(cause: IgnoreCause, report: SyncReport) -> str:
+    """One line naming the rule-file line that left (almost) nothing to index."""
+    rule = cause.rule
+    return (f"{report.files_seen} files indexed: {rule.source} line {rule.line} "
+            f"({rule.pattern!r}) excludes {cause.excluded} of the {report.files_skipped} "
+            f"skipped entries (e.g. {cause.example})")
 
 
 def _read_queries(path: Path) -> list[str]:
@@ -438,6 +481,9 @@ def _read_queries(path: Path) -> list[str]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise ConfigError(f"cannot read --queries file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"--queries file {path} is not UTF-8 text (byte {exc.start} "
+                          "cannot be decoded)") from None
     return [line.strip() for line in lines if line.strip()]
 
 
@@ -468,16 +514,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    _configure_logging(args.verbose)
+    if args.command != "serve":  # the language server logs to its file and to the client
+        _configure_logging(args.verbose)
     try:
         try:
             return COMMANDS[args.command](args)
-        except StoreCorrupt:
+        except StoreCorrupt as exc:
             if args.command not in ("index", "search", "status"):
                 raise
-            # Found damaged mid-command: move the database aside (one line says so,
-            # cached embeddings are kept) and run the command once more on a new one.
-            args.recover = True
+            # Found damaged mid-command: move the database aside (one line says so and
+            # why, cached embeddings are kept) and run the command once more on a new one.
+            args.recover = str(exc)
             return COMMANDS[args.command](args)
     except (ConfigError, StoreError) as exc:
         print(f"semcode: {exc}", file=sys.stderr)

@@ -28,6 +28,7 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     machine, whether it is cached (`--download` fetches it) and, for the embedder, what
     embedding this folder would cost; text or `--json`. Returns the exit status."""
     from semcode.models.auto import backend_for, model_for
+    from semcode.models.builtin import builtin_quality, is_builtin
     from semcode.models.costs import embedding_cost
     from semcode.models.registry import (
         ModelError,
@@ -52,6 +53,11 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
             spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
             if model_is_off(spec_text):
                 row.update(state=ModelFileState.OFF, path=None)
+            elif spec is not None and is_builtin(spec_text):
+                path = spec.local_path
+                row.update(state=ModelFileState.BUILTIN, path=str(path))
+                if quality := builtin_quality():
+                    row["quality"] = quality
             elif spec is None:
                 remote = settings.remote_url if backend == "remote" else ""
                 row.update(state=ModelFileState.CONFIGURED, path=remote or spec_text)
@@ -66,7 +72,8 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
         except ModelError as exc:
             row.update(state=ModelFileState.ERROR, path=None, message=str(exc))
             failed = True
-        if role == "embedder" and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING):
+        if role == "embedder" and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING,
+                                                   ModelFileState.BUILTIN):
             chunks = indexed_chunks(root, settings)
             cost = embedding_cost(settings, spec_text, backend, path, chunks)
             if cost:
@@ -77,7 +84,7 @@ def run_models(args: argparse.Namespace, root: Path, settings: Settings) -> int:
     else:
         for row in rows:
             print(f"{row['role']:>9}: {row['state']:<8} {row['spec']}")
-            for key in ("choice", "path", "message", "cost"):
+            for key in ("choice", "path", "quality", "message", "cost"):
                 if row.get(key):
                     print(f"{'':>11}{row[key]}")
             print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")

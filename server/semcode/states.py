@@ -39,6 +39,7 @@ class ModelFileState(StrEnum):
     OFF = "off"  # the setting turns the model off
     CONFIGURED = "configured"  # served remotely or by MLX: no file for semcode to fetch
     CACHED = "cached"  # the file or folder is in the local cache
+    BUILTIN = "built-in"  # shipped inside the package (`builtin`): nothing to fetch
     MISSING = "missing"  # not cached yet (`semcode models --download` fetches it)
     ERROR = "error"  # the spec cannot be resolved (the row's `message` says why)
 

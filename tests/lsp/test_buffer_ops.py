@@ -27,6 +27,7 @@ class _Engine:
 def test_rename_remove_revert_close(tmp_path: Path) -> None:
     engine = _Engine()
     folder: Any = SimpleNamespace(engine=engine, stop=threading.Event(),
+                                  writer_waiting=threading.Event(),
                                   ref=SimpleNamespace(root=tmp_path))
     BufferRouting._apply(folder, BufferOp.RENAME, "a.py", "b.py")
     BufferRouting._apply(folder, BufferOp.REMOVE, "c.py")

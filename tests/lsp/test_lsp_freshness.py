@@ -17,6 +17,7 @@ from lsp_helpers import LEXICAL, names, write_workspace
 
 from semcode.heap import settle_heap
 from semcode.lsp.folders import EditBarrier
+from semcode.search.engine import SearchResponse
 
 
 def item(client: LspClient, query: str, name: str) -> dict[str, Any] | None:
@@ -87,7 +88,11 @@ def test_a_search_sees_an_edit_in_a_second_folder(spawn, tmp_path: Path) -> None
 
 
 class _Folder:
-    """Stands in for `Folder` in `EditBarrier.read` (only `read` is used)."""
+    """Stands in for `Folder` in `EditBarrier.read` (`read`, `name`, `writer_waiting`)."""
+
+    def __init__(self) -> None:
+        self.name = "proj"
+        self.writer_waiting = threading.Event()
 
     def read(self, fn: Any, *args: Any) -> Any:
         return fn("engine", *args)
@@ -112,12 +117,24 @@ def test_a_read_waits_for_its_own_folders_edits_only() -> None:
     assert EditBarrier().read(mine, lambda engine: engine) == "engine"  # type: ignore[arg-type]
 
 
-def test_a_read_answers_from_what_is_there_after_its_deadline() -> None:
+def test_a_read_answers_from_what_is_there_after_its_deadline_and_says_so() -> None:
     folder = _Folder()
     stuck: Future[None] = Future()  # a writer busy for longer than a search waits
     barrier = EditBarrier({folder: [stuck]}, wait_s=0.05)  # type: ignore[dict-item]
-    assert barrier.read(folder, lambda engine: engine) == "engine"  # type: ignore[arg-type]
-    assert not stuck.done()
+    answer = barrier.read(folder, lambda engine: SearchResponse([], False, "lexical"))  # type: ignore[arg-type]
+    assert answer is not None and not stuck.done()
+    assert answer.notices == ["1 buffer edit in proj sent before this search is not in its "
+                              "results: they were not applied within 0.05 s; search again "
+                              "once they are applied"]
+    folder.writer_waiting.set()  # the writer waits for another process's write lock
+    answer = barrier.read(folder, lambda engine: SearchResponse([], False, "lexical"))  # type: ignore[arg-type]
+    assert answer is not None and "another semcode process is writing" in answer.notices[0]
+    # Edits queued behind a folder's scan are not waited for, and that is said too.
+    behind = EditBarrier({}, wait_s=5.0, behind_scan={folder: 2})  # type: ignore[dict-item]
+    answer = behind.read(folder, lambda engine: SearchResponse([], False, "lexical"))  # type: ignore[arg-type]
+    assert answer is not None and answer.notices == [
+        "2 buffer edits in proj are not in these results yet: they are applied when its "
+        "indexing is done"]
 
 
 def test_settle_heap_exempts_the_survivors_from_later_collections() -> None:

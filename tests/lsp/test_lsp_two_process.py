@@ -134,3 +134,60 @@ def test_serve_and_terminal_loop_on_one_index(spawn, tmp_path: Path) -> None:
     for word in rng.sample(WORDS, 3):
         names = {(p, n) for p, n, _ in cli_hits(tmp_path, root, word)}
         assert names == {(p, n) for p, n, _ in want[word]}, f"seed {s}: terminal, {word!r}"
+
+
+# Holds the index's write lock (as a terminal `semcode index --full` does for its whole
+# scan) until its stdin closes.
+HOLD_LOCK = """
+import sys
+from pathlib import Path
+from semcode.config import Settings
+from semcode.index.indexer import index_dir_for
+from semcode.index.locking import WriteLock
+root, index_dir = Path(sys.argv[1]), sys.argv[2]
+lock = WriteLock(index_dir_for(root, Settings(index_dir=index_dir)))
+with lock.hold():
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_a_search_that_cannot_wait_for_its_edits_says_so(spawn, tmp_path: Path) -> None:
+    """Issue 22 item 4: a didChange while another process holds the write lock; the
+    search answers within its wait, without the edit, and its notices say so; once the
+    lock is free the edit is in, and the notice is gone."""
+    from lsp_helpers import write_workspace
+
+    root = write_workspace(tmp_path / "ws")
+    client = spawn([root], LEXICAL, index_dir=tmp_path / "index")
+    client.wait_ready()
+    path = root / "auth/tokens.py"
+    text = path.read_text()
+    uri = client.open(path, text)
+    assert client.search("refresh expired token", mode="lexical")["notices"] == []
+
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(root),
+                               str(tmp_path / "index")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        edited = text.replace("def refresh_expired_token", "def renew_lapsed_credential")
+        client.change(uri, 2, [{"text": edited}])
+        result = client.search("renew lapsed credential", mode="lexical")
+        assert "renew_lapsed_credential" not in [i["name"] for i in result["items"]]
+        (notice,) = [n for n in result["notices"] if "buffer edit" in n]
+        assert notice.startswith("1 buffer edit in ws sent before this search is not in its")
+        assert "another semcode process is writing this index" in notice
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(30)
+    deadline = time.monotonic() + 60
+    while True:  # the writer takes the lock once it is free, then applies the edit
+        result = client.search("renew lapsed credential", mode="lexical")
+        if "renew_lapsed_credential" in [i["name"] for i in result["items"]]:
+            break
+        assert time.monotonic() < deadline, result
+        time.sleep(0.2)
+    assert result["notices"] == []
+    assert client.close() == 0

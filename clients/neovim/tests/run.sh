@@ -14,7 +14,8 @@
 #   SEMCODE_PYTHON      python for tests/tiny_models.py (default: <repo>/.venv/bin/python)
 #   SEMCODE_NVIM_VENDOR the real telescope.nvim, plenary.nvim and fzf-lua the picker specs
 #                       drive (default: <repo>/../shared/vendor/nvim, or the same beside
-#                       the main checkout when <repo> is a git worktree)
+#                       the main checkout when <repo> is a git worktree, or the pinned
+#                       commits fetched into a cache: tests/vendor.sh)
 #
 # `fzf` (Debian package) is installed with apt-get when missing.
 #
@@ -79,6 +80,12 @@ if ! command -v fzf >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
 fi
 command -v fzf >/dev/null 2>&1 ||
   echo "!! fzf is not installed (apt-get install fzf): the fzf-lua specs will fail"
+
+# The real picker plugins: ../shared/vendor/nvim, or the pinned commits fetched into a
+# cache (tests/vendor.sh); without either, one line says what is missing.
+if vendor="$(bash "$here/vendor.sh")"; then
+  export SEMCODE_NVIM_VENDOR="$vendor"
+fi
 
 echo "nvim: $nvim_bin ($("$nvim_bin" --version | head -n1))"
 echo "fzf: $(command -v fzf) ($(fzf --version 2>/dev/null))"

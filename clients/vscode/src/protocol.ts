@@ -141,6 +141,10 @@ export interface ModelStatus {
   path?: string;
   dims?: number;
   message?: string;
+  /** the embedder is the model shipped inside semcode (`embedding_model = "builtin"`) */
+  builtin?: boolean;
+  /** one line on the built-in model's measured quality */
+  quality?: string;
 }
 
 export interface WorkspaceProgress {

@@ -170,11 +170,11 @@ export async function interpreterFromPythonApi(api: PythonExtensionApi | undefin
 
 /**
  * The `pip install` arguments for `semcode.server.installSource`:
- *   - a built wheel (`…/semcode-0.1.0-py3-none-any.whl`): that wheel, with its folder as
+ *   - a built wheel (`…/semcode-0.2.0-py3-none-any.whl`): that wheel, with its folder as
  *     `--find-links`, so wheels beside it (llama-cpp-python, built once) are used too;
  *   - a folder of wheels (a local package index): `--find-links FOLDER semcode`;
  *   - a checkout (a folder with pyproject.toml or setup.py), a package spec
- *     (`semcode`, `semcode==0.1.0`) or a URL: as is.
+ *     (`semcode`, `semcode==0.2.0`) or a URL: as is.
  * A leading `~/` is the home folder.
  */
 export async function pipInstallArgs(source: string, isDirectory: (p: string) => Promise<boolean> = directoryExists): Promise<string[]> {

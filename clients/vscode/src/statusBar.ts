@@ -109,9 +109,11 @@ function modelLine(model: ModelStatus | undefined): string {
   const name = model.identity || model.path || '';
   const where = [model.backend, model.device].filter(Boolean).join(', ');
   const parts: string[] = [model.state];
+  if (model.builtin) parts.push('built-in');
   if (name) parts.push(name);
   if (where) parts.push(`(${where})`);
   if (model.message) parts.push(`— ${model.message}`);
+  if (model.quality) parts.push(`— ${model.quality}`);
   return parts.join(' ');
 }
 

@@ -1,6 +1,7 @@
 """The cross-process side of the `Indexer` (a mixin): noticing that another process
 committed writes (the store's id and generations moved) and catching up exactly, by
-delta or by reload; reopening a database another process moved aside; holding the
+delta or by reload; reopening a database another process moved aside (and moving
+aside one of another workspace copied over it); holding the
 write lock for a write (`_writing`); refusing to trust saved structures newer than
 the database (a restored backup).
 
@@ -96,6 +97,14 @@ class CatchUp:
                     log.info("the index database was replaced in another process: "
                              "reopening it")
                     self.store.reopen()
+        if (foreign := self.store.foreign()) is not None:  # copied over it, in place
+            # Never answered from: moved aside now, or (the lock busy) an error until a
+            # later call can.
+            with self.write_lock.try_hold() as got:
+                if not got:
+                    raise foreign
+                if (foreign := self.store.foreign()) is not None:
+                    self.store.replace_damaged(foreign)
         with self.lock:
             moved = False
             store_id, generation, embed_generation = self.store.stamp()

@@ -60,6 +60,12 @@ class EmbeddingCache:
             "ON e.model=? AND e.hash=c.hash WHERE e.hash IS NULL ORDER BY c.id",
             (model,)).fetchall())
 
+    def embedded_count(self, model: str) -> int:
+        """How many chunks have a cached vector of `model` (a model identity)."""
+        return int(self._read(lambda db: db.execute(
+            "SELECT COUNT(*) FROM chunks c JOIN embeddings e ON e.model=? AND e.hash=c.hash",
+            (model,)).fetchone()[0]))
+
     def put_vectors(self, model: str, items: Iterable[tuple[str, np.ndarray]]) -> None:
         """Cache (content hash, vector) pairs for `model` in one transaction, replacing older ones,
         and bump the embedding generation so other processes notice."""

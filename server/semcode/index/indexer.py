@@ -46,11 +46,20 @@ from semcode.index.lexical import LexicalIndex
 from semcode.index.lexical_files import saved_build
 from semcode.index.lexical_upkeep import LexicalUpkeep
 from semcode.index.saving import Saving
-from semcode.index.store import ChunkRef, FileRecord, Snapshot, Store, StoreError, WriteLock
+from semcode.index.store import (
+    REBUILD_OWED,
+    ChunkRef,
+    FileRecord,
+    Snapshot,
+    Store,
+    StoreCorrupt,
+    StoreError,
+    WriteLock,
+)
 from semcode.index.tokenizer import chunk_tokens
 from semcode.index.vector_upkeep import VectorUpkeep
 from semcode.index.vectors import VectorIndex
-from semcode.workspace import FileSkipped, SkipReason, Workspace, valid_name
+from semcode.workspace import FileSkipped, IgnoreCause, SkipReason, Workspace, valid_name
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +69,9 @@ RECHECK_MTIME = -2  # a file modified just before it was read: its content is re
 # the same timestamp tick, with the same size: its stat cannot be trusted next time (git's
 # "racy clean" problem), so its content is compared again on the next sync.
 RACY_NS = 2_000_000_000
+ALMOST_NOTHING = 10  # an ignore rule that excluded 10x what was indexed is reported
+FULL_REINDEX_OWED = "a full reindex has not finished"
+MODEL_KEY_PREFIX = "model_identity:"  # meta: embedder configuration -> its identity
 
 
 @dataclass(frozen=True)
@@ -86,6 +98,9 @@ class SyncReport:
     files_skipped: int = 0
     chunks: int = 0  # total after the sync
     warnings: list[str] = field(default_factory=list)
+    # Set when (almost) nothing was indexed and a rule file's line excluded the most:
+    # the user's answer to "why is my index empty?".
+    ignore_cause: IgnoreCause | None = None
     cancelled: bool = False
     seconds: float = 0.0
 
@@ -109,10 +124,14 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
     upkeep in `vector_upkeep.VectorUpkeep`, saving in `saving.Saving`."""
 
     def __init__(self, root: Path, settings: Settings, *, check: bool = False,
-                 recover: bool = False, notice: Callable[[str], None] | None = None) -> None:
+                 recover: bool | str = False, fresh: bool = False,
+                 notice: Callable[[str], None] | None = None) -> None:
         """Open the index of `root`. `check` verifies the database first (`index
-        --full`); `recover` moves it aside unconditionally (it was seen damaged);
-        `notice` receives one-line messages (e.g. waiting for another writer)."""
+        --full`); `recover` moves it aside unconditionally (it was seen damaged; a
+        string says how);
+        `fresh` drops every file and chunk before anything is read (`index --full`
+        works however damaged the stored chunks are); `notice` receives one-line
+        messages (e.g. waiting for another writer)."""
         self.root = root.resolve()
         self.settings = settings
         self.workspace = Workspace(self.root, settings)
@@ -124,7 +143,12 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                              f"{exc.strerror or exc}") from None
         self.write_lock = WriteLock(self.dir, notice)
         self.store = Store(self.dir / "index.sqlite", self.write_lock, check=check,
-                           recover=recover)
+                           recover=recover, workspace=str(self.root))
+        if fresh:  # before any read of what is stored: only the embedding cache stays
+            with self.write_lock.hold():
+                self.store.clear_chunks()
+                self.store.set_meta(REBUILD_OWED, FULL_REINDEX_OWED)
+                shutil.rmtree(self.dir / LEXICAL_DIR, ignore_errors=True)
         self.notices: list[str] = list(self.store.notices)
         self.lock = threading.RLock()  # guards the store + both derived indexes together
         self.chunker = ChunkerConfig(
@@ -158,8 +182,8 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
     def _load(self) -> None:
         # The token layout (BM25F fields or not) is part of what was indexed.
         version = CHUNKER_VERSION + ("-fields" if self.settings.bm25_fields else "")
-        if (self.store.get_meta("chunker_version") != version
-                or self.store.get_meta("root") != str(self.root)):
+        # (The workspace it belongs to is the store's check: `schema.py`.)
+        if self.store.get_meta("chunker_version") != version:
             with self.write_lock.hold():
                 if self.store.get_meta("chunker_version") != version:
                     # Chunks from another chunker version would not match what this one
@@ -168,7 +192,6 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                         log.info("chunker changed: re-chunking %s", self.root)
                     self.store.clear_chunks()
                     self.store.set_meta("chunker_version", version)
-                self.store.set_meta("root", str(self.root))
         self._check_rollback()
         with self.lock:
             self._reload(self.store.snapshot())
@@ -279,10 +302,25 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
                 self._remove_exact(path)
                 report.files_removed += 1
         report.files_skipped += len(self.workspace.skipped)
+        if not report.cancelled:
+            report.ignore_cause = self._ignore_cause(report.files_seen)
+        if not report.cancelled and self.store.get_meta(REBUILD_OWED) is not None:
+            self.store.clear_meta(REBUILD_OWED)  # complete now: searchable as it is
         self.rebuild_lexical()  # a sync ends exact: as a fresh build of these chunks
         report.chunks = len(self.refs)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _ignore_cause(self, files_seen: int) -> IgnoreCause | None:
+        """The rule that excluded the most, when it excluded at least ten times as many
+        entries as were indexed (each pruned directory counts once): nothing, or almost
+        nothing, is indexed because of it."""
+        if files_seen > len(self.workspace.skipped) // ALMOST_NOTHING:
+            return None
+        cause = self.workspace.ignore_cause()
+        if cause is None or files_seen * ALMOST_NOTHING > cause.excluded:
+            return None
+        return cause
 
     def update_text(self, rel_path: str, text: str) -> list[str]:
         """Index text the editor holds (saved or not). Returns warnings."""
@@ -429,11 +467,43 @@ class Indexer(CatchUp, LexicalUpkeep, VectorUpkeep, Saving):
         """Drop chunks and derived indexes (a full reindex); the embedding cache stays."""
         with self._writing(), self.lock:
             self.store.clear_chunks()
+            self.store.set_meta(REBUILD_OWED, FULL_REINDEX_OWED)
             self._forget(list(self.refs))
             self.refs.clear()
             shutil.rmtree(self.dir / LEXICAL_DIR, ignore_errors=True)
             self._install_lexical(LexicalIndex(), None)
             self._note_write()
+
+    def rebuild_owed(self) -> str | None:
+        """Why the database does not hold a complete index of the workspace (new,
+        recovered from damage or another workspace's, a full reindex not finished), or
+        None. Every process sees it until a sync completes: answering from such an index
+        without a rebuild must say so."""
+        return self.store.get_meta(REBUILD_OWED)
+
+    def remember_model(self, config_key: str, model_id: str) -> None:
+        """Record that the embedder configured as `config_key` has the identity
+        `model_id`, so a process that does not load it (`semcode status`) can count its
+        vectors. Skipped when another process holds the write lock or the index is
+        read-only: it is only a hint for status."""
+        key = f"{MODEL_KEY_PREFIX}{config_key}"
+        if self.store.get_meta(key) == model_id:
+            return
+        with self.write_lock.try_hold() as got:
+            if not got:
+                return
+            try:
+                self.store.set_meta(key, model_id)
+            except StoreCorrupt:
+                raise
+            except StoreError:
+                log.debug("could not record the embedder identity", exc_info=True)
+
+    def embedded_count(self, config_key: str) -> int:
+        """How many chunks have a cached vector of the embedder configured as
+        `config_key` (0 when it never embedded here), counted in the store."""
+        model_id = self.store.get_meta(f"{MODEL_KEY_PREFIX}{config_key}")
+        return self.store.embedded_count(model_id) if model_id is not None else 0
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
         """The stored chunks of these ids (ids no longer present are left out)."""

@@ -67,22 +67,60 @@ class Snapshot:
 
 
 
+def stored_text(value: object) -> str:
+    """A stored TEXT value; anything else (a blob or number where text belongs: the
+    record's type byte was flipped) is damage, a TypeError the store reports as such."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected text, found {type(value).__name__}")
+    return value
+
+
+def _int(value: object) -> int:
+    """A stored INTEGER value; text or a blob there is damage (TypeError)."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"expected an integer, found {type(value).__name__}")
+    return value
+
+
+def _opt_text(value: object) -> str | None:
+    return None if value is None else stored_text(value)
+
+
+def parse_int(value: object) -> int:
+    """A number kept as text (the meta table's generations): ValueError when it does
+    not parse."""
+    return int(stored_text(value)) if not isinstance(value, int) else value
+
+
 def row_to_ref(row: Sequence[object]) -> ChunkRef:
-    """A `ChunkRef` from a row of `REF_COLUMNS`."""
+    """A `ChunkRef` from a row of `REF_COLUMNS`; a value of the wrong type is a
+    TypeError (damage)."""
     path, language, kind, content_hash, start_line, name, content = row
-    return ChunkRef(path=str(path), language=str(language), kind=int(kind),  # type: ignore[call-overload]
-                    hash=str(content_hash), start_line=int(start_line), name=str(name),  # type: ignore[call-overload]
-                    content=str(content))
+    # One check for the whole row (read for every chunk at every open).
+    if (type(path) is str and type(language) is str and type(kind) is int
+            and type(content_hash) is str and type(start_line) is int
+            and type(name) is str and type(content) is str):
+        return ChunkRef(path, language, kind, content_hash, content, start_line, name)
+    raise TypeError("a chunk row holds a value of the wrong type: "
+                    f"{[type(v).__name__ for v in row]}")
+
+
+def row_to_file(row: Sequence[object]) -> FileRecord:
+    """A `FileRecord` from a row of (path, size, mtime_ns, digest, language, warning)."""
+    path, size, mtime_ns, digest, language, warning = row
+    return FileRecord(stored_text(path), _int(size), _int(mtime_ns), stored_text(digest),
+                      stored_text(language), _opt_text(warning))
 
 
 def row_to_chunk(row: Sequence[object]) -> Chunk:
-    """A `Chunk` from a row of `CHUNK_COLUMNS`."""
+    """A `Chunk` from a row of `CHUNK_COLUMNS`; a value of the wrong type, or a kind
+    that is no `SymbolKind`, is a TypeError/ValueError (damage)."""
     (path, language, kind, name, container, start, end, name_line, name_start, name_end,
      part, text, content) = row
     return Chunk(
-        path=str(path), language=str(language), kind=SymbolKind(int(kind)),  # type: ignore[call-overload]
-        name=str(name), container=str(container), start_line=int(start),  # type: ignore[call-overload]
-        end_line=int(end), text=str(text), name_line=int(name_line),  # type: ignore[call-overload]
-        name_start_col=int(name_start), name_end_col=int(name_end), part=int(part),  # type: ignore[call-overload]
-        content=str(content),
+        path=stored_text(path), language=stored_text(language), kind=SymbolKind(_int(kind)),
+        name=stored_text(name), container=stored_text(container), start_line=_int(start),
+        end_line=_int(end), text=stored_text(text), name_line=_int(name_line),
+        name_start_col=_int(name_start), name_end_col=_int(name_end), part=_int(part),
+        content=stored_text(content),
     )

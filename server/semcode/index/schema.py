@@ -1,6 +1,12 @@
 """The index database's schema: the tables, the version stamp, and what opening a
 database checks and upgrades in place (WAL mode, an optional quick_check, a file that
-is not ours, an older or newer schema, the store id, columns added since).
+is not ours, an older or newer schema, the store id, the workspace it belongs to,
+columns added since).
+
+Meta keys written here: `schema_version`, `store_id`, `root` (the workspace identity:
+its resolved path; a database whose root is another workspace's is `StoreForeign`) and,
+in a new database, `REBUILD_OWED` (why it must be filled before it is searched; the
+indexer clears it when a sync completes).
 
 It must not move or delete files (a damaged database is `Store`'s to move aside) and
 holds no connection of its own.
@@ -14,9 +20,14 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
-from semcode.index.store_errors import StoreCorrupt, StoreError
+from semcode.index.store_errors import StoreCorrupt, StoreError, StoreForeign
 
 SCHEMA_VERSION = 1
+# Meta key: set while the database does not hold a complete index of its workspace
+# (new, recovered from damage, or a full reindex that has not finished); its value
+# says why, for the commands that must not answer from it silently.
+REBUILD_OWED = "rebuild_owed"
+NEVER_INDEXED = "not indexed yet"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -58,10 +69,12 @@ CREATE TABLE IF NOT EXISTS embeddings (
 
 
 def prepare(db: sqlite3.Connection, path: Path, check: bool,
-            locked: Callable[[], AbstractContextManager[None]]) -> None:
+            locked: Callable[[], AbstractContextManager[None]],
+            workspace: str | None = None) -> None:
     """Make `db` (just opened on `path`) a usable semcode database: create or upgrade
     its tables under `locked()` (the write lock); raise `StoreCorrupt` when it is
-    damaged, not ours or of an older schema, `StoreError` when it is newer."""
+    damaged, not ours or of an older schema, `StoreForeign` when it records another
+    `workspace` than this one, `StoreError` when it is newer."""
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
     if check:
@@ -76,6 +89,9 @@ def prepare(db: sqlite3.Connection, path: Path, check: bool,
     version = (db.execute("SELECT value FROM meta WHERE key='schema_version'")
                .fetchone() if "meta" in tables else None)
     if version is not None and version[0] != str(SCHEMA_VERSION):
+        if not isinstance(version[0], str):
+            raise StoreCorrupt(f"index database {path} is damaged (its schema version "
+                               "does not parse)")
         if version[0].isdigit() and int(version[0]) > SCHEMA_VERSION:
             raise StoreError(f"index {path} was made by a newer semcode (schema "
                              f"{version[0]}, this one uses {SCHEMA_VERSION}); "
@@ -89,6 +105,10 @@ def prepare(db: sqlite3.Connection, path: Path, check: bool,
                        (str(SCHEMA_VERSION),))
             db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
                        (uuid.uuid4().hex,))
+            db.execute("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                       (REBUILD_OWED, NEVER_INDEXED))
+            if workspace is not None:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('root', ?)", (workspace,))
     # Touch every table once so a damaged root page shows now, not mid-command.
     for table in ("meta", "files", "chunks", "embeddings"):
         db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
@@ -96,8 +116,25 @@ def prepare(db: sqlite3.Connection, path: Path, check: bool,
         with locked():
             db.execute("INSERT OR IGNORE INTO meta VALUES ('store_id', ?)",
                        (uuid.uuid4().hex,))
+    if workspace is not None:
+        _check_workspace(db, path, workspace, locked)
     columns = {r[1] for r in db.execute("PRAGMA table_info(chunks)")}
     if "content" not in columns:  # an index from before content kinds
         with locked():
             db.execute("ALTER TABLE chunks ADD COLUMN content TEXT NOT NULL "
                        "DEFAULT 'code'")
+
+
+def _check_workspace(db: sqlite3.Connection, path: Path, workspace: str,
+                     locked: Callable[[], AbstractContextManager[None]]) -> None:
+    """Raise `StoreForeign` when the database records another workspace than
+    `workspace`; record it when it records none (a database from before the check)."""
+    row = db.execute("SELECT value FROM meta WHERE key='root'").fetchone()
+    if row is None:
+        with locked():
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('root', ?)", (workspace,))
+        return
+    if row[0] != workspace:
+        other = row[0] if isinstance(row[0], str) else "?"
+        raise StoreForeign(f"index database {path} belongs to another workspace "
+                           f"({other[:200]})")

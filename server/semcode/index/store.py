@@ -46,16 +46,26 @@ from semcode.index.records import (
     ChunkRef,
     FileRecord,
     Snapshot,
+    parse_int,
     row_to_chunk,
+    row_to_file,
     row_to_ref,
+    stored_text,
 )
-from semcode.index.salvage import move_aside
-from semcode.index.schema import SCHEMA_VERSION, prepare
-from semcode.index.store_errors import StoreCorrupt, StoreError, _describe, _errors, _Transaction
+from semcode.index.salvage import clear_damage_note, move_aside, note_damage, noted_damage
+from semcode.index.schema import NEVER_INDEXED, REBUILD_OWED, SCHEMA_VERSION, prepare
+from semcode.index.store_errors import (
+    StoreCorrupt,
+    StoreError,
+    StoreForeign,
+    _describe,
+    _errors,
+    _Transaction,
+)
 
-__all__ = ["BUSY_TIMEOUT_MS", "LOCK_FILE", "SCHEMA_VERSION", "ChunkRef", "FileRecord",
-           "Snapshot", "Store", "StoreCorrupt", "StoreError", "WriteLock", "_describe",
-           "_Transaction"]
+__all__ = ["BUSY_TIMEOUT_MS", "LOCK_FILE", "NEVER_INDEXED", "REBUILD_OWED",
+           "SCHEMA_VERSION", "ChunkRef", "FileRecord", "Snapshot", "Store", "StoreCorrupt",
+           "StoreError", "StoreForeign", "WriteLock", "_describe", "_Transaction"]
 
 log = logging.getLogger(__name__)
 
@@ -72,12 +82,15 @@ class Store(EmbeddingCache):
     thread. See the module docstring."""
 
     def __init__(self, path: Path, lock: WriteLock | None = None, *, check: bool = False,
-                 recover: bool = False) -> None:
-        """Open (or create) the database. A damaged or older-format file is moved aside
-        and a new one started (one log line); `check` runs SQLite's quick_check first
-        (`index --full`), `recover` moves the file aside unconditionally (after a
-        command saw it damaged)."""
+                 recover: bool | str = False, workspace: str | None = None) -> None:
+        """Open (or create) the database. A damaged or older-format file, or one that
+        records another `workspace` (its resolved root) than this one, is moved aside
+        and a new one started, marked as owing a rebuild (one log line); `check` runs
+        SQLite's quick_check first (`index --full`), `recover` moves the file aside
+        unconditionally (after a command saw it damaged; a string is that command's
+        one line about it)."""
         self.path = path
+        self.workspace = workspace
         self.lock = lock
         self._lock = threading.RLock()
         self._local = threading.local()
@@ -89,16 +102,24 @@ class Store(EmbeddingCache):
         self.notices: list[str] = []
         with _errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
+        noted = None if recover else noted_damage(path)  # another process met damage
         try:
-            if recover:
-                raise StoreCorrupt(f"index database {path} was found damaged")
+            if recover or noted:
+                raise StoreCorrupt(recover if isinstance(recover, str) else
+                                   noted or f"index database {path} was found damaged")
             self._open(check)
         except StoreCorrupt as exc:
             self._close_all()
             with self._locked():
-                self._move_aside(str(exc))
+                if noted and noted_damage(path) is None:
+                    # Another process moved that file aside meanwhile: this one is new.
+                    self._open(check)
+                    return
+                self._move_aside(str(exc), "foreign" if isinstance(exc, StoreForeign)
+                                 else "damaged")
                 self._open(check=False)
                 self._salvage()
+                clear_damage_note(path)
 
     # ------------------------------------------------------------------ opening
     def _connect(self) -> sqlite3.Connection:
@@ -109,13 +130,13 @@ class Store(EmbeddingCache):
 
     def _open(self, check: bool) -> None:
         path = self.path
-        with _errors(path):
+        with _errors(path, values=True):
             if (path.is_file() and path.stat().st_size == 0
                     and not _nonempty(Path(f"{path}-wal"))):
                 raise StoreCorrupt(f"index database {path} is empty (0 bytes)")
             self._db = self._connect()
             db = self._db
-            prepare(db, path, check, self._locked)
+            prepare(db, path, check, self._locked, self.workspace)
             self._file_id = _file_id(path)
 
     def replaced(self) -> bool:
@@ -125,13 +146,45 @@ class Store(EmbeddingCache):
 
     def reopen(self) -> None:
         """Open the file now at `path` (holding the write lock). Other threads' read
-        connections reconnect on their next use."""
+        connections reconnect on their next use. A file there that is damaged or
+        another workspace's (copied in while this process ran) is moved aside and a new
+        one started, as at open."""
         with self._lock:
-            if self._db is not None:
-                with contextlib.suppress(sqlite3.Error):
-                    self._db.close()
+            self._close_writer()
             self._epoch += 1
+            try:
+                self._open(check=False)
+            except StoreCorrupt as exc:
+                self.replace_damaged(exc)
+
+    def foreign(self) -> StoreForeign | None:
+        """The error to raise when the database now records another workspace than this
+        store's (a file copied over it in place while this process ran), else None."""
+        if self.workspace is None:
+            return None
+        root = self.get_meta("root")
+        if root is None or root == self.workspace:
+            return None
+        return StoreForeign(f"index database {self.path} belongs to another workspace "
+                            f"({root[:200]})")
+
+    def replace_damaged(self, exc: StoreCorrupt) -> None:
+        """Move the database aside because of `exc` and start a new one (holding the
+        write lock), keeping the cached embeddings; other threads' readers reconnect."""
+        with self._lock, self._locked():
+            self._close_writer()
+            self._epoch += 1
+            self._move_aside(str(exc), "foreign" if isinstance(exc, StoreForeign)
+                             else "damaged")
             self._open(check=False)
+            self._salvage()
+            clear_damage_note(self.path)
+
+    def _close_writer(self) -> None:
+        if self._db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
+            self._db = None
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -141,8 +194,8 @@ class Store(EmbeddingCache):
             with self.lock.hold():
                 yield
 
-    def _move_aside(self, why: str) -> None:
-        self._damaged = move_aside(self.path)
+    def _move_aside(self, why: str, label: str) -> None:
+        self._damaged = move_aside(self.path, label)
         self._why = why
 
     def _salvage(self) -> None:
@@ -151,8 +204,10 @@ class Store(EmbeddingCache):
         happened in one line."""
         damaged = getattr(self, "_damaged", None)
         kept = self._copy_embeddings(damaged) if damaged is not None else 0
-        line = (f"{self._why}: moved it to {damaged.name if damaged else '?'} and rebuilding "
-                f"the index (kept {kept} cached embeddings)")
+        line = (f"{self._why}: moved it to {damaged.name if damaged else '?'} and started "
+                f"a new one, to be rebuilt (kept {kept} cached embeddings)")
+        # Every later process sees it too (`rebuild_owed`), until a sync completes.
+        self.set_meta(REBUILD_OWED, line)
         self.notices.append(line)
         log.warning("%s", line)
 
@@ -184,7 +239,8 @@ class Store(EmbeddingCache):
         return db
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        with _errors(self.path):
+        # `values`: a stored value `fn` cannot decode or convert is damage (StoreCorrupt).
+        with self._noting_damage(), _errors(self.path, values=True):
             db = self._reader()
             if db is self._db:
                 with self._lock:
@@ -195,16 +251,26 @@ class Store(EmbeddingCache):
     def _write(self) -> Iterator[None]:
         if self.lock is not None and not self.lock.held:
             raise RuntimeError("index store written without holding the write lock")
-        with self._lock, _errors(self.path):
+        with self._noting_damage(), self._lock, _errors(self.path):
             yield
+
+    @contextlib.contextmanager
+    def _noting_damage(self) -> Iterator[None]:
+        """Damage met after opening is noted beside the file, so that every later
+        process rebuilds (this one may be a server that cannot repair it mid-request),
+        unless the file was replaced meanwhile (the damage was the old file's)."""
+        try:
+            yield
+        except StoreCorrupt as exc:
+            if not self.replaced():
+                note_damage(self.path, str(exc))
+            raise
 
     # ------------------------------------------------------------------ meta
     def get_meta(self, key: str) -> str | None:
         """The value stored under `key` in the meta table (store id, generations, versions), or
         None."""
-        row = self._read(lambda db: db.execute("SELECT value FROM meta WHERE key=?",
-                                               (key,)).fetchone())
-        return row[0] if row else None
+        return self._read(lambda db: _meta_value(db, key))
 
     def set_meta(self, key: str, value: str) -> None:
         """Store `value` under `key` in the meta table (needs the write lock; no transaction of its
@@ -212,18 +278,27 @@ class Store(EmbeddingCache):
         with self._write():
             self._wdb.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
 
+    def clear_meta(self, key: str) -> None:
+        """Remove `key` from the meta table (needs the write lock)."""
+        with self._write():
+            self._wdb.execute("DELETE FROM meta WHERE key=?", (key,))
+
     def stamp(self) -> tuple[str, int, int]:
         """(store id, chunk generation, embedding generation), in one read."""
-        rows = dict(self._read(lambda db: db.execute(
-            "SELECT key, value FROM meta WHERE key IN "
-            "('store_id', 'generation', 'embed_generation')").fetchall()))
-        return (rows.get("store_id", ""), int(rows.get("generation", 0)),
-                int(rows.get("embed_generation", 0)))
+        def read(db: sqlite3.Connection) -> tuple[str, int, int]:
+            """The three values, parsed inside the read (bad ones are damage)."""
+            rows = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
+                                   "('store_id', 'generation', 'embed_generation')"
+                                   ).fetchall())
+            return (stored_text(rows.get("store_id", "")),
+                    parse_int(rows.get("generation", 0)),
+                    parse_int(rows.get("embed_generation", 0)))
+        return self._read(read)
 
     @property
     def generation(self) -> int:
         """Bumped by every change to chunks; derived indexes record the value they saw."""
-        return int(self.get_meta("generation") or 0)
+        return self.stamp()[1]
 
     @property
     def store_id(self) -> str:
@@ -235,16 +310,18 @@ class Store(EmbeddingCache):
     def files(self) -> dict[str, FileRecord]:
         """Every indexed file's record (size, mtime, digest, language, warning), by
         workspace-relative path."""
-        rows = self._read(lambda db: db.execute(
-            "SELECT path, size, mtime_ns, digest, language, warning FROM files").fetchall())
-        return {r[0]: FileRecord(*r) for r in rows}
+        return self._read(lambda db: {
+            r[0]: row_to_file(r) for r in db.execute(
+                "SELECT path, size, mtime_ns, digest, language, warning FROM files")})
 
     def file(self, path: str) -> FileRecord | None:
         """The record of one indexed file, or None when it is not in the index."""
-        row = self._read(lambda db: db.execute(
-            "SELECT path, size, mtime_ns, digest, language, warning FROM files WHERE path=?",
-            (path,)).fetchone())
-        return FileRecord(*row) if row else None
+        def read(db: sqlite3.Connection) -> FileRecord | None:
+            """The record, converted inside the read (bad values are damage)."""
+            row = db.execute("SELECT path, size, mtime_ns, digest, language, warning "
+                             "FROM files WHERE path=?", (path,)).fetchone()
+            return row_to_file(row) if row else None
+        return self._read(read)
 
     def replace_file(
         self,
@@ -334,7 +411,8 @@ class Store(EmbeddingCache):
 
     def chunk_tokens(self) -> Iterator[tuple[int, list[str]]]:
         """(chunk id, BM25 tokens) of every chunk, for rebuilding the lexical index."""
-        rows = self._read(lambda db: db.execute("SELECT id, tokens FROM chunks").fetchall())
+        rows = self._read(lambda db: [(r[0], stored_text(r[1])) for r in db.execute(
+            "SELECT id, tokens FROM chunks")])
         for chunk_id, tokens in rows:
             yield chunk_id, tokens.split()
 
@@ -359,9 +437,10 @@ class Store(EmbeddingCache):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
                 rows = db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks").fetchall()
-            return Snapshot(meta.get("store_id", ""), int(meta.get("generation", 0)),
+            return Snapshot(stored_text(meta.get("store_id", "")),
+                            parse_int(meta.get("generation", 0)),
                             {r[0]: row_to_ref(r[2:]) for r in rows},
-                            [(r[0], r[1]) for r in rows])
+                            [(r[0], stored_text(r[1])) for r in rows])
         return self._read(read)
 
     def delta(self, known: set[int]) -> tuple[str, int, set[int], Snapshot]:
@@ -383,10 +462,11 @@ class Store(EmbeddingCache):
                     marks = ",".join("?" * len(part))
                     rows += db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks "
                                        f"WHERE id IN ({marks})", part).fetchall()
-            store_id, generation = meta.get("store_id", ""), int(meta.get("generation", 0))
+            store_id = stored_text(meta.get("store_id", ""))
+            generation = parse_int(meta.get("generation", 0))
             return store_id, generation, ids, Snapshot(
                 store_id, generation, {r[0]: row_to_ref(r[2:]) for r in rows},
-                [(r[0], r[1]) for r in rows])
+                [(r[0], stored_text(r[1])) for r in rows])
         return self._read(read)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
@@ -466,6 +546,12 @@ class Store(EmbeddingCache):
     def _transaction(self) -> _Transaction:
         return _Transaction(self._wdb, self.path)
 
+
+
+def _meta_value(db: sqlite3.Connection, key: str) -> str | None:
+    """The meta table's text under `key` (None when absent; a non-text value is damage)."""
+    row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+    return stored_text(row[0]) if row else None
 
 
 def _file_id(path: Path) -> tuple[int, int] | None:

@@ -72,17 +72,20 @@ class BufferRouting(SessionCore):
     def apply_pending_edits(self) -> EditBarrier:
         """Hand every debounced edit to its writer now (loop thread) and return what a read
         waits for before it reads (at most `PENDING_EDITS_WAIT_S`): a search sees every
-        keystroke made before it, not the text of 300 ms ago."""
+        keystroke made before it, not the text of 300 ms ago, or says which it lacks."""
         if self._documents is not None:
             for key in self.documents.take_pending():
                 self._flush_document(key)
         # Not behind a folder's scan: the writer applies edits after it (minutes for a
         # first index), and a search meanwhile answers from what is indexed so far.
         waits: dict[Folder, list[Future[Any]]] = {}
+        behind_scan: dict[Folder, int] = {}
         for job, folder in self._edits.items():
             if folder.state != ServeState.INDEXING:
                 waits.setdefault(folder, []).append(job)
-        return EditBarrier(waits, PENDING_EDITS_WAIT_S)
+            else:
+                behind_scan[folder] = behind_scan.get(folder, 0) + 1
+        return EditBarrier(waits, PENDING_EDITS_WAIT_S, behind_scan)
 
     def _flush_document(self, key: str) -> None:
         """Debounce timer fired (or a search asked): hand the buffer's current text to
@@ -164,6 +167,8 @@ class BufferRouting(SessionCore):
                 engine.rename_file(rel, text)
         except Exception:
             log.exception("%s %s failed", op, rel)
+        finally:
+            folder.writer_waiting.clear()  # whatever it waited for, it is done
 
     @staticmethod
     def _refuse_buffer(folder: Folder, engine: Engine, rel: str) -> str | None:

@@ -66,8 +66,18 @@ class SessionCore:
         self.shutdown_requested = False
         self.closed = False
 
-    def _add_folder(self, uri: str, name: str) -> Folder:
-        root = Path(to_fs_path(uri) or uri)
+    def _add_folder(self, uri: str, name: str) -> Folder | None:
+        """A workspace folder from its URI; None (and one warning) for a URI that is not a
+        local folder: `file:` with an absolute path. Anything else (`vscode-vfs:`,
+        `https:`, a bare path) would become a path relative to the server's working
+        directory, and the wrong folder would be indexed."""
+        fs = to_fs_path(uri) if uri.lower().startswith("file:") else None
+        if not fs or not Path(fs).is_absolute():
+            self._show(types.MessageType.Warning,
+                       f"semcode: workspace folder {uri!r} is not a local folder (a file: URI "
+                       "with an absolute path): it is not indexed")
+            return None
+        root = Path(fs)
         folder = Folder(
             ref=FolderRef(uri, root), name=name or root.name,
             settings=self._folder_settings(root),

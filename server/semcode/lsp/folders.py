@@ -17,7 +17,7 @@ from typing import Any, TypeVar, TypeVarTuple
 
 from semcode.config import Settings
 from semcode.lsp.convert import FolderRef
-from semcode.search.engine import Engine, Progress
+from semcode.search.engine import Engine, Progress, SearchResponse
 from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,8 @@ class Folder:
     # Readers (searches, related, status) borrow the engine; closing it waits for them.
     readers: threading.Condition = field(default_factory=threading.Condition)
     borrowed: int = 0
+    # Set while the writer waits for another process's write lock (the index's notice).
+    writer_waiting: threading.Event = field(default_factory=threading.Event)
 
     def rel(self, path: Path) -> str | None:
         """The folder-relative path of `path` (resolving symlinks either side); None outside
@@ -94,21 +96,58 @@ class Folder:
 class EditBarrier:
     """The buffer edits handed to each folder's writer before a read (a search), and how
     long the read waits for them. The read job waits on its own thread (`read`), so it
-    starts the moment the writer is done, without a round trip through the event loop."""
+    starts the moment the writer is done, without a round trip through the event loop.
+
+    What a search guarantees (docs/protocol.md, Document sync): its answer holds every
+    edit sent before it, or its `notices` say how many are missing and why: the wait
+    ran out (another process holds the index's write lock, e.g. a terminal `semcode
+    index --full`), or the folder was being indexed (`behind_scan`: edits are applied
+    after the scan, and a search does not wait minutes for it)."""
 
     def __init__(self, edits: Mapping[Folder, Sequence[Future[Any]]] | None = None,
-                 wait_s: float = 0.0) -> None:
+                 wait_s: float = 0.0, behind_scan: Mapping[Folder, int] | None = None) -> None:
         self._edits = {f: list(jobs) for f, jobs in (edits or {}).items() if jobs}
+        self._behind_scan = {f: n for f, n in (behind_scan or {}).items() if n}
+        self._wait_s = wait_s
         self._deadline = time.monotonic() + wait_s
 
-    def read(self, folder: Folder, fn: Callable[[Engine, *Args], T],
-             *args: *Args) -> T | None:
+    def read(self, folder: Folder, fn: Callable[[Engine, *Args], SearchResponse | None],
+             *args: *Args) -> SearchResponse | None:
         """Read thread: wait until `folder`'s edits are in its index (at most until the
-        deadline: then the read answers from what is there), then `folder.read(fn, ...)`."""
-        jobs = self._edits.get(folder)
+        deadline: then the read answers from what is there and its notices say so), then
+        `folder.read(fn, ...)`."""
+        jobs = self._edits.get(folder, [])
         if jobs:
             wait(jobs, timeout=max(0.0, self._deadline - time.monotonic()))
-        return folder.read(fn, *args)
+        missing = sum(not job.done() for job in jobs)
+        response = folder.read(fn, *args)
+        notice = self._notice(folder, missing)
+        if response is not None and notice:
+            response.notices.append(notice)
+        return response
+
+    def _notice(self, folder: Folder, missing: int) -> str:
+        """Why `folder`'s answer lacks edits sent before the search ("" when it has them)."""
+        if missing:
+            why = ("another semcode process is writing this index (a terminal `semcode "
+                   "index`?)" if folder.writer_waiting.is_set() else
+                   f"they were not applied within {self._wait_s:g} s")
+            edits, verb = _edits(missing, folder)
+            return (f"{edits} sent before this search {verb} not in its results: {why}; "
+                    "search again once they are applied")
+        behind = self._behind_scan.get(folder, 0)
+        if behind:
+            edits, verb = _edits(behind, folder)
+            return (f"{edits} {verb} not in these results yet: they are applied when its "
+                    "indexing is done")
+        return ""
+
+
+def _edits(n: int, folder: Folder) -> tuple[str, str]:
+    """('1 buffer edit in proj', 'is') / ('3 buffer edits in proj', 'are')."""
+    if n == 1:
+        return f"1 buffer edit in {folder.name}", "is"
+    return f"{n} buffer edits in {folder.name}", "are"
 
 
 class _Either(threading.Event):

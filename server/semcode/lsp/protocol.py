@@ -5,7 +5,8 @@
 * A request for a method the server does not have is `MethodNotFound`, even when it is
   a standard LSP method with params that do not match its schema.
 * A standard request whose params do not match the LSP schema is answered with
-  `InvalidParams` naming the field (pygls only logs it, leaving the client waiting).
+  `InvalidParams` naming the field (pygls only logs it, leaving the client waiting);
+  `workspace/symbol`'s `query` must be a string (cattrs would make one of any value).
 * An unexpected exception in a request handler is answered with one plain line, not
   Python's text and traceback (those go to the log).
 * The `initialize` result carries `experimental.semcode.protocolVersion` and
@@ -50,6 +51,21 @@ def converter_factory() -> cattrs.Converter:
 
     converter.register_structure_hook(JsonRPCRequestMessage, request)
     converter.register_structure_hook(JsonRPCNotification, notification)
+    symbol_params = converter.get_structure_hook(types.WorkspaceSymbolParams)
+
+    def workspace_symbol(obj: Any, cls: type) -> Any:
+        # cattrs turns any value into a str (`5` became the query "5"): the query must be
+        # a string, or the request is InvalidParams naming it.
+        query = obj.get("query") if isinstance(obj, dict) else None
+        if not isinstance(query, str):
+            error = TypeError(f"'query' must be a string, got {type(query).__name__}")
+            error.__notes__ = [cattrs.errors.AttributeValidationNote(
+                "Structuring class WorkspaceSymbolParams @ attribute query", "query", str)]
+            raise cattrs.ClassValidationError("While structuring WorkspaceSymbolParams",
+                                              [error], cls)
+        return symbol_params(obj, cls)
+
+    converter.register_structure_hook(types.WorkspaceSymbolParams, workspace_symbol)
     return converter
 
 

@@ -95,12 +95,14 @@ class IndexingScheduler(SessionCore):
             self._close_engine(folder)
         if folder.engine is None:
             assert self.models is not None
-            folder.engine = Engine.open(folder.ref.root, folder.settings, self.models)
-        if full:  # drop chunks and derived indexes; the embedding cache stays
-            folder.engine.reset()
+            folder.engine = Engine.open(folder.ref.root, folder.settings, self.models,
+                                        notice=_writer_notice(folder))
         try:
+            if full:  # drop chunks and derived indexes; the embedding cache stays
+                folder.engine.reset()
             return folder.engine.sync(progress=progress, cancel=folder.stop)
         finally:
+            folder.writer_waiting.clear()
             settle_heap()
 
     async def _embed(self, folder: Folder, handle: ProgressHandle | None,
@@ -207,3 +209,16 @@ class IndexingScheduler(SessionCore):
             self.tasks.spawn(self._index(folder, full=full), f"reindex {folder.name}")
         return {"started": True}
 
+
+def _writer_notice(folder: Folder) -> Callable[[str], None]:
+    """The index's notices for `folder` (writer thread): logged, and a wait for another
+    process's write lock is marked on the folder until the writer's job ends, so that a
+    search that cannot wait for its edits says why (`EditBarrier`)."""
+
+    def notice(line: str) -> None:
+        """One notice line from the index."""
+        if line.startswith("waiting for another semcode process"):
+            folder.writer_waiting.set()
+        log.warning("%s: %s", folder.ref.root, line)
+
+    return notice

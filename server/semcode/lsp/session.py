@@ -135,7 +135,8 @@ class Session(IndexingScheduler, BufferRouting, TwoPhaseSearch):
         for added in event.added:
             if all(f.ref.uri != added.uri for f in self.folders):
                 folder = self._add_folder(added.uri, added.name)
-                self.tasks.spawn(self._index(folder), f"indexing {folder.name}")
+                if folder is not None:
+                    self.tasks.spawn(self._index(folder), f"indexing {folder.name}")
         self._status_changed()
 
     def _stop_everything(self) -> None:

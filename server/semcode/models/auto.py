@@ -3,12 +3,14 @@
 
 `embedding_model = "auto"` (the default) is Qwen3-Embedding-0.6B (GGUF) where a GPU can
 run it — llama.cpp reports GPU offload (Metal, CUDA, Vulkan...) or MLX is installed on
-Apple silicon — and the static code model `potion-code-16M-v2` on a CPU: there a 0.6B
-transformer takes ~4 s per chunk (a day for a large repository), the static model
-thousands of chunks per second. `reranker_model = "auto"` is Qwen3-Reranker-0.6B where
-there is a GPU; on a CPU only when this machine can score `RERANK_MIN_DOCS` documents
-inside `rerank_budget_ms` (`rerank_fit`, from a quick measured matrix-multiply speed),
-and off with one line saying why otherwise.
+Apple silicon — and semcode's own static code model (`builtin`, shipped in the package,
+no download) on a CPU: there a 0.6B transformer takes ~4 s per chunk (a day for a large
+repository), the static model thousands of chunks per second. An installation without
+the built-in model falls back to the hub's `potion-code-16M-v2`.
+`reranker_model = "auto"` is Qwen3-Reranker-0.6B where there is a GPU; on a CPU only
+when this machine can score `RERANK_MIN_DOCS` documents inside `rerank_budget_ms`
+(`rerank_fit`, from a quick measured matrix-multiply speed), and off with one line saying
+why otherwise.
 
 Separate from `backends.py` (which backend runs a given model, a pure function of the
 settings) because this one depends on the machine (`machine.py`).
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 from semcode.config import Settings
 from semcode.models.backends import AUTO, Role, choose_backend, remote_url
+from semcode.models.builtin import BUILTIN, embedder_folder
 from semcode.models.machine import cpu_tokens_per_second, detect_hardware
 
 GPU_EMBEDDING_MODEL = "hf:Qwen/Qwen3-Embedding-0.6B-GGUF/Qwen3-Embedding-0.6B-Q8_0.gguf"
 GPU_RERANKER_MODEL = "hf:ggml-org/Qwen3-Reranker-0.6B-Q8_0-GGUF/qwen3-reranker-0.6b-q8_0.gguf"
-CPU_EMBEDDING_MODEL = "hf:minishlab/potion-code-16M-v2"
+HUB_CODE_EMBEDDING_MODEL = "hf:minishlab/potion-code-16M-v2"
 RERANK_MIN_DOCS = 3  # keep equal to search.reranking.RERANK_MIN (not imported: no upward import)
 
 # What a reranker reads per document (the engine trims code to rerank_doc_tokens; code
@@ -43,6 +46,11 @@ def rerank_fit(settings: Settings, tokens_per_s: float | None = None) -> tuple[b
     return (budget_s == 0 or need_s <= budget_s), text
 
 
+def cpu_embedding_model() -> str:
+    """What `auto` embeds with on a CPU: the built-in model, else the hub's code model."""
+    return BUILTIN if embedder_folder() is not None else HUB_CODE_EMBEDDING_MODEL
+
+
 def model_for(settings: Settings, role: Role) -> tuple[str, str]:
     """(the model spec to load, why) for a role; "auto" resolved for this machine. An
     explicit setting is returned as is, with an empty reason."""
@@ -56,8 +64,8 @@ def model_for(settings: Settings, role: Role) -> tuple[str, str]:
     if role == "embedder":
         if hw.gpu:
             return GPU_EMBEDDING_MODEL, f"auto: {hw.why}: Qwen3-Embedding-0.6B"
-        return CPU_EMBEDDING_MODEL, (f"auto: {hw.why}: the static code model "
-                                     f"(a 0.6B transformer would take hours on a CPU)")
+        return cpu_embedding_model(), (f"auto: {hw.why}: the static code model "
+                                       f"(a 0.6B transformer would take hours on a CPU)")
     if hw.gpu:
         return GPU_RERANKER_MODEL, f"auto: {hw.why}: Qwen3-Reranker-0.6B"
     fits, text = rerank_fit(settings)

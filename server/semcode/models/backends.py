@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from semcode.config import Settings, model_is_off
+from semcode.models.builtin import is_builtin
 from semcode.models.machine import is_apple_silicon
 
 BACKENDS = ("llama.cpp", "mlx", "remote", "model2vec")
@@ -29,12 +30,15 @@ AUTO = "auto"
 
 
 def is_static_spec(spec: str) -> bool:
-    """Whether a model setting names a static (model2vec) model: a local folder in
-    model2vec's format, or a hub repository ("hf:owner/repo", no file) that is one — by
-    its cached config when it is cached, else by its name (minishlab/*, potion, model2vec)."""
+    """Whether a model setting names a static (model2vec) model: `builtin` (the one
+    semcode ships), a local folder in model2vec's format, or a hub repository
+    ("hf:owner/repo", no file) that is one — by its cached config when it is cached, else
+    by its name (minishlab/*, potion, model2vec)."""
     from .static import is_static_folder, looks_static_repo
 
     text = spec.strip()
+    if is_builtin(text):  # loading says so in one line if this installation has none
+        return True
     if model_is_off(text) or text.lower() == AUTO or text.lower().endswith(".gguf"):
         return False
     if text.startswith("hf:"):

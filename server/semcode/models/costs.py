@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from semcode.config import Settings
-from semcode.models.auto import CPU_EMBEDDING_MODEL
+from semcode.models.auto import cpu_embedding_model
 from semcode.models.base import ModelError
 from semcode.models.machine import cpu_tokens_per_second, detect_hardware
 
@@ -64,7 +64,7 @@ def embedding_cost(settings: Settings, spec: str, backend: str, path: Path | Non
     line = (f"on this CPU ~{tps / _TOKENS_PER_CHUNK:,.1f} chunks/s (estimated): {what} "
             f"in ~{_duration(seconds)}; lexical results work meanwhile")
     if seconds > 600:
-        line += f"; embedding_model = \"auto\" uses {CPU_EMBEDDING_MODEL} here (seconds)"
+        line += f"; embedding_model = \"auto\" uses {cpu_embedding_model()} here (seconds)"
     return line
 
 

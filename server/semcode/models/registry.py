@@ -9,6 +9,7 @@ engine degrades to lexical-only or no-rerank), and serialises use of each model
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -24,8 +25,9 @@ from urllib.parse import urlparse
 
 from semcode.config import Settings, model_is_off
 from semcode.models.auto import backend_for, model_for
-from semcode.models.backends import Role
+from semcode.models.backends import Role, remote_url
 from semcode.models.base import Embedder, ModelError, Reranker
+from semcode.models.builtin import EMBEDDER_DIR, builtin_quality, embedder_folder, is_builtin
 from semcode.models.factory import ModelRequest, build_model
 from semcode.states import MODEL_UNAVAILABLE, ModelState
 
@@ -51,10 +53,17 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, raw: str) -> ModelSpec:
-        """Read a setting: `off`, `hf:OWNER/REPO[/FILE]`, or a local file or folder."""
+        """Read a setting: `off`, `builtin`, `hf:OWNER/REPO[/FILE]`, or a local file or
+        folder."""
         text = raw.strip()
         if model_is_off(text):
             return cls(raw=text)
+        if is_builtin(text):
+            folder = embedder_folder()
+            if folder is None:
+                raise ModelError(f"model {raw!r}: this installation ships no built-in model "
+                                 f"(expected {EMBEDDER_DIR})")
+            return cls(raw=text, local_path=folder)
         if text.startswith(HF_PREFIX):
             parts = text[len(HF_PREFIX):].split("/")
             if len(parts) < 2 or not all(parts):
@@ -328,6 +337,22 @@ class ModelSet:
         factor = getattr(slot.model, "fusion_weight", 1.0) if loaded else 1.0
         return float(self.settings.dense_weight) * float(factor)
 
+    def embedder_key(self) -> str | None:
+        """What the configuration says the embedder is (model spec with `auto` resolved,
+        backend, profile, remote server), without loading it; None when it is off. The
+        index records which identity a key loaded as, so `semcode status` can count the
+        configured model's vectors without loading the model."""
+        spec = self._spec_text("embedder")
+        try:
+            if ModelSpec.parse(spec).off:
+                return None
+        except ModelError:
+            return None
+        backend, _ = backend_for(self.settings, "embedder")
+        return json.dumps([spec, backend, self.settings.embedding_profile,
+                           remote_url(self.settings, "embedder") if backend == "remote"
+                           else ""])
+
     def embedder_identity(self) -> tuple[str, int] | None:
         """(the vector cache identity, dimensions) of the embedder, or None without one."""
         embedder = self.embedder()
@@ -365,6 +390,10 @@ class ModelSet:
                              path=info.path)
                 if info.dims is not None:
                     entry["dims"] = info.dims
+            if role == "embedder" and is_builtin(self._spec_text(role)):
+                entry["builtin"] = True
+                if quality := builtin_quality():
+                    entry["quality"] = quality
             out[role] = entry
         return out
 

@@ -32,8 +32,9 @@ import numpy as np
 from ..chunks import SymbolKind
 from ..words import code_words
 from .base import EmbeddingProfile, ModelError, ModelInfo, ProgressFn
+from .builtin import model_meta
 from .common import DescribedEmbedder
-from .profiles import STATIC_CODE_WORDS, STATIC_MEAN
+from .profiles import STATIC_CODE_WORDS, STATIC_MEAN, get_embedding_profile
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -234,7 +235,14 @@ class StaticEmbedder(DescribedEmbedder):
         if self._unk is not None and self._unk < len(self._table):
             self._table[self._unk] = 0.0  # never averaged in (see _encode)
         self._tokenizer.no_padding()
-        base = profile or STATIC_MEAN
+        # A model trained by semcode says how it was trained to be read (its profile) and
+        # how much its list counts in fusion (fitted for that model); an explicit profile
+        # setting still wins.
+        meta = model_meta(self.folder)
+        base = profile or _meta_profile(meta) or STATIC_MEAN
+        weight = meta.get("fusion_weight")
+        self.fusion_weight = float(weight) if isinstance(weight, int | float) and \
+            weight > 0 else FUSION_WEIGHT
         budget = max_tokens or config.get("max_length") or base.max_tokens
         self.profile = replace(base, max_tokens=int(budget))
         self.prepare_document, self.prepare_query = PREPARATIONS.get(
@@ -253,7 +261,6 @@ class StaticEmbedder(DescribedEmbedder):
         self._info = ModelInfo(identity=f"m2v:{identity[:32]}:{recipe}", backend=BACKEND,
                                device="cpu", path=str(self.folder), dims=self._dims)
 
-    fusion_weight = FUSION_WEIGHT
     # Chunks the engine hands over per batch (it uses 16 for transformers): 512 take
     # ~0.1 s here, and fewer, bigger batches cut the store's and the HNSW's per-call costs.
     batch_chunks = DOCS_PER_BATCH
@@ -347,6 +354,14 @@ class StaticEmbedder(DescribedEmbedder):
         # Nothing native to free: the table goes with the last reference (a query that
         # is still running keeps working).
         self._words = {}
+
+
+def _meta_profile(meta: dict[str, object]) -> EmbeddingProfile | None:
+    """The static profile a model's `semcode.json` names (None when it names none we know)."""
+    name = meta.get("profile")
+    if name not in PREPARATIONS:
+        return None
+    return get_embedding_profile(str(name))
 
 
 def _unk_token_id(tokenizer: Tokenizer) -> int | None:

@@ -20,7 +20,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-import pathspec
 
 from semcode.config import Settings
 from semcode.index.indexer import Indexer, Progress, ProgressFn, SyncReport
@@ -30,6 +29,7 @@ from semcode.models.registry import ModelSet
 from semcode.search import ranking
 from semcode.search.fusion import intent_weights, reciprocal_rank_fusion
 from semcode.search.intent import classify_query
+from semcode.search.paths import compile_globs
 from semcode.search.reranking import (
     RERANK_MIN,
     RERANK_PROBE,
@@ -86,9 +86,11 @@ class Engine:
         self.settings = settings
 
     @classmethod
-    def open(cls, root: Path, settings: Settings, models: ModelSet | None = None) -> Engine:
-        """Open (or create) the persisted index of `root`. Fast: no scan, no model load."""
-        return cls(Indexer(root, settings), models or ModelSet(settings))
+    def open(cls, root: Path, settings: Settings, models: ModelSet | None = None,
+             notice: Callable[[str], None] | None = None) -> Engine:
+        """Open (or create) the persisted index of `root`. Fast: no scan, no model load.
+        `notice` receives the index's one-line notices (waiting for another writer)."""
+        return cls(Indexer(root, settings, notice=notice), models or ModelSet(settings))
 
     # ================================================================ writing
     def sync(self, progress: ProgressFn | None = None,
@@ -134,6 +136,9 @@ class Engine:
             self.indexer.detach_model()
             return False
         self.indexer.attach_model(*identity)
+        key = self.models.embedder_key()
+        if key is not None:  # so that `status` can count its vectors without loading it
+            self.indexer.remember_model(key, identity[0])
         return True
 
     def embed_pending(self, progress: ProgressFn | None = None,
@@ -214,10 +219,15 @@ class Engine:
         self.indexer.refresh()  # another process may have written (issue 12)
         s = self.settings
         notices: list[str] = []
+        owed = self.indexer.rebuild_owed()
+        if owed is not None:  # new, recovered, or a --full not finished: never silent
+            notices.append(f"the index is incomplete ({owed}): results may be missing "
+                           "until it is rebuilt")
         timings: dict[str, float] = {}
         allow = self._filter(req)
         lists: dict[str, list[tuple[int, float]]] = {}
         mode = req.mode
+        capped = False  # a retriever had more candidates than the `candidates` it keeps
 
         if mode in ("hybrid", "dense"):
             t = time.perf_counter()
@@ -227,10 +237,14 @@ class Engine:
                 mode = "lexical"  # degrade, and say so
             else:
                 lists["dense"] = dense
+                capped |= len(dense) >= s.candidates  # nearest neighbours: always more
         if mode in ("hybrid", "lexical"):
             t = time.perf_counter()
             tokens = query_tokens(req.query)
-            lists["lexical"] = self.indexer.lexical.search(tokens, s.candidates, allow)
+            # One more than kept: whether the cap cut the list (top-k is deterministic).
+            found = self.indexer.lexical.search(tokens, s.candidates + 1, allow)
+            capped |= len(found) > s.candidates
+            lists["lexical"] = found[:s.candidates]
             timings["lexical"] = _ms(t)
 
         t = time.perf_counter()
@@ -265,6 +279,10 @@ class Engine:
                 stages["ranking"] = StageScore(n, r.score, r.factors)
             hits.append(Hit(f.doc_id, r.chunk, r.score, stages))
         timings["ranking"] = _ms(t)
+        if capped and len(hits) < req.limit:  # fewer than asked, and there were more
+            notices.append(f"the list was cut at {len(hits)} of the {req.limit} results asked: "
+                           f"each retriever keeps its best {s.candidates} candidates "
+                           "(the `candidates` setting)")
         return SearchResponse(hits=hits[:req.limit], reranked=False, mode=mode, notices=notices,
                               timings_ms=timings, candidates=hits)
 
@@ -297,13 +315,15 @@ class Engine:
         langs = set(req.languages)
         kinds = set(req.kinds)
         contents = set(req.contents)
-        spec = pathspec.GitIgnoreSpec.from_lines(req.paths) if req.paths else None
-        refs = self.indexer.refs
+        refs = list(self.indexer.refs.items())
+        globs = compile_globs(req.paths)  # validated by req.validate(); cached
+        # Each distinct path is matched once (a file has many chunks).
+        paths = globs.allowed(r.path for _, r in refs) if globs is not None else None
         allowed = {
-            i for i, r in list(refs.items())
+            i for i, r in refs
             if (not langs or r.language in langs) and (not kinds or r.kind in kinds)
             and (not contents or r.content in contents)
-            and (spec is None or spec.match_file(r.path))
+            and (paths is None or r.path in paths)
         }
         return allowed.__contains__
 
@@ -403,8 +423,18 @@ class Engine:
 
     # ================================================================ status
     def status(self) -> dict[str, object]:
-        """What the index holds (files, chunks, embedded chunks, model identity...)."""
-        return self.indexer.status()
+        """What the index holds (files, chunks, embedded chunks, model identity...).
+        With no embedder attached in this process (`semcode status` loads no model), the
+        embedded count is the configured model's, counted in the store."""
+        out = self.indexer.status()
+        if self.indexer.vectors is None:
+            key = self.models.embedder_key()
+            chunks = out["chunks"]
+            embedded = self.indexer.embedded_count(key) if key is not None else 0
+            out["embedded"] = embedded
+            out["pendingEmbeddings"] = (chunks - embedded if key is not None
+                                        and isinstance(chunks, int) else 0)
+        return out
 
 
 def _ms(since: float) -> float:

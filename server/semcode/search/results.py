@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from semcode.chunking.content import CONTENT_KINDS
 from semcode.chunks import Chunk
+from semcode.search.paths import PathGlobError, compile_globs
 
 # The one home of the search modes and the query length cap: the LSP params, the MCP
 # tool and the evaluation runner import them (through engine.py).
@@ -36,7 +37,7 @@ class SearchRequest:
 
     def validate(self) -> None:
         """Raise SearchError naming the first bad field (empty or too long query, unknown mode or
-        content kind, limit out of 1..1000)."""
+        content kind, limit out of 1..1000, a bad path glob: `paths.PathGlobError`)."""
         if not self.query.strip():
             raise SearchError("query is empty")
         if len(self.query) > MAX_QUERY_CHARS:
@@ -49,6 +50,10 @@ class SearchRequest:
         if unknown:
             raise SearchError(f"unknown content kind {unknown[0]!r}; one of "
                               f"{', '.join(CONTENT_KINDS)}")
+        try:  # valid, bounded, compiled once (cached in search/paths.py)
+            compile_globs(self.paths)
+        except PathGlobError as exc:
+            raise SearchError(str(exc)) from None
 
 
 @dataclass(frozen=True)

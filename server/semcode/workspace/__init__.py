@@ -14,6 +14,8 @@ the tests); the tables and helpers behind it stay in their modules.
 """
 
 from semcode.workspace.checks import FileSkipped, SkipReason, valid_name
-from semcode.workspace.files import FileEntry, Workspace
+from semcode.workspace.files import FileEntry, IgnoreCause, Workspace
+from semcode.workspace.ignore import IgnoreRule
 
-__all__ = ["FileEntry", "FileSkipped", "SkipReason", "Workspace", "valid_name"]
+__all__ = ["FileEntry", "FileSkipped", "IgnoreCause", "IgnoreRule", "SkipReason", "Workspace",
+           "valid_name"]

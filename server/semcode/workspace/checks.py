@@ -7,8 +7,9 @@ not at where it is: the same checks run on files read from disk (`Workspace.read
 and on text an editor sends (`Workspace.check_text`).
 
 Content filters: larger than `settings.max_file_bytes` (checked from `stat` before
-reading; at most max+1 bytes are ever read), binary (a known binary extension, or a NUL
-byte in the first 8 KB; UTF-16 with a BOM is decoded, not skipped), minified
+reading; at most max+1 bytes are ever read), binary (a known binary extension, a NUL
+byte in the first 8 KB, or more than 30% control characters and invalid UTF-8 there:
+`looks_binary`; UTF-16 with a BOM is decoded, not skipped), minified
 (`*.min.js`-style names, or an average line over `MINIFIED_AVG_LINE` characters in a file
 of at least 2 KB), generated (lock files, source maps, `*_pb2.py`..., or a generated-code
 marker in the first 5 lines). Invalid UTF-8 is decoded with U+FFFD replacements, never
@@ -77,6 +78,10 @@ MARKER_LINES = 5
 MINIFIED_AVG_LINE = 300
 MINIFIED_MIN_BYTES = 2048
 BINARY_SNIFF = 8192
+BINARY_ODD_SHARE = 0.3  # as Perl's -B test: more than 30% odd characters is binary
+# Control characters other than tab, line feed, vertical tab, form feed and carriage
+# return; DEL and the C1 controls; U+FFFD, what invalid UTF-8 decodes to.
+_ODD = re.compile("[\x01-\x08\x0e-\x1f\x7f-\x9f\ufffd]")
 
 
 def name_reason(rel_path: str) -> SkipReason | None:
@@ -93,9 +98,21 @@ def name_reason(rel_path: str) -> SkipReason | None:
     return None
 
 
+def looks_binary(sample: str) -> bool:
+    """Whether decoded text is binary data that merely has no NUL byte: more than
+    `BINARY_ODD_SHARE` of it control characters (tab, line breaks and form feed aside)
+    or U+FFFD (bytes that were not UTF-8). Text in a legacy encoding (Latin-1 accents)
+    stays far below that; random bytes are mostly odd."""
+    if not sample:
+        return False
+    odd = len(_ODD.findall(sample))
+    return odd > BINARY_ODD_SHARE * len(sample)
+
+
 def content_reason(text: str) -> SkipReason | None:
     """Skip reasons decided from decoded text (binary, minified, generated)."""
-    if "\x00" in text[:BINARY_SNIFF]:
+    sample = text[:BINARY_SNIFF]
+    if "\x00" in sample or looks_binary(sample):
         return SkipReason.BINARY
     if len(text) >= MINIFIED_MIN_BYTES and len(text) / (text.count("\n") + 1) > MINIFIED_AVG_LINE:
         return SkipReason.MINIFIED

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from semcode.workspace.checks import (
     name_reason,
     valid_name,
 )
-from semcode.workspace.ignore import IgnoreRules
+from semcode.workspace.ignore import IgnoreRule, IgnoreRules
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,16 @@ def _why(exc: OSError) -> str:
     return (exc.strerror or str(exc)).lower()
 
 
+@dataclass(frozen=True)
+class IgnoreCause:
+    """Why a scan skipped what it did: the rule-file line that excluded the most
+    entries (`excluded` of them; `example` is one)."""
+
+    rule: IgnoreRule
+    excluded: int
+    example: str
+
+
 class Workspace:
     """The files of one workspace root that are worth indexing (module docstring)."""
 
@@ -99,6 +110,24 @@ class Workspace:
             return None
         s = rel.as_posix()
         return None if s in ("", ".") else s
+
+    def ignore_cause(self, limit: int = 10_000) -> IgnoreCause | None:
+        """The rule-file line that excluded the most of the last scan's skipped entries
+        (a pruned directory counts once), or None when no rule file excluded any. Looks
+        at the first `limit` skipped entries at most."""
+        counts: Counter[IgnoreRule] = Counter()
+        examples: dict[IgnoreRule, str] = {}
+        for rel, reason in self.skipped[:limit]:
+            if reason != SkipReason.IGNORED or not rel.strip("/"):
+                continue
+            rule = self.rules.rule_for(rel.rstrip("/"), rel.endswith("/"))
+            if rule is not None:
+                counts[rule] += 1
+                examples.setdefault(rule, rel)
+        if not counts:
+            return None
+        rule, n = counts.most_common(1)[0]
+        return IgnoreCause(rule, n, examples[rule])
 
     # ------------------------------------------------------------------ scanning
     def scan(self) -> Iterator[FileEntry]:

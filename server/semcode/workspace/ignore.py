@@ -57,12 +57,24 @@ JUNK_DIR_SUFFIXES = (".egg-info",)
 DIR_MARKERS = ("pyvenv.cfg", "CACHEDIR.TAG")
 
 
-def _spec(lines: list[str]) -> GitIgnoreSpec | None:
-    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-    return GitIgnoreSpec.from_lines(lines) if lines else None
+@dataclass(frozen=True)
+class _Patterns:
+    """A rule file's patterns, with the line number and text of each (in the order of
+    `spec.patterns`), to say which line decided."""
+
+    spec: GitIgnoreSpec
+    lines: tuple[tuple[int, str], ...]
 
 
-def _read_spec(path: Path) -> GitIgnoreSpec | None:
+def _spec(lines: list[str]) -> _Patterns | None:
+    kept = tuple((n, ln) for n, ln in enumerate(lines, start=1)
+                 if ln.strip() and not ln.lstrip().startswith("#"))
+    if not kept:
+        return None
+    return _Patterns(GitIgnoreSpec.from_lines([ln for _, ln in kept]), kept)
+
+
+def _read_spec(path: Path) -> _Patterns | None:
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -71,23 +83,49 @@ def _read_spec(path: Path) -> GitIgnoreSpec | None:
 
 
 @dataclass(frozen=True)
+class IgnoreRule:
+    """One line of a rule file: where it is (`source`: a path relative to the workspace
+    root, an absolute path for files above it, or "the exclude setting"), its line
+    number and its text."""
+
+    source: str
+    line: int
+    pattern: str
+
+
+@dataclass(frozen=True)
 class _Layer:
     """A pattern file: applies to paths under `base` (workspace-relative dir); the path
-    matched is `prefix` + the path relative to `base`."""
+    matched is `prefix` + the path relative to `base`. `source` names it for messages."""
 
-    spec: GitIgnoreSpec
+    patterns: _Patterns
     base: str = ""
     prefix: str = ""
+    source: str = ""
+
+    @property
+    def spec(self) -> GitIgnoreSpec:
+        """The compiled patterns."""
+        return self.patterns.spec
 
     def check(self, rel: str, is_dir: bool) -> bool | None:
         """True: `rel` is ignored by this file; False: re-included (`!pattern`); None:
         this file says nothing about it."""
+        found = self.match(rel, is_dir)
+        return None if found is None else found[0]
+
+    def match(self, rel: str, is_dir: bool) -> tuple[bool, IgnoreRule] | None:
+        """(ignored?, the deciding line) for `rel`, or None when no line matches."""
         if self.base:
             if not rel.startswith(self.base + "/"):
                 return None
             rel = rel[len(self.base) + 1:]
         path = self.prefix + rel + ("/" if is_dir else "")
-        return self.spec.check_file(path).include
+        result = self.spec.check_file(path)
+        if result.include is None or result.index is None:
+            return None
+        line, text = self.patterns.lines[result.index]
+        return result.include, IgnoreRule(self.source, line, text)
 
 
 class IgnoreRules:
@@ -99,8 +137,8 @@ class IgnoreRules:
         self.settings = settings
         self._dir_layers: dict[str, tuple[tuple[int, ...], _Layer | None, _Layer | None]] = {}
         self._outer_layers = self._find_outer_layers()
-        self._exclude_layer = (_Layer(spec) if (spec := _spec(list(settings.exclude)))
-                               else None)
+        self._exclude_layer = (_Layer(spec, source="the exclude setting")
+                               if (spec := _spec(list(settings.exclude))) else None)
 
     def _find_outer_layers(self) -> list[_Layer]:
         """info/exclude and .gitignore files above the root, inside the same repository."""
@@ -114,13 +152,15 @@ class IgnoreRules:
         layers: list[_Layer] = []
         rel_root = self.root.relative_to(top).as_posix()
         prefix = "" if rel_root == "." else rel_root + "/"
-        if (spec := _read_spec(top / ".git" / "info" / "exclude")) is not None:
-            layers.append(_Layer(spec, "", prefix))
+        exclude = top / ".git" / "info" / "exclude"
+        if (spec := _read_spec(exclude)) is not None:
+            layers.append(_Layer(spec, "", prefix, str(exclude)))
         d = top
         parts = [] if rel_root == "." else rel_root.split("/")
         for i in range(len(parts)):
             if (spec := _read_spec(d / ".gitignore")) is not None:
-                layers.append(_Layer(spec, "", "/".join(parts[i:]) + "/"))
+                layers.append(_Layer(spec, "", "/".join(parts[i:]) + "/",
+                                     str(d / ".gitignore")))
             d = d / parts[i]
         # The user opened a directory git ignores (e.g. a checkout inside an ignored
         # folder of another repository): the outer rules would hide everything, so an
@@ -169,7 +209,9 @@ class IgnoreRules:
             return cached[1], cached[2]
         git = _read_spec(d / ".gitignore") if key[0] != -1 else None
         sem = _read_spec(d / ".semcodeignore") if key[2] != -1 else None
-        layers = (_Layer(git, dir_rel) if git else None, _Layer(sem, dir_rel) if sem else None)
+        where = f"{dir_rel}/" if dir_rel else ""
+        layers = (_Layer(git, dir_rel, source=f"{where}.gitignore") if git else None,
+                  _Layer(sem, dir_rel, source=f"{where}.semcodeignore") if sem else None)
         self._dir_layers[dir_rel] = (key, *layers)
         return layers
 
@@ -179,34 +221,48 @@ class IgnoreRules:
         root first, '' for the root) are `ancestors`. Ancestors themselves are assumed
         included (the walk prunes; `is_included` checks each). `trust`: the ancestors'
         rule files were just loaded by the walk, so they are not stat'ed again."""
+        return self._decide(rel, is_dir, ancestors, trust)[0]
+
+    def rule_for(self, rel: str, is_dir: bool) -> IgnoreRule | None:
+        """The rule-file line that excludes `rel` (a workspace-relative path whose
+        ancestors are included), or None when no rule file does (a default: hidden,
+        a junk directory, or not excluded at all). For messages, not for the walk."""
+        parts = rel.split("/")
+        ancestors = ["", *("/".join(parts[: i + 1]) for i in range(len(parts) - 1))]
+        return self._decide(rel, is_dir, ancestors, False)[1]
+
+    def _decide(self, rel: str, is_dir: bool, ancestors: list[str], trust: bool
+                ) -> tuple[SkipReason | None, IgnoreRule | None]:
+        """`reason`, with the rule-file line that decided it when one did."""
         name = rel.rsplit("/", 1)[-1]
         if name in VCS_DIRS:
-            return SkipReason.IGNORED
+            return SkipReason.IGNORED, None
         default: SkipReason | None = None
         if name.startswith(".") and not self.settings.include_hidden and (
                 name not in HIDDEN_ALLOWED or not is_dir):
             default = SkipReason.HIDDEN
         elif is_dir and (name in JUNK_DIRS or name.endswith(JUNK_DIR_SUFFIXES)):
             default = SkipReason.IGNORED
-        git: bool | None = None
+        # The last matching line of each family wins: (ignored?, that line).
+        git: tuple[bool, IgnoreRule] | None = None
         for layer in self._outer_layers:
-            if (r := layer.check(rel, is_dir)) is not None:
-                git = r
-        sem: bool | None = None
+            if (m := layer.match(rel, is_dir)) is not None:
+                git = m
+        sem: tuple[bool, IgnoreRule] | None = None
         for a in ancestors:
             g, s = self._layers_of(a, trust=trust)
-            if g is not None and (r := g.check(rel, is_dir)) is not None:
-                git = r
-            if s is not None and (r := s.check(rel, is_dir)) is not None:
-                sem = r
+            if g is not None and (m := g.match(rel, is_dir)) is not None:
+                git = m
+            if s is not None and (m := s.match(rel, is_dir)) is not None:
+                sem = m
         if self._exclude_layer is not None and (
-                r := self._exclude_layer.check(rel, is_dir)) is not None:
-            sem = r
+                m := self._exclude_layer.match(rel, is_dir)) is not None:
+            sem = m
         if sem is not None:
-            return SkipReason.IGNORED if sem else None
+            return (SkipReason.IGNORED, sem[1]) if sem[0] else (None, None)
         if default is not None:
-            return default
-        return SkipReason.IGNORED if git else None
+            return default, None
+        return (SkipReason.IGNORED, git[1]) if git is not None and git[0] else (None, None)
 
     def marked(self, rel: str, ancestors: list[str], names: set[str],
                trust: bool = False) -> bool:

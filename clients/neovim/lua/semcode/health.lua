@@ -77,8 +77,10 @@ local function check_client(c)
   for _, role in ipairs({ "embedder", "reranker" }) do
     local m = (status.models or {})[role]
     if m then
-      local line = ("%s: %s%s%s"):format(role, m.state or "?", m.path and (" " .. m.path) or "",
-        (m.message and m.message ~= "") and (" — " .. m.message) or "")
+      local line = ("%s: %s%s%s%s%s"):format(role, m.state or "?", m.builtin and " built-in" or "",
+        m.path and (" " .. m.path) or "",
+        (m.message and m.message ~= "") and (" — " .. m.message) or "",
+        m.quality and (" — " .. m.quality) or "")
       if m.state == "loaded" or m.state == "off" or m.state == "loading" or m.state == "not loaded" then
         health.ok(line)
       else

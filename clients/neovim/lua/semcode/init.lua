@@ -11,6 +11,9 @@ local client = require("semcode.client")
 
 local M = {}
 
+--- The plugin's version (it follows the server release it is tested with).
+M.version = "0.2.0"
+
 --- Configure and start attaching. Safe to call again (replaces the options and the
 --- autocommands; running servers keep the settings they started with).
 ---@param opts semcode.Options|nil

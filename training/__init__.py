@@ -1,0 +1,1 @@
+"""Building semcode's own models: the training data (`training.data`), and the trainers."""
