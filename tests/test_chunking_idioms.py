@@ -70,14 +70,59 @@ def test_accessors_are_named_by_their_property() -> None:
 
 
 def test_named_function_values_are_functions() -> None:
+    # A named function value is a definition wherever it is (go-to-symbol knows it).
     text = (
+        "app.use(function logRequest(req) {\n  return req;\n});\n"
         "function dispatch(req) {\n"
         "  req.on('error', function handleRequestError(err) {\n    throw err;\n  });\n"
+        "  req.onabort = function handleAbort() {\n    req.end();\n  };\n"
         "  return function wrap() {\n    return req;\n  };\n}\n"
     )
     assert symbols("lib/d.js", text) >= {
-        ("handleRequestError", K.Function, "dispatch"), ("wrap", K.Function, "dispatch"),
+        ("logRequest", K.Function, ""), ("handleRequestError", K.Function, "dispatch"),
+        ("wrap", K.Function, "dispatch"), ("onabort", K.Function, "dispatch.req"),
     }
+
+
+def test_anonymous_function_values_inside_a_function_body_stay_part_of_it() -> None:
+    # A local options bag's functions and `options.x = function () {}` are the enclosing
+    # function's code: as chunks of their own they outrank it with its own words.
+    text = (
+        "function dispatch(req, options) {\n"
+        "  options.beforeRedirect = function (o) {\n    return o;\n  };\n"
+        "  const visitor = { visit(node) {\n    return node;\n  }, leave: () => 1 };\n"
+        "  this.close = function () {\n    req.end();\n  };\n"
+        "  return visitor;\n}\n"
+        "(function () {\n  Foo.prototype.bar = function () {\n    return 1;\n  };\n})();\n"
+    )
+    found = symbols("lib/d.js", text)
+    names = {name for name, _, _ in found}
+    assert not names & {"beforeRedirect", "visit", "leave"}
+    assert {("dispatch", K.Function, ""), ("close", K.Function, "dispatch"),
+            ("bar", K.Method, "Foo")} <= found
+
+
+def test_prototype_aliases_and_iife_built_functions() -> None:
+    text = (
+        "function hashClear() {\n  this.size = 0;\n}\n"
+        "Hash.prototype.clear = hashClear;\n"
+        "var baseCreate = (function () {\n  function object() {}\n"
+        "  return function (proto) {\n    return new object();\n  };\n}());\n"
+    )
+    assert {("clear", K.Method, "Hash"), ("baseCreate", K.Function, "")} <= symbols(
+        "lodash/_Hash.js", text)
+
+
+def test_typescript_overload_signatures_fold_into_the_implementation() -> None:
+    text = (
+        "export function pick(a: string): string;\n"
+        "export function pick(a: number): number;\n"
+        "export function pick(a: any): any {\n  return a;\n}\n"
+        "class Box {\n  get(key: string): string;\n  get(key: any) {\n    return key;\n  }\n}\n"
+    )
+    chunks = [c for c in chunk_file("src/pick.ts", text).chunks if c.name in ("pick", "get")]
+    assert [(c.name, c.start_line, c.end_line) for c in chunks] == [
+        ("pick", 1, 5), ("get", 7, 10)]
 
 
 def test_typescript_declarations_without_bodies() -> None:

@@ -139,12 +139,18 @@ def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Defi
         if result.emit:
             start_row = _start_row(spec, node, doc_above)
             previous = found[-1] if found else None
-            if (
-                spec.merge_clauses
-                and previous is not None
+            same = (
+                previous is not None
                 and previous.parent == index
                 and (previous.name, previous.kind, previous.container) == (name, kind, container)
-            ):
+            )
+            if same and previous is not None and previous.node.type in spec.signature_types:
+                # An overload signature folds into what follows it (its implementation or
+                # the next signature), which then names the chunk's header and body.
+                previous.node, previous.name_node = node, result.name_node
+                previous.end_row = max(previous.end_row, end_row(node, source))
+                index = len(found) - 1
+            elif same and previous is not None and spec.merge_clauses:
                 # Another clause of the same function: one chunk for all of them.
                 previous.end_row = max(previous.end_row, end_row(node, source))
                 index = len(found) - 1

@@ -84,6 +84,10 @@ class LanguageSpec:
     # Consecutive same-named definitions form one chunk (Haskell equations with their
     # signature, Elixir multi-clause functions).
     merge_clauses: bool = False
+    # Bodyless declarations (TypeScript overload signatures) that fold into the chunk of
+    # the same-named definition right after them: one chunk per function, not one per
+    # signature.
+    signature_types: frozenset[str] = frozenset()
 
 
 # Kinds whose functions are methods, and whose chunk text is summarised (see chunker.py).
@@ -215,6 +219,22 @@ _JS_FUNCTION_VALUES = frozenset(
 )
 
 
+def _js_unwrap(node: Node | None) -> Node | None:
+    while node is not None and node.type == "parenthesized_expression":
+        node = node.named_children[0] if node.named_children else None
+    return node
+
+
+def _js_iife(value: Node) -> bool:
+    """`(function () {...; return function (proto) {...}; }())`: a function built once by
+    an immediately invoked one (`var baseCreate = (function () {...}())`)."""
+    call = _js_unwrap(value)
+    if call is None or call.type != "call_expression":
+        return False
+    function = _js_unwrap(call.child_by_field_name("function"))
+    return function is not None and function.type in _JS_FUNCTION_VALUES
+
+
 def _js_declarator(node: Node) -> Found | None:
     # `const f = () => ...` is a function (a local one too, like a nested declaration);
     # an UPPER_CASE module-level `const` is a constant; other variables are not definitions.
@@ -228,7 +248,7 @@ def _js_declarator(node: Node) -> Found | None:
     if name is None or name.type != "identifier":
         return None
     value = node.child_by_field_name("value")
-    if value is not None and value.type in _JS_FUNCTION_VALUES:
+    if value is not None and (value.type in _JS_FUNCTION_VALUES or _js_iife(value)):
         return Found(name, K.Function)  # at any depth, as a nested function declaration
     if scope is None or scope.type != "program":
         return None
@@ -247,6 +267,37 @@ def _js_field(node: Node) -> Found | None:
 
 
 _JS_NAME = re.compile(r"[\w$]+(\.[\w$]+)*")
+_JS_FUNCTIONS = _JS_FUNCTION_VALUES | {
+    "function_declaration", "generator_function_declaration", "method_definition"}
+# What names a function value, making it a definition rather than a callback.
+_JS_NAMING_PARENTS = frozenset({"variable_declarator", "assignment_expression", "pair"})
+
+
+def _js_in_function_body(node: Node) -> bool:
+    """Whether a node sits in the body of a named function (a declaration, a method, a
+    named or assigned function value). Function values created there -- callbacks, the
+    members of a local object, `options.x = function` -- are part of that function's
+    code, not definitions of their own. An anonymous wrapper (an IIFE, `define(...,
+    function () {...})`) does not count: its contents are the module's definitions."""
+    parent = node.parent
+    while parent is not None:
+        if parent.type in _JS_FUNCTIONS and (
+            parent.child_by_field_name("name") is not None
+            or (parent.parent is not None and parent.parent.type in _JS_NAMING_PARENTS)
+        ):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _js_public_target(target: Node | None) -> bool:
+    """`Foo.prototype...`, `module.exports...`, `exports...`, `this...`: an assignment that
+    defines part of a type's or module's interface wherever it is written."""
+    if target is None:
+        return False
+    text = _text(target)
+    return (".prototype" in text or text.startswith(("module.exports", "exports.", "this."))
+            or text in ("exports", "this"))
 _JS_ACCESSORS = frozenset({"get", "set", "value"})  # the function keys of a descriptor
 
 
@@ -273,19 +324,40 @@ def _js_assignment(node: Node) -> Found | None:
     # `Foo.prototype.bar = function` -> Foo.bar (a method); `exports.x = () => ...` -> x;
     # `app.handle = function handle()` -> app.handle.
     left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
-    if left is None or right is None or right.type not in _JS_FUNCTION_VALUES:
+    if left is None or right is None:
+        return None
+    if right.type == "identifier" and left.type == "member_expression":
+        return _js_prototype_alias(left)
+    if right.type not in _JS_FUNCTION_VALUES:
         return None
     if left.type == "identifier":  # `getTag = function (value) {...}`
+        if _js_in_function_body(node) and right.child_by_field_name("name") is None:
+            return None  # `predicate = function (key) {...}` inside a function: its code
         return Found(left, K.Function)
     if left.type != "member_expression":
         return None
     prop = left.child_by_field_name("property")
     obj = left.child_by_field_name("object")
+    if (_js_in_function_body(node) and not _js_public_target(obj)
+            and right.child_by_field_name("name") is None):
+        return None  # `options.onDone = function () {...}` inside a function: its code
     scope = _js_scope(obj)
     if prop is None or prop.type != "property_identifier" or scope is None:
         return None
     on_prototype = obj is not None and _text(obj).endswith(".prototype")
     return Found(prop, K.Method if on_prototype else K.Function, scope=scope)
+
+
+def _js_prototype_alias(left: Node) -> Found | None:
+    """`Hash.prototype.clear = hashClear`: the method `Hash.clear`, its body defined
+    under another name."""
+    prop, obj = left.child_by_field_name("property"), left.child_by_field_name("object")
+    if prop is None or prop.type != "property_identifier" or obj is None:
+        return None
+    if not _text(obj).endswith(".prototype"):
+        return None
+    scope = _js_scope(obj)
+    return Found(prop, K.Method, scope=scope) if scope else None
 
 
 def _js_object_scope(obj: Node) -> str:
@@ -344,7 +416,20 @@ def _js_method(node: Node) -> Found | None:
     obj = node.parent
     if obj is None or obj.type != "object":
         return Found(name)
+    if _js_local_object(obj):
+        return None
     return _js_accessor(name, obj) or Found(name, scope=_js_object_scope(obj))
+
+
+def _js_local_object(obj: Node) -> bool:
+    """An object literal built inside a function body (an options bag, a visitor passed
+    on) unless it is assigned to a prototype or export: its functions are that
+    function's code."""
+    if not _js_in_function_body(obj):
+        return False
+    parent = obj.parent
+    return not (parent is not None and parent.type == "assignment_expression"
+                and _js_public_target(parent.child_by_field_name("left")))
 
 
 def _js_pair(node: Node) -> Found | None:
@@ -353,7 +438,7 @@ def _js_pair(node: Node) -> Found | None:
     if key is None or value is None or value.type not in _JS_FUNCTION_VALUES:
         return None
     obj = node.parent
-    if obj is None:
+    if obj is None or _js_local_object(obj):
         return None
     accessor = _js_accessor(key, obj)
     if accessor is not None:
@@ -413,17 +498,20 @@ _TS_RULES: dict[str, Rule] = {
     "method_signature": Rule(K.Method, by_field()),
     "abstract_method_signature": Rule(K.Method, by_field()),
 }
+_TS_SIGNATURES = frozenset({"function_signature", "method_signature"})
 TYPESCRIPT = LanguageSpec(
     name="typescript",
     rules=_TS_RULES,
     wrappers=_JS_WRAPPERS | {"expression_statement", "ambient_declaration"},
     constructor_names=frozenset({"constructor"}),
+    signature_types=_TS_SIGNATURES,
 )
 TSX = LanguageSpec(
     name="tsx",
     rules=_TS_RULES,
     wrappers=TYPESCRIPT.wrappers,
     constructor_names=TYPESCRIPT.constructor_names,
+    signature_types=_TS_SIGNATURES,
 )
 
 # ---------------------------------------------------------------------------------------
