@@ -208,3 +208,38 @@ def test_local_function_values_and_plain_assignments_are_functions() -> None:
     )
     found = symbols("lib/app.js", text)
     assert {("app", K.Function, "createApp"), ("getTag", K.Function, "")} <= found
+
+
+def test_object_like_macros_do_not_break_cpp_definitions() -> None:
+    # The grammar cannot expand `FMT_CONSTEXPR`/`FMT_BEGIN_NAMESPACE`; blanked (same
+    # length) and reparsed, the class and its methods are found, names and lines intact.
+    text = (
+        "#define LIB_CONSTEXPR constexpr\n"
+        "LIB_BEGIN_NAMESPACE\n"
+        "class text_style {\n public:\n"
+        "  LIB_CONSTEXPR text_style(int em = 0) noexcept : set_(em) {}\n"
+        "  LIB_CONSTEXPR bool has_foreground() const noexcept {\n    return set_ != 0;\n  }\n"
+        " private:\n  int set_;\n};\n"
+        "LIB_END_NAMESPACE\n"
+    )
+    result = chunk_file("src/color.cpp", text)
+    found = {(c.name, c.kind, c.container, c.start_line) for c in result.chunks if c.is_symbol}
+    assert {("text_style", K.Class, "", 3), ("has_foreground", K.Method, "text_style", 6),
+            ("text_style", K.Constructor, "text_style", 5)} <= found
+    assert result.warning is None
+
+
+def test_a_cpp_header_is_chunked_as_cpp() -> None:
+    text = (
+        "#pragma once\n"
+        "namespace fmt {\n"
+        "template <typename T> class buffer {\n public:\n"
+        "  void push_back(const T& value) {\n    data_[size_++] = value;\n  }\n"
+        " private:\n  T* data_;\n  int size_;\n};\n}\n"
+    )
+    result = chunk_file("include/fmt/core.h", text)
+    assert result.language == "cpp" and result.warning is None
+    assert ("push_back", K.Method, "fmt.buffer") in {
+        (c.name, c.kind, c.container) for c in result.chunks if c.is_symbol}
+    plain = chunk_file("include/list.h", "struct node {\n  int value;\n};\nint count(void);\n")
+    assert plain.language == "c"

@@ -94,9 +94,17 @@ def _chunk_file(path: str, text: str, config: ChunkerConfig) -> ChunkResult:
     if spec is None:
         return ChunkResult(text_windows(source, config), language)
     try:
-        chunks, has_errors = symbol_chunks(spec, source, config)
+        chunks, errors = symbol_chunks(spec, source, config)
     except Exception as exc:  # a grammar bug must never lose a file: fall back to windows
         failure = f"{language} parser failed ({type(exc).__name__}: {exc}); chunked as text"
         return ChunkResult(text_windows(source, config), language, failure)
-    warning = f"{language} syntax errors; some definitions may be missing" if has_errors else None
+    if errors and language == "c" and path.endswith(".h"):
+        # A `.h` file is C or C++; a C++ header (classes, templates) is full of C errors.
+        try:
+            as_cpp = symbol_chunks(SPECS["cpp"], Source(path, text, "cpp"), config)
+        except Exception:  # noqa: BLE001 - the C chunks stand then
+            as_cpp = None
+        if as_cpp is not None and as_cpp[1] < errors:
+            language, (chunks, errors) = "cpp", as_cpp
+    warning = f"{language} syntax errors; some definitions may be missing" if errors else None
     return ChunkResult(chunks, language, warning)

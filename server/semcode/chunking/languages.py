@@ -88,6 +88,9 @@ class LanguageSpec:
     # the same-named definition right after them: one chunk per function, not one per
     # signature.
     signature_types: frozenset[str] = frozenset()
+    # When a parse has errors, parse again with object-like macro names (`FMT_CONSTEXPR`,
+    # `PUGI__FN`, `FMT_BEGIN_NAMESPACE`) blanked out, and keep the tree with fewer errors.
+    blank_macros: bool = False
 
 
 # Kinds whose functions are methods, and whose chunk text is summarised (see chunker.py).
@@ -819,7 +822,7 @@ _C_RULES: dict[str, Rule] = {
     "type_definition": Rule(K.Struct, _c_typedef),
 }
 
-C = LanguageSpec(name="c", rules=_C_RULES)
+C = LanguageSpec(name="c", rules=_C_RULES, blank_macros=True)
 
 CPP = LanguageSpec(
     name="cpp",
@@ -831,6 +834,7 @@ CPP = LanguageSpec(
     },
     wrappers=frozenset({"template_declaration"}),
     constructors_named_after_type=True,
+    blank_macros=True,
 )
 
 # ---------------------------------------------------------------------------------------
