@@ -16,6 +16,17 @@ Policies (each chosen for retrieval, where a chunk is what a search hit points a
   bodies would double-count every method in BM25 and spend the embedder's budget on text
   that already has its own vector. Functions keep nested functions verbatim (a closure
   is part of what its function does), and the nested ones get their own chunks too.
+- **What is a definition in JavaScript/TypeScript.** Named things: declarations,
+  `const f = () =>`, named function values wherever they are, prototype / `exports` /
+  `this` assignments, members of module-level object literals. Inside a named function's
+  body, anonymous function values that only a local name or a local object holds
+  (`options.onDone = function () {}`, `{ visit() {} }` passed on) stay that function's
+  code: as chunks of their own they outrank it with its own words. Overload signatures
+  fold into the chunk of the definition they precede (one chunk per function).
+- **C and C++ with macros.** A parse with errors is redone with object-like macro names
+  (`FMT_CONSTEXPR`, `PUGI__FN`, `FMT_BEGIN_NAMESPACE`) blanked to spaces of the same
+  length, so every offset still points into the real text; the tree with fewer errors
+  wins. A `.h` file that parses with fewer errors as C++ than as C is C++.
 - **Long definitions** (more lines than `max_chunk_lines`) are split into overlapping
   parts, `part=1, 2, ...`, that all keep the symbol's name, kind, container and name
   position, so a hit in any part still names the symbol.
