@@ -252,7 +252,9 @@ def _js_declarator(node: Node) -> Found | None:
         return None
     value = node.child_by_field_name("value")
     if value is not None and (value.type in _JS_FUNCTION_VALUES or _js_iife(value)):
-        return Found(name, K.Function)  # at any depth, as a nested function declaration
+        if _js_in_function_body(node) and value.child_by_field_name("name") is None:
+            return None  # a local helper: part of its function's code
+        return Found(name, K.Function)
     if scope is None or scope.type != "program":
         return None
     if _is_upper_name(_text(name)) and declaration.type == "lexical_declaration":
