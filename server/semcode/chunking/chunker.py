@@ -16,6 +16,17 @@ Policies (each chosen for retrieval, where a chunk is what a search hit points a
   bodies would double-count every method in BM25 and spend the embedder's budget on text
   that already has its own vector. Functions keep nested functions verbatim (a closure
   is part of what its function does), and the nested ones get their own chunks too.
+- **What is a definition in JavaScript/TypeScript.** Named things: declarations,
+  `const f = () =>`, named function values wherever they are, prototype / `exports` /
+  `this` assignments, members of module-level object literals. Inside a named function's
+  body, anonymous function values that only a local name or a local object holds
+  (`options.onDone = function () {}`, `{ visit() {} }` passed on) stay that function's
+  code: as chunks of their own they outrank it with its own words. Overload signatures
+  fold into the chunk of the definition they precede (one chunk per function).
+- **C and C++ with macros.** A parse with errors is redone with object-like macro names
+  (`FMT_CONSTEXPR`, `PUGI__FN`, `FMT_BEGIN_NAMESPACE`) blanked to spaces of the same
+  length, so every offset still points into the real text; the tree with fewer errors
+  wins. A `.h` file that parses with fewer errors as C++ than as C is C++.
 - **Long definitions** (more lines than `max_chunk_lines`) are split into overlapping
   parts, `part=1, 2, ...`, that all keep the symbol's name, kind, container and name
   position, so a hit in any part still names the symbol.
@@ -52,7 +63,8 @@ from semcode.chunks import Chunk
 
 # Bump whenever the chunks produced for the same input change (the index stores it and
 # re-chunks everything when it differs).
-CHUNKER_VERSION = "3"  # 2: chunks carry a content kind; 3: flat tokens by default
+CHUNKER_VERSION = "4"  # 2: content kinds; 3: flat tokens by default; 4: more definitions
+# (JS prototype/exports/object-literal methods, accessors, bodyless declarations, enum constants)
 
 
 @dataclass
@@ -88,9 +100,17 @@ def _chunk_file(path: str, text: str, config: ChunkerConfig) -> ChunkResult:
     if spec is None:
         return ChunkResult(text_windows(source, config), language)
     try:
-        chunks, has_errors = symbol_chunks(spec, source, config)
+        chunks, errors = symbol_chunks(spec, source, config)
     except Exception as exc:  # a grammar bug must never lose a file: fall back to windows
         failure = f"{language} parser failed ({type(exc).__name__}: {exc}); chunked as text"
         return ChunkResult(text_windows(source, config), language, failure)
-    warning = f"{language} syntax errors; some definitions may be missing" if has_errors else None
+    if errors and language == "c" and path.endswith(".h"):
+        # A `.h` file is C or C++; a C++ header (classes, templates) is full of C errors.
+        try:
+            as_cpp = symbol_chunks(SPECS["cpp"], Source(path, text, "cpp"), config)
+        except Exception:  # noqa: BLE001 - the C chunks stand then
+            as_cpp = None
+        if as_cpp is not None and as_cpp[1] < errors:
+            language, (chunks, errors) = "cpp", as_cpp
+    warning = f"{language} syntax errors; some definitions may be missing" if errors else None
     return ChunkResult(chunks, language, warning)

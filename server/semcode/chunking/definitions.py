@@ -10,6 +10,7 @@ that talks to tree-sitter's parser and queries, and it decides *what* a definiti
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from dataclasses import dataclass, field
 
@@ -95,12 +96,51 @@ class _Scope:
     name: str
 
 
-def parse_definitions(spec: LanguageSpec, source: Source) -> tuple[list[Definition], bool]:
-    """(the file's definitions, outer before inner, whether the parse had syntax errors).
+def parse_definitions(spec: LanguageSpec, source: Source) -> tuple[list[Definition], int]:
+    """(the file's definitions, outer before inner, how many syntax errors the parse had).
     Raises whatever the grammar raises; the chunker falls back to line windows then."""
     grammar = compiled_grammar(spec.name)
-    root = thread_parser(grammar).parse(source.data).root_node
-    return _find_definitions(grammar, source, root), root.has_error
+    parser = thread_parser(grammar)
+    root = parser.parse(source.data).root_node
+    errors = _error_count(grammar, root) if root.has_error else 0
+    if errors and spec.blank_macros:
+        blanked = blank_macro_names(source.data)
+        if blanked != source.data:
+            again = parser.parse(blanked).root_node
+            fewer = _error_count(grammar, again) if again.has_error else 0
+            if fewer < errors:
+                root, errors = again, fewer
+    return _find_definitions(grammar, source, root), errors
+
+
+# An object-like macro: upper case with an underscore, not called (`FMT_CONSTEXPR auto
+# f()`, `PUGI__FN xml_node::root()`, `FMT_BEGIN_NAMESPACE`). A function-like one stays.
+_MACRO_NAME = re.compile(rb"\b[A-Z][A-Z0-9]*_[A-Z0-9_]*\b(?![ \t]*\()")
+
+
+def blank_macro_names(data: bytes) -> bytes:
+    """The file with object-like macro names outside preprocessor lines replaced by
+    spaces of the same length: the grammar cannot expand macros, and an unknown name
+    before a declaration breaks its parse. Same length, so every byte offset, row and
+    column of the tree still points into the original text."""
+    lines = data.split(b"\n")
+    continued = False
+    for i, line in enumerate(lines):
+        directive = continued or line.lstrip().startswith(b"#")
+        continued = directive and line.rstrip().endswith(b"\\")
+        if not directive:
+            lines[i] = _MACRO_NAME.sub(lambda m: b" " * len(m.group()), line)
+    return b"\n".join(lines)
+
+
+def _error_count(grammar: Grammar, root: Node) -> int:
+    # At least 1 for a tree with errors (a lone MISSING node is no ERROR node).
+    return max(1, len(QueryCursor(_error_query(grammar.spec.name)).captures(root).get("e", [])))
+
+
+@functools.cache
+def _error_query(name: str) -> Query:
+    return Query(compiled_grammar(name).language, "(ERROR) @e")
 
 
 def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Definition]:
@@ -124,7 +164,10 @@ def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Defi
         name = result.name
         if name is None:
             assert result.name_node is not None  # a resolver gives a node or a name
-            name = (result.name_node.text or b"").decode("utf-8", "replace")
+            # From the file's bytes: the tree may come from a macro-blanked copy.
+            name_node = result.name_node
+            name = source.data[name_node.start_byte:name_node.end_byte].decode(
+                "utf-8", "replace")
         kind = result.kind or rule.kind
         container = ".".join(p for p in (outer.qualified if outer else "", result.scope) if p)
         if kind == SymbolKind.Function and outer is not None and outer.holds_methods:
@@ -139,12 +182,18 @@ def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Defi
         if result.emit:
             start_row = _start_row(spec, node, doc_above)
             previous = found[-1] if found else None
-            if (
-                spec.merge_clauses
-                and previous is not None
+            same = (
+                previous is not None
                 and previous.parent == index
                 and (previous.name, previous.kind, previous.container) == (name, kind, container)
-            ):
+            )
+            if same and previous is not None and previous.node.type in spec.signature_types:
+                # An overload signature folds into what follows it (its implementation or
+                # the next signature), which then names the chunk's header and body.
+                previous.node, previous.name_node = node, result.name_node
+                previous.end_row = max(previous.end_row, end_row(node, source))
+                index = len(found) - 1
+            elif same and previous is not None and spec.merge_clauses:
                 # Another clause of the same function: one chunk for all of them.
                 previous.end_row = max(previous.end_row, end_row(node, source))
                 index = len(found) - 1

@@ -34,6 +34,7 @@ are not derived from any upstream tags query.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -83,6 +84,13 @@ class LanguageSpec:
     # Consecutive same-named definitions form one chunk (Haskell equations with their
     # signature, Elixir multi-clause functions).
     merge_clauses: bool = False
+    # Bodyless declarations (TypeScript overload signatures) that fold into the chunk of
+    # the same-named definition right after them: one chunk per function, not one per
+    # signature.
+    signature_types: frozenset[str] = frozenset()
+    # When a parse has errors, parse again with object-like macro names (`FMT_CONSTEXPR`,
+    # `PUGI__FN`, `FMT_BEGIN_NAMESPACE`) blanked out, and keep the tree with fewer errors.
+    blank_macros: bool = False
 
 
 # Kinds whose functions are methods, and whose chunk text is summarised (see chunker.py).
@@ -214,23 +222,41 @@ _JS_FUNCTION_VALUES = frozenset(
 )
 
 
+def _js_unwrap(node: Node | None) -> Node | None:
+    while node is not None and node.type == "parenthesized_expression":
+        node = node.named_children[0] if node.named_children else None
+    return node
+
+
+def _js_iife(value: Node) -> bool:
+    """`(function () {...; return function (proto) {...}; }())`: a function built once by
+    an immediately invoked one (`var baseCreate = (function () {...}())`)."""
+    call = _js_unwrap(value)
+    if call is None or call.type != "call_expression":
+        return False
+    function = _js_unwrap(call.child_by_field_name("function"))
+    return function is not None and function.type in _JS_FUNCTION_VALUES
+
+
 def _js_declarator(node: Node) -> Found | None:
-    # `const f = () => ...` at module level (or exported) is a function; an UPPER_CASE
-    # module-level `const` is a constant. Locals inside functions are not definitions.
+    # `const f = () => ...` is a function (a local one too, like a nested declaration);
+    # an UPPER_CASE module-level `const` is a constant; other variables are not definitions.
     declaration = node.parent
     if declaration is None:
         return None
     scope = declaration.parent
     if scope is not None and scope.type == "export_statement":
         scope = scope.parent
-    if scope is None or scope.type != "program":
-        return None
     name = node.child_by_field_name("name")
     if name is None or name.type != "identifier":
         return None
     value = node.child_by_field_name("value")
-    if value is not None and value.type in _JS_FUNCTION_VALUES:
+    if value is not None and (value.type in _JS_FUNCTION_VALUES or _js_iife(value)):
+        if _js_in_function_body(node) and value.child_by_field_name("name") is None:
+            return None  # a local helper: part of its function's code
         return Found(name, K.Function)
+    if scope is None or scope.type != "program":
+        return None
     if _is_upper_name(_text(name)) and declaration.type == "lexical_declaration":
         return Found(name, K.Constant)
     return None
@@ -245,13 +271,213 @@ def _js_field(node: Node) -> Found | None:
     return Found(name, K.Method) if name is not None else None
 
 
+_JS_NAME = re.compile(r"[\w$]+(\.[\w$]+)*")
+_JS_FUNCTIONS = _JS_FUNCTION_VALUES | {
+    "function_declaration", "generator_function_declaration", "method_definition"}
+# What names a function value, making it a definition rather than a callback.
+_JS_NAMING_PARENTS = frozenset({"variable_declarator", "assignment_expression", "pair"})
+
+
+def _js_in_function_body(node: Node) -> bool:
+    """Whether a node sits in the body of a named function (a declaration, a method, a
+    named or assigned function value). Function values created there -- callbacks, the
+    members of a local object, `options.x = function` -- are part of that function's
+    code, not definitions of their own. An anonymous wrapper (an IIFE, `define(...,
+    function () {...})`) does not count: its contents are the module's definitions."""
+    parent = node.parent
+    while parent is not None:
+        if parent.type in _JS_FUNCTIONS and (
+            parent.child_by_field_name("name") is not None
+            or (parent.parent is not None and parent.parent.type in _JS_NAMING_PARENTS)
+        ):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _js_public_target(target: Node | None) -> bool:
+    """`Foo.prototype...`, `module.exports...`, `exports...`, `this...`: an assignment that
+    defines part of a type's or module's interface wherever it is written."""
+    if target is None:
+        return False
+    text = _text(target)
+    return (".prototype" in text or text.startswith(("module.exports", "exports.", "this."))
+            or text in ("exports", "this"))
+_JS_ACCESSORS = frozenset({"get", "set", "value"})  # the function keys of a descriptor
+
+
+def _js_scope(target: Node | None) -> str | None:
+    """The container an assignment target spells: `Foo.prototype` -> "Foo",
+    `module.exports` / `exports` / `this` -> "", `app` -> "app"; None when it is not a
+    plain dotted name (`a[i]`, `f()`)."""
+    if target is None:
+        return None
+    text = _text(target)
+    if _JS_NAME.fullmatch(text) is None:
+        return None
+    parts = text.split(".")
+    if parts[-1] == "prototype":
+        parts.pop()
+    if parts[:2] == ["module", "exports"]:
+        parts = parts[2:]
+    elif parts[:1] in (["exports"], ["this"]):
+        parts = parts[1:]
+    return ".".join(parts)
+
+
+def _js_assignment(node: Node) -> Found | None:
+    # `Foo.prototype.bar = function` -> Foo.bar (a method); `exports.x = () => ...` -> x;
+    # `app.handle = function handle()` -> app.handle.
+    left, right = node.child_by_field_name("left"), node.child_by_field_name("right")
+    if left is None or right is None:
+        return None
+    if right.type == "identifier" and left.type == "member_expression":
+        return _js_prototype_alias(left)
+    if right.type not in _JS_FUNCTION_VALUES:
+        return None
+    if left.type == "identifier":  # `getTag = function (value) {...}`
+        if _js_in_function_body(node) and right.child_by_field_name("name") is None:
+            return None  # `predicate = function (key) {...}` inside a function: its code
+        return Found(left, K.Function)
+    if left.type != "member_expression":
+        return None
+    prop = left.child_by_field_name("property")
+    obj = left.child_by_field_name("object")
+    if (_js_in_function_body(node) and not _js_public_target(obj)
+            and right.child_by_field_name("name") is None):
+        return None  # `options.onDone = function () {...}` inside a function: its code
+    scope = _js_scope(obj)
+    if prop is None or prop.type != "property_identifier" or scope is None:
+        return None
+    on_prototype = obj is not None and _text(obj).endswith(".prototype")
+    return Found(prop, K.Method if on_prototype else K.Function, scope=scope)
+
+
+def _js_prototype_alias(left: Node) -> Found | None:
+    """`Hash.prototype.clear = hashClear`: the method `Hash.clear`, its body defined
+    under another name."""
+    prop, obj = left.child_by_field_name("property"), left.child_by_field_name("object")
+    if prop is None or prop.type != "property_identifier" or obj is None:
+        return None
+    if not _text(obj).endswith(".prototype"):
+        return None
+    scope = _js_scope(obj)
+    return Found(prop, K.Method, scope=scope) if scope else None
+
+
+def _js_object_scope(obj: Node) -> str:
+    """The container of an object literal's methods: the variable it initialises
+    (`const api = {...}` -> "api") or the target it is assigned to (`Foo.prototype =
+    {...}` -> "Foo", `module.exports = {...}` -> "")."""
+    parent = obj.parent
+    if parent is None:
+        return ""
+    if parent.type == "variable_declarator":
+        name = parent.child_by_field_name("name")
+        return _text(name) if name is not None and name.type == "identifier" else ""
+    if parent.type == "assignment_expression":
+        left = parent.child_by_field_name("left")
+        if left is not None and left.type == "member_expression":
+            return _js_scope(left) or ""
+        return _text(left) if left is not None and left.type == "identifier" else ""
+    return ""
+
+
+def _js_accessor(key: Node, obj: Node) -> Found | None:
+    """`get` / `set` / `value` of a property descriptor, named by the property:
+    `Object.defineProperties(X.prototype, { body: { get () {...} } })` -> X.body,
+    `Object.defineProperty(X.prototype, 'body', { get: ... })` -> X.body."""
+    if _text(key) not in _JS_ACCESSORS or obj.type != "object" or obj.parent is None:
+        return None
+    holder = obj.parent
+    if holder.type == "pair" and holder.parent is not None:  # defineProperties(X, {p: {get}})
+        name = holder.child_by_field_name("key")
+        args = holder.parent.parent
+        if name is None or args is None or args.type != "arguments":
+            return None
+        call, target = args.parent, args.named_children[0] if args.named_children else None
+        if call is None or not _text(call.child_by_field_name("function") or call).endswith(
+                "defineProperties"):
+            return None
+        spelled = _first_child(name, ("string_fragment",)) or name
+        return Found(spelled, K.Property, scope=_js_scope(target) or "")
+    if holder.type == "arguments" and len(holder.named_children) >= 3:  # defineProperty
+        call = holder.parent
+        target, name = holder.named_children[0], holder.named_children[1]
+        if call is None or not _text(call.child_by_field_name("function") or call).endswith(
+                "defineProperty") or name.type != "string":
+            return None
+        spelled = _first_child(name, ("string_fragment",)) or name
+        return Found(spelled, K.Property, scope=_js_scope(target) or "")
+    return None
+
+
+def _js_method(node: Node) -> Found | None:
+    # Class methods, and the methods of object literals (`module.exports = { a() {} }`),
+    # which take the object's name as their container.
+    name = node.child_by_field_name("name")
+    if name is None:
+        return None
+    obj = node.parent
+    if obj is None or obj.type != "object":
+        return Found(name)
+    if _js_local_object(obj):
+        return None
+    return _js_accessor(name, obj) or Found(name, scope=_js_object_scope(obj))
+
+
+def _js_local_object(obj: Node) -> bool:
+    """An object literal built inside a function body (an options bag, a visitor passed
+    on) unless it is assigned to a prototype or export: its functions are that
+    function's code."""
+    if not _js_in_function_body(obj):
+        return False
+    parent = obj.parent
+    return not (parent is not None and parent.type == "assignment_expression"
+                and _js_public_target(parent.child_by_field_name("left")))
+
+
+def _js_pair(node: Node) -> Found | None:
+    # `{ run: function () {...}, stop: () => ... }`: function-valued properties.
+    key, value = node.child_by_field_name("key"), node.child_by_field_name("value")
+    if key is None or value is None or value.type not in _JS_FUNCTION_VALUES:
+        return None
+    obj = node.parent
+    if obj is None or _js_local_object(obj):
+        return None
+    accessor = _js_accessor(key, obj)
+    if accessor is not None:
+        return accessor
+    if key.type == "string":
+        key = _first_child(key, ("string_fragment",)) or key
+    elif key.type != "property_identifier":
+        return None
+    return Found(key, K.Method, scope=_js_object_scope(obj))
+
+
+def _js_named_function_value(node: Node) -> Found | None:
+    # `on('error', function handleError() {...})`, `return function wrap() {...}`: a
+    # named function expression that no assignment, declarator or property names.
+    name = node.child_by_field_name("name")
+    parent = node.parent
+    if name is None or parent is None:
+        return None
+    if parent.type in ("assignment_expression", "variable_declarator", "pair",
+                       "field_definition", "public_field_definition"):
+        return None
+    return Found(name, K.Function)
+
+
 _JS_RULES: dict[str, Rule] = {
     "function_declaration": Rule(K.Function, by_field()),
     "generator_function_declaration": Rule(K.Function, by_field()),
     "class_declaration": Rule(K.Class, by_field()),
-    "method_definition": Rule(K.Method, by_field()),
+    "method_definition": Rule(K.Method, _js_method),
     "variable_declarator": Rule(K.Function, _js_declarator),
     "field_definition": Rule(K.Method, _js_field),
+    "assignment_expression": Rule(K.Function, _js_assignment),
+    "pair": Rule(K.Method, _js_pair),
+    "function_expression": Rule(K.Function, _js_named_function_value),
 }
 _JS_WRAPPERS = frozenset({"export_statement", "lexical_declaration", "variable_declaration"})
 
@@ -271,18 +497,26 @@ _TS_RULES: dict[str, Rule] = {
     "type_alias_declaration": Rule(K.TypeParameter, by_field()),
     "internal_module": Rule(K.Namespace, with_body(by_field())),
     "module": Rule(K.Namespace, with_body(by_field())),
+    # Declarations without bodies (`.d.ts` files, overloads, interface members) are
+    # definitions too: often the only place a name is declared with its types.
+    "function_signature": Rule(K.Function, by_field()),
+    "method_signature": Rule(K.Method, by_field()),
+    "abstract_method_signature": Rule(K.Method, by_field()),
 }
+_TS_SIGNATURES = frozenset({"function_signature", "method_signature"})
 TYPESCRIPT = LanguageSpec(
     name="typescript",
     rules=_TS_RULES,
     wrappers=_JS_WRAPPERS | {"expression_statement", "ambient_declaration"},
     constructor_names=frozenset({"constructor"}),
+    signature_types=_TS_SIGNATURES,
 )
 TSX = LanguageSpec(
     name="tsx",
     rules=_TS_RULES,
     wrappers=TYPESCRIPT.wrappers,
     constructor_names=TYPESCRIPT.constructor_names,
+    signature_types=_TS_SIGNATURES,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -360,6 +594,7 @@ RUST = LanguageSpec(
     name="rust",
     rules={
         "function_item": Rule(K.Function, by_field()),
+        "function_signature_item": Rule(K.Function, by_field()),  # a trait's required fn
         "struct_item": Rule(K.Struct, by_field()),
         "union_item": Rule(K.Struct, by_field()),
         "enum_item": Rule(K.Enum, by_field()),
@@ -386,7 +621,9 @@ JAVA = LanguageSpec(
         "interface_declaration": Rule(K.Interface, by_field()),
         "annotation_type_declaration": Rule(K.Interface, by_field()),
         "enum_declaration": Rule(K.Enum, by_field()),
-        "method_declaration": Rule(K.Method, with_body(by_field())),
+        # Interface and abstract methods too: the contract is what callers look for.
+        "method_declaration": Rule(K.Method, by_field()),
+        "enum_constant": Rule(K.EnumMember, by_field()),
         "constructor_declaration": Rule(K.Constructor, by_field()),
         "compact_constructor_declaration": Rule(K.Constructor, by_field()),
     },
@@ -587,7 +824,7 @@ _C_RULES: dict[str, Rule] = {
     "type_definition": Rule(K.Struct, _c_typedef),
 }
 
-C = LanguageSpec(name="c", rules=_C_RULES)
+C = LanguageSpec(name="c", rules=_C_RULES, blank_macros=True)
 
 CPP = LanguageSpec(
     name="cpp",
@@ -599,6 +836,7 @@ CPP = LanguageSpec(
     },
     wrappers=frozenset({"template_declaration"}),
     constructors_named_after_type=True,
+    blank_macros=True,
 )
 
 # ---------------------------------------------------------------------------------------
@@ -664,7 +902,7 @@ PHP = LanguageSpec(
         "trait_declaration": Rule(K.Class, by_field()),
         "enum_declaration": Rule(K.Enum, by_field()),
         "namespace_definition": Rule(K.Namespace, with_body(by_field())),
-        "method_declaration": Rule(K.Method, with_body(by_field())),
+        "method_declaration": Rule(K.Method, by_field()),  # interface/abstract ones too
         "function_definition": Rule(K.Function, by_field()),
         "const_declaration": Rule(K.Constant, _php_const),
     },

@@ -30,16 +30,16 @@ _Entry = tuple[int, int, str]
 
 def symbol_chunks(
     spec: LanguageSpec, source: Source, config: ChunkerConfig
-) -> tuple[list[Chunk], bool]:
-    """(every chunk of a file with a grammar, in file order; whether it had syntax
-    errors). Raises whatever the parser raises."""
-    definitions, has_errors = parse_definitions(spec, source)
+) -> tuple[list[Chunk], int]:
+    """(every chunk of a file with a grammar, in file order; how many syntax errors it
+    had). Raises whatever the parser raises."""
+    definitions, errors = parse_definitions(spec, source)
     chunks: list[Chunk] = []
     for definition in definitions:
         chunks.extend(_definition_chunks(definitions, definition, source, config))
     chunks.extend(_module_chunks(definitions, source, config))
     chunks.sort(key=lambda c: (c.start_line, -c.end_line, c.part))
-    return chunks, has_errors
+    return chunks, errors
 
 
 def _definition_entries(

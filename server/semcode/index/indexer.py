@@ -225,7 +225,8 @@ class Indexer:
                     # Chunks from another chunker version would not match what this one
                     # makes: re-chunk everything (the embedding cache keeps that cheap).
                     if self.store.get_meta("chunker_version") is not None:
-                        log.info("chunker changed: re-chunking %s", self.root)
+                        log.info("chunker changed: re-chunking %s (cached embeddings of unchanged "
+                                 "chunks are kept)", self.root)
                     self.store.clear_chunks()
                     self.store.set_meta("chunker_version", version)
         self.catch_up.check_rollback()

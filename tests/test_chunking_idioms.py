@@ -1,0 +1,247 @@
+"""Definition idioms that must each be a symbol chunk with the right name and container
+(the CI side of `bench/quality/coverage.py`, which measures them against Universal Ctags
+on real code), and containers that hold themselves, not their members' bodies."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from semcode.chunking import chunk_file
+from semcode.chunking.languages import SCOPE_KINDS
+from semcode.chunks import SymbolKind as K
+
+SAMPLES = pathlib.Path(__file__).parent / "samples" / "chunking"
+
+
+def symbols(path: str, text: str) -> set[tuple[str, K, str]]:
+    result = chunk_file(path, text)
+    assert result.warning is None
+    return {(c.name, c.kind, c.container) for c in result.chunks if c.is_symbol}
+
+
+def test_prototype_methods_are_methods_of_their_constructor() -> None:
+    text = (
+        "function Reply(res) { this.res = res; }\n\n"
+        "Reply.prototype.header = function (key, value) {\n  this.res.set(key, value);\n};\n\n"
+        "Reply.prototype.send = async function send(payload) {\n  return payload;\n};\n"
+    )
+    found = symbols("lib/reply.js", text)
+    assert {("header", K.Method, "Reply"), ("send", K.Method, "Reply")} <= found
+    assert not any(name == "send" and kind == K.Function for name, kind, _ in found)
+
+
+def test_exports_assignments_are_functions() -> None:
+    text = (
+        "module.exports.parse = function (text) {\n  return JSON.parse(text);\n};\n"
+        "exports.format = (value) => String(value);\n"
+        "app.handle = function handle(req, res) {\n  return res;\n};\n"
+    )
+    assert symbols("lib/io.js", text) >= {
+        ("parse", K.Function, ""), ("format", K.Function, ""), ("handle", K.Function, "app"),
+    }
+
+
+def test_object_literal_methods_and_arrow_properties() -> None:
+    text = (
+        "module.exports = {\n  start() {\n    return 1;\n  },\n"
+        "  stop: () => 2,\n  'restart': function () {\n    return 3;\n  },\n};\n"
+        "const api = {\n  fetch(url) {\n    return url;\n  },\n};\n"
+        "Queue.prototype = {\n  push: function (x) {\n    return x;\n  },\n};\n"
+    )
+    assert symbols("lib/obj.js", text) >= {
+        ("start", K.Method, ""), ("stop", K.Method, ""), ("restart", K.Method, ""),
+        ("fetch", K.Method, "api"), ("push", K.Method, "Queue"),
+    }
+
+
+def test_accessors_are_named_by_their_property() -> None:
+    text = (
+        "Object.defineProperties(Response.prototype, {\n"
+        "  body: {\n    get () {\n      return this._body;\n    },\n"
+        "    set: function (value) {\n      this._body = value;\n    },\n  },\n});\n"
+        "Object.defineProperty(Request.prototype, 'path', {\n"
+        "  get: function () {\n    return this.url;\n  },\n});\n"
+    )
+    found = symbols("lib/props.js", text)
+    assert {("body", K.Property, "Response"), ("path", K.Property, "Request")} <= found
+    assert not {name for name, _, _ in found} & {"get", "set"}
+
+
+def test_named_function_values_are_functions() -> None:
+    # A named function value is a definition wherever it is (go-to-symbol knows it).
+    text = (
+        "app.use(function logRequest(req) {\n  return req;\n});\n"
+        "function dispatch(req) {\n"
+        "  req.on('error', function handleRequestError(err) {\n    throw err;\n  });\n"
+        "  req.onabort = function handleAbort() {\n    req.end();\n  };\n"
+        "  return function wrap() {\n    return req;\n  };\n}\n"
+    )
+    assert symbols("lib/d.js", text) >= {
+        ("logRequest", K.Function, ""), ("handleRequestError", K.Function, "dispatch"),
+        ("wrap", K.Function, "dispatch"), ("onabort", K.Function, "dispatch.req"),
+    }
+
+
+def test_anonymous_function_values_inside_a_function_body_stay_part_of_it() -> None:
+    # A local options bag's functions and `options.x = function () {}` are the enclosing
+    # function's code: as chunks of their own they outrank it with its own words.
+    text = (
+        "function dispatch(req, options) {\n"
+        "  options.beforeRedirect = function (o) {\n    return o;\n  };\n"
+        "  const visitor = { visit(node) {\n    return node;\n  }, leave: () => 1 };\n"
+        "  this.close = function () {\n    req.end();\n  };\n"
+        "  const message = (o) => {\n    return `bad ${o}`;\n  };\n"
+        "  return visitor;\n}\n"
+        "(function () {\n  Foo.prototype.bar = function () {\n    return 1;\n  };\n})();\n"
+    )
+    found = symbols("lib/d.js", text)
+    names = {name for name, _, _ in found}
+    assert not names & {"beforeRedirect", "visit", "leave", "message"}
+    assert {("dispatch", K.Function, ""), ("close", K.Function, "dispatch"),
+            ("bar", K.Method, "Foo")} <= found
+
+
+def test_prototype_aliases_and_iife_built_functions() -> None:
+    text = (
+        "function hashClear() {\n  this.size = 0;\n}\n"
+        "Hash.prototype.clear = hashClear;\n"
+        "var baseCreate = (function () {\n  function object() {}\n"
+        "  return function (proto) {\n    return new object();\n  };\n}());\n"
+    )
+    assert {("clear", K.Method, "Hash"), ("baseCreate", K.Function, "")} <= symbols(
+        "lodash/_Hash.js", text)
+
+
+def test_typescript_overload_signatures_fold_into_the_implementation() -> None:
+    text = (
+        "export function pick(a: string): string;\n"
+        "export function pick(a: number): number;\n"
+        "export function pick(a: any): any {\n  return a;\n}\n"
+        "class Box {\n  get(key: string): string;\n  get(key: any) {\n    return key;\n  }\n}\n"
+    )
+    chunks = [c for c in chunk_file("src/pick.ts", text).chunks if c.name in ("pick", "get")]
+    assert [(c.name, c.start_line, c.end_line) for c in chunks] == [
+        ("pick", 1, 5), ("get", 7, 10)]
+
+
+def test_typescript_declarations_without_bodies() -> None:
+    text = (
+        "export declare function firstValueFrom<T>(source: Source<T>): Promise<T>;\n"
+        "export interface Operator<T, R> {\n  call(subscriber: Sink<R>, source: any): void;\n}\n"
+        "export declare class Store {\n  get(key: string): string;\n}\n"
+        "export abstract class Base {\n  abstract run(): void;\n}\n"
+    )
+    for path in ("src/types.d.ts", "src/types.ts"):
+        assert symbols(path, text) >= {
+            ("firstValueFrom", K.Function, ""), ("call", K.Method, "Operator"),
+            ("get", K.Method, "Store"), ("run", K.Method, "Base"),
+        }
+
+
+def test_java_interface_methods_and_enum_constants() -> None:
+    text = (
+        "interface Counter {\n  void add(long val);\n  long get();\n}\n"
+        "abstract class Stream {\n  public abstract void reset();\n}\n"
+        "enum FileSystem {\n  GENERIC(false),\n  LINUX(true) {\n"
+        "    boolean isCaseSensitive() { return true; }\n  };\n"
+        "  FileSystem(boolean b) {}\n}\n"
+    )
+    assert symbols("src/A.java", text) >= {
+        ("add", K.Method, "Counter"), ("get", K.Method, "Counter"),
+        ("reset", K.Method, "Stream"), ("GENERIC", K.EnumMember, "FileSystem"),
+        ("LINUX", K.EnumMember, "FileSystem"),
+        ("isCaseSensitive", K.Method, "FileSystem.LINUX"),
+    }
+
+
+def test_php_interface_and_abstract_methods() -> None:
+    text = (
+        "<?php\ninterface FormatterInterface\n{\n    public function format(array $r);\n}\n"
+        "abstract class Handler\n{\n    abstract protected function write(array $r): void;\n}\n"
+    )
+    assert symbols("src/F.php", text) >= {
+        ("format", K.Method, "FormatterInterface"), ("write", K.Method, "Handler"),
+    }
+
+
+def test_rust_trait_required_methods() -> None:
+    text = "pub trait Merge<T> {\n    fn merge(&mut self, t: T) -> Result<T, T>;\n}\n"
+    assert ("merge", K.Method, "Merge") in symbols("src/merge.rs", text)
+
+
+CONTAINER_SAMPLES = sorted(p.name for p in SAMPLES.iterdir())
+
+
+@pytest.mark.parametrize("file_name", CONTAINER_SAMPLES)
+def test_no_container_holds_the_body_of_a_member_with_its_own_chunk(file_name: str) -> None:
+    text = (SAMPLES / file_name).read_text(encoding="utf-8")
+    chunks = [c for c in chunk_file(file_name, text).chunks if c.is_symbol]
+    for container in (c for c in chunks if c.kind in SCOPE_KINDS):
+        for member in chunks:
+            inside = container.start_line <= member.start_line <= member.end_line
+            inside = inside and member.end_line <= container.end_line and member != container
+            body = [line for line in member.text.splitlines() if line.strip()]
+            if not inside or len(body) < 3 or member.part:
+                continue  # a signature line alone may stand in its container's outline
+            assert member.text not in container.text, (container.name, member.name)
+
+
+def test_long_container_is_windowed_over_its_outline_only() -> None:
+    methods = "\n".join(
+        f"  /** Step {i}. */\n  step{i}() {{\n" + "\n".join(f"    x += {j};" for j in range(20))
+        + "\n  }\n" for i in range(12))
+    text = f"class Huge {{\n  field = 1;\n{methods}}}\n"
+    chunks = chunk_file("huge.js", text).chunks
+    outline = [c for c in chunks if c.name == "Huge"]
+    assert len(outline) == 1  # 12 signatures fit one chunk once the bodies are elided
+    assert "x += 3;" not in outline[0].text and "step11() {" in outline[0].text
+    assert len([c for c in chunks if c.name.startswith("step")]) == 12
+
+
+def test_module_level_plain_assignments_are_functions_local_ones_are_not() -> None:
+    text = (
+        "function createApp() {\n  var app = function (req, res) {\n    return res;\n  };\n"
+        "  return app;\n}\n"
+        "var getTag = baseGetTag;\n"
+        "getTag = function (value) {\n  return String(value);\n};\n"
+    )
+    found = symbols("lib/app.js", text)
+    assert ("getTag", K.Function, "") in found
+    assert "app" not in {name for name, _, _ in found}  # createApp's own code
+
+
+def test_object_like_macros_do_not_break_cpp_definitions() -> None:
+    # The grammar cannot expand `FMT_CONSTEXPR`/`FMT_BEGIN_NAMESPACE`; blanked (same
+    # length) and reparsed, the class and its methods are found, names and lines intact.
+    text = (
+        "#define LIB_CONSTEXPR constexpr\n"
+        "LIB_BEGIN_NAMESPACE\n"
+        "class text_style {\n public:\n"
+        "  LIB_CONSTEXPR text_style(int em = 0) noexcept : set_(em) {}\n"
+        "  LIB_CONSTEXPR bool has_foreground() const noexcept {\n    return set_ != 0;\n  }\n"
+        " private:\n  int set_;\n};\n"
+        "LIB_END_NAMESPACE\n"
+    )
+    result = chunk_file("src/color.cpp", text)
+    found = {(c.name, c.kind, c.container, c.start_line) for c in result.chunks if c.is_symbol}
+    assert {("text_style", K.Class, "", 3), ("has_foreground", K.Method, "text_style", 6),
+            ("text_style", K.Constructor, "text_style", 5)} <= found
+    assert result.warning is None
+
+
+def test_a_cpp_header_is_chunked_as_cpp() -> None:
+    text = (
+        "#pragma once\n"
+        "namespace fmt {\n"
+        "template <typename T> class buffer {\n public:\n"
+        "  void push_back(const T& value) {\n    data_[size_++] = value;\n  }\n"
+        " private:\n  T* data_;\n  int size_;\n};\n}\n"
+    )
+    result = chunk_file("include/fmt/core.h", text)
+    assert result.language == "cpp" and result.warning is None
+    assert ("push_back", K.Method, "fmt.buffer") in {
+        (c.name, c.kind, c.container) for c in result.chunks if c.is_symbol}
+    plain = chunk_file("include/list.h", "struct node {\n  int value;\n};\nint count(void);\n")
+    assert plain.language == "c"
