@@ -27,6 +27,8 @@ from semcode.chunking.chunker import ChunkerConfig, chunk_file
 from semcode.chunking.languages import detect_language
 from semcode.config import Settings
 from semcode.index.indexer import Indexer
+from semcode.kinds import Role
+from semcode.models.auto import model_for
 from semcode.models.registry import ModelSet
 from semcode.search.engine import Engine
 from semcode.workspace.checks import FileSkipped, SkipReason
@@ -77,7 +79,7 @@ class _SampleRun:
     index_seconds: float
     embed_seconds: float | None
     disk_bytes: int
-    model: str | None  # the embedding model that ran, None when none is configured
+    model: str | None  # the embedding model's spec ("builtin", "hf:…"); None: none ran
 
 
 def estimate_index(root: Path, settings: Settings, sample_bytes: int = DEFAULT_SAMPLE_BYTES,
@@ -159,7 +161,8 @@ def _index_sample(sample: list[tuple[str, str]], settings: Settings) -> _SampleR
             engine.close()
             engine.models.close()
         disk = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
-    return _SampleRun(report.chunks, index_seconds, embed_seconds, disk, embedded.model or None)
+    model = model_for(settings, Role.EMBEDDER)[0] if embedded.model else None
+    return _SampleRun(report.chunks, index_seconds, embed_seconds, disk, model)
 
 
 def _scale(readable: list[tuple[str, str, int]], sample_chunks: Counter[str],
