@@ -18,7 +18,6 @@ DECLARATIONS = {
 # Temporary: split on other branches of issue 23 / issue 20 (the lead removes each entry
 # when that branch is merged).
 ELSEWHERE = {
-    "chunking/definitions.py::_find_definitions": "issue 20 (chunking rules)",
 }
 
 

@@ -35,9 +35,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from semcode.chunks import Chunk, SymbolKind
+from semcode.kinds import ContentKind
 
-CONTENT_KINDS: tuple[str, ...] = ("code", "test", "example", "docs", "config", "generated",
-                                  "declaration", "reexport")
+CONTENT_KINDS: tuple[ContentKind, ...] = tuple(ContentKind)
 
 _TEST_DIRS = frozenset({"test", "tests", "testing", "__tests__", "spec", "specs", "testdata",
                         "test_data", "fixtures", "__mocks__", "e2e", "integration_tests",
@@ -127,53 +127,53 @@ def _split(path: str) -> tuple[list[str], str, str]:
     return [p.lower() for p in parts[:-1]], base, ext
 
 
-def file_content(path: str, language: str, head: str = "") -> str:
+def file_content(path: str, language: str, head: str = "") -> ContentKind:
     """The content kind every chunk of a file gets by default, from its path, language
     and (for the generated marker) the first lines of its text, `head`."""
     dirs, base, ext = _split(path)
     lower = base.lower()
     dirset = set(dirs)
     if dirset & _VENDOR_DIRS or _GENERATED_FILE.search(base):
-        return "generated"
+        return ContentKind.GENERATED
     if head and _GENERATED_MARK.search(head):
-        return "generated"
+        return ContentKind.GENERATED
     if lower.endswith(".d.ts") or lower.endswith(".d.mts") or lower.endswith(".d.cts") \
             or ext == ".pyi":
-        return "declaration"
+        return ContentKind.DECLARATION
     is_test_path = bool(dirset & _TEST_DIRS) or "/src/test/" in "/" + path.lower()
     is_prose = language in _DOC_LANGUAGES or ext in _DOC_EXTENSIONS or (
         language == "text" and lower.split(".")[0] in _DOC_FILES)
     if _TEST_FILE.match(base) or (is_test_path and not is_prose):
-        return "test"
+        return ContentKind.TEST
     if is_prose:
-        return "docs"
+        return ContentKind.DOCS
     if language in _CONFIG_LANGUAGES or ext in _CONFIG_EXTENSIONS or lower in _CONFIG_FILES:
-        return "config"
+        return ContentKind.CONFIG
     if dirset & _EXAMPLE_DIRS or _EXAMPLE_FILE.search(base):
-        return "example"
+        return ContentKind.EXAMPLE
     if dirset & _DOC_DIRS:
         # Code under docs/ is almost always example code shown by the documentation.
-        return "example"
-    return "code"
+        return ContentKind.EXAMPLE
+    return ContentKind.CODE
 
 
-def chunk_content(chunk: Chunk, default: str, base: str) -> str:
+def chunk_content(chunk: Chunk, default: ContentKind, base: str) -> ContentKind:
     """Refine a file's kind for one chunk (test modules inside code files, prototypes
     in headers, import-only barrels)."""
-    if default != "code":
+    if default != ContentKind.CODE:
         return default
     if chunk.language == "rust" and (chunk.container.split(".")[0] in ("tests", "test")
                                      or _RUST_TEST_ATTR.search(chunk.text[:300])):
-        return "test"
+        return ContentKind.TEST
     if chunk.language in ("c", "cpp"):
         ext = base[base.rfind("."):].lower() if "." in base else ""
         if ext in _HEADER_EXTENSIONS and chunk.kind in (
                 SymbolKind.Function, SymbolKind.Method, SymbolKind.Module) \
                 and not _HAS_BODY.search(chunk.text):
-            return "declaration"
+            return ContentKind.DECLARATION
     if chunk.kind == SymbolKind.Module and _is_barrel(chunk, base):
-        return "reexport"
-    return "code"
+        return ContentKind.REEXPORT
+    return ContentKind.CODE
 
 
 def _is_barrel(chunk: Chunk, base: str) -> bool:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from tree_sitter import Language, Node, Parser, Query, QueryCursor
 from tree_sitter_language_pack import get_language
 
-from semcode.chunking.languages import SPECS, TYPE_KINDS, LanguageSpec
+from semcode.chunking.languages import SPECS, TYPE_KINDS, Found, LanguageSpec
 from semcode.chunking.source import Source, end_row, last_row
 from semcode.chunks import SymbolKind
 
@@ -161,52 +161,11 @@ def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Defi
         if result is None:
             continue
         outer = scopes[-1] if scopes else None
-        name = result.name
-        if name is None:
-            assert result.name_node is not None  # a resolver gives a node or a name
-            # From the file's bytes: the tree may come from a macro-blanked copy.
-            name_node = result.name_node
-            name = source.data[name_node.start_byte:name_node.end_byte].decode(
-                "utf-8", "replace")
-        kind = result.kind or rule.kind
-        container = ".".join(p for p in (outer.qualified if outer else "", result.scope) if p)
-        if kind == SymbolKind.Function and outer is not None and outer.holds_methods:
-            kind = SymbolKind.Method
-        if kind == SymbolKind.Method and (
-            name in spec.constructor_names
-            or (spec.constructors_named_after_type and name == container.rsplit(".", 1)[-1])
-        ):
-            kind = SymbolKind.Constructor
-
+        name, kind, container = _identify(spec, rule.kind, result, outer, source)
         index = outer.index if outer else -1
         if result.emit:
-            start_row = _start_row(spec, node, doc_above)
-            previous = found[-1] if found else None
-            same = (
-                previous is not None
-                and previous.parent == index
-                and (previous.name, previous.kind, previous.container) == (name, kind, container)
-            )
-            if same and previous is not None and previous.node.type in spec.signature_types:
-                # An overload signature folds into what follows it (its implementation or
-                # the next signature), which then names the chunk's header and body.
-                previous.node, previous.name_node = node, result.name_node
-                previous.end_row = max(previous.end_row, end_row(node, source))
-                index = len(found) - 1
-            elif same and previous is not None and spec.merge_clauses:
-                # Another clause of the same function: one chunk for all of them.
-                previous.end_row = max(previous.end_row, end_row(node, source))
-                index = len(found) - 1
-            else:
-                found.append(
-                    Definition(
-                        name, kind, container, node, result.name_node, start_row,
-                        end_row(node, source), index,
-                    )
-                )  # fmt: skip
-                if index >= 0:
-                    found[index].children.append(len(found) - 1)
-                index = len(found) - 1
+            index = _record(found, spec, node, result, (name, kind, container), index,
+                            _start_row(spec, node, doc_above), source)
         scopes.append(
             _Scope(
                 end_byte=node.end_byte,
@@ -218,6 +177,56 @@ def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Defi
         )
     _keep_apart(found)
     return found
+
+
+def _identify(spec: LanguageSpec, rule_kind: SymbolKind, result: Found, outer: _Scope | None,
+              source: Source) -> tuple[str, SymbolKind, str]:
+    """(name, kind, container) of a resolved definition inside `outer`."""
+    name = result.name
+    if name is None:
+        assert result.name_node is not None  # a resolver gives a node or a name
+        # From the file's bytes: the tree may come from a macro-blanked copy.
+        name_node = result.name_node
+        name = source.data[name_node.start_byte:name_node.end_byte].decode("utf-8", "replace")
+    kind = result.kind or rule_kind
+    container = ".".join(p for p in (outer.qualified if outer else "", result.scope) if p)
+    if kind == SymbolKind.Function and outer is not None and outer.holds_methods:
+        kind = SymbolKind.Method
+    if kind == SymbolKind.Method and (
+        name in spec.constructor_names
+        or (spec.constructors_named_after_type and name == container.rsplit(".", 1)[-1])
+    ):
+        kind = SymbolKind.Constructor
+    return name, kind, container
+
+
+def _record(found: list[Definition], spec: LanguageSpec, node: Node, result: Found,
+            identity: tuple[str, SymbolKind, str], parent: int, start_row: int,
+            source: Source) -> int:
+    """Add a definition to `found` (or fold it into the previous one: an overload
+    signature, another clause of the same function); returns its index."""
+    name, kind, container = identity
+    previous = found[-1] if found else None
+    same = (
+        previous is not None
+        and previous.parent == parent
+        and (previous.name, previous.kind, previous.container) == (name, kind, container)
+    )
+    if same and previous is not None and previous.node.type in spec.signature_types:
+        # An overload signature folds into what follows it (its implementation or the
+        # next signature), which then names the chunk's header and body.
+        previous.node, previous.name_node = node, result.name_node
+        previous.end_row = max(previous.end_row, end_row(node, source))
+        return len(found) - 1
+    if same and previous is not None and spec.merge_clauses:
+        # Another clause of the same function: one chunk for all of them.
+        previous.end_row = max(previous.end_row, end_row(node, source))
+        return len(found) - 1
+    found.append(Definition(name, kind, container, node, result.name_node, start_row,
+                            end_row(node, source), parent))
+    if parent >= 0:
+        found[parent].children.append(len(found) - 1)
+    return len(found) - 1
 
 
 def _doc_blocks(nodes: list[Node], source: Source) -> dict[int, int]:
