@@ -129,13 +129,14 @@ def _language(rel_path: str, text: str) -> str:
 
 def _sample_rates(sample: list[tuple[str, str]], config: ChunkerConfig
                   ) -> tuple[Counter[str], Counter[str]]:
-    """Chunks and bytes of the sample, per language, by the real chunker."""
+    """Chunks and bytes of the sample, per language, by the real chunker. Keyed by the
+    file's detected language as the whole folder is (the chunker may read a `.h` as C++)."""
     chunks: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     for rel, text in sample:
-        result = chunk_file(rel, text, config)
-        chunks[result.language] += len(result.chunks)
-        sizes[result.language] += len(text.encode("utf-8", "surrogatepass"))
+        language = _language(rel, text)
+        chunks[language] += len(chunk_file(rel, text, config).chunks)
+        sizes[language] += len(text.encode("utf-8", "surrogatepass"))
     return chunks, sizes
 
 
