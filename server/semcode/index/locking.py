@@ -18,6 +18,10 @@ from semcode.index.store_errors import StoreError
 
 log = logging.getLogger("semcode.index.store")
 
+# The notice the index sends while another process holds its write lock; the language
+# server marks the folder's writer as waiting when it sees it (lsp/scheduler.py).
+WRITER_BUSY_NOTICE = "waiting for another semcode process writing this index…"
+
 LOCK_FILE = "write.lock"
 
 
@@ -103,7 +107,7 @@ class WriteLock:
                 return
             except Timeout:
                 pass
-            self.notice("waiting for another semcode process writing this index…")
+            self.notice(WRITER_BUSY_NOTICE)
             try:
                 self._file.acquire(timeout=self.wait_s)
             except Timeout:

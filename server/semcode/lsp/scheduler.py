@@ -13,19 +13,18 @@ from collections.abc import Callable
 from typing import Any
 
 from semcode.heap import settle_heap
+from semcode.index.locking import WRITER_BUSY_NOTICE
 from semcode.kinds import Role
 from semcode.lsp.core import SessionContext
-from semcode.lsp.folders import Folder, _either
+from semcode.lsp.folders import CLOSE_WAIT_S, Folder, _either
 from semcode.lsp.progress import ProgressHandle, ProgressReporter
-from semcode.search.engine import EmbedReport, Engine, Progress
+from semcode.search.engine import EMBED_SLICE_S, EmbedReport, Engine, Progress
 from semcode.states import ServeState
 
 log = logging.getLogger(__name__)
 
 
-EMBED_SLICE_S = 5.0  # embed_pending budget per call; the priority is refreshed between calls
 EDIT_EMBED_DELAY_S = 1.0  # coalesce edits before embedding their new chunks
-CLOSE_WAIT_S = 30.0  # how long closing waits for in-flight engine work
 
 
 class EmbeddingScheduler:
@@ -210,7 +209,7 @@ def _writer_notice(folder: Folder) -> Callable[[str], None]:
 
     def notice(line: str) -> None:
         """One notice line from the index."""
-        if line.startswith("waiting for another semcode process"):
+        if line == WRITER_BUSY_NOTICE:
             folder.writer_waiting.set()
         log.warning("%s: %s", folder.ref.root, line)
 

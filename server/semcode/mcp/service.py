@@ -27,6 +27,7 @@ from semcode.kinds import AnswerKind, Role, SearchMode, Stage
 from semcode.messages import first_line
 from semcode.search.engine import (
     CONTENT_KINDS,
+    EMBED_SLICE_S,
     Engine,
     Hit,
     SearchError,
@@ -42,7 +43,6 @@ CHARS_PER_TOKEN = 4  # the usual estimate for code and English
 DEFAULT_MAX_TOKENS = 600
 MIN_MAX_TOKENS = 100
 MAX_MAX_TOKENS = 20_000
-EMBED_SLICE_S = 5.0  # embed_pending budget per call, as in the language server
 
 
 class ToolFailure(Exception):

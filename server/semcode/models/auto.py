@@ -76,7 +76,7 @@ def model_for(settings: Settings, role: Role) -> tuple[str, str]:
 
 
 def backend_for(settings: Settings, role: str) -> tuple[str, str]:
-    """choose_backend() for a ModelSet role (Role.EMBEDDER, "query_embedder", Role.RERANKER),
-    with `auto` models resolved first."""
+    """choose_backend() for a ModelSet slot (Role.EMBEDDER, the query embedder's slot,
+    Role.RERANKER), with `auto` models resolved first."""
     spec, _ = model_for(settings, Role.RERANKER if role == Role.RERANKER else Role.EMBEDDER)
     return choose_backend(settings.backend, spec, remote_url(settings, role))

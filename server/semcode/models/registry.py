@@ -32,6 +32,9 @@ from semcode.states import MODEL_UNAVAILABLE, ModelState
 log = logging.getLogger(__name__)
 
 REMOTE_RETRY_S = 30.0  # how long a remote model that failed to load stays off
+# The slot of the embedder queries use: its own instance of the embedding model, so a
+# search never waits behind background embedding. Not a role: it reports as the embedder.
+QUERY_EMBEDDER = "query_embedder"
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ class ModelSet:
         self.settings = settings
         self.download = download
         self._on_notice = on_notice
-        slots = (Role.EMBEDDER, "query_embedder", Role.RERANKER)
+        slots = (Role.EMBEDDER, QUERY_EMBEDDER, Role.RERANKER)
         self._slots = {role: _Slot(role) for role in slots}
         self._notified: set[str] = set()
         self._choices: dict[str, tuple[str, str]] = {}
@@ -99,7 +102,7 @@ class ModelSet:
         instances share them; only the context (KV cache) is duplicated."""
         if self._get(Role.EMBEDDER) is None:
             return None
-        return self._get("query_embedder")
+        return self._get(QUERY_EMBEDDER)
 
     def reranker(self) -> Reranker | None:
         """The loaded reranker (loading it on first use), or None when it is off or
@@ -200,7 +203,7 @@ class ModelSet:
         old_choice, self._choices = self._choices, {}
         if any(getattr(old, k) != getattr(settings, k) for k in model_keys):
             self._unload(Role.EMBEDDER)
-            self._unload("query_embedder")
+            self._unload(QUERY_EMBEDDER)
         if any(getattr(old, k) != getattr(settings, k) for k in rerank_keys) or (
                 old_choice.get(Role.RERANKER, ("",))[0] != self._choice(Role.RERANKER)[0]):
             self._unload(Role.RERANKER)  # e.g. `auto` now fits (or no longer fits) the budget
@@ -257,7 +260,7 @@ class ModelSet:
             role: Role = Role.RERANKER if slot.role == Role.RERANKER else Role.EMBEDDER
             slot.backend, slot.backend_reason = backend_for(self.settings, role)
             docs = self._slots[Role.EMBEDDER]
-            if (slot.role == "query_embedder" and slot.backend == "model2vec"
+            if (slot.role == QUERY_EMBEDDER and slot.backend == "model2vec"
                     and docs.state == ModelState.LOADED and docs.backend == "model2vec"):
                 # A static model is a lookup table, safe to share between threads: no
                 # second copy of it for queries.
@@ -282,7 +285,7 @@ class ModelSet:
             self._notice(slot)
 
     def _notice(self, slot: _Slot) -> None:
-        role = Role.EMBEDDER if slot.role == "query_embedder" else slot.role
+        role = Role.EMBEDDER if slot.role == QUERY_EMBEDDER else slot.role
         if role in self._notified:
             return
         self._notified.add(role)
@@ -301,7 +304,7 @@ class ModelSet:
                     log.exception("closing %s", role)
             slot.model, slot.state, slot.message = None, ModelState.NOT_LOADED, ""
             slot.retry_at, slot.shared = 0.0, False
-        self._notified.discard(Role.EMBEDDER if role == "query_embedder" else role)
+        self._notified.discard(Role.EMBEDDER if role == QUERY_EMBEDDER else role)
 
     @staticmethod
     def _label(role: str) -> str:

@@ -27,7 +27,7 @@ from semcode.index.indexer import Indexer, IndexStatus, Progress, ProgressFn, Sy
 from semcode.index.tokenizer import query_tokens
 from semcode.kinds import Role, SearchMode, Stage
 from semcode.models.base import ModelError
-from semcode.models.registry import ModelSet
+from semcode.models.registry import QUERY_EMBEDDER, ModelSet
 from semcode.search import ranking
 from semcode.search.fusion import intent_weights, reciprocal_rank_fusion
 from semcode.search.intent import classify_query
@@ -54,11 +54,14 @@ from semcode.search.results import (
 log = logging.getLogger(__name__)
 
 EMBED_BATCH_CHUNKS = 16  # small batches keep cancellation and budgets responsive
+# The budget of one background `embed_pending` call in the language server and the MCP
+# server: between calls they refresh what goes first (open, recently edited files).
+EMBED_SLICE_S = 5.0
 
 # The request and result types are part of the engine's API (the CLI, LSP and MCP import
 # them from here); they live in results.py so that the second stage can use them too.
-__all__ = ["Engine", "SearchRequest", "SearchResponse", "Hit", "StageScore", "Progress",
-           "SyncReport", "EmbedReport", "SearchError", "MODES", "CONTENT_KINDS",
+__all__ = ["EMBED_SLICE_S", "Engine", "SearchRequest", "SearchResponse", "Hit", "StageScore",
+           "Progress", "SyncReport", "EmbedReport", "SearchError", "MODES", "CONTENT_KINDS",
            "MAX_QUERY_CHARS"]
 
 
@@ -314,7 +317,7 @@ class Engine:
             notices.append(f"semantic search covers {len(vectors)} of "
                            f"{len(vectors) + pending} chunks (embedding in progress)")
         try:
-            with self.models.using("query_embedder", embedder):
+            with self.models.using(QUERY_EMBEDDER, embedder):
                 qv = embedder.embed_query(query)
         except ModelError as exc:  # e.g. a remote server went down: degrade this query
             notices.append(f"semantic search is off: {exc}")
