@@ -172,6 +172,7 @@ def run_eval(args: argparse.Namespace, root: Path, settings: Settings) -> int:
 def print_estimate(root: Path, settings: Settings) -> int:
     """`semcode index --dry-run`: what would be indexed and what it will cost, measured on a
     sample of the folder's own files (search/estimate.py); the index is not touched."""
+    from semcode.models.costs import duration_text
     from semcode.search.estimate import estimate_index
 
     def say(line: str) -> None:
@@ -193,9 +194,9 @@ def print_estimate(root: Path, settings: Settings) -> int:
         print(f"ignored most: {rule.source} line {rule.line} ({rule.pattern!r}) excludes "
               f"{est.ignore_cause.excluded:,} entries (e.g. {est.ignore_cause.example})",
               file=out)
-    embed = (f" + ~{_duration(est.embed_seconds)} embedding ({est.embedding_model})"
+    embed = (f" + ~{duration_text(est.embed_seconds)} embedding ({est.embedding_model})"
              if est.embed_seconds is not None else " (no embedding model)")
-    print(f"estimated cold index: ~{_duration(est.index_seconds)}{embed}, "
+    print(f"estimated cold index: ~{duration_text(est.index_seconds)}{embed}, "
           f"~{_mb(est.disk_bytes)} on disk", file=out)
     print(f"measured on this machine by indexing a sample of {est.sample_files:,} files "
           f"({est.sample_chunks:,} chunks); very large folders cost a little more per chunk",
@@ -206,8 +207,3 @@ def print_estimate(root: Path, settings: Settings) -> int:
 def _mb(n: int) -> str:
     return f"{n / 1e6:,.1f} MB" if n >= 100_000 else f"{n / 1e3:,.0f} KB"
 
-
-def _duration(seconds: float) -> str:
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"

@@ -53,7 +53,7 @@ def embedding_cost(settings: Settings, spec: str, backend: str, path: Path | Non
         rate = _measure_static(path) if path is not None else None
         how = "measured" if rate else "typical"
         rate = rate or STATIC_CHUNKS_PER_S
-        return f"~{rate:,.0f} chunks/s ({how}): {what} in ~{_duration(n / rate)}"
+        return f"~{rate:,.0f} chunks/s ({how}): {what} in ~{duration_text(n / rate)}"
     if backend != "llama.cpp" or detect_hardware().gpu:
         return None
     params = model_params(spec, path)
@@ -62,7 +62,7 @@ def embedding_cost(settings: Settings, spec: str, backend: str, path: Path | Non
     tps = cpu_tokens_per_second(params)
     seconds = n * _TOKENS_PER_CHUNK / tps
     line = (f"on this CPU ~{tps / _TOKENS_PER_CHUNK:,.1f} chunks/s (estimated): {what} "
-            f"in ~{_duration(seconds)}; lexical results work meanwhile")
+            f"in ~{duration_text(seconds)}; lexical results work meanwhile")
     if seconds > 600:
         line += f"; embedding_model = \"auto\" uses {cpu_embedding_model()} here (seconds)"
     return line
@@ -85,7 +85,8 @@ def _measure_static(folder: Path) -> float | None:
     return len(docs) / max(time.perf_counter() - t, 1e-6)
 
 
-def _duration(seconds: float) -> str:
+def duration_text(seconds: float) -> str:
+    """A rough duration for a person: `12 s`, `0.4 s`, `7 min`, `2.5 h`, `3.0 days`."""
     if seconds < 90:
         return f"{seconds:.0f} s" if seconds >= 1 else f"{seconds:.1f} s"
     if seconds < 5400:

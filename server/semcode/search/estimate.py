@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from semcode.chunking.chunker import ChunkerConfig, chunk_file
 from semcode.chunking.languages import detect_language
 from semcode.config import Settings
 from semcode.index.indexer import Indexer
@@ -65,17 +64,13 @@ class IndexEstimate:
     sample_chunks: int = 0
     embedding_model: str | None = None
 
-    @property
-    def seconds(self) -> float:
-        """The whole cold `semcode index`: lexical index plus embedding."""
-        return self.index_seconds + (self.embed_seconds or 0.0)
-
 
 @dataclass(frozen=True)
 class _SampleRun:
     """The sample's real index: chunks, seconds per stage and bytes on disk."""
 
     chunks: int
+    chunks_by_language: Counter[str]  # keyed by the file's detected language
     index_seconds: float
     embed_seconds: float | None
     disk_bytes: int
@@ -96,9 +91,7 @@ def estimate_index(root: Path, settings: Settings, sample_bytes: int = DEFAULT_S
     rng.shuffle(order)
     readable: list[tuple[str, str, int]] = []  # (rel path, language, bytes)
     skipped: Counter[SkipReason] = Counter()
-    config = ChunkerConfig(settings.max_chunk_lines, settings.chunk_overlap_lines,
-                           settings.window_lines)
-    sample: list[tuple[str, str]] = []  # (rel path, text)
+    sample: list[tuple[str, str, str]] = []  # (rel path, language, text)
     taken_bytes = 0
     per_language_taken: Counter[str] = Counter()
     for i in order:
@@ -112,14 +105,15 @@ def estimate_index(root: Path, settings: Settings, sample_bytes: int = DEFAULT_S
         size = len(text.encode("utf-8", "surrogatepass"))
         readable.append((entry.rel_path, language, size))
         if taken_bytes < sample_bytes or per_language_taken[language] < MIN_FILES_PER_LANGUAGE:
-            sample.append((entry.rel_path, text))
+            sample.append((entry.rel_path, language, text))
             taken_bytes += size
             per_language_taken[language] += 1
     say(f"indexing a sample of {len(sample):,} files ({taken_bytes / 1e6:.1f} MB)")
-    chunks_by_language, bytes_by_language = _sample_rates(sample, config)
+    sampled_bytes: Counter[str] = Counter()
+    for _, language, text in sample:
+        sampled_bytes[language] += len(text.encode("utf-8", "surrogatepass"))
     run = _index_sample(sample, settings)
-    return _scale(readable, chunks_by_language, bytes_by_language, run, skipped,
-                  workspace.ignore_cause(), len(sample))
+    return _scale(readable, sampled_bytes, run, skipped, workspace.ignore_cause(), len(sample))
 
 
 def _language(rel_path: str, text: str) -> str:
@@ -127,25 +121,13 @@ def _language(rel_path: str, text: str) -> str:
     return detect_language(rel_path, first_line) or "text"
 
 
-def _sample_rates(sample: list[tuple[str, str]], config: ChunkerConfig
-                  ) -> tuple[Counter[str], Counter[str]]:
-    """Chunks and bytes of the sample, per language, by the real chunker. Keyed by the
-    file's detected language as the whole folder is (the chunker may read a `.h` as C++)."""
-    chunks: Counter[str] = Counter()
-    sizes: Counter[str] = Counter()
-    for rel, text in sample:
-        language = _language(rel, text)
-        chunks[language] += len(chunk_file(rel, text, config).chunks)
-        sizes[language] += len(text.encode("utf-8", "surrogatepass"))
-    return chunks, sizes
-
-
-def _index_sample(sample: list[tuple[str, str]], settings: Settings) -> _SampleRun:
+def _index_sample(sample: list[tuple[str, str, str]], settings: Settings) -> _SampleRun:
     """Index a copy of the sample for real (the engine `semcode index` runs, the configured
-    models) in a temporary folder with a temporary index directory."""
+    models) in a temporary folder with a temporary index directory; its chunks are counted
+    per file's detected language (the chunker may read a `.h` as C++)."""
     with tempfile.TemporaryDirectory(prefix="semcode-estimate-") as tmp:
         folder, index_dir = Path(tmp) / "sample", Path(tmp) / "index"
-        for rel, text in sample:
+        for rel, _, text in sample:
             target = folder / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", errors="surrogatepass")
@@ -155,6 +137,9 @@ def _index_sample(sample: list[tuple[str, str]], settings: Settings) -> _SampleR
             began = time.monotonic()
             report = engine.sync()
             index_seconds = time.monotonic() - began
+            language_of = {rel: language for rel, language, _ in sample}
+            chunks_by_language = Counter(language_of[ref.path]
+                                         for ref in engine.indexer.refs.values())
             began = time.monotonic()
             embedded = engine.embed_pending()
             embed_seconds = time.monotonic() - began if embedded.model else None
@@ -163,17 +148,19 @@ def _index_sample(sample: list[tuple[str, str]], settings: Settings) -> _SampleR
             engine.models.close()
         disk = sum(p.stat().st_size for p in index_dir.rglob("*") if p.is_file())
     model = model_for(settings, Role.EMBEDDER)[0] if embedded.model else None
-    return _SampleRun(report.chunks, index_seconds, embed_seconds, disk, model)
+    return _SampleRun(report.chunks, chunks_by_language, index_seconds, embed_seconds, disk,
+                      model)
 
 
-def _scale(readable: list[tuple[str, str, int]], sample_chunks: Counter[str],
-           sample_bytes: Counter[str], run: _SampleRun, skipped: Counter[SkipReason],
+def _scale(readable: list[tuple[str, str, int]], sample_bytes: Counter[str],
+           run: _SampleRun, skipped: Counter[SkipReason],
            ignore_cause: IgnoreCause | None, sample_files: int) -> IndexEstimate:
     files: Counter[str] = Counter()
     sizes: Counter[str] = Counter()
     for _, language, size in readable:
         files[language] += 1
         sizes[language] += size
+    sample_chunks = run.chunks_by_language
     overall = sum(sample_chunks.values()) / max(1, sum(sample_bytes.values()))
     languages = []
     for language, size in sizes.most_common():
