@@ -42,6 +42,11 @@ def report(via: str, name: str, search: Callable[[], int]) -> None:
         t = time.perf_counter()
         hits = search()
         times.append((time.perf_counter() - t) * 1000)
+    print_line(via, name, hits, times)
+
+
+def print_line(via: str, name: str, hits: int, times: list[float]) -> None:
+    """One result line: the hits, the first call's time and the median (ms)."""
     print(f"{via:6} {name:18} hits {hits:3}  first {times[0]:6.1f} ms  "
           f"median {statistics.median(times):6.1f} ms", flush=True)
 
@@ -87,8 +92,7 @@ def over_mcp(root: Path, index_dir: str) -> None:
                                                        "paths": list(globs)})
                     times.append((time.perf_counter() - t) * 1000)
                     hits = len((out.structured_content or {}).get("hits", []))
-                print(f"{'mcp':6} {name:18} hits {hits:3}  first {times[0]:6.1f} ms  "
-                      f"median {statistics.median(times):6.1f} ms", flush=True)
+                print_line("mcp", name, hits, times)
 
     asyncio.run(run())
 
