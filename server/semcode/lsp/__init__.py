@@ -7,7 +7,8 @@ Layout, by job:
 * `wire.py`: the hardened stdio read loop (framing, the JSON-RPC envelope, lifecycle
   errors), `protocol.py`: the JSON-RPC details pygls does not give us (raw params,
   InvalidParams that name the field, capabilities), `params.py`: request validation,
-  `convert.py`: chunks and hits to LSP items;
+  `convert.py`: the one module that makes the JSON of answers and notifications, from
+  the records the parts answer with (`records.py`) and the engine's;
 * `session.py`: `Session`, the host behind the handlers (lifecycle, folders, status): it
   builds one part per job and wires them; `core.py` (`SessionContext`: the state they
   share), `scheduler.py` (`Indexing`, `EmbeddingScheduler`), `buffers.py`

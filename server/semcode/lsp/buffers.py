@@ -12,12 +12,14 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
+from pygls.uris import from_fs_path
 
 from semcode.lsp.core import SessionContext
-from semcode.lsp.documents import Documents
+from semcode.lsp.documents import Documents, doc_key
 from semcode.lsp.folders import EditBarrier, Folder
 from semcode.search.engine import Engine
 from semcode.states import ServeState
@@ -71,6 +73,16 @@ class BufferRouting:
         """The open buffers (exists once `initialize` ran)."""
         assert self._documents is not None
         return self._documents
+
+    def buffer_line(self, path: Path, line: int) -> str | None:
+        """The 0-based `line` of the open buffer of `path` as the index stores it; None when
+        the file is not open (or has no such line). Hits' columns are counted in it."""
+        uri = from_fs_path(str(path))
+        doc = self._ctx.ls.workspace.text_documents.get(doc_key(uri)) if uri else None
+        if doc is None:
+            return None
+        lines = doc.lines
+        return buffer_text(lines[line].rstrip("\r\n")) if 0 <= line < len(lines) else None
 
     def did_open(self, uri: str) -> None:
         """Index an opened buffer's text (debounced)."""

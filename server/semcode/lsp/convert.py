@@ -1,4 +1,8 @@
-"""Chunks and hits to LSP items (docs/protocol.md `SearchItem`, `WorkspaceSymbol`).
+"""The one place that makes the language server's JSON (docs/protocol.md): the parts
+answer with typed records (`records.py`: `SearchAnswer`, `Refinement`, `ServerStatus`;
+the engine's `Hit`, `IndexStatus`, `Progress`), and the handlers (`server.py`) and the
+two notifications the session sends (`semcode/status`, `semcode/searchRefined`) turn
+them into camelCase dicts here.
 
 Chunk lines are 1-based and columns are code points; LSP positions are 0-based and
 columns are counted in the negotiated position encoding (UTF-16 unless the client
@@ -17,7 +21,12 @@ from pygls.uris import from_fs_path
 
 from semcode.chunks import Chunk
 from semcode.index.indexer import IndexStatus
-from semcode.search.engine import Hit, StageScore
+from semcode.kinds import Stage
+from semcode.lsp import PROTOCOL_VERSION
+from semcode.lsp.progress import progress_text
+from semcode.lsp.records import FolderRef, FolderStatus, Refinement, SearchAnswer, ServerStatus
+from semcode.lsp.searches import Merged
+from semcode.search.engine import Hit, Progress, StageScore
 
 PREVIEW_CHARS = 200
 
@@ -26,15 +35,17 @@ LineLookup = Callable[[Path, int], "str | None"]
 
 
 @dataclass(frozen=True)
-class FolderRef:
-    """A workspace folder as the client named it (`uri`) and as a local path (`root`)."""
+class Positions:
+    """How hits become LSP positions: the negotiated position encoding and the open
+    buffers' lines (`BufferRouting.buffer_line`)."""
 
-    uri: str  # as the client spelled it
-    root: Path
+    encoding: str  # "utf-16" unless the client offered another
+    lookup: LineLookup
 
-    def file_uri(self, rel_path: str) -> str:
-        """The file URI of a path relative to the folder."""
-        return from_fs_path(str(self.root / rel_path)) or (self.root / rel_path).as_uri()
+
+def file_uri(folder: FolderRef, rel_path: str) -> str:
+    """The file URI of a path relative to the folder."""
+    return from_fs_path(str(folder.root / rel_path)) or (folder.root / rel_path).as_uri()
 
 
 def column(line: str, code_points: int, encoding: str) -> int:
@@ -83,13 +94,13 @@ def preview(chunk: Chunk) -> str:
     return line if len(line) <= PREVIEW_CHARS else line[: PREVIEW_CHARS - 1] + "…"
 
 
-def search_item(hit: Hit, folder: FolderRef, lookup: LineLookup, encoding: str) -> dict[str, Any]:
+def search_item(hit: Hit, folder: FolderRef, positions: Positions) -> dict[str, Any]:
     """One hit as a `semcode/search` item (uri, ranges in the client's position encoding, name,
     kind, content, score, stages)."""
     chunk = hit.chunk
-    full, sel = ranges(chunk, folder.root, lookup, encoding)
+    full, sel = ranges(chunk, folder.root, positions.lookup, positions.encoding)
     return {
-        "uri": folder.file_uri(chunk.path),
+        "uri": file_uri(folder, chunk.path),
         "path": chunk.path,
         "workspaceFolder": folder.uri,
         "range": full,
@@ -112,6 +123,39 @@ def _stage(s: StageScore) -> dict[str, Any]:
     return out
 
 
+def search_items(merged: Merged[FolderRef], positions: Positions) -> list[dict[str, Any]]:
+    """The merged hits as `SearchItem`s, best first."""
+    return [search_item(hit, folder, positions) for folder, hit in merged.hits]
+
+
+def search_result(answer: SearchAnswer, positions: Positions) -> dict[str, Any]:
+    """A `SearchResult` (`semcode/search`, the `semcode.search` command, `semcode/related`)."""
+    merged = answer.merged
+    return {"searchId": answer.search_id, "items": search_items(merged, positions),
+            "reranked": merged.reranked, "rerankPending": answer.rerank_pending,
+            "mode": merged.mode, "notices": merged.notices,
+            "timingsMs": {k: round(v, 2) for k, v in merged.timings_ms.items()}}
+
+
+def refinement(refined: Refinement, positions: Positions) -> dict[str, Any]:
+    """The `semcode/searchRefined` params: the reranked items, or the first phase's items
+    with `cancelled` or `error`."""
+    out: dict[str, Any] = {"searchId": refined.search_id,
+                           "items": search_items(refined.merged, positions),
+                           "reranked": refined.reranked}
+    if refined.cancelled:
+        out["cancelled"] = True
+    elif refined.error is not None:
+        out["error"] = refined.error
+    out["timingsMs"] = {Stage.RERANK: round(refined.rerank_ms, 1)}
+    return out
+
+
+def workspace_symbols(merged: Merged[FolderRef], positions: Positions) -> list[dict[str, Any]]:
+    """`workspace/symbol`: the merged hits as `WorkspaceSymbol`s."""
+    return [_workspace_symbol(item) for item in search_items(merged, positions)]
+
+
 def index_status(status: IndexStatus | None, root: Path) -> dict[str, Any]:
     """The index part of a `WorkspaceStatus` (docs/protocol.md): the counts of `status`,
     or zeros and an empty `indexDir` for a folder with no engine (yet, or any more)."""
@@ -124,7 +168,7 @@ def index_status(status: IndexStatus | None, root: Path) -> dict[str, Any]:
             "skippedFiles": status.skipped_files, "indexBytes": status.index_bytes}
 
 
-def workspace_symbol(item: dict[str, Any]) -> dict[str, Any]:
+def _workspace_symbol(item: dict[str, Any]) -> dict[str, Any]:
     """A `WorkspaceSymbol` from a `SearchItem`."""
     return {
         "name": item["name"],
@@ -132,3 +176,31 @@ def workspace_symbol(item: dict[str, Any]) -> dict[str, Any]:
         "containerName": item["containerName"],
         "location": {"uri": item["uri"], "range": item["range"]},
     }
+
+
+def _progress(p: Progress | None) -> dict[str, Any] | None:
+    if p is None:
+        return None
+    return {"stage": p.stage, "done": p.done, "total": p.total, "message": progress_text(p)[0]}
+
+
+def folder_status(status: FolderStatus) -> dict[str, Any]:
+    """A `WorkspaceStatus`: the index's counts, then the folder's progress and state."""
+    out = index_status(status.index, status.ref.root)
+    out["progress"] = _progress(status.progress)
+    out.update(workspaceFolder=status.ref.uri, state=status.state.value, error=status.error,
+               embeddedThisSession=status.embedded_this_session)
+    return out
+
+
+def server_status(status: ServerStatus) -> dict[str, Any]:
+    """The `semcode/status` params (and the `semcode.status` command's result)."""
+    return {"version": status.version, "protocolVersion": PROTOCOL_VERSION,
+            "state": status.state.value, "degraded": [n.line() for n in status.degraded],
+            "models": status.models,
+            "workspaces": [folder_status(f) for f in status.workspaces]}
+
+
+def reindex_started() -> dict[str, Any]:
+    """The `semcode.reindex` command's result (the work runs in the background)."""
+    return {"started": True}

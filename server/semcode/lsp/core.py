@@ -22,8 +22,8 @@ from pygls.uris import to_fs_path
 
 from semcode.config import ConfigError, Settings, load_settings, model_is_off
 from semcode.kinds import Role
-from semcode.lsp.convert import FolderRef
 from semcode.lsp.folders import Folder
+from semcode.lsp.records import FolderRef
 from semcode.lsp.tasks import Tasks, Throttled
 from semcode.models.registry import ModelSet
 from semcode.states import MODEL_UNAVAILABLE

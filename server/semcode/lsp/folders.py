@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar, TypeVarTuple
 
 from semcode.config import Settings
-from semcode.lsp.convert import FolderRef
+from semcode.lsp.records import FolderRef
 from semcode.search.engine import Engine, Progress, SearchResponse
 from semcode.states import ServeState
 

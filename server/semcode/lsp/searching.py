@@ -1,7 +1,8 @@
 """Two-phase search: the first stage answers at once (read pool), the rerank follows as
 `semcode/searchRefined` (rerank thread); multi-root answers are merged (searches.py).
 `TwoPhaseSearch` owns the running searches (`SearchBook`); it reaches the buffers only
-through the read barrier it is given (`pending_edits`).
+through the read barrier it is given (`pending_edits`). It answers with records
+(`records.SearchAnswer`, `Refinement`); `convert.py` makes their JSON.
 """
 
 from __future__ import annotations
@@ -10,19 +11,13 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable, Sequence
 
-from pygls.uris import from_fs_path
-
-from semcode.kinds import Role, SearchMode, Stage
+from semcode.kinds import Role, SearchMode
 from semcode.lsp import params as P
-from semcode.lsp.buffers import buffer_text
-from semcode.lsp.convert import search_item, workspace_symbol
 from semcode.lsp.core import SessionContext
-from semcode.lsp.documents import doc_key
 from semcode.lsp.folders import EditBarrier, Folder
+from semcode.lsp.records import FolderRef, Refinement, SearchAnswer
 from semcode.lsp.searches import Merged, SearchBook, merge
 from semcode.search.engine import (
     Engine,
@@ -40,13 +35,15 @@ WORKSPACE_SYMBOL_LIMIT = 50
 class TwoPhaseSearch:
     """semcode/search, the semcode.search command, workspace/symbol, semcode/related.
     `pending_edits` hands every debounced buffer edit to the writers and returns the
-    barrier a read waits behind (`BufferRouting.apply_pending_edits`)."""
+    barrier a read waits behind (`BufferRouting.apply_pending_edits`); `refined` sends a
+    search's second phase (`semcode/searchRefined`)."""
 
-    def __init__(self, ctx: SessionContext, pending_edits: Callable[[], EditBarrier]) -> None:
-        self._ctx, self._pending_edits = ctx, pending_edits
+    def __init__(self, ctx: SessionContext, pending_edits: Callable[[], EditBarrier],
+                 refined: Callable[[Refinement], None]) -> None:
+        self._ctx, self._pending_edits, self._refined = ctx, pending_edits, refined
         self.searches = SearchBook()
 
-    async def search(self, raw: object) -> dict[str, Any]:
+    async def search(self, raw: object) -> SearchAnswer:
         """`semcode/search`: the first phase's hits at once, then the reranked list as a
         notification when a reranker runs."""
         req = P.search_request(raw)
@@ -55,12 +52,12 @@ class TwoPhaseSearch:
         pending = False
         try:
             first = await self._first_stage(req, edits) if req.query.strip() else []
-            merged = merge(first, req.limit)
-            items = self._items(merged)
-            pending = bool(items) and self._wants_rerank(req) and not cancel.is_set()
+            merged = _merge(first, req.limit)
+            pending = bool(merged.hits) and self._wants_rerank(req) and not cancel.is_set()
             if pending:  # the response goes out before this task can notify (FIFO loop)
-                self._ctx.tasks.spawn(self._refine(sid, req, first, items, cancel), f"rerank {sid}")
-            return self._result(sid, merged, items, pending)
+                self._ctx.tasks.spawn(self._refine(sid, req, first, merged, cancel),
+                                      f"rerank {sid}")
+            return SearchAnswer(sid, merged, pending)
         except asyncio.CancelledError:  # $/cancelRequest
             cancel.set()
             raise
@@ -68,7 +65,7 @@ class TwoPhaseSearch:
             if not pending:
                 self.searches.finish(sid)
 
-    async def search_command(self, args: tuple[object, ...]) -> dict[str, Any]:
+    async def search_command(self, args: tuple[object, ...]) -> SearchAnswer:
         """The `semcode.search` command: the same search, arguments given positionally."""
         req = P.search_command(args)
         edits = self._pending_edits() if req.query.strip() else EditBarrier()
@@ -77,25 +74,23 @@ class TwoPhaseSearch:
             answers = await self._first_stage(req, edits) if req.query.strip() else []
             if self._wants_rerank(req):
                 answers = await self._rerank(req, answers, cancel)
-            merged = merge(answers, req.limit)
-            return self._result(sid, merged, self._items(merged), False)
+            return SearchAnswer(sid, _merge(answers, req.limit), False)
         except asyncio.CancelledError:  # $/cancelRequest: stop the rerank too
             cancel.set()
             raise
         finally:
             self.searches.finish(sid)
 
-    async def workspace_symbols(self, query: str) -> list[dict[str, Any]]:
-        """`workspace/symbol`: the first phase's hits as SymbolInformation-like items."""
+    async def workspace_symbols(self, query: str) -> Merged[FolderRef]:
+        """`workspace/symbol`: the first phase's hits (shown as symbols)."""
         query = P.query_text("workspace/symbol", query)
         if not query.strip():
-            return []
+            return Merged([], False, SearchMode.HYBRID)
         edits = self._pending_edits()
         req = SearchRequest(query=query, limit=WORKSPACE_SYMBOL_LIMIT, rerank=False)
-        merged = merge(await self._first_stage(req, edits), req.limit)
-        return [workspace_symbol(item) for item in self._items(merged)]
+        return _merge(await self._first_stage(req, edits), req.limit)
 
-    async def related(self, raw: object) -> dict[str, Any]:
+    async def related(self, raw: object) -> SearchAnswer:
         """`semcode/related`: code similar to the chunk at the position."""
         p = P.related(raw)
         edits = self._pending_edits()
@@ -103,15 +98,14 @@ class TwoPhaseSearch:
         sid = f"r{next(self._ctx.ids)}"
         if loc is None or loc[0].engine is None:
             notice = "this file is not in an indexed workspace folder"
-            return self._result(sid, Merged([], False, SearchMode.DENSE, [notice]), [], False)
+            return SearchAnswer(sid, Merged([], False, SearchMode.DENSE, [notice]), False)
         folder, rel = loc
         response = await self._ctx.run(self._ctx.reads, folder, edits.read, folder,
                                        Engine.related, rel, p.line + 1, p.limit)
         if response is None:
             notice = f"{folder.name} is being re-indexed"
-            return self._result(sid, Merged([], False, SearchMode.DENSE, [notice]), [], False)
-        merged = merge([(folder, response)], p.limit)
-        return self._result(sid, merged, self._items(merged), False)
+            return SearchAnswer(sid, Merged([], False, SearchMode.DENSE, [notice]), False)
+        return SearchAnswer(sid, _merge([(folder, response)], p.limit), False)
 
     def cancel_search(self, raw: object) -> None:
         """`semcode/cancelSearch`: cancel the search whose id is given."""
@@ -154,47 +148,31 @@ class TwoPhaseSearch:
 
     async def _refine(self, sid: str, req: SearchRequest,
                       first: list[tuple[Folder, SearchResponse]],
-                      first_items: list[dict[str, Any]], cancel: threading.Event) -> None:
+                      first_merged: Merged[FolderRef], cancel: threading.Event) -> None:
         t0 = time.perf_counter()
-        message: dict[str, Any] = {"searchId": sid, "items": first_items, "reranked": False}
+        merged, reranked, cancelled, error = first_merged, False, False, None
         try:
-            merged = merge(await self._rerank(req, first, cancel), req.limit)
+            second = _merge(await self._rerank(req, first, cancel), req.limit)
             if cancel.is_set():
-                message["cancelled"] = True
-            elif not merged.reranked:
-                message["error"] = "; ".join(merged.notices) or "reranking is unavailable"
+                cancelled = True
+            elif not second.reranked:
+                error = "; ".join(second.notices) or "reranking is unavailable"
             else:
-                message.update(items=self._items(merged), reranked=True)
+                merged, reranked = second, True
         except Exception as exc:
             log.exception("rerank %s failed", sid)
-            message["error"] = f"reranking failed: {exc}"
+            error = f"reranking failed: {exc}"
         finally:
             self.searches.finish(sid)
-        message["timingsMs"] = {Stage.RERANK: round((time.perf_counter() - t0) * 1000, 1)}
-        self._ctx.ls.protocol.notify("semcode/searchRefined", message)
+        self._refined(Refinement(sid, merged, reranked, (time.perf_counter() - t0) * 1000,
+                                 cancelled, error))
         self._ctx.tasks.spawn(self._ctx.check_models(), "model check")
 
     def _wants_rerank(self, req: SearchRequest) -> bool:
         wanted = self._ctx.settings.rerank if req.rerank is None else req.rerank
         return wanted and not self._ctx.unavailable(Role.RERANKER)
 
-    def _items(self, merged: Merged[Folder]) -> list[dict[str, Any]]:
-        encoding = str(self._ctx.ls.workspace.position_encoding or "utf-16")
-        return [search_item(hit, folder.ref, self._buffer_line, encoding)
-                for folder, hit in merged.hits]
 
-    def _buffer_line(self, path: Path, line: int) -> str | None:
-        uri = from_fs_path(str(path))
-        doc = self._ctx.ls.workspace.text_documents.get(doc_key(uri)) if uri else None
-        if doc is None:
-            return None
-        lines = doc.lines
-        return buffer_text(lines[line].rstrip("\r\n")) if 0 <= line < len(lines) else None
-
-    @staticmethod
-    def _result(sid: str, merged: Merged[Folder], items: list[dict[str, Any]],
-                pending: bool) -> dict[str, Any]:
-        return {"searchId": sid, "items": items, "reranked": merged.reranked,
-                "rerankPending": pending, "mode": merged.mode, "notices": merged.notices,
-                "timingsMs": {k: round(v, 2) for k, v in merged.timings_ms.items()}}
-
+def _merge(answers: Sequence[tuple[Folder, SearchResponse]], limit: int) -> Merged[FolderRef]:
+    """The folders' responses merged (searches.merge), each hit with its folder's ref."""
+    return merge([(folder.ref, response) for folder, response in answers], limit)

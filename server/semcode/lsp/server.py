@@ -1,7 +1,7 @@
-"""`semcode serve`: the pygls adapter. Each handler is a few lines and delegates to
-`Session` or one of its parts (`session.buffers`, `session.searching`: state, threads)
-or to `params`/`convert` (validation, LSP shapes); retrieval lives in
-`semcode.search.engine`. The contract is docs/protocol.md.
+"""`semcode serve`: the pygls adapter. Each handler is a few lines: it delegates to
+`Session` or one of its parts (`session.buffers`, `session.searching`: state, threads),
+which answer with records, and turns the answer into its JSON with `convert`;
+retrieval lives in `semcode.search.engine`. The contract is docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from lsprotocol import types
 from pygls.lsp.server import LanguageServer
 
 import semcode
-from semcode.lsp import logs, wire
+from semcode.lsp import convert, logs, wire
 from semcode.lsp.protocol import SemcodeProtocol, converter_factory
 from semcode.lsp.session import Session
 from semcode.messages import first_line
@@ -133,7 +133,8 @@ def did_rename_files(ls: SemcodeServer, params: types.RenameFilesParams) -> None
 # ---------------------------------------------------------------------- requests
 async def search(ls: SemcodeServer, params: object) -> dict[str, Any]:
     """`semcode/search`: two-phase search (see docs/protocol.md)."""
-    return await ls.session.searching.search(params)
+    answer = await ls.session.searching.search(params)
+    return convert.search_result(answer, ls.session.positions())
 
 
 def cancel_search(ls: SemcodeServer, params: object) -> None:
@@ -143,28 +144,32 @@ def cancel_search(ls: SemcodeServer, params: object) -> None:
 
 async def related(ls: SemcodeServer, params: object) -> dict[str, Any]:
     """`semcode/related`: code similar to the chunk at a position."""
-    return await ls.session.searching.related(params)
+    answer = await ls.session.searching.related(params)
+    return convert.search_result(answer, ls.session.positions())
 
 
 async def workspace_symbol(ls: SemcodeServer,
                            params: types.WorkspaceSymbolParams) -> list[dict[str, Any]]:
     """`workspace/symbol`: search as symbols, for editors' symbol pickers."""
-    return await ls.session.searching.workspace_symbols(params.query)
+    merged = await ls.session.searching.workspace_symbols(params.query)
+    return convert.workspace_symbols(merged, ls.session.positions())
 
 
 async def command_search(ls: SemcodeServer, *args: object) -> dict[str, Any]:
     """The `semcode.search` command (`workspace/executeCommand`)."""
-    return await ls.session.searching.search_command(args)
+    answer = await ls.session.searching.search_command(args)
+    return convert.search_result(answer, ls.session.positions())
 
 
 async def command_reindex(ls: SemcodeServer, *args: object) -> dict[str, Any]:
     """The `semcode.reindex` command: re-index the folders (`full`: from scratch)."""
-    return await ls.session.reindex(args)
+    await ls.session.reindex(args)
+    return convert.reindex_started()
 
 
 async def command_status(ls: SemcodeServer, *args: object) -> dict[str, Any]:
     """The `semcode.status` command: the status payload."""
-    return await ls.session.status()
+    return convert.server_status(await ls.session.status())
 
 
 _SAVE = types.SaveOptions(include_text=False)

@@ -6,6 +6,8 @@ the lifecycle, the settings, the folder changes and the status itself:
 * `scheduler.EmbeddingScheduler`: background embedding (after indexing, after edits);
 * `searching.TwoPhaseSearch`: searches, `related`, `workspace/symbol`;
 * `progress.ProgressReporter`: work-done progress for indexing and embedding.
+The parts and the host answer with records (`records.py`); the two notifications the
+session sends are shaped by `convert.py` here, the handlers' results in `server.py`.
 The thread model is in the package docstring.
 """
 
@@ -16,7 +18,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcInvalidParams
@@ -24,13 +26,13 @@ from pygls.uris import from_fs_path
 
 import semcode
 from semcode.config import ConfigError, Settings, load_settings
-from semcode.lsp import PROTOCOL_VERSION
+from semcode.lsp import convert
 from semcode.lsp import params as P
 from semcode.lsp.buffers import BufferRouting
-from semcode.lsp.convert import index_status
 from semcode.lsp.core import SessionContext
 from semcode.lsp.folders import Folder
-from semcode.lsp.progress import ProgressReporter, progress_text
+from semcode.lsp.progress import ProgressReporter
+from semcode.lsp.records import FolderStatus, Refinement, ServerStatus
 from semcode.lsp.scheduler import EmbeddingScheduler, Indexing
 from semcode.lsp.searching import TwoPhaseSearch
 from semcode.models.registry import ModelSet
@@ -53,7 +55,8 @@ class Session:
         self.buffers = BufferRouting(self.ctx, rescan=self._rescan, written=self.embedding.kick)
         self.indexing = Indexing(self.ctx, self.progress, self.embedding,
                                  reapply_buffers=self.buffers.reapply)
-        self.searching = TwoPhaseSearch(self.ctx, self.buffers.apply_pending_edits)
+        self.searching = TwoPhaseSearch(self.ctx, self.buffers.apply_pending_edits,
+                                        refined=self._send_refined)
         self.shutdown_requested = False
 
     @property
@@ -65,6 +68,12 @@ class Session:
     def loop(self) -> asyncio.AbstractEventLoop | None:
         """The event loop the session runs on (None before `initialize`)."""
         return self.ctx.loop
+
+    def positions(self) -> convert.Positions:
+        """How hits become positions for this client: its position encoding, the open
+        buffers' lines."""
+        encoding = self.ctx.ls.workspace.position_encoding or "utf-16"
+        return convert.Positions(str(encoding), self.buffers.buffer_line)
 
     def initialize(self, params: types.InitializeParams) -> None:
         """`initialize`: the client's folders and settings (initializationOptions)."""
@@ -176,15 +185,14 @@ class Session:
                     ctx.tasks.spawn(self.indexing.index(folder), f"indexing {folder.name}")
         ctx.status_changed()
 
-    async def reindex(self, args: tuple[object, ...]) -> dict[str, Any]:
-        """The `semcode.reindex` command: re-index every folder (`full`: from scratch); embedding
-        restarts afterwards."""
+    async def reindex(self, args: tuple[object, ...]) -> None:
+        """The `semcode.reindex` command: re-index every folder (`full`: from scratch), in
+        the background; embedding restarts afterwards."""
         full = P.reindex_full(args)
         self.embedding.cancel()
         for folder in self.ctx.folders:
             self.ctx.tasks.spawn(self.indexing.index(folder, full=full),
                                  f"reindex {folder.name}")
-        return {"started": True}
 
     def _stop_everything(self) -> None:
         self.searching.searches.cancel_all()
@@ -235,41 +243,39 @@ class Session:
         await self.ctx.ls.client_register_capability_async(
             types.RegistrationParams(registrations=[registration]))
 
-    async def status(self) -> dict[str, Any]:
-        """The status payload: overall state, degraded stages, models and each folder."""
+    async def status(self) -> ServerStatus:
+        """The status: overall state, degraded stages, models and each folder."""
         ctx = self.ctx
         assert ctx.models is not None
         models = await ctx.run(ctx.reads, None, ctx.models.status)
         notices = await ctx.run(ctx.reads, None, ctx.models.notices)
-        degraded = [n.line() for n in notices]
         workspaces = await asyncio.gather(*(ctx.run(ctx.reads, f, self._folder_status, f)
                                             for f in ctx.folders))
         states = {f.state for f in ctx.folders}
         order = (ServeState.ERROR, ServeState.INDEXING, ServeState.STARTING, ServeState.EMBEDDING)
         state = next((s for s in order if s in states), ServeState.READY)
-        return {"version": semcode.__version__, "protocolVersion": PROTOCOL_VERSION,
-                "state": state.value, "degraded": degraded, "models": models,
-                "workspaces": list(workspaces)}
+        return ServerStatus(semcode.__version__, state, notices, models, list(workspaces))
 
     @staticmethod
-    def _folder_status(folder: Folder) -> dict[str, Any]:
+    def _folder_status(folder: Folder) -> FolderStatus:
         status = None
         if folder.engine is not None:
             try:
                 status = folder.read(Engine.status)
             except Exception as exc:
                 log.warning("status of %s failed: %s", folder.ref.root, exc)
-        base = index_status(status, folder.ref.root)
-        p = folder.progress
-        base["progress"] = None if p is None else {
-            "stage": p.stage, "done": p.done, "total": p.total, "message": progress_text(p)[0]}
-        base.update(workspaceFolder=folder.ref.uri, state=folder.state.value, error=folder.error,
-                    embeddedThisSession=folder.embedded_session)
-        return base
+        return FolderStatus(folder.ref, status, folder.progress, folder.state, folder.error,
+                            folder.embedded_session)
 
     async def _push_status(self) -> None:
         if not self.ctx.closed:
-            self.ctx.ls.protocol.notify("semcode/status", await self.status())
+            payload = convert.server_status(await self.status())
+            self.ctx.ls.protocol.notify("semcode/status", payload)
+
+    def _send_refined(self, refined: Refinement) -> None:
+        """A search's second phase, to the client (loop thread)."""
+        payload = convert.refinement(refined, self.positions())
+        self.ctx.ls.protocol.notify("semcode/searchRefined", payload)
 
     def _model_notice(self, line: str) -> None:
         """ModelSet says a model is missing or broken (once per model, from any thread):
