@@ -2,23 +2,23 @@
 
 Public: the name does not start with `_`, and it is defined at module level or in a class
 body (also under `if`/`try` there), not inside a function: a closure is an implementation
-detail of the function around it. Pure `ast`: nothing is imported.
+detail of the function around it. Pure `ast`: nothing is imported (the parsed source is
+shared with the other structural tests: package_source.py).
 """
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "server" / "semcode"
+from package_source import SourceModule, modules
 
 Definition = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 
 
-def _checked_modules() -> list[Path]:
+def _checked_modules() -> tuple[SourceModule, ...]:
     """Every module of the package (no exceptions)."""
-    return sorted(PACKAGE.rglob("*.py"))
+    return modules()
 
 
 def _public_definitions(tree: ast.Module) -> Iterator[Definition]:
@@ -38,12 +38,10 @@ def _public_definitions(tree: ast.Module) -> Iterator[Definition]:
 
 def test_every_public_definition_has_a_docstring() -> None:
     missing = []
-    for path in _checked_modules():
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        for node in _public_definitions(tree):
+    for module in _checked_modules():
+        for node in _public_definitions(module.tree):
             if ast.get_docstring(node) is None:
-                rel = path.relative_to(PACKAGE).as_posix()
-                missing.append(f"server/semcode/{rel}:{node.lineno} {node.name}")
+                missing.append(f"server/semcode/{module.rel}:{node.lineno} {node.name}")
     assert not missing, (
         "public definitions without a docstring (say what it does, and why where that "
         "is not obvious):\n" + "\n".join(missing))

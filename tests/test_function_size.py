@@ -6,7 +6,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "server" / "semcode"
+from package_source import PACKAGE, modules
+
 MAX_LINES = 60
 
 # Declarations: one entry per option or tool, read top to bottom; splitting them would
@@ -24,13 +25,12 @@ ELSEWHERE = {
 def long_functions(root: Path = PACKAGE, limit: int = MAX_LINES) -> dict[str, int]:
     """{"module.py::name": lines} for every function under `root` longer than `limit`."""
     found = {}
-    for path in sorted(root.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        for node in ast.walk(tree):
+    for module in modules(root):
+        for node in ast.walk(module.tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 lines = (node.end_lineno or node.lineno) - node.lineno + 1
                 if lines > limit:
-                    found[f"{path.relative_to(root).as_posix()}::{node.name}"] = lines
+                    found[f"{module.rel}::{node.name}"] = lines
     return found
 
 

@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
-from pathlib import Path
 
-SERVER = Path(__file__).resolve().parent.parent / "server"
+from package_source import PACKAGE, SourceModule, modules
+
+SERVER = PACKAGE.parent
 
 # Top-level rooms (first component after `semcode.`) and what each may never import.
 _BASE = ("chunks", "config", "workspace", "chunking", "states", "heap", "kinds", "messages")
@@ -65,15 +66,15 @@ class Edge:
     deferred: bool  # inside a function or `if TYPE_CHECKING:`
 
 
-def _modules() -> dict[str, tuple[Path, bool]]:
-    """{dotted name: (file, is package)} for every module under server/semcode."""
-    found: dict[str, tuple[Path, bool]] = {}
-    for path in sorted((SERVER / "semcode").rglob("*.py")):
-        parts = list(path.relative_to(SERVER).with_suffix("").parts)
+def _modules() -> dict[str, tuple[SourceModule, bool]]:
+    """{dotted name: (module, is package)} for every module under server/semcode."""
+    found: dict[str, tuple[SourceModule, bool]] = {}
+    for module in modules():
+        parts = list(module.path.relative_to(SERVER).with_suffix("").parts)
         is_pkg = parts[-1] == "__init__"
         if is_pkg:
             parts = parts[:-1]
-        found[".".join(parts)] = (path, is_pkg)
+        found[".".join(parts)] = (module, is_pkg)
     return found
 
 
@@ -100,7 +101,7 @@ def _edges() -> list[Edge]:
     modules = _modules()
     known = set(modules)
     edges: list[Edge] = []
-    for name, (path, is_pkg) in modules.items():
+    for name, (module, is_pkg) in modules.items():
         package = name if is_pkg else name.rpartition(".")[0]
 
         def walk(node: ast.AST, deferred: bool, name: str = name, package: str = package) -> None:
@@ -114,7 +115,7 @@ def _edges() -> list[Edge]:
                     isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test))
                 walk(child, inner)
 
-        walk(ast.parse(path.read_text(encoding="utf-8"), str(path)), False)
+        walk(module.tree, False)
     return edges
 
 
@@ -187,8 +188,8 @@ def test_the_deferred_list_has_no_stale_entries() -> None:
 
 def _is_type_only(edge: Edge) -> bool:
     """An import under `if TYPE_CHECKING:` (never run) need not be listed."""
-    path, _ = _modules()[edge.importer]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    module, _ = _modules()[edge.importer]
+    for node in ast.walk(module.tree):
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
             end = node.end_lineno or node.lineno
             if node.lineno <= edge.line <= end:

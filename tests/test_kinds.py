@@ -10,12 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from package_source import PACKAGE, modules
 from semcode.chunking.content import CONTENT_KINDS as CHUNKING_CONTENT_KINDS
 from semcode.kinds import AnswerKind, ContentKind, QueryIntent, Role, SearchMode
 from semcode.lsp import params as lsp_params
 from semcode.search.engine import CONTENT_KINDS, MODES, SearchRequest
 
-PACKAGE = Path(__file__).resolve().parent.parent / "server" / "semcode"
 HOME = PACKAGE / "kinds.py"
 CHECKED = (SearchMode, ContentKind, Role, QueryIntent, AnswerKind)
 
@@ -40,14 +40,13 @@ ALLOWED |= {("chunking/content.py", word) for word in ("test", "docs", "example"
 def literal_uses(values: set[str], root: Path = PACKAGE) -> list[tuple[str, int, str]]:
     """Every string constant under `root` (outside kinds.py) equal to one of `values`."""
     found = []
-    for path in sorted(root.rglob("*.py")):
-        if path == HOME:
+    for module in modules(root):
+        if module.path == HOME:
             continue
-        rel = path.relative_to(root).as_posix()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(module.tree):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
-                    and node.value in values and (rel, node.value) not in ALLOWED:
-                found.append((rel, node.lineno, node.value))
+                    and node.value in values and (module.rel, node.value) not in ALLOWED:
+                found.append((module.rel, node.lineno, node.value))
     return found
 
 

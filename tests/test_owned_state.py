@@ -9,9 +9,11 @@ import ast
 import os
 from pathlib import Path
 
+import package_source
+from package_source import modules
+
 # SEMCODE_PACKAGE_DIR points the check at another checkout (to see it fail on old code).
-PACKAGE = Path(os.environ.get("SEMCODE_PACKAGE_DIR",
-                              Path(__file__).resolve().parents[1] / "server" / "semcode"))
+PACKAGE = Path(os.environ.get("SEMCODE_PACKAGE_DIR", package_source.PACKAGE))
 
 
 def _is_type_checking(test: ast.expr) -> bool:
@@ -36,10 +38,9 @@ def _borrowed_declarations(tree: ast.Module) -> list[tuple[str, int, str]]:
 
 def test_no_class_declares_attributes_it_does_not_own() -> None:
     offenders = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
-        offenders += [f"{path.relative_to(PACKAGE)}:{line} {cls}.{name}"
-                      for cls, line, name in _borrowed_declarations(tree)]
+    for module in modules(PACKAGE):
+        offenders += [f"{module.rel}:{line} {cls}.{name}"
+                      for cls, line, name in _borrowed_declarations(module.tree)]
     assert not offenders, ("declared for the type checker, owned elsewhere (make the part "
                            "an object that is handed what it needs):\n" + "\n".join(offenders))
 

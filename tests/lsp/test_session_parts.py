@@ -7,14 +7,14 @@ import ast
 from pathlib import Path
 
 import semcode.lsp
+from package_source import modules
 from semcode.lsp.session import Session
 
 LSP_DIR = Path(semcode.lsp.__file__).parent
 
 
 def _modules() -> list[tuple[str, ast.Module]]:
-    return [(p.name, ast.parse(p.read_text(encoding="utf-8")))
-            for p in sorted(LSP_DIR.glob("*.py"))]
+    return [(m.path.name, m.tree) for m in modules(LSP_DIR)]
 
 
 def test_session_is_not_assembled_from_mixins() -> None:
