@@ -171,6 +171,10 @@ def test_vectors_of_an_index_from_before_are_shared_once(tmp_path: Path, model: 
     index(first, base, model, "--set", "shared_embedding_cache=false")
     assert not (base / SHARED_DIR).exists()
     assert index(first, base, model)[0] == 0  # attaches the model: copies them up
+    db = index_dir_for(first.resolve(), Settings(index_dir=str(base))) / "index.sqlite"
+    with sqlite3.connect(db) as c:  # recorded: the next attach does not copy again
+        assert c.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'shared_cache:%'"
+                         ).fetchone() == (1,)
     assert index(checkout(tmp_path / "b"), base, model)[0] == 0
 
 
@@ -233,6 +237,23 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     found = cache.vectors("model-a", hashes)
     assert len(found) == len(hashes) == 3000
     assert all(np.array_equal(found[h], expected_vector(h)) for h in hashes)
+
+
+def test_two_checkouts_indexed_at_once_share_everything(tmp_path: Path, model: Path) -> None:
+    """Two `semcode index` processes on two checkouts at once (one base): both finish
+    cleanly, and a third checkout finds every vector either of them embedded."""
+    base = tmp_path / "indexes"
+    files = {**FILES, **{f"gen/m{i}.py": f"def generated_{i}(x):\n    return x + {i}\n"
+                         for i in range(60)}}
+    roots = [checkout(tmp_path / name, files) for name in ("a", "b")]
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "semcode", "index", str(root), "--index-dir", str(base),
+         "--embedding-model", str(model), "--reranker-model", "off"],
+        env=ENV, stderr=subprocess.PIPE, text=True) for root in roots]
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0 and "WARNING" not in err, err
+    assert index(checkout(tmp_path / "c", files), base, model) == (0, [])
 
 
 # ---------------------------------------------------------------- damage

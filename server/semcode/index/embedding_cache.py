@@ -60,11 +60,9 @@ class EmbeddingCache:
         self._read = read
         self._write = write
         self._shared = shared
-
-    @property
-    def shared(self) -> SharedEmbeddings | None:
-        """The cache every checkout shares, or None when it is off."""
-        return self._shared
+        # Models `share_own` copied up in this process: not again, even when the meta key
+        # could not be written (another process held the write lock).
+        self._shared_here: set[str] = set()
 
     def cached_vectors(self, model: str, hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """The vectors known for `model` (a model identity) and those content `hashes`, by
@@ -127,9 +125,10 @@ class EmbeddingCache:
     def share_owed(self, model: str) -> bool:
         """Whether this index's vectors of `model` were never copied into the shared cache
         (an index from before it existed, or one rebuilt since)."""
-        return self._shared is not None and self._read(lambda db: db.execute(
-            "SELECT 1 FROM meta WHERE key=?", (f"{SHARED_KEY_PREFIX}{model}",)
-        ).fetchone()) is None
+        return self._shared is not None and model not in self._shared_here and \
+            self._read(lambda db: db.execute(
+                "SELECT 1 FROM meta WHERE key=?", (f"{SHARED_KEY_PREFIX}{model}",)
+            ).fetchone()) is None
 
     def share_own(self, model: str) -> int:
         """Copy this index's vectors of `model` into the shared cache, `SHARE_BATCH` at a
@@ -147,6 +146,7 @@ class EmbeddingCache:
             after = rows[-1][0]
             written += self._shared.put(model, [
                 (h, v) for h, v in rows if isinstance(h, str) and isinstance(v, bytes)])
+        self._shared_here.add(model)
         return written
 
     def mark_shared(self, model: str) -> None:
