@@ -170,7 +170,15 @@ def test_vectors_of_an_index_from_before_are_shared_once(tmp_path: Path, model: 
     first = checkout(tmp_path / "a")
     index(first, base, model, "--set", "shared_embedding_cache=false")
     assert not (base / SHARED_DIR).exists()
-    assert index(first, base, model)[0] == 0  # attaches the model: copies them up
+    # A search loads the model too, but never pays for the copy (only the embed path does).
+    proc = subprocess.run(
+        [sys.executable, "-m", "semcode", "search", "retry the request", "-w", str(first),
+         "--index-dir", str(base), "--no-update", "--embedding-model", str(model),
+         "--reranker-model", "off", "--json"], env=ENV, capture_output=True, text=True,
+        timeout=120)
+    assert proc.returncode == 0 and "retry_request" in proc.stdout, proc.stderr
+    assert not (base / SHARED_DIR).exists()
+    assert index(first, base, model)[0] == 0  # the embed path: copies them up
     db = index_dir_for(first.resolve(), Settings(index_dir=str(base))) / "index.sqlite"
     with sqlite3.connect(db) as c:  # recorded: the next attach does not copy again
         assert c.execute("SELECT COUNT(*) FROM meta WHERE key LIKE 'shared_cache:%'"

@@ -640,22 +640,26 @@ class Indexer:
     def attach_model(self, model_id: str, dims: int) -> int:
         """Make `vectors` hold `model_id`'s vectors (`VectorUpkeep.attach`). Returns how
         many chunks still lack a vector."""
-        pending = self.vector_upkeep.attach(model_id, dims)
-        self._share_cached(model_id)
-        return pending
+        return self.vector_upkeep.attach(model_id, dims)
 
     def _share_cached(self, model_id: str) -> None:
         """Once per model: copy this index's own cached vectors into the shared cache (an
-        index from before it existed), so that other checkouts find them. Recorded done
-        only when the write lock is free now; else the next attach copies again (puts of
-        rows already there only touch them)."""
+        index from before it existed), so that other checkouts find them. On the embed
+        path only (`pending_embeddings`), never a search's. Recorded in the store when
+        the write lock is free now (else the next process copies again: puts of rows
+        already there only touch them)."""
         cache = self.store.embeddings
         if not cache.share_owed(model_id):
             return
         copied = cache.share_own(model_id)
         with self.write_lock.try_hold() as got:
             if got:
-                cache.mark_shared(model_id)
+                try:
+                    cache.mark_shared(model_id)
+                except StoreCorrupt:
+                    raise
+                except StoreError:  # a read-only index: only a hint not to copy again
+                    log.debug("could not record the shared copy", exc_info=True)
         if copied:
             log.info("copied %d cached vectors of %s into the shared embedding cache",
                      copied, model_id)
@@ -665,7 +669,11 @@ class Indexer:
         self.vector_upkeep.detach()
 
     def pending_embeddings(self, priority: Sequence[str] = ()) -> list[int]:
-        """Chunks of the attached model still without a vector, priority paths first."""
+        """Chunks of the attached model still without a vector, priority paths first (the
+        embed path's first step: an index from before the shared cache shares its
+        vectors here, once)."""
+        if self.vector_upkeep.model_id is not None:
+            self._share_cached(self.vector_upkeep.model_id)
         return self.vector_upkeep.pending(priority)
 
     def pending_count(self) -> int:
