@@ -116,6 +116,10 @@ class Settings:
     rerank_doc_tokens: int = 384
     # --- storage
     index_dir: str = ""  # "" -> the user's cache dir; one sub-directory per workspace
+    # One vector cache beside the index directories that every checkout shares
+    # (index/shared_cache.py): a second worktree or clone embeds nothing known already.
+    shared_embedding_cache: bool = True
+    shared_embedding_cache_mb: int = 2048  # its cap; least recently used vectors go first
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -142,7 +146,7 @@ class Settings:
         checked by `from_mapping`)."""
         positive = ("max_file_bytes", "max_chunk_lines", "window_lines", "rrf_k", "candidates",
                     "rerank_doc_tokens", "embed_batch_tokens", "remote_timeout_s",
-                    "remote_batch_size")
+                    "remote_batch_size", "shared_embedding_cache_mb")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"setting {name!r} must be > 0, got {getattr(self, name)!r}")

@@ -48,6 +48,7 @@ from semcode.index.lexical import LexicalIndex
 from semcode.index.lexical_files import saved_build
 from semcode.index.lexical_upkeep import LexicalUpkeep
 from semcode.index.saving import Saving
+from semcode.index.shared_cache import MIB, SHARED_DIR, SharedEmbeddings
 from semcode.index.store import (
     REBUILD_OWED,
     ChunkRef,
@@ -129,12 +130,26 @@ class IndexStatus:
     index_bytes: int  # the index directory's size on disk
 
 
+def index_base(settings: Settings) -> Path:
+    """The directory that holds every workspace's index directory (and the shared
+    embedding cache beside them)."""
+    return Path(settings.index_dir).expanduser() if settings.index_dir else cache_dir() / "indexes"
+
+
 def index_dir_for(root: Path, settings: Settings) -> Path:
     """One directory per workspace, named after the folder and a hash of its path."""
-    base = Path(settings.index_dir).expanduser() if settings.index_dir else cache_dir() / "indexes"
     key = hashlib.sha256(str(root).encode("utf-8", "surrogateescape")).hexdigest()[:12]
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", root.name or "root")
-    return base / f"{safe}-{key}"
+    return index_base(settings) / f"{safe}-{key}"
+
+
+def shared_cache_for(settings: Settings) -> SharedEmbeddings | None:
+    """The embedding cache every checkout under the same index base shares, or None when
+    the `shared_embedding_cache` setting turns it off."""
+    if not settings.shared_embedding_cache:
+        return None
+    return SharedEmbeddings(index_base(settings) / SHARED_DIR,
+                            settings.shared_embedding_cache_mb * MIB)
 
 
 def text_digest(text: str) -> str:
@@ -168,7 +183,8 @@ class Indexer:
                              f"{exc.strerror or exc}") from None
         self.write_lock = WriteLock(self.dir, notice)
         self.store = Store(self.dir / "index.sqlite", self.write_lock, check=check,
-                           recover=recover, workspace=str(self.root))
+                           recover=recover, workspace=str(self.root),
+                           shared=shared_cache_for(settings))
         if fresh:  # before any read of what is stored: only the embedding cache stays
             with self.write_lock.hold():
                 self.store.clear_chunks()
@@ -626,12 +642,38 @@ class Indexer:
         many chunks still lack a vector."""
         return self.vector_upkeep.attach(model_id, dims)
 
+    def _share_cached(self, model_id: str) -> None:
+        """Once per model: copy this index's own cached vectors into the shared cache (an
+        index from before it existed), so that other checkouts find them. On the embed
+        path only (`pending_embeddings`), never a search's. Recorded in the store when
+        the write lock is free now (else the next process copies again: puts of rows
+        already there only touch them)."""
+        cache = self.store.embeddings
+        if not cache.share_owed(model_id):
+            return
+        copied = cache.share_own(model_id)
+        with self.write_lock.try_hold() as got:
+            if got:
+                try:
+                    cache.mark_shared(model_id)
+                except StoreCorrupt:
+                    raise
+                except StoreError:  # a read-only index: only a hint not to copy again
+                    log.debug("could not record the shared copy", exc_info=True)
+        if copied:
+            log.info("copied %d cached vectors of %s into the shared embedding cache",
+                     copied, model_id)
+
     def detach_model(self) -> None:
         """Drop the live vector index (no embedder configured); the cache stays."""
         self.vector_upkeep.detach()
 
     def pending_embeddings(self, priority: Sequence[str] = ()) -> list[int]:
-        """Chunks of the attached model still without a vector, priority paths first."""
+        """Chunks of the attached model still without a vector, priority paths first (the
+        embed path's first step: an index from before the shared cache shares its
+        vectors here, once)."""
+        if self.vector_upkeep.model_id is not None:
+            self._share_cached(self.vector_upkeep.model_id)
         return self.vector_upkeep.pending(priority)
 
     def pending_count(self) -> int:

@@ -23,8 +23,9 @@ Only `indexer.Indexer` writes through this class.
 Its helpers live beside it: `store_errors` (errors, transactions), `locking`
 (`WriteLock`), `schema` (tables and open-time checks), `records` (what it returns),
 `salvage` (recovering a damaged file), `embedding_cache` (the vector cache, an object
-the store holds as `embeddings`, handed only the store's read and write paths); this
-module re-exports their public names.
+the store holds as `embeddings`, handed only the store's read and write paths, and the
+`shared_cache` under it that every checkout shares); this module re-exports their
+public names.
 """
 
 
@@ -61,6 +62,7 @@ from semcode.index.schema import (
     bump_counter,
     prepare,
 )
+from semcode.index.shared_cache import SharedEmbeddings
 from semcode.index.store_errors import (
     StoreCorrupt,
     StoreError,
@@ -89,13 +91,15 @@ class Store:
     thread. See the module docstring."""
 
     def __init__(self, path: Path, lock: WriteLock | None = None, *, check: bool = False,
-                 recover: bool | str = False, workspace: str | None = None) -> None:
+                 recover: bool | str = False, workspace: str | None = None,
+                 shared: SharedEmbeddings | None = None) -> None:
         """Open (or create) the database. A damaged or older-format file, or one that
         records another `workspace` (its resolved root) than this one, is moved aside
         and a new one started, marked as owing a rebuild (one log line); `check` runs
         SQLite's quick_check first (`index --full`), `recover` moves the file aside
         unconditionally (after a command saw it damaged; a string is that command's
-        one line about it)."""
+        one line about it). `shared` (the cache every checkout shares) goes to the
+        embedding cache, which owns it from then on."""
         self.path = path
         self.workspace = workspace
         self.lock = lock
@@ -107,7 +111,7 @@ class Store:
         self._file_id: tuple[int, int] | None = None
         self._epoch = 0  # bumped by `reopen`: thread-local readers reconnect
         self.notices: list[str] = []
-        self.embeddings = EmbeddingCache(self._read, self._write_transaction)
+        self.embeddings = EmbeddingCache(self._read, self._write_transaction, shared)
         with _errors(path):
             path.parent.mkdir(parents=True, exist_ok=True)
         noted = None if recover else noted_damage(path)  # another process met damage
@@ -534,6 +538,7 @@ class Store:
         self._closed = True
         with self._lock:
             self._close_all()
+        self.embeddings.close()
 
     def _close_all(self) -> None:
         for db in [*self._readers, self._db]:

@@ -116,13 +116,14 @@ class VectorUpkeep:
         self.add_cached([i for i in self._refs if i not in self.index])
 
     def add_cached(self, chunk_ids: Iterable[int]) -> None:
-        """Add the cached vectors of these chunks (those the cache has)."""
+        """Add the cached vectors of these chunks (those this index's own table has: the
+        shared cache's reach it through the embedder path, which stores them here first)."""
         if self.index is None or self.model_id is None:
             return
         refs = {i: self._refs[i] for i in chunk_ids if i in self._refs}
         if not refs:
             return
-        cached = self._cache.cached_vectors(self.model_id, (r.hash for r in refs.values()))
+        cached = self._cache.own_vectors(self.model_id, (r.hash for r in refs.values()))
         ids = [i for i, r in refs.items()
                if r.hash in cached and len(cached[r.hash]) == self.index.dims]
         if ids:
