@@ -131,7 +131,10 @@ def _index_sample(sample: list[tuple[str, str, str]], settings: Settings) -> _Sa
             target = folder / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8", errors="surrogatepass")
-        sample_settings = Settings.from_mapping({"index_dir": str(index_dir)}, settings)
+        # No shared embedding cache: its file would be counted as the folder's own index
+        # on disk, and the real run's vectors are the folder's cost either way.
+        sample_settings = Settings.from_mapping(
+            {"index_dir": str(index_dir), "shared_embedding_cache": False}, settings)
         engine = Engine(Indexer(folder, sample_settings), ModelSet(sample_settings))
         try:
             began = time.monotonic()
