@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 from semcode.chunking.content import CONTENT_KINDS as CHUNKING_CONTENT_KINDS
-from semcode.kinds import AnswerKind, ContentKind, QueryIntent, Role, SearchMode
+from semcode.kinds import AnswerKind, ContentKind, QueryIntent, RerankRecipe, Role, SearchMode
 from semcode.lsp import params as lsp_params
 from semcode.search.engine import CONTENT_KINDS, MODES, SearchRequest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "server" / "semcode"
 HOME = PACKAGE / "kinds.py"
-CHECKED = (SearchMode, ContentKind, Role, QueryIntent, AnswerKind)
+CHECKED = (SearchMode, ContentKind, Role, QueryIntent, AnswerKind, RerankRecipe)
 
 # (module, literal): the same word meaning something else, each with why.
 ALLOWED = {
