@@ -512,10 +512,11 @@ def open_reranker(
     verbose: bool = False,
     max_doc_tokens: int | None = None,
     profile: RerankerProfile | None = None,
+    max_tokens: int | None = None,
 ) -> LlamaCppReranker | LlamaCppClassifier:
     """The reranker a GGUF is, with the recipe its metadata declares. A `profile` given
     (the built-in model's own budgets) must have that recipe: a ModelError otherwise.
-    The file is loaded once."""
+    `max_tokens` overrides a classifier's pair budget. The file is loaded once."""
     model = LlamaModel(path, n_gpu_layers, verbose)
     try:
         chosen = detect_reranker_profile(model.metadata, model.path.name)
@@ -528,6 +529,7 @@ def open_reranker(
         raise
     if chosen.recipe == RerankRecipe.CLASSIFIER:
         return LlamaCppClassifier(path, chosen, n_threads=n_threads,
-                                  max_doc_tokens=max_doc_tokens, model=model)
+                                  max_doc_tokens=max_doc_tokens, max_tokens=max_tokens,
+                                  model=model)
     return LlamaCppReranker(path, chosen, n_threads=n_threads, max_doc_tokens=max_doc_tokens,
                             model=model)

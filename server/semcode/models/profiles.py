@@ -293,12 +293,15 @@ def reranker_recipe(gguf_metadata: Mapping[str, object], file_name: str) -> Rera
     encoder = arch in ENCODER_ARCHITECTURES or \
         str(gguf_metadata.get(f"{arch}.attention.causal", "")).lower() == "false"
     head = pooling == "rank" or classifier_labels_key(arch) in gguf_metadata
-    if encoder and head and not chat:
-        return RerankRecipe.CLASSIFIER
-    if encoder:
+    if not encoder:
+        return RerankRecipe.YES_NO
+    if not head:
         raise ModelError(f"{file_name}: an encoder ({arch}) without a classification head "
                          f"(pooling {pooling or 'not declared'}) is not a reranker")
-    return RerankRecipe.YES_NO
+    if chat:
+        raise ModelError(f"{file_name}: an encoder ({arch}) with a classification head and "
+                         f"a chat template: neither recipe is known to fit it")
+    return RerankRecipe.CLASSIFIER
 
 
 def detect_reranker_profile(gguf_metadata: Mapping[str, object], file_name: str
