@@ -114,8 +114,15 @@ def _print_model_rows(rows: list[dict[str, object]]) -> None:
             if row.get(key):
                 print(f"{'':>11}{row[key]}")
         print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
-    if any(r["state"] == ModelFileState.MISSING for r in rows):
+    # A built-in model this installation lacks cannot be downloaded: its row says why.
+    if any(r["state"] == ModelFileState.MISSING and not _names_builtin(r) for r in rows):
         print("run `semcode models --download` to fetch missing models")
+
+
+def _names_builtin(row: dict[str, object]) -> bool:
+    from semcode.models.builtin import is_builtin
+
+    return is_builtin(str(row["spec"]))
 
 
 def indexed_chunks(root: Path, settings: Settings) -> int | None:
