@@ -13,7 +13,12 @@ C API directly:
 * reranking: decode the query prefix once on sequence 0, copy its KV cells to sequences
   1..k (`llama_memory_seq_cp`: with a unified KV cache this only tags cells, no copy),
   decode the k document suffixes in one batch, read the "yes"/"no" logits at each
-  sequence's last token (`llama_get_logits_ith`); score = P(yes) over the two.
+  sequence's last token (`llama_get_logits_ith`); score = P(yes) over the two;
+* classifier reranking (a converted BertForSequenceClassification): each pair
+  `[CLS] query [SEP] document [SEP]` is its own sequence (an encoder attends both ways,
+  so no prefix can be shared), several per decode, read through rank pooling
+  (`llama_get_embeddings_seq`: the head's raw logit). `open_reranker` picks the recipe
+  from the file's metadata.
 
 The C API plumbing (loading, the log hook, contexts, batches) is in `llama_native.py`;
 what all backends share (throughput, truncation, the yes/no score, packing) in
