@@ -23,7 +23,8 @@ only, and report the frozen fit on the test split:
    first stage (weight 0): otherwise the reranker does not help, and the fit says 0.
 4. The report, per split (tune: what was fitted on; test: held out): first stage,
    reranked with the fitted blend at depths 10, 20, 50, and the reranker's own order
-   (no interpolation, weight 1) at the fit depth; per style and all styles, macro MRR@10
+   (no interpolation, weight 1) and, for comparison, a min-max score interpolation with
+   its own weight fitted on tune, at the fit depth; per style and all styles, macro MRR@10
    with its interval and the paired difference to the first stage per language
    (bench/quality/quality.py `ablation_table`, the statistics compare.py uses).
 
@@ -195,6 +196,35 @@ def reranked_records(scored: list[dict[str, Any]], blend: RerankBlend | None,
     return out
 
 
+def interpolated_records(scored: list[dict[str, Any]], alpha: float,
+                         depth: int) -> list[dict[str, Any]]:
+    """The alternative the runtime did not take, for comparison: the head reordered by
+    `(1 - alpha) * first-stage score + alpha * reranker score`, each min-max normalised
+    over the query's head."""
+    def norm(values: list[float]) -> list[float]:
+        lo, hi = min(values), max(values)
+        return [(v - lo) / (hi - lo) if hi > lo else 0.0 for v in values]
+
+    out = []
+    for item in scored:
+        hits = item["hits"]
+        if item["scores"] is not None:
+            d = min(depth, len(item["scores"]))
+            mixed = [(1 - alpha) * f + alpha * r for f, r in
+                     zip(norm([h.score for h in hits[:d]]), norm(item["scores"][:d]), strict=True)]
+            order = sorted(range(d), key=lambda n: (-mixed[n], n))
+            hits = [hits[n] for n in order] + hits[d:]
+        out.append(record(item["q"], item["id"], hits))
+    return out
+
+
+def fit_interpolation(scored: list[dict[str, Any]], depth: int) -> dict[str, float]:
+    """The interpolation's best alpha on these (tune) queries."""
+    grid = {a: macro_mrr(interpolated_records(scored, a, depth)) for a in WEIGHTS[1:]}
+    best = max(grid, key=lambda a: (grid[a], -a))
+    return {"alpha": best, "macro": grid[best]}
+
+
 def macro_mrr(records: list[dict[str, Any]]) -> float:
     """Macro MRR@10 over languages, all styles pooled (what the fit maximises)."""
     by_lang: dict[str, list[float]] = {}
@@ -220,7 +250,7 @@ def fit(scored: list[dict[str, Any]], depth: int, min_gain: float) -> dict[str, 
 
 
 def report(scored: list[dict[str, Any]], blend: RerankBlend, fit_depth: int,
-           title: str) -> tuple[str, dict[str, Any]]:
+           title: str, alpha: float) -> tuple[str, dict[str, Any]]:
     """The tables of one split: variants per style, paired against the first stage."""
     variants = {"first stage": reranked_records(scored, None, 0)}
     for d in DEPTHS:
@@ -228,6 +258,8 @@ def report(scored: list[dict[str, Any]], blend: RerankBlend, fit_depth: int,
             reranked_records(scored, blend, d)
     variants[f"reranker alone @{fit_depth} (w=1)"] = \
         reranked_records(scored, RerankBlend(1.0, blend.k), fit_depth)
+    variants[f"score interpolation @{fit_depth} (alpha={alpha:g})"] = \
+        interpolated_records(scored, alpha, fit_depth)
     parts, tables = [], {}
     for style in (*qb.STYLES, "all"):
         runs = {name: [r for r in rs if style == "all" or r["style"] == style]
@@ -294,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         if split == "tune":
             result["fit"] = fit(scored, args.fit_depth, args.min_gain)
+            result["fit"]["interpolation"] = fit_interpolation(scored, args.fit_depth)
             blend = RerankBlend(result["fit"]["weight"], result["fit"]["k"], fitted=True)
             print(f"fit on tune: weight {blend.weight:g}, k {blend.k:g} (first stage "
                   f"{result['fit']['first_stage_macro']:.4f}, best "
@@ -302,7 +335,8 @@ def main(argv: list[str] | None = None) -> int:
         # the tables say how far from helping it was.
         shown = blend if blend.weight > 0 else RerankBlend(
             result.get("fit", {}).get("best_weight", 0.5), blend.k)
-        text, tables = report(scored, shown, args.fit_depth, f"split {split}")
+        alpha = result.get("fit", {}).get("interpolation", {}).get("alpha", 0.5)
+        text, tables = report(scored, shown, args.fit_depth, f"split {split}", alpha)
         markdown.append(text)
         result["splits"][split] = {"queries": len(scored), "tables": tables}
         print(text, flush=True)
