@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from semcode.config import Settings
-from semcode.kinds import RerankRecipe, Role
+from semcode.kinds import BlendMethod, RerankRecipe, Role
 from semcode.models import auto, builtin, hub, profiles
 from semcode.models.base import ModelError, ModelMissing, RerankBlend
 from semcode.models.factory import ModelRequest, build_model
@@ -267,6 +267,15 @@ def test_builtin_semcode_json_must_match_the_file(shipped, tmp_path: Path) -> No
     shipped({"recipe": "classifier", "blend": {"weight": "high"}})
     with pytest.raises(ModelError, match="'weight' must be a number"):
         build_model("llama.cpp", ModelRequest(Role.RERANKER, "builtin", settings))
+    shipped({"recipe": "classifier", "blend": {"weight": 0.5, "method": "max"}})
+    with pytest.raises(ModelError, match="unknown blend method 'max'"):
+        build_model("llama.cpp", ModelRequest(Role.RERANKER, "builtin", settings))
+    shipped({"recipe": "classifier", "blend": {"weight": 0.4, "method": "interpolate"}})
+    r = build_model("llama.cpp", ModelRequest(Role.RERANKER, "builtin", settings))
+    try:
+        assert r.blend == RerankBlend(0.4, fitted=True, method=BlendMethod.INTERPOLATE)
+    finally:
+        r.close()
 
 
 def test_builtin_never_fitted_has_weight_zero(shipped, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from semcode.chunks import Chunk, SymbolKind
-from semcode.kinds import RerankRecipe, Stage
+from semcode.kinds import BlendMethod, RerankRecipe, Stage
 from semcode.models.base import RerankBlend
 from semcode.search.intent import classify_query
 from semcode.search.reranking import apply_rerank_scores, blended_scores, rerank_text, reranks
@@ -64,3 +64,19 @@ def test_apply_keeps_the_tail_below_and_records_both_scores() -> None:
     top = out[0].stages[Stage.RERANK]
     assert (top.rank, top.score, top.factors) == (1, 3.5, {"combined": out[0].score})
     assert Stage.RERANK not in out[3].stages and out[3].stages == tail[0].stages
+
+
+def test_interpolation_mixes_normalised_scores() -> None:
+    first = [4.0, 3.0, 2.0, 1.0]  # first-stage scores, best first
+    scores = [0.0, 10.0, 1.0, 2.0]
+    zero = blended_scores(scores, RerankBlend(0.0, method=BlendMethod.INTERPOLATE), first)
+    assert sorted(range(4), key=lambda n: -zero[n]) == [0, 1, 2, 3]
+    one = blended_scores(scores, RerankBlend(1.0, method=BlendMethod.INTERPOLATE), first)
+    assert sorted(range(4), key=lambda n: -one[n]) == [1, 3, 2, 0]
+    # Margins count: hit 2 is the reranker's clear best, so half and half puts it first
+    # (min-max: first-stage 1, 2/3, 1/3, 0; reranker 0, 1, 0.1, 0.2).
+    half = blended_scores(scores, RerankBlend(0.5, method=BlendMethod.INTERPOLATE), first)
+    assert half == pytest.approx([0.5, 5 / 6, 13 / 60, 0.1])
+    head = hits(4)
+    out = apply_rerank_scores(head, [], scores, RerankBlend(0.5, method=BlendMethod.INTERPOLATE))
+    assert [h.chunk_id for h in out] == [2, 1, 3, 4]

@@ -17,15 +17,18 @@ only, and report the frozen fit on the test split:
    are cached on disk (`bench/out/rerank-scores.sqlite`), keyed by the model's identity,
    the query and the text the reranker read. Identifier lookups are not reranked (the
    engine skips them), so they keep their first-stage order in every variant.
-3. The fit: a grid of the weighted RRF's (weight, k) (search/reranking.py `RerankBlend`)
-   at `--fit-depth`, scored on macro MRR@10 over languages (all styles pooled) of the
-   tune split. A weight above 0 wins only if it gains more than `--min-gain` over the
-   first stage (weight 0): otherwise the reranker does not help, and the fit says 0.
+3. The fit: a grid of both blend methods (search/reranking.py `RerankBlend`: the
+   weighted RRF's (weight, k), the min-max interpolation's weight) at `--fit-depth`,
+   scored on macro MRR@10 over languages (all styles pooled) of the tune split. A
+   weight above 0 wins only if it gains more than `--min-gain` over the first stage
+   (weight 0) *and* its paired gain's interval on tune lies above 0 (the grid's best of
+   ~70 tries would otherwise pick noise): else the reranker does not help, the fit
+   says 0.
 4. The report, per split (tune: what was fitted on; test: held out): first stage,
    reranked with the fitted blend at depths 10, 20, 50, and the reranker's own order
-   (no interpolation, weight 1) and, for comparison, a min-max score interpolation with
-   its own weight fitted on tune, at the fit depth; per style and all styles, macro MRR@10
-   with its interval and the paired difference to the first stage per language
+   (no interpolation, weight 1) and the other method's best blend on tune, at the fit
+   depth; per style and all styles, macro MRR@10 with its interval and the paired
+   difference to the first stage per language
    (bench/quality/quality.py `ablation_table`, the statistics compare.py uses).
 
 `--write-meta FILE` merges the fit into a model's `semcode.json` as its `blend` block.
@@ -52,6 +55,7 @@ from bench.quality import quality as qb  # noqa: E402
 from bench.quality.static_fit import Corpus, build, dense_lists, load_split  # noqa: E402
 from bench.quality.tune import Q, key  # noqa: E402
 from semcode.config import Settings  # noqa: E402
+from semcode.kinds import BlendMethod  # noqa: E402
 from semcode.models.base import RerankBlend  # noqa: E402
 from semcode.search.fusion import intent_weights, reciprocal_rank_fusion  # noqa: E402
 from semcode.search.ranking import Candidate, RankingParams, rank  # noqa: E402
@@ -196,33 +200,14 @@ def reranked_records(scored: list[dict[str, Any]], blend: RerankBlend | None,
     return out
 
 
-def interpolated_records(scored: list[dict[str, Any]], alpha: float,
-                         depth: int) -> list[dict[str, Any]]:
-    """The alternative the runtime did not take, for comparison: the head reordered by
-    `(1 - alpha) * first-stage score + alpha * reranker score`, each min-max normalised
-    over the query's head."""
-    def norm(values: list[float]) -> list[float]:
-        lo, hi = min(values), max(values)
-        return [(v - lo) / (hi - lo) if hi > lo else 0.0 for v in values]
-
-    out = []
-    for item in scored:
-        hits = item["hits"]
-        if item["scores"] is not None:
-            d = min(depth, len(item["scores"]))
-            mixed = [(1 - alpha) * f + alpha * r for f, r in
-                     zip(norm([h.score for h in hits[:d]]), norm(item["scores"][:d]), strict=True)]
-            order = sorted(range(d), key=lambda n: (-mixed[n], n))
-            hits = [hits[n] for n in order] + hits[d:]
-        out.append(record(item["q"], item["id"], hits))
-    return out
-
-
-def fit_interpolation(scored: list[dict[str, Any]], depth: int) -> dict[str, float]:
-    """The interpolation's best alpha on these (tune) queries."""
-    grid = {a: macro_mrr(interpolated_records(scored, a, depth)) for a in WEIGHTS[1:]}
-    best = max(grid, key=lambda a: (grid[a], -a))
-    return {"alpha": best, "macro": grid[best]}
+def paired_gain(base: list[dict[str, Any]], new: list[dict[str, Any]]) -> dict[str, float]:
+    """The macro MRR@10 difference new - base with its 95% interval, per query paired,
+    stratified by language (records in the same query order)."""
+    deltas: dict[str, list[float]] = {}
+    for b, n in zip(base, new, strict=True):
+        delta = qb.query_metrics(n)["MRR@10"] - qb.query_metrics(b)["MRR@10"]
+        deltas.setdefault(b["language"], []).append(delta)
+    return dict(qb.M.ci_dict(qb.M.stratified_bootstrap(list(deltas.values()))))
 
 
 def macro_mrr(records: list[dict[str, Any]]) -> float:
@@ -234,32 +219,45 @@ def macro_mrr(records: list[dict[str, Any]]) -> float:
 
 
 def fit(scored: list[dict[str, Any]], depth: int, min_gain: float) -> dict[str, Any]:
-    """The (weight, k) of the best macro MRR@10 on these (tune) queries; weight 0 unless
-    some weight gains more than `min_gain` over the first stage."""
+    """The blend of the best macro MRR@10 on these (tune) queries, over both methods (the
+    weighted RRF's (weight, k) grid, the interpolation's weights); weight 0 unless some
+    blend gains more than `min_gain` over the first stage (weight 0). Ties prefer RRF
+    and the smaller weight."""
     base = macro_mrr(reranked_records(scored, None, depth))
     grid = []
-    for w, k in itertools.product(WEIGHTS[1:], KS):
-        grid.append({"weight": w, "k": k,
-                     "macro": macro_mrr(reranked_records(scored, RerankBlend(w, k), depth))})
-    best = max(grid, key=lambda r: (r["macro"], -r["weight"]))
-    helps = best["macro"] - base > min_gain
-    return {"weight": best["weight"] if helps else 0.0, "k": best["k"], "depth": depth,
-            "best_weight": best["weight"],
+    candidates = [RerankBlend(w, k) for w, k in itertools.product(WEIGHTS[1:], KS)]
+    candidates += [RerankBlend(w, method=BlendMethod.INTERPOLATE) for w in WEIGHTS[1:]]
+    for blend in candidates:
+        grid.append({"method": str(blend.method), "weight": blend.weight, "k": blend.k,
+                     "macro": macro_mrr(reranked_records(scored, blend, depth))})
+    best = max(grid, key=lambda r: (r["macro"], r["method"] == BlendMethod.RRF, -r["weight"]))
+    # A grid's best is the best of many tries: it must also beat the first stage per
+    # query, its paired interval (stratified by language) above 0, or it is noise.
+    chosen = RerankBlend(best["weight"], best["k"], method=BlendMethod(best["method"]))
+    gain = paired_gain(reranked_records(scored, None, depth),
+                       reranked_records(scored, chosen, depth))
+    helps = best["macro"] - base > min_gain and gain["lo"] > 0
+    interpolation = max((r for r in grid if r["method"] == BlendMethod.INTERPOLATE),
+                        key=lambda r: (r["macro"], -r["weight"]))
+    return {"method": best["method"], "weight": best["weight"] if helps else 0.0,
+            "k": best["k"], "depth": depth, "best_weight": best["weight"],
             "first_stage_macro": base, "best_macro": best["macro"], "helps": helps,
+            "paired_gain": gain,
+            "interpolation": {"weight": interpolation["weight"],
+                              "macro": interpolation["macro"]},
             "grid": sorted(grid, key=lambda r: -r["macro"])}
 
 
 def report(scored: list[dict[str, Any]], blend: RerankBlend, fit_depth: int,
-           title: str, alpha: float) -> tuple[str, dict[str, Any]]:
+           title: str, other: RerankBlend) -> tuple[str, dict[str, Any]]:
     """The tables of one split: variants per style, paired against the first stage."""
     variants = {"first stage": reranked_records(scored, None, 0)}
     for d in DEPTHS:
-        variants[f"reranked @{d} (w={blend.weight:g}, k={blend.k:g})"] = \
-            reranked_records(scored, blend, d)
+        variants[f"reranked @{d} ({_label(blend)})"] = reranked_records(scored, blend, d)
     variants[f"reranker alone @{fit_depth} (w=1)"] = \
         reranked_records(scored, RerankBlend(1.0, blend.k), fit_depth)
-    variants[f"score interpolation @{fit_depth} (alpha={alpha:g})"] = \
-        interpolated_records(scored, alpha, fit_depth)
+    variants[f"other method @{fit_depth} ({_label(other)})"] = \
+        reranked_records(scored, other, fit_depth)
     parts, tables = [], {}
     for style in (*qb.STYLES, "all"):
         runs = {name: [r for r in rs if style == "all" or r["style"] == style]
@@ -270,6 +268,13 @@ def report(scored: list[dict[str, Any]], blend: RerankBlend, fit_depth: int,
         tables[style] = table
         parts.append(qb.ablation_markdown(table, f"{title} · {style}"))
     return "\n".join(parts), tables
+
+
+def _label(blend: RerankBlend) -> str:
+    """How a variant's blend is named in the tables."""
+    if blend.method == BlendMethod.INTERPOLATE:
+        return f"interpolate, w={blend.weight:g}"
+    return f"rrf, w={blend.weight:g}, k={blend.k:g}"
 
 
 def load_models(args: argparse.Namespace) -> tuple[Any, Any, Settings]:
@@ -326,17 +331,23 @@ def main(argv: list[str] | None = None) -> int:
               flush=True)
         if split == "tune":
             result["fit"] = fit(scored, args.fit_depth, args.min_gain)
-            result["fit"]["interpolation"] = fit_interpolation(scored, args.fit_depth)
-            blend = RerankBlend(result["fit"]["weight"], result["fit"]["k"], fitted=True)
-            print(f"fit on tune: weight {blend.weight:g}, k {blend.k:g} (first stage "
-                  f"{result['fit']['first_stage_macro']:.4f}, best "
-                  f"{result['fit']['best_macro']:.4f})", flush=True)
+            f = result["fit"]
+            blend = RerankBlend(f["weight"], f["k"], fitted=True,
+                                method=BlendMethod(f["method"]))
+            print(f"fit on tune: {_label(blend)} (first stage {f['first_stage_macro']:.4f}, "
+                  f"best {f['best_macro']:.4f})", flush=True)
         # A fit of weight 0 (no help on tune) is reported with the grid's best values, so
-        # the tables say how far from helping it was.
-        shown = blend if blend.weight > 0 else RerankBlend(
-            result.get("fit", {}).get("best_weight", 0.5), blend.k)
-        alpha = result.get("fit", {}).get("interpolation", {}).get("alpha", 0.5)
-        text, tables = report(scored, shown, args.fit_depth, f"split {split}", alpha)
+        # the tables say how far from helping it was; beside it, the other method's best.
+        f = result.get("fit", {})
+        shown = blend if blend.weight > 0 else replace(blend, weight=f.get("best_weight", 0.5))
+        if shown.method == BlendMethod.INTERPOLATE:
+            best_rrf = next((r for r in f.get("grid", []) if r["method"] == BlendMethod.RRF),
+                            {"weight": 0.5, "k": 10.0})
+            other = RerankBlend(best_rrf["weight"], best_rrf["k"])
+        else:
+            other = RerankBlend(f.get("interpolation", {}).get("weight", 0.5),
+                                method=BlendMethod.INTERPOLATE)
+        text, tables = report(scored, shown, args.fit_depth, f"split {split}", other)
         markdown.append(text)
         result["splits"][split] = {"queries": len(scored), "tables": tables}
         print(text, flush=True)
@@ -345,7 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.with_suffix(".md").write_text("\n".join(markdown))
     if args.write_meta and "fit" in result:
         meta = json.loads(args.write_meta.read_text()) if args.write_meta.is_file() else {}
-        meta["blend"] = {"weight": blend.weight, "k": blend.k, "split": "tune",
+        meta["blend"] = {"method": str(blend.method), "weight": blend.weight, "k": blend.k,
+                         "split": "tune",
                          "depth": args.fit_depth, "fitted_by": "bench/quality/rerank_fit.py"}
         args.write_meta.write_text(json.dumps(meta, indent=2) + "\n")
     reranker.close()

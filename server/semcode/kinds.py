@@ -86,5 +86,13 @@ class RerankRecipe(StrEnum):
     YES_NO = "yes-no"
 
 
+class BlendMethod(StrEnum):
+    """How a reranker's scores are combined with the first stage's (search/reranking.py;
+    a built-in model's `semcode.json` names the one fitted for it)."""
+
+    RRF = "rrf"  # a weighted reciprocal rank fusion of the two orders
+    INTERPOLATE = "interpolate"  # a weighted sum of both scores, min-max normalised per query
+
+
 __all__ = ["SearchMode", "Stage", "AnswerKind", "ContentKind", "QueryIntent", "Role",
-           "RerankRecipe"]
+           "RerankRecipe", "BlendMethod"]

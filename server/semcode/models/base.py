@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from semcode.kinds import RerankRecipe
+from semcode.kinds import BlendMethod, RerankRecipe
 
 # Called with (done, total) as batches finish; returning True asks the backend to stop early.
 ProgressFn = Callable[[int, int], bool | None]
@@ -96,18 +96,21 @@ class RerankerProfile:
 
 @dataclass(frozen=True)
 class RerankBlend:
-    """How a reranker's order is combined with the first stage's (search/reranking.py):
-    a weighted reciprocal rank fusion of the two orders of the reranked head,
-    `weight / (k + reranker rank) + (1 - weight) / (k + first-stage rank)`.
+    """How a reranker's scores are combined with the first stage's (search/reranking.py).
 
-    `weight` is the reranker's share: 0 keeps the first stage's order (the reranker is
-    not worth running), 1 is its own order. A built-in model carries the values fitted on
-    the bench's tune split in its `semcode.json` (`fitted`); any other model gets these
-    defaults, an even share, until someone measures it."""
+    `rrf` (the default): a weighted reciprocal rank fusion of the two orders of the
+    reranked head, `weight / (k + reranker rank) + (1 - weight) / (k + first-stage
+    rank)`. `interpolate`: `weight * reranker score + (1 - weight) * first-stage score`,
+    each min-max normalised over the head (k unused). Either way `weight` is the
+    reranker's share: 0 keeps the first stage's order (the reranker is not worth running),
+    1 is its own order. A built-in model carries the method and values fitted on the
+    bench's tune split in its `semcode.json` (`fitted`); any other model gets these
+    defaults, an even share of the two orders, until someone measures it."""
 
     weight: float = 0.5
     k: float = 10.0
     fitted: bool = False
+    method: BlendMethod = BlendMethod.RRF
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ Q8_0) and its `semcode.json`:
      "max_tokens": 256,                 # tokens per pair, specials included (trained so)
      "query_tokens": 64,                # the query is cut to this first
      "layers": 6,
-     "blend": {"weight": 0.6, "k": 10,  # search/reranking.py's weighted RRF, fitted on
-               "split": "tune"},        #   the bench's tune split (rerank_fit.py)
+     "blend": {"method": "rrf",         # search/reranking.py: "rrf" (weighted RRF of
+               "weight": 0.6, "k": 10,  #   the orders) or "interpolate" (of the scores),
+               "split": "tune"},        #   fitted on the bench's tune split (rerank_fit.py)
      "speed": {"tokens_per_s": 2400,    # measured by bench/speed/rerank.py --record:
                "gflops": 190,           #   pair tokens/s at this matmul speed
                "pair_tokens": 144},     #   (machine.cpu_gflops) and mean pair length

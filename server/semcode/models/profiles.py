@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import TypeVar, overload
 
-from semcode.kinds import RerankRecipe, Role
+from semcode.kinds import BlendMethod, RerankRecipe, Role
 
 from .base import EmbeddingProfile, ModelError, RerankBlend, RerankerProfile
 from .builtin import RERANKER_DIR, reranker_meta
@@ -353,8 +353,14 @@ def builtin_reranker_recipe() -> ShippedReranker | None:
     blend = None
     fit = meta.get("blend")
     if isinstance(fit, dict):
-        blend = RerankBlend(weight=_number(fit, "weight", 0.0, where),
-                            k=_number(fit, "k", RerankBlend.k, where), fitted=True)
+        try:
+            method = BlendMethod(str(fit.get("method", BlendMethod.RRF)))
+        except ValueError:
+            raise ModelError(f"{where}: unknown blend method {fit.get('method')!r} (known: "
+                             f"{', '.join(BlendMethod)})") from None
+        blend = RerankBlend(weight=min(1.0, _number(fit, "weight", 0.0, where)),
+                            k=_number(fit, "k", RerankBlend.k, where), fitted=True,
+                            method=method)
     speed = meta.get("speed") if isinstance(meta.get("speed"), dict) else {}
     assert isinstance(speed, dict)
     return ShippedReranker(profile, blend,

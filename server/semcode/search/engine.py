@@ -397,7 +397,8 @@ class Engine:
         s, own = self.settings, reranker.blend
         weight = own.weight if s.rerank_weight < 0 else s.rerank_weight
         k = own.k if s.rerank_rrf_k <= 0 else float(s.rerank_rrf_k)
-        return RerankBlend(weight=weight, k=k, fitted=own.fitted and s.rerank_weight < 0)
+        return RerankBlend(weight=weight, k=k, fitted=own.fitted and s.rerank_weight < 0,
+                           method=own.method)
 
     def _score_head(self, query: str, candidates: Sequence[Hit], reranker: Reranker,
                     cancel: threading.Event | None) -> tuple[list[float], int]:

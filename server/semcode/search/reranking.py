@@ -12,7 +12,10 @@ changes with the mode and the ranking factors, and a rank fusion needs no per-qu
 normalisation, so one fitted pair (w, k) holds for any depth and any first stage. Its
 `w = 0` is exactly the first stage's order, so a weight fitted on the tune split can
 only be as good as the first stage there, and a reranker whose fitted weight is 0 is not
-run. Identifier lookups, which the first stage gets right almost always, skip it.
+run. Identifier lookups, which the first stage gets right almost always, skip it. The
+other method (`interpolate`: both scores min-max normalised over the head, then mixed)
+uses the score margins too; a built-in model's `semcode.json` may name it when the fit
+(bench/quality/rerank_fit.py) finds it better on tune.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from semcode.chunks import Chunk
-from semcode.kinds import QueryIntent, RerankRecipe, Stage
+from semcode.kinds import BlendMethod, QueryIntent, RerankRecipe, Stage
 from semcode.models.base import RerankBlend
 from semcode.search.intent import Intent
 from semcode.search.results import Hit, StageScore
@@ -74,14 +77,27 @@ def fit_depth(tokens_per_s: float | None, candidates: Sequence[Hit], budget_ms: 
     return fit
 
 
-def blended_scores(scores: Sequence[float], blend: RerankBlend) -> list[float]:
+def blended_scores(scores: Sequence[float], blend: RerankBlend,
+                   first: Sequence[float] = ()) -> list[float]:
     """The combined score of each head hit (given in first-stage order, one reranker score
-    each): the weighted RRF of its first-stage rank and its reranker rank (ties in the
-    reranker's scores rank in first-stage order)."""
+    each; `first`: their first-stage scores, which `interpolate` needs): the weighted RRF
+    of its first-stage rank and its reranker rank (ties in the reranker's scores rank in
+    first-stage order), or the weighted sum of both scores min-max normalised over the
+    head."""
+    w = blend.weight
+    if blend.method == BlendMethod.INTERPOLATE:
+        own, before = _min_max(scores), _min_max(first or [0.0] * len(scores))
+        return [w * r + (1 - w) * f for r, f in zip(own, before, strict=True)]
     order = sorted(range(len(scores)), key=lambda n: (-scores[n], n))
     reranker_rank = {n: rank for rank, n in enumerate(order, start=1)}
-    w, k = blend.weight, blend.k
+    k = blend.k
     return [w / (k + reranker_rank[n]) + (1 - w) / (k + n + 1) for n in range(len(scores))]
+
+
+def _min_max(values: Sequence[float]) -> list[float]:
+    """`values` scaled to [0, 1] (all 0 when they are equal)."""
+    lo, hi = min(values, default=0.0), max(values, default=0.0)
+    return [(v - lo) / (hi - lo) if hi > lo else 0.0 for v in values]
 
 
 def apply_rerank_scores(head: Sequence[Hit], tail: Sequence[Hit], scores: Sequence[float],
@@ -91,7 +107,7 @@ def apply_rerank_scores(head: Sequence[Hit], tail: Sequence[Hit], scores: Sequen
     score, the combined score as the `combined` factor; the hit's `score` is the
     combined one); then the rest in first-stage order, their scores scaled under the
     lowest combined score so the whole list stays sorted by `score`."""
-    combined = blended_scores(scores, blend)
+    combined = blended_scores(scores, blend, [h.score for h in head])
     order = sorted(range(len(head)), key=lambda n: (-combined[n], n))
     reranked: list[Hit] = []
     for rank, n in enumerate(order, start=1):
