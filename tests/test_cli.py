@@ -108,6 +108,20 @@ def test_status_and_models_commands(workspace, tmp_path):
                                                                                       "off")
 
 
+def test_models_shows_the_builtin_reranker_state(tmp_path):
+    from semcode.models.builtin import reranker_file
+
+    proc = run(["models", "--json", "--offline", "--reranker-model", "builtin"], tmp_path,
+               check=False)
+    row = {r["role"]: r for r in json.loads(proc.stdout)}["reranker"]
+    assert row["setting"] == "builtin" and row["backend"] == "llama.cpp"
+    if reranker_file() is None:  # not shipped yet: missing, said why, not an error
+        assert proc.returncode == 0
+        assert row["state"] == "missing" and "ships no built-in reranker" in row["message"]
+    else:
+        assert row["state"] == "built-in" and row["path"] == str(reranker_file())
+
+
 def test_usage_errors_are_one_line(tmp_path):
     proc = run(["search", "-w", str(tmp_path / "nope"), "x"], tmp_path, check=False)
     assert proc.returncode == 2 and "not a directory" in proc.stderr

@@ -309,7 +309,7 @@ def test_rerank_depth_fits_the_budget_even_when_the_reranker_is_cold(workspace, 
         engine = Engine.open(workspace, model_settings(tmp_path, tiny_models, **extra))
         engine.sync()
         engine.embed_pending()  # dense retrieval makes every chunk a candidate
-        req = SearchRequest("token", limit=20)
+        req = SearchRequest("refresh the token", limit=20)
         first = engine.search(req)
         assert len(first.candidates) > 5
         second = engine.rerank(req, first)
@@ -325,3 +325,80 @@ def test_rerank_depth_fits_the_budget_even_when_the_reranker_is_cold(workspace, 
     assert reranked_count(rerank_budget_ms=0, rerank_depth=6) == 6
     # A budget that is ample for the tiny model: the whole depth.
     assert reranked_count(rerank_budget_ms=60_000, rerank_depth=6) == 6
+
+
+# ------------------------------------------------------------------ reranking that can only help
+
+
+def classifier_settings(tmp_path: Path, gguf: Path, **extra: object) -> Settings:
+    return Settings.from_mapping({"embedding_model": "off", "reranker_model": str(gguf),
+                                  "rerank_budget_ms": 0,
+                                  "index_dir": str(tmp_path / "index"), **extra})
+
+
+@pytest.fixture
+def classifier_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from tiny_bert import write_tiny_bert
+
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert-engine"))
+
+
+def rerank_once(workspace: Path, settings: Settings, query: str):
+    engine = Engine.open(workspace, settings)
+    try:
+        engine.sync()
+        req = SearchRequest(query, limit=20)
+        first = engine.search(req)
+        return first, engine.rerank(req, first)
+    finally:
+        engine.close()
+        engine.models.close()
+
+
+def test_classifier_rerank_combines_with_the_first_stage(workspace, tmp_path, classifier_gguf):
+    query = "refresh the expired token before the request"
+    first, second = rerank_once(workspace, classifier_settings(tmp_path, classifier_gguf),
+                                query)
+    assert second.reranked and len(first.candidates) >= 4
+    head = [h for h in second.candidates if "rerank" in h.stages]
+    assert len(head) == len(first.candidates)  # no budget: the whole depth
+    for rank, h in enumerate(head, start=1):
+        stage = h.stages["rerank"]
+        # rank in the combined order; the reranker's own raw logit; the combined score
+        assert stage.rank == rank and stage.factors == {"combined": h.score}
+    assert [h.score for h in head] == sorted((h.score for h in head), reverse=True)
+    # The combined score is the weighted RRF (default w=0.5, k=10) of both orders.
+    first_rank = {h.chunk_id: n for n, h in enumerate(first.candidates, start=1)}
+    by_logit = sorted(head, key=lambda h: (-h.stages["rerank"].score, first_rank[h.chunk_id]))
+    logit_rank = {h.chunk_id: n for n, h in enumerate(by_logit, start=1)}
+    for h in head:
+        want = 0.5 / (10 + logit_rank[h.chunk_id]) + 0.5 / (10 + first_rank[h.chunk_id])
+        assert h.score == pytest.approx(want)
+
+
+def test_rerank_weight_zero_and_one(workspace, tmp_path, classifier_gguf):
+    query = "refresh the expired token before the request"
+    first, zero = rerank_once(workspace, classifier_settings(tmp_path, classifier_gguf,
+                                                             rerank_weight=0.0), query)
+    # Weight 0: the reranker is not run, the first stage's order stays, and it says why.
+    assert not zero.reranked and [h.chunk_id for h in zero.hits] == \
+        [h.chunk_id for h in first.hits]
+    assert any("weight is 0" in n for n in zero.notices)
+    _, one = rerank_once(workspace, classifier_settings(tmp_path, classifier_gguf,
+                                                        rerank_weight=1.0), query)
+    logits = [h.stages["rerank"].score for h in one.candidates if "rerank" in h.stages]
+    assert one.reranked and logits == sorted(logits, reverse=True)  # the reranker's order
+
+
+def test_identifier_lookups_skip_reranking(workspace, tmp_path, classifier_gguf):
+    settings = classifier_settings(tmp_path, classifier_gguf)
+    first, second = rerank_once(workspace, settings, "refreshExpiredToken")
+    assert second is first and not second.reranked
+    assert not any("rerank" in h.stages for h in second.hits)
+    engine = Engine.open(workspace, settings)
+    try:
+        assert not engine.will_rerank(SearchRequest("refreshExpiredToken"))
+        assert engine.will_rerank(SearchRequest("where do we refresh expired tokens"))
+        assert not engine.will_rerank(SearchRequest("where do we refresh", rerank=False))
+    finally:
+        engine.indexer.close()

@@ -12,12 +12,21 @@ from pathlib import Path
 
 from package_source import PACKAGE, modules
 from semcode.chunking.content import CONTENT_KINDS as CHUNKING_CONTENT_KINDS
-from semcode.kinds import AnswerKind, ContentKind, QueryIntent, Role, SearchMode
+from semcode.kinds import (
+    AnswerKind,
+    BlendMethod,
+    ContentKind,
+    QueryIntent,
+    RerankRecipe,
+    Role,
+    SearchMode,
+)
 from semcode.lsp import params as lsp_params
 from semcode.search.engine import CONTENT_KINDS, MODES, SearchRequest
 
 HOME = PACKAGE / "kinds.py"
-CHECKED = (SearchMode, ContentKind, Role, QueryIntent, AnswerKind)
+CHECKED = (SearchMode, ContentKind, Role, QueryIntent, AnswerKind, RerankRecipe,
+           BlendMethod)
 
 # (module, literal): the same word meaning something else, each with why.
 ALLOWED = {
@@ -29,6 +38,7 @@ ALLOWED = {
     ("evaluation/protocols.py", "docs"),  # a counter of documented cases
     ("evaluation/styles.py", "symbol"),  # the word a query template says for a symbol
     ("cli.py", "config"),  # the `--config FILE` argument's attribute
+    ("config.py", "rrf"),  # a value of the `rank_base` setting (what ranking starts from)
     ("workspace/checks.py", "generated"),  # SkipReason.GENERATED, a reason to skip a file
     ("chunking/languages.py", "test"),  # a tree-sitter node type
     ("chunking/languages.py", "identifier"),  # a tree-sitter node type

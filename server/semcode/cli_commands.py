@@ -53,7 +53,7 @@ def _model_row(role: Role, download: bool, root: Path, settings: Settings) -> di
         row["choice"] = choice
     path = None
     try:
-        path = _model_file_state(row, spec_text, backend, download, settings)
+        path = _model_file_state(row, role, spec_text, backend, download, settings)
     except ModelError as exc:
         row.update(state=ModelFileState.ERROR, path=None, message=str(exc))
     if role == Role.EMBEDDER and row["state"] in (ModelFileState.CACHED, ModelFileState.MISSING,
@@ -65,11 +65,12 @@ def _model_row(role: Role, download: bool, root: Path, settings: Settings) -> di
     return row
 
 
-def _model_file_state(row: dict[str, object], spec_text: str, backend: str, download: bool,
-                      settings: Settings) -> Path | None:
+def _model_file_state(row: dict[str, object], role: Role, spec_text: str, backend: str,
+                      download: bool, settings: Settings) -> Path | None:
     """Set the row's `state` and `path` (downloading when asked); the local file or folder,
     if any. Raises ModelError for a spec that cannot be resolved."""
-    from semcode.models.builtin import builtin_quality, is_builtin
+    from semcode.models.base import ModelMissing
+    from semcode.models.builtin import builtin_quality, builtin_reranker_quality, is_builtin
     from semcode.models.hub import (
         ModelSpec,
         cached_model_file,
@@ -77,14 +78,20 @@ def _model_file_state(row: dict[str, object], spec_text: str, backend: str, down
         resolve_model_folder,
     )
 
-    spec = ModelSpec.parse(spec_text) if backend in ("llama.cpp", "model2vec") else None
+    try:
+        spec = (ModelSpec.parse(spec_text, role) if backend in ("llama.cpp", "model2vec")
+                else None)
+    except ModelMissing as exc:  # a built-in model this installation does not ship
+        row.update(state=ModelFileState.MISSING, path=None, message=str(exc))
+        return None
     path = None
     if model_is_off(spec_text):
         row.update(state=ModelFileState.OFF, path=None)
     elif spec is not None and is_builtin(spec_text):
         path = spec.local_path
         row.update(state=ModelFileState.BUILTIN, path=str(path))
-        if quality := builtin_quality():
+        quality = builtin_quality() if role == Role.EMBEDDER else builtin_reranker_quality()
+        if quality:
             row["quality"] = quality
     elif spec is None:
         remote = settings.remote_url if backend == "remote" else ""
@@ -107,8 +114,15 @@ def _print_model_rows(rows: list[dict[str, object]]) -> None:
             if row.get(key):
                 print(f"{'':>11}{row[key]}")
         print(f"{'':>11}backend: {row['backend']} ({row['why_backend']})")
-    if any(r["state"] == ModelFileState.MISSING for r in rows):
+    # A built-in model this installation lacks cannot be downloaded: its row says why.
+    if any(r["state"] == ModelFileState.MISSING and not _names_builtin(r) for r in rows):
         print("run `semcode models --download` to fetch missing models")
+
+
+def _names_builtin(row: dict[str, object]) -> bool:
+    from semcode.models.builtin import is_builtin
+
+    return is_builtin(str(row["spec"]))
 
 
 def indexed_chunks(root: Path, settings: Settings) -> int | None:

@@ -114,6 +114,11 @@ class Settings:
     rerank_depth: int = 30  # at most this many fused candidates are reranked
     rerank_budget_ms: int = 4000  # fit the depth to this, from measured throughput
     rerank_doc_tokens: int = 384
+    # The reranker's share of the final order (search/reranking.py: a weighted RRF of the
+    # reranker's and the first stage's orders) and that fusion's k. Negative / 0: the
+    # model's own values (a built-in model's fitted ones, else 0.5 and 10).
+    rerank_weight: float = -1.0
+    rerank_rrf_k: int = 0
     # --- storage
     index_dir: str = ""  # "" -> the user's cache dir; one sub-directory per workspace
     # One vector cache beside the index directories that every checkout shares
@@ -152,9 +157,11 @@ class Settings:
                 raise ConfigError(f"setting {name!r} must be > 0, got {getattr(self, name)!r}")
         if not 0 <= self.chunk_overlap_lines < self.max_chunk_lines:
             raise ConfigError("setting 'chunk_overlap_lines' must be >= 0 and < max_chunk_lines")
-        for name in ("rerank_depth", "rerank_budget_ms", "n_threads"):
+        for name in ("rerank_depth", "rerank_budget_ms", "n_threads", "rerank_rrf_k"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"setting {name!r} must be >= 0")
+        if self.rerank_weight > 1:
+            raise ConfigError("setting 'rerank_weight' must be <= 1 (negative: the model's own)")
         if self.lexical_weight < 0 or self.dense_weight < 0:
             raise ConfigError("fusion weights must be >= 0")
         for f in fields(self):

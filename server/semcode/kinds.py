@@ -1,5 +1,6 @@
 """The closed sets of names that cross layers, as `StrEnum`s: search modes, search stages,
-content kinds, query intents, model roles, and the kinds of answer MCP gives.
+content kinds, query intents, model roles, reranker recipes, and the kinds of answer MCP
+gives.
 
 Why one leaf module for all of them: each name is produced in one layer and read in others
 (chunking/ labels a chunk's content kind, search/ filters and ranks by it, the CLI, LSP and
@@ -72,4 +73,26 @@ class Role(StrEnum):
     RERANKER = "reranker"
 
 
-__all__ = ["SearchMode", "Stage", "AnswerKind", "ContentKind", "QueryIntent", "Role"]
+class RerankRecipe(StrEnum):
+    """How a cross-encoder reads a (query, document) pair and gives its score (models/
+    profiles.py detects it from the GGUF; search/reranking.py picks the document text by
+    it; a built-in model's `semcode.json` names it)."""
+
+    # A BERT-style sequence classifier: `[CLS] query [SEP] document [SEP]`, token type 0,
+    # rank pooling, the head's raw logit as the score. Reads `Chunk.embedding_text()`.
+    CLASSIFIER = "classifier"
+    # A chat model asked "yes" or "no" (Qwen3-Reranker's template): P(yes) as the score.
+    # Reads `search.reranking.rerank_document` (path, kind and name, then the code).
+    YES_NO = "yes-no"
+
+
+class BlendMethod(StrEnum):
+    """How a reranker's scores are combined with the first stage's (search/reranking.py;
+    a built-in model's `semcode.json` names the one fitted for it)."""
+
+    RRF = "rrf"  # a weighted reciprocal rank fusion of the two orders
+    INTERPOLATE = "interpolate"  # a weighted sum of both scores, min-max normalised per query
+
+
+__all__ = ["SearchMode", "Stage", "AnswerKind", "ContentKind", "QueryIntent", "Role",
+           "RerankRecipe", "BlendMethod"]

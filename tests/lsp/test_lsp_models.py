@@ -52,6 +52,10 @@ def test_two_phase_search_related_and_restart(spawn, workspace: Path, tmp_path: 
 
     no_rerank = client.search("shopping cart total", rerank=False)
     assert no_rerank["rerankPending"] is False and no_rerank["items"]
+    # An identifier lookup keeps the first stage's order: no refinement is promised.
+    lookup = client.search("refresh_expired_token")
+    assert lookup["rerankPending"] is False and lookup["items"]
+    assert not any("rerank" in item["stages"] for item in lookup["items"])
     assert client.request("workspace/symbol", {"query": "shopping cart total"})
 
     related = client.request("semcode/related", {

@@ -25,6 +25,8 @@ from semcode.search.engine import (
     SearchRequest,
     SearchResponse,
 )
+from semcode.search.intent import classify_query
+from semcode.search.reranking import reranks
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +172,10 @@ class TwoPhaseSearch:
 
     def _wants_rerank(self, req: SearchRequest) -> bool:
         wanted = self._ctx.settings.rerank if req.rerank is None else req.rerank
-        return wanted and not self._ctx.unavailable(Role.RERANKER)
+        # An identifier lookup keeps its first-stage order (Engine.rerank skips it): no
+        # `semcode/searchRefined` is promised for it.
+        return (wanted and not self._ctx.unavailable(Role.RERANKER)
+                and reranks(classify_query(req.query)))
 
 
 def _merge(answers: Sequence[tuple[Folder, SearchResponse]], limit: int) -> Merged[FolderRef]:

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from semcode.kinds import BlendMethod, RerankRecipe
+
 # Called with (done, total) as batches finish; returning True asks the backend to stop early.
 ProgressFn = Callable[[int, int], bool | None]
 
@@ -71,9 +73,12 @@ class EmbeddingProfile:
 
 @dataclass(frozen=True)
 class RerankerProfile:
-    """How a yes/no cross-encoder is prompted (the official Qwen3-Reranker template)."""
+    """How a cross-encoder reads a pair: its recipe (`RerankRecipe`), and per recipe
+    its budgets: a yes/no model's prompt (the official Qwen3-Reranker template) and
+    document tokens; a classifier's query and pair tokens."""
 
     name: str
+    recipe: RerankRecipe = RerankRecipe.YES_NO
     instruction: str = (
         "Given a developer's question about a codebase, judge whether this code "
         "snippet is the code that answers it"
@@ -83,6 +88,29 @@ class RerankerProfile:
     # only GGUFs converted by recent llama.cpp carry one; detected, never assumed.
     use_rank_head: bool = False
     extra: dict[str, str] = field(default_factory=dict)
+    # The classifier recipe: the query is cut first to `query_tokens`, then the document
+    # so that the whole pair, [CLS] and both [SEP] included, is at most `max_tokens`.
+    query_tokens: int = 64
+    max_tokens: int = 256
+
+
+@dataclass(frozen=True)
+class RerankBlend:
+    """How a reranker's scores are combined with the first stage's (search/reranking.py).
+
+    `rrf` (the default): a weighted reciprocal rank fusion of the two orders of the
+    reranked head, `weight / (k + reranker rank) + (1 - weight) / (k + first-stage
+    rank)`. `interpolate`: `weight * reranker score + (1 - weight) * first-stage score`,
+    each min-max normalised over the head (k unused). Either way `weight` is the
+    reranker's share: 0 keeps the first stage's order (the reranker is not worth running),
+    1 is its own order. A built-in model carries the method and values fitted on the
+    bench's tune split in its `semcode.json` (`fitted`); any other model gets these
+    defaults, an even share of the two orders, until someone measures it."""
+
+    weight: float = 0.5
+    k: float = 10.0
+    fitted: bool = False
+    method: BlendMethod = BlendMethod.RRF
 
 
 @dataclass(frozen=True)
@@ -129,9 +157,13 @@ class Embedder(ABC):
 
 
 class Reranker(ABC):
-    """Scores (query, document) pairs; higher is more relevant, in [0, 1] (P(yes))."""
+    """Scores (query, document) pairs; higher is more relevant: P(yes) in [0, 1] for the
+    yes/no recipe, the head's raw logit for a classifier (`profile.recipe` says which;
+    the engine combines either with the first stage by rank, so their scales never mix)."""
 
     profile: RerankerProfile
+    # How its order is combined with the first stage's (a built-in model's fitted values).
+    blend: RerankBlend = RerankBlend()
 
     @property
     @abstractmethod

@@ -231,3 +231,34 @@ class YesNoReranker(MeasuredReranker):
         """The whole prompt tokenised in one piece (reference for tests and debugging)."""
         t = self._template
         return self._encode(self.prefix_text(query) + t.format_document(doc) + t.suffix, True)
+
+
+class PairClassifier(MeasuredReranker):
+    """The runtime-free half of a classifier cross-encoder: each (query, document) pair
+    as one sequence `[CLS] query [SEP] document [SEP]`, the query cut first to the
+    profile's `query_tokens`, then the document so that the pair fits `max_tokens`.
+
+    Subclasses set `profile`, `_cls`, `_sep` and `_max_tokens`, and implement `_encode`
+    (token ids without special tokens)."""
+
+    _cls: int
+    _sep: int
+    _max_tokens: int  # per pair, specials included
+    _doc_cap: int  # a settings cap on the document's tokens (`rerank_doc_tokens`)
+
+    @abstractmethod
+    def _encode(self, text: str) -> list[int]:
+        """Token ids of `text`, without the tokenizer's special tokens."""
+
+    def query_ids(self, query: str) -> list[int]:
+        """The query's tokens as every pair carries them: cut to `query_tokens`, and to
+        what leaves the document at least one token."""
+        budget = max(1, min(self.profile.query_tokens, self._max_tokens - 4))
+        return self._encode(query[: budget * CHARS_PER_TOKEN_CAP])[:budget]
+
+    def pair_tokens(self, query_ids: Sequence[int], document: str) -> list[int]:
+        """One pair's token ids: `[CLS] query [SEP] document [SEP]`, the document cut so
+        that the pair is at most `max_tokens` (and the document at most `_doc_cap`)."""
+        room = max(1, min(self._max_tokens - len(query_ids) - 3, self._doc_cap))
+        doc = self._encode(document[: room * CHARS_PER_TOKEN_CAP])[:room]
+        return [self._cls, *query_ids, self._sep, *doc, self._sep]

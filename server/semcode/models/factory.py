@@ -17,9 +17,10 @@ from typing import TYPE_CHECKING
 from semcode.config import Settings
 from semcode.kinds import Role
 from semcode.models.backends import remote_url
-from semcode.models.base import Embedder, EmbeddingProfile, ModelError, Reranker
+from semcode.models.base import Embedder, EmbeddingProfile, ModelError, RerankBlend, Reranker
+from semcode.models.builtin import is_builtin
 from semcode.models.hub import ModelSpec, resolve_model_file, resolve_model_folder
-from semcode.models.profiles import get_embedding_profile
+from semcode.models.profiles import builtin_reranker_recipe, get_embedding_profile
 
 if TYPE_CHECKING:
     from semcode.models.remote import RemoteConfig
@@ -69,16 +70,21 @@ def _explicit_profile(settings: Settings) -> EmbeddingProfile | None:
 def _build_llama_cpp(req: ModelRequest) -> Embedder | Reranker:
     from . import llama_cpp
 
-    spec = ModelSpec.parse(req.spec)
+    spec = ModelSpec.parse(req.spec, req.role)
     if spec.repo_id and not spec.filename:
         raise ModelError(f"model {req.spec}: llama.cpp needs a GGUF file "
                          f"(hf:OWNER/REPO/FILE.gguf)")
     path = resolve_model_file(spec, req.offline, req.download)
     s = req.settings
     if req.role == Role.RERANKER:
-        return llama_cpp.LlamaCppReranker(path, n_threads=s.n_threads,
-                                          n_gpu_layers=s.n_gpu_layers,
-                                          max_doc_tokens=s.rerank_doc_tokens)
+        shipped = builtin_reranker_recipe() if is_builtin(req.spec) else None
+        reranker = llama_cpp.open_reranker(
+            path, n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
+            max_doc_tokens=s.rerank_doc_tokens,
+            profile=shipped.profile if shipped is not None else None)
+        if shipped is not None:  # never fitted: not shown to help, so weight 0 (not run)
+            reranker.blend = shipped.blend or RerankBlend(weight=0.0)
+        return reranker
     return llama_cpp.LlamaCppEmbedder(path, profile=_explicit_profile(s),
                                       n_threads=s.n_threads, n_gpu_layers=s.n_gpu_layers,
                                       batch_tokens=s.embed_batch_tokens)

@@ -17,9 +17,17 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from semcode.config import model_is_off
+from semcode.kinds import Role
 from semcode.messages import first_line
 from semcode.models.base import ModelError, ModelMissing
-from semcode.models.builtin import EMBEDDER_DIR, embedder_folder, is_builtin
+from semcode.models.builtin import (
+    EMBEDDER_DIR,
+    RERANKER_DIR,
+    RERANKER_FILE,
+    embedder_folder,
+    is_builtin,
+    reranker_file,
+)
 
 HF_PREFIX = "hf:"
 
@@ -39,12 +47,18 @@ class ModelSpec:
         return model_is_off(self.raw)
 
     @classmethod
-    def parse(cls, raw: str) -> ModelSpec:
-        """Read a setting: `off`, `builtin`, `hf:OWNER/REPO[/FILE]`, or a local file or
-        folder."""
+    def parse(cls, raw: str, role: Role = Role.EMBEDDER) -> ModelSpec:
+        """Read a setting: `off`, `builtin` (the shipped model of `role`),
+        `hf:OWNER/REPO[/FILE]`, or a local file or folder."""
         text = raw.strip()
         if model_is_off(text):
             return cls(raw=text)
+        if is_builtin(text) and role == Role.RERANKER:
+            gguf = reranker_file()
+            if gguf is None:  # not shipped yet: missing, as a model not downloaded is
+                raise ModelMissing(f"model {raw!r}: this installation ships no built-in "
+                                   f"reranker (expected {RERANKER_DIR / RERANKER_FILE})")
+            return cls(raw=text, local_path=gguf)
         if is_builtin(text):
             folder = embedder_folder()
             if folder is None:

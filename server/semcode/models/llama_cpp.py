@@ -13,7 +13,12 @@ C API directly:
 * reranking: decode the query prefix once on sequence 0, copy its KV cells to sequences
   1..k (`llama_memory_seq_cp`: with a unified KV cache this only tags cells, no copy),
   decode the k document suffixes in one batch, read the "yes"/"no" logits at each
-  sequence's last token (`llama_get_logits_ith`); score = P(yes) over the two.
+  sequence's last token (`llama_get_logits_ith`); score = P(yes) over the two;
+* classifier reranking (a converted BertForSequenceClassification): each pair
+  `[CLS] query [SEP] document [SEP]` is its own sequence (an encoder attends both ways,
+  so no prefix can be shared), several per decode, read through rank pooling
+  (`llama_get_embeddings_seq`: the head's raw logit). `open_reranker` picks the recipe
+  from the file's metadata.
 
 The C API plumbing (loading, the log hook, contexts, batches) is in `llama_native.py`;
 what all backends share (throughput, truncation, the yes/no score, packing) in
@@ -33,6 +38,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from semcode.kinds import RerankRecipe
+
 from .base import (
     EmbeddingProfile,
     ModelError,
@@ -43,6 +50,7 @@ from .base import (
 from .common import (
     CHARS_PER_TOKEN_CAP,
     MAX_SEQS,
+    PairClassifier,
     Throughput,
     TokenEmbedder,
     YesNoReranker,
@@ -54,7 +62,12 @@ from .common import (
     yes_probability,
 )
 from .llama_native import Batch, LlamaModel, NativePointer, decode
-from .profiles import detect_embedding_profile, detect_reranker_profile, gguf_pooling
+from .profiles import (
+    classifier_labels_key,
+    detect_embedding_profile,
+    detect_reranker_profile,
+    gguf_pooling,
+)
 
 BACKEND = "llama.cpp"
 
@@ -201,11 +214,15 @@ class LlamaCppReranker(_OwnsContext, YesNoReranker):
         batch_tokens: int = 2048,
         verbose: bool = False,
         max_doc_tokens: int | None = None,
+        model: LlamaModel | None = None,
     ) -> None:
-        self._model = LlamaModel(path, n_gpu_layers, verbose)
+        self._model = model or LlamaModel(path, n_gpu_layers, verbose)
         try:
             m = self._model
             profile = profile or detect_reranker_profile(m.metadata, m.path.name)
+            if profile.recipe != RerankRecipe.YES_NO:
+                raise ModelError(f"{m.path.name} is a {profile.recipe} reranker, not yes/no "
+                                 f"(load it with open_reranker)")
             if max_doc_tokens is not None:  # a settings override of the profile's budget
                 profile = replace(profile, max_doc_tokens=max_doc_tokens)
             declared = gguf_pooling(m.metadata)
@@ -373,3 +390,151 @@ class LlamaCppReranker(_OwnsContext, YesNoReranker):
             if progress is not None and progress(done, len(seqs)):
                 break
         return scores
+
+
+# --------------------------------------------------------------------------- classifier
+
+# Tokens decoded at once by a classifier: llama.cpp attends across every token of a
+# micro-batch (masked per sequence), so packing many pairs costs more attention than it
+# saves in overhead; two pairs of 256 tokens measured as fast as one, 1024 slower.
+CLASSIFIER_BATCH_TOKENS = 512
+
+
+class LlamaCppClassifier(_OwnsContext, PairClassifier):
+    """A BERT-style cross-encoder (a sequence classifier with one output, converted by
+    llama.cpp) on llama.cpp: every pair `[CLS] query [SEP] document [SEP]` is its own
+    sequence, several per decode, read through rank pooling; the score is the head's raw
+    logit. `max_tokens` caps each pair (default: the profile's, within the model's
+    context); `max_doc_tokens` the document. Use from one thread at a time."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        profile: RerankerProfile | None = None,
+        n_threads: int = 0,
+        n_gpu_layers: int = -1,
+        batch_tokens: int = CLASSIFIER_BATCH_TOKENS,
+        verbose: bool = False,
+        max_doc_tokens: int | None = None,
+        max_tokens: int | None = None,
+        model: LlamaModel | None = None,
+    ) -> None:
+        self._model = model or LlamaModel(path, n_gpu_layers, verbose)
+        try:
+            m = self._model
+            self.profile = profile or detect_reranker_profile(m.metadata, m.path.name)
+            self._check_head(self.profile.recipe)
+            self._max_tokens = max(8, min(max_tokens or self.profile.max_tokens, m.n_ctx_train))
+            self._doc_cap = max(1, max_doc_tokens or self._max_tokens)
+            self._cls, self._sep = self._special_ids()
+            self._batch_tokens = max(batch_tokens, self._max_tokens)
+            self._ctx = m.new_context(n_ctx=self._batch_tokens, n_batch=self._batch_tokens,
+                                      n_seq_max=MAX_SEQS, n_threads=n_threads,
+                                      embeddings=True, pooling="rank")
+            self._mem = m.lib.llama_get_memory(self._ctx)
+            self._batch = Batch(m.lib, self._batch_tokens)
+        except BaseException:
+            self._model.free()
+            raise
+        self._speed = Throughput()
+        self._info = ModelInfo(
+            identity=f"gguf:{m.identity[:32]}:{self.profile.name}:t={self._max_tokens}",
+            backend=BACKEND, device=m.device, path=str(m.path))
+
+    def _check_head(self, recipe: RerankRecipe) -> None:
+        """A classifier must be one: the classifier recipe, one output."""
+        m = self._model
+        if recipe != RerankRecipe.CLASSIFIER:
+            raise ModelError(f"{m.path.name} is a {recipe} reranker, not a classifier")
+        outputs = int(m.lib.llama_model_n_cls_out(m.ptr))
+        if outputs != 1:
+            labels = m.metadata.get(classifier_labels_key(str(m.arch)), "")
+            raise ModelError(f"{m.path.name}: the classification head has {outputs} outputs "
+                             f"{labels}; a reranker needs one (a relevance logit)")
+
+    def _special_ids(self) -> tuple[int, int]:
+        """[CLS] and [SEP]: the tokenizer's BOS (BERT's [CLS]) and its separator."""
+        m = self._model
+        cls_id = int(m.lib.llama_vocab_bos(m.vocab))
+        sep_id = m.sep if m.sep >= 0 else m.eos
+        if cls_id < 0 or sep_id < 0 or max(cls_id, sep_id) >= m.n_vocab:
+            raise ModelError(f"{m.path.name}: the vocabulary has no [CLS]/[SEP] tokens "
+                             f"(bos {cls_id}, sep {sep_id})")
+        return cls_id, sep_id
+
+    def _encode(self, text: str) -> list[int]:
+        return self._model.tokenize(text, False)
+
+    @property
+    def max_tokens(self) -> int:
+        """The most tokens one pair is given (specials included)."""
+        return self._max_tokens
+
+    def score(
+        self, query: str, documents: Sequence[str], progress: ProgressFn | None = None
+    ) -> list[float]:
+        """One raw logit per document, in order. If `progress` returns True, scoring stops
+        and the scores finished so far are returned (a shorter list)."""
+        if not documents:
+            return []
+        q = self.query_ids(query)
+        seqs = [self.pair_tokens(q, d) for d in documents]
+        lengths = [len(p) for p in seqs]
+        scores: list[float] = []
+        done = 0
+        while done < len(seqs):
+            end, used = pack(lengths, done, self._batch_tokens)
+            scores.extend(self._decode_pairs(seqs[done:end]))
+            done = end
+            if progress is not None and progress(done, len(seqs)):
+                break
+        return scores
+
+    def _decode_pairs(self, pairs: Sequence[list[int]]) -> list[float]:
+        """The logits of pairs that fit one batch, each its own sequence from position 0."""
+        m, lib = self._model, self._model.lib
+        self._batch.clear()
+        for s, ids in enumerate(pairs):
+            for pos, tok in enumerate(ids):
+                self._batch.add(tok, pos, s, output=True)
+        lib.llama_memory_clear(self._mem, True)
+        t0 = time.perf_counter()
+        decode(m, self._ctx, self._batch)
+        out = []
+        for s in range(len(pairs)):
+            ptr = lib.llama_get_embeddings_seq(self._ctx, s)
+            if not ptr:
+                raise ModelError(f"{m.path.name}: the classification head gave no score")
+            out.append(float(ptr[0]))
+        self._speed.add(self._batch.n, time.perf_counter() - t0)
+        return out
+
+
+def open_reranker(
+    path: str | os.PathLike[str],
+    n_threads: int = 0,
+    n_gpu_layers: int = -1,
+    verbose: bool = False,
+    max_doc_tokens: int | None = None,
+    profile: RerankerProfile | None = None,
+    max_tokens: int | None = None,
+) -> LlamaCppReranker | LlamaCppClassifier:
+    """The reranker a GGUF is, with the recipe its metadata declares. A `profile` given
+    (the built-in model's own budgets) must have that recipe: a ModelError otherwise.
+    `max_tokens` overrides a classifier's pair budget. The file is loaded once."""
+    model = LlamaModel(path, n_gpu_layers, verbose)
+    try:
+        chosen = detect_reranker_profile(model.metadata, model.path.name)
+        if profile is not None and profile.recipe != chosen.recipe:
+            raise ModelError(f"{model.path.name} is a {chosen.recipe} reranker, but its "
+                             f"profile {profile.name!r} is for a {profile.recipe} one")
+        chosen = profile or chosen
+    except BaseException:
+        model.free()
+        raise
+    if chosen.recipe == RerankRecipe.CLASSIFIER:
+        return LlamaCppClassifier(path, chosen, n_threads=n_threads,
+                                  max_doc_tokens=max_doc_tokens, max_tokens=max_tokens,
+                                  model=model)
+    return LlamaCppReranker(path, chosen, n_threads=n_threads, max_doc_tokens=max_doc_tokens,
+                            model=model)

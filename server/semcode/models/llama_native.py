@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from .base import ModelError, ModelMissing
+from .profiles import classifier_labels_key
 
 # llama.cpp's enum llama_pooling_type.
 _POOLING_IDS = {"none": 0, "mean": 1, "cls": 2, "last": 3, "rank": 4}
@@ -185,6 +186,17 @@ class LlamaModel:
             if n < 0:
                 continue
             out[key] = buf.value.decode("utf-8", "replace")
+        # Array values are not readable as strings through the C API; the classifier's
+        # labels (what tells a converted sequence classifier apart) are asked one by one.
+        labels = []
+        for i in range(int(lib.llama_model_n_cls_out(self.ptr))):
+            label = lib.llama_model_cls_label(self.ptr, i)
+            if not label:
+                break
+            labels.append(label.decode("utf-8", "replace"))
+        if labels:
+            arch = out.get("general.architecture", "")
+            out[classifier_labels_key(arch)] = ",".join(labels)
         return out
 
     def tokenize(self, text: str, add_special: bool) -> list[int]:

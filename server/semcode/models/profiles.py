@@ -19,12 +19,13 @@ from the full prompt and shift the score.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from typing import TypeVar, overload
 
-from semcode.kinds import Role
+from semcode.kinds import BlendMethod, RerankRecipe, Role
 
-from .base import EmbeddingProfile, ModelError, RerankerProfile
+from .base import EmbeddingProfile, ModelError, RerankBlend, RerankerProfile
+from .builtin import RERANKER_DIR, reranker_meta
 
 # --------------------------------------------------------------------------- embedders
 
@@ -223,8 +224,23 @@ GEMMA_YES_NO_TEMPLATE: dict[str, str] = {
 
 QWEN3_RERANKER = RerankerProfile(name="qwen3-reranker", extra=QWEN3_RERANKER_TEMPLATE)
 GEMMA_YES_NO = RerankerProfile(name="gemma-yes-no", extra=GEMMA_YES_NO_TEMPLATE)
+# A BERT-style cross-encoder (BertForSequenceClassification with one output, converted by
+# llama.cpp): `[CLS] query [SEP] document [SEP]`, token type 0 everywhere (llama.cpp's
+# BERT graph adds type row 0 to every token), rank pooling, the raw logit as the score.
+# Pairs of 256 tokens: code chunks average ~200, and attention grows with the square.
+BERT_CLASSIFIER = RerankerProfile(name="bert-classifier", recipe=RerankRecipe.CLASSIFIER,
+                                  query_tokens=64, max_tokens=256)
 
-RERANKER_PROFILES: dict[str, RerankerProfile] = {p.name: p for p in (QWEN3_RERANKER, GEMMA_YES_NO)}
+RERANKER_PROFILES: dict[str, RerankerProfile] = {
+    p.name: p for p in (QWEN3_RERANKER, GEMMA_YES_NO, BERT_CLASSIFIER)}
+
+# llama.cpp's encoder architectures (bidirectional attention; a classifier head, if any,
+# read through rank pooling). Every other architecture is a decoder, asked yes or no.
+ENCODER_ARCHITECTURES = frozenset({
+    "bert", "modern-bert", "nomic-bert", "nomic-bert-moe", "neo-bert", "jina-bert-v2",
+    "jina-bert-v3", "t5encoder",
+})
+CHAT_TEMPLATE_KEY = "tokenizer.chat_template"
 
 
 @dataclass(frozen=True)
@@ -260,10 +276,111 @@ def get_reranker_profile(name: str) -> RerankerProfile:
     return _named_profile(RERANKER_PROFILES, name, Role.RERANKER)
 
 
+def classifier_labels_key(arch: str) -> str:
+    """The GGUF key listing a classification head's output labels (llama.cpp's converter
+    writes it for `...ForSequenceClassification`; their count is the head's outputs)."""
+    return f"{arch}.classifier.output_labels"
+
+
+def reranker_recipe(gguf_metadata: Mapping[str, object], file_name: str) -> RerankRecipe:
+    """Which recipe a reranker GGUF needs, from its metadata, never from its name: an
+    encoder with a classification head (pooling RANK, or the converter's classifier
+    labels) and no chat template is a classifier; a decoder is asked yes or no. An encoder
+    without a head (an embedding model) is no reranker: a ModelError saying so."""
+    arch = str(gguf_metadata.get("general.architecture", "")).lower()
+    pooling = gguf_pooling(gguf_metadata)
+    chat = CHAT_TEMPLATE_KEY in gguf_metadata
+    encoder = arch in ENCODER_ARCHITECTURES or \
+        str(gguf_metadata.get(f"{arch}.attention.causal", "")).lower() == "false"
+    head = pooling == "rank" or classifier_labels_key(arch) in gguf_metadata
+    if not encoder:
+        return RerankRecipe.YES_NO
+    if not head:
+        raise ModelError(f"{file_name}: an encoder ({arch}) without a classification head "
+                         f"(pooling {pooling or 'not declared'}) is not a reranker")
+    if chat:
+        raise ModelError(f"{file_name}: an encoder ({arch}) with a classification head and "
+                         f"a chat template: neither recipe is known to fit it")
+    return RerankRecipe.CLASSIFIER
+
+
 def detect_reranker_profile(gguf_metadata: Mapping[str, object], file_name: str
                             ) -> RerankerProfile:
-    """Qwen3 (and any ChatML model) gets the official template; Gemma its own turns."""
+    """The recipe's profile: a classifier gets `BERT_CLASSIFIER`; a yes/no model the
+    official Qwen3 template (any ChatML model), Gemma its own turns."""
+    if reranker_recipe(gguf_metadata, file_name) == RerankRecipe.CLASSIFIER:
+        return BERT_CLASSIFIER
     arch = str(gguf_metadata.get("general.architecture", "")).lower()
     if arch.startswith("gemma"):
         return GEMMA_YES_NO
     return QWEN3_RERANKER
+
+
+
+# --------------------------------------------------------------------------- built-in
+
+
+@dataclass(frozen=True)
+class ShippedReranker:
+    """What the built-in reranker's `semcode.json` says (models/builtin.py has its
+    schema): its profile (recipe and budgets), how its order is combined with the first
+    stage's (None: never fitted), and its recorded speed (None: never measured)."""
+
+    profile: RerankerProfile
+    blend: RerankBlend | None
+    tokens_per_s: float | None = None  # pair tokens/s where it was measured...
+    gflops: float | None = None  # ...at this measured matmul speed (machine.cpu_gflops)
+    pair_tokens: float | None = None  # the mean pair length of that measurement
+
+
+def builtin_reranker_recipe() -> ShippedReranker | None:
+    """The built-in reranker's recipe from its `semcode.json`, or None when this
+    installation ships none. A file that names an unknown recipe or carries values of the
+    wrong type is a ModelError naming the key."""
+    meta = reranker_meta()
+    if not meta:
+        return None
+    where = RERANKER_DIR / "semcode.json"
+    try:
+        recipe = RerankRecipe(str(meta.get("recipe", RerankRecipe.CLASSIFIER)))
+    except ValueError:
+        raise ModelError(f"{where}: unknown recipe {meta.get('recipe')!r} (known: "
+                         f"{', '.join(RerankRecipe)})") from None
+    base = BERT_CLASSIFIER if recipe == RerankRecipe.CLASSIFIER else QWEN3_RERANKER
+    profile = replace(base, name="semcode-code-rerank",
+                      max_tokens=int(_number(meta, "max_tokens", base.max_tokens, where)),
+                      query_tokens=int(_number(meta, "query_tokens", base.query_tokens, where)))
+    blend = None
+    fit = meta.get("blend")
+    if isinstance(fit, dict):
+        try:
+            method = BlendMethod(str(fit.get("method", BlendMethod.RRF)))
+        except ValueError:
+            raise ModelError(f"{where}: unknown blend method {fit.get('method')!r} (known: "
+                             f"{', '.join(BlendMethod)})") from None
+        blend = RerankBlend(weight=min(1.0, _number(fit, "weight", 0.0, where)),
+                            k=_number(fit, "k", RerankBlend.k, where), fitted=True,
+                            method=method)
+    speed = meta.get("speed") if isinstance(meta.get("speed"), dict) else {}
+    assert isinstance(speed, dict)
+    return ShippedReranker(profile, blend,
+                           tokens_per_s=_number(speed, "tokens_per_s", None, where),
+                           gflops=_number(speed, "gflops", None, where),
+                           pair_tokens=_number(speed, "pair_tokens", None, where))
+
+
+@overload
+def _number(data: Mapping[str, object], key: str, default: float, where: object) -> float: ...
+@overload
+def _number(data: Mapping[str, object], key: str, default: None, where: object
+            ) -> float | None: ...
+def _number(data: Mapping[str, object], key: str, default: float | None, where: object
+            ) -> float | None:
+    """A number of a `semcode.json`, `default` when absent; a ModelError when it is not
+    a positive-or-zero number."""
+    value = data.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise ModelError(f"{where}: {key!r} must be a number >= 0, got {value!r}")
+    return float(value)

@@ -24,7 +24,7 @@ from semcode.messages import first_line
 from semcode.models.auto import backend_for, model_for
 from semcode.models.backends import remote_url
 from semcode.models.base import Embedder, ModelError, ModelMissing, Reranker
-from semcode.models.builtin import builtin_quality, is_builtin
+from semcode.models.builtin import builtin_quality, builtin_reranker_quality, is_builtin
 from semcode.models.factory import ModelRequest, build_model
 from semcode.models.hub import ModelSpec
 from semcode.states import MODEL_UNAVAILABLE, ModelState
@@ -85,7 +85,7 @@ class ModelSet:
         client's first status already says so."""
         for role, slot in self._slots.items():
             try:
-                off = ModelSpec.parse(self._spec_text(role)).off
+                off = ModelSpec.parse(self._spec_text(role), _model_role(role)).off
             except ModelError:
                 continue  # a malformed spec is reported when the model is first loaded
             if slot.state == ModelState.NOT_LOADED and off:
@@ -183,9 +183,10 @@ class ModelSet:
                              path=info.path)
                 if info.dims is not None:
                     entry["dims"] = info.dims
-            if role == Role.EMBEDDER and is_builtin(self._spec_text(role)):
+            if is_builtin(self._spec_text(role)):
                 entry["builtin"] = True
-                if quality := builtin_quality():
+                quality = builtin_quality() if role == Role.EMBEDDER else builtin_reranker_quality()
+                if quality:
                     entry["quality"] = quality
             out[role] = entry
         return out
@@ -309,3 +310,8 @@ class ModelSet:
     @staticmethod
     def _label(role: str) -> str:
         return "the reranker model" if role == Role.RERANKER else "the embedding model"
+
+
+def _model_role(slot: str) -> Role:
+    """The role of a slot's model (the query embedder's slot holds an embedder)."""
+    return Role.RERANKER if slot == Role.RERANKER else Role.EMBEDDER

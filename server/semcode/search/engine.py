@@ -25,8 +25,8 @@ import numpy as np
 from semcode.config import Settings
 from semcode.index.indexer import Indexer, IndexStatus, Progress, ProgressFn, SyncReport
 from semcode.index.tokenizer import query_tokens
-from semcode.kinds import Role, SearchMode, Stage
-from semcode.models.base import ModelError
+from semcode.kinds import RerankRecipe, Role, SearchMode, Stage
+from semcode.models.base import ModelError, RerankBlend, Reranker
 from semcode.models.registry import QUERY_EMBEDDER, ModelSet
 from semcode.search import ranking
 from semcode.search.fusion import intent_weights, reciprocal_rank_fusion
@@ -37,7 +37,8 @@ from semcode.search.reranking import (
     RERANK_PROBE,
     apply_rerank_scores,
     fit_depth,
-    rerank_document,
+    rerank_text,
+    reranks,
 )
 from semcode.search.results import (
     CONTENT_KINDS,
@@ -348,19 +349,65 @@ class Engine:
 
     def rerank(self, req: SearchRequest, first: SearchResponse,
                cancel: threading.Event | None = None) -> SearchResponse:
-        """Reorder the top of the first stage with the cross-encoder. The depth is the
+        """Reorder the top of the first stage with the cross-encoder, combined with the
+        first stage's order (`reranking.apply_rerank_scores`). The depth is the
         `rerank_depth` setting, shrunk to what fits `rerank_budget_ms` at the measured
-        throughput. Returns `first` unchanged when there is no reranker."""
-        if not self._wants_rerank(req) or not first.candidates:
+        throughput. Returns `first` unchanged when there is no reranker, when the query
+        is an identifier lookup, or when the reranker's weight is 0 (`notices` says so
+        for the last two)."""
+        if not self.will_rerank(req) or not first.candidates:
             return first
         reranker = self.models.reranker()
         if reranker is None:
             first.notices.extend(n.line() for n in self.models.notices()
                                  if n.role == Role.RERANKER)
             return first
-        candidates = first.candidates
+        blend = self.rerank_blend(reranker)
+        if blend.weight <= 0:
+            first.notices.append("reranking is off: the reranker's weight is 0 (not fitted, or "
+                                 "it did not help on the benchmark's tune split; the "
+                                 "`rerank_weight` setting runs it anyway)")
+            return first
+        t = time.perf_counter()
+        try:
+            with self.models.using(Role.RERANKER, reranker):
+                if cancel is not None and cancel.is_set():
+                    return first
+                scores, depth = self._score_head(req.query, first.candidates, reranker, cancel)
+        except ModelError as exc:
+            first.notices.append(f"reranking is off: {exc}")
+            return first
+        head, tail = first.candidates[:depth], first.candidates[depth:]
+        if (cancel is not None and cancel.is_set()) or len(scores) != len(head):
+            return first  # stopped early: the partial order is not worth showing
+        reranked = apply_rerank_scores(head, tail, scores, blend)
+        timings = dict(first.timings_ms)
+        timings[Stage.RERANK] = _ms(t)
+        return SearchResponse(hits=reranked[:req.limit], reranked=True, mode=first.mode,
+                              notices=first.notices, timings_ms=timings, candidates=reranked)
+
+    def will_rerank(self, req: SearchRequest) -> bool:
+        """Whether `rerank` would run a reranker on this request: reranking asked for (the
+        request or the `rerank` setting) and the query not an identifier lookup."""
+        return self._wants_rerank(req) and reranks(classify_query(req.query))
+
+    def rerank_blend(self, reranker: Reranker) -> RerankBlend:
+        """How the reranker's order is combined with the first stage's: the model's own
+        (fitted) values, each overridden by its setting when that is set."""
+        s, own = self.settings, reranker.blend
+        weight = own.weight if s.rerank_weight < 0 else s.rerank_weight
+        k = own.k if s.rerank_rrf_k <= 0 else float(s.rerank_rrf_k)
+        return RerankBlend(weight=weight, k=k, fitted=own.fitted and s.rerank_weight < 0,
+                           method=own.method)
+
+    def _score_head(self, query: str, candidates: Sequence[Hit], reranker: Reranker,
+                    cancel: threading.Event | None) -> tuple[list[float], int]:
+        """The reranker's scores of the head of `candidates` and the head's depth: fitted
+        to the budget at the measured throughput (a cold reranker scores a couple first to
+        measure it: at full depth on a CPU it could take minutes)."""
         budget_ms = self.settings.rerank_budget_ms
         limit = min(self.settings.rerank_depth, len(candidates))
+        recipe = reranker.profile.recipe
         t = time.perf_counter()
 
         def progress(done: int, total: int) -> bool:
@@ -369,43 +416,32 @@ class Engine:
 
         def score(hits: Sequence[Hit]) -> list[float]:
             """Reranker scores of `hits`, in order (fewer if cancelled)."""
-            return list(reranker.score(req.query, [rerank_document(h.chunk) for h in hits],
-                                       progress=progress)) if hits else []
+            texts = [rerank_text(h.chunk, recipe) for h in hits]
+            return list(reranker.score(query, texts, progress=progress)) if hits else []
 
         scores: list[float] = []
-        try:
-            with self.models.using(Role.RERANKER, reranker):
-                if cancel is not None and cancel.is_set():
-                    return first
-                if reranker.tokens_per_second() is None and budget_ms and limit > RERANK_PROBE:
-                    # First use: no throughput measured yet. Score a couple, measure, and
-                    # fit the rest of the budget (a cold CPU reranker at full depth can
-                    # take minutes).
-                    scores = score(candidates[:RERANK_PROBE])
-                    depth = RERANK_PROBE + self._fit_depth(
-                        reranker.tokens_per_second(), candidates[RERANK_PROBE:limit],
-                        budget_ms - _ms(t))
-                else:
-                    depth = self._fit_depth(reranker.tokens_per_second(), candidates, budget_ms)
-                depth = max(depth, min(RERANK_MIN, limit))  # always rerank a few: that was asked
-                scores += score(candidates[len(scores):depth])
-        except ModelError as exc:
-            first.notices.append(f"reranking is off: {exc}")
-            return first
-        head, tail = candidates[:depth], candidates[depth:]
-        if (cancel is not None and cancel.is_set()) or len(scores) != len(head):
-            return first  # stopped early: the partial order is not worth showing
-        reranked = apply_rerank_scores(head, tail, scores)
-        timings = dict(first.timings_ms)
-        timings[Stage.RERANK] = _ms(t)
-        return SearchResponse(hits=reranked[:req.limit], reranked=True, mode=first.mode,
-                              notices=first.notices, timings_ms=timings, candidates=reranked)
+        if reranker.tokens_per_second() is None and budget_ms and limit > RERANK_PROBE:
+            scores = score(candidates[:RERANK_PROBE])
+            depth = RERANK_PROBE + self._fit_depth(
+                query, reranker, candidates[RERANK_PROBE:limit], budget_ms - _ms(t))
+        else:
+            depth = self._fit_depth(query, reranker, candidates, budget_ms)
+        depth = max(depth, min(RERANK_MIN, limit))  # always rerank a few: that was asked
+        scores += score(candidates[len(scores):depth])
+        return scores, depth
 
-    def _fit_depth(self, tokens_per_s: float | None, candidates: Sequence[Hit],
+    def _fit_depth(self, query: str, reranker: Reranker, candidates: Sequence[Hit],
                    budget_ms: float) -> int:
-        s = self.settings
-        return fit_depth(tokens_per_s, candidates, budget_ms, depth=s.rerank_depth,
-                         doc_tokens=s.rerank_doc_tokens, budgeted=bool(s.rerank_budget_ms))
+        s, profile = self.settings, reranker.profile
+        if profile.recipe == RerankRecipe.CLASSIFIER:
+            # Each pair is decoded whole: the query's tokens come with every document.
+            cap = min(profile.max_tokens, s.rerank_doc_tokens + profile.query_tokens)
+            overhead = min(len(query) // 3, profile.query_tokens) + 3
+        else:  # the prompt is decoded once; each document brings its suffix
+            cap, overhead = s.rerank_doc_tokens, 40
+        return fit_depth(reranker.tokens_per_second(), candidates, budget_ms,
+                         depth=s.rerank_depth, doc_tokens=cap, overhead=overhead,
+                         budgeted=bool(s.rerank_budget_ms))
 
     # ================================================================ related code
     def related(self, rel_path: str, line: int, limit: int = 20) -> SearchResponse:

@@ -74,7 +74,7 @@ class Hit:
 
     chunk_id: int
     chunk: Chunk
-    score: float  # the score the list is ordered by (P(yes) when reranked, else fused)
+    score: float  # the score the list is ordered by (combined when reranked, else ranking)
     stages: dict[str, StageScore]
 
 
