@@ -73,7 +73,7 @@ def test_a_missing_model_is_told_by_its_error_type(monkeypatch: pytest.MonkeyPat
     models = registry.ModelSet(Settings(embedding_model=str(model), reranker_model="off"))
     assert models.embedder() is None
     status = models.status()[Role.EMBEDDER]
-    assert status["state"] == state and str(error) in str(status["message"])
+    assert status.state == state and str(error) in status.message
 
 
 def test_defaults_have_one_home_in_settings() -> None:

@@ -31,6 +31,7 @@ import starlette_context  # noqa: F401
 import uvicorn  # noqa: F401
 
 from rerank_server import RerankServer
+from semcode.kinds import Role
 from semcode.models.base import ModelError
 from semcode.models.llama_cpp import LlamaCppEmbedder, LlamaCppReranker
 from semcode.models.profiles import QWEN3_EMBEDDING
@@ -434,7 +435,9 @@ def test_engine_on_remote_servers_and_a_server_going_down(llama_server, tiny_mod
         assert first.mode == "hybrid" and any("dense" in h.stages for h in first.hits)
         assert engine.rerank(req, first).reranked
         status = engine.models.status()
-        assert status["embedder"]["backend"] == status["reranker"]["backend"] == "remote"
+        embedder, reranker = status[Role.EMBEDDER].info, status[Role.RERANKER].info
+        assert embedder is not None and reranker is not None
+        assert embedder.backend == reranker.backend == "remote"
 
         reranks.stop()  # the rerank server dies: first-stage results, one notice
         second = engine.rerank(req, engine.search(req))

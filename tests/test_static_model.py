@@ -145,7 +145,8 @@ def test_hub_spec_resolves_from_the_hub_cache_offline(tmp_path, monkeypatch):
     models = ModelSet(settings_for(tmp_path, "hf:someone/tiny-static-m2v"))
     embedder = models.embedder()
     assert embedder is not None and embedder.info.backend == "model2vec"
-    assert models.status()["embedder"]["backend"] == "model2vec"
+    info = models.status()[Role.EMBEDDER].info
+    assert info is not None and info.backend == "model2vec"
     # Not cached and offline: one line, the engine degrades.
     missing = ModelSet(settings_for(tmp_path, "hf:someone/not-cached-m2v"))
     assert missing.embedder() is None
@@ -214,8 +215,9 @@ def test_auto_picks_the_static_model_on_a_cpu_and_qwen3_on_a_gpu(machine, tmp_pa
     spec, why = model_for(settings, "reranker")
     assert spec == "off" and "budget 4000 ms" in why and "\n" not in why
     status = ModelSet(settings).status()
-    assert status["reranker"]["state"] == "off" and status["reranker"]["setting"] == "auto"
-    assert status["embedder"]["spec"] == cpu_embedding_model() and status["embedder"]["choice"]
+    reranker, embedder = status[Role.RERANKER], status[Role.EMBEDDER]
+    assert reranker.state == "off" and reranker.setting == "auto"
+    assert embedder.spec == cpu_embedding_model() and embedder.choice
     machine(gpu=False, gflops=2000.0)  # a big CPU fits RERANK_MIN documents in the budget
     assert model_for(settings, "reranker")[0] == GPU_RERANKER_MODEL
     machine(gpu=True)

@@ -26,7 +26,7 @@ from semcode.lsp.folders import Folder
 from semcode.lsp.records import FolderRef
 from semcode.lsp.tasks import Tasks, Throttled
 from semcode.models.registry import ModelSet
-from semcode.states import MODEL_UNAVAILABLE
+from semcode.states import MODEL_UNAVAILABLE, ModelState
 
 if TYPE_CHECKING:
     from pygls.lsp.server import LanguageServer
@@ -58,7 +58,7 @@ class SessionContext:
         self.ids = itertools.count(1)  # progress tokens and `semcode/related` ids
         self.closed = False
         self._status: Throttled | None = None
-        self._model_states: dict[str, str] = {}
+        self._model_states: dict[str, ModelState] = {}
 
     def start(self, loop: asyncio.AbstractEventLoop,
               push_status: Callable[[], Coroutine[Any, Any, None]]) -> None:
@@ -130,7 +130,7 @@ class SessionContext:
         if self.models is None or self.closed:
             return
         status = await self.run(self.reads, None, self.models.status)
-        self._model_states = {role: str(st.get("state", "")) for role, st in status.items()}
+        self._model_states = {role: st.state for role, st in status.items()}
 
     def unavailable(self, role: str) -> bool:
         """Whether the model in `role` ("embedder", "reranker") is off or cannot load."""

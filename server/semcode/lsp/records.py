@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from semcode.index.indexer import IndexStatus
+from semcode.kinds import Role
 from semcode.lsp.searches import Merged
-from semcode.models.registry import ModelNotice
+from semcode.models.registry import ModelNotice, ModelStatus
 from semcode.search.engine import Progress
 from semcode.states import ServeState
 
@@ -67,7 +68,5 @@ class ServerStatus:
     version: str
     state: ServeState
     degraded: list[ModelNotice]
-    # `ModelSet.status()`: the models layer gives it in its published shape (shared
-    # with MCP), so it is passed through as it is.
-    models: dict[str, dict[str, object]]
+    models: dict[Role, ModelStatus]
     workspaces: list[FolderStatus]

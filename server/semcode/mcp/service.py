@@ -25,6 +25,7 @@ from semcode.heap import settle_heap
 from semcode.index.indexer import IndexStatus, SyncReport
 from semcode.kinds import AnswerKind, Role, SearchMode, Stage
 from semcode.messages import first_line
+from semcode.models.registry import ModelStatus
 from semcode.search.engine import (
     CONTENT_KINDS,
     EMBED_SLICE_S,
@@ -118,8 +119,9 @@ class McpService:
     def _model_ready(self, role: str) -> bool:
         """False while the model is still to be loaded; a model that is off, missing or
         broken counts as ready (the engine degrades and says why)."""
-        state = str(self.engine.models.status().get(role, {}).get("state", ""))
-        return state not in (ModelState.NOT_LOADED, ModelState.LOADING)
+        status = self.engine.models.status().get(Role(role))
+        return status is None or status.state not in (ModelState.NOT_LOADED,
+                                                      ModelState.LOADING)
 
     def _work(self) -> None:
         threading.Thread(target=self._warm_models, name="semcode-mcp-models",
@@ -253,7 +255,7 @@ class McpService:
     def status(self) -> dict[str, Any]:
         """The `status` tool: the serving state, the index and the models."""
         index = self.engine.status()
-        models = self.engine.models.status()
+        models = models_json(self.engine.models.status())
         degraded = [n.line() for n in self.engine.models.notices()]
         if pending := index.pending_embeddings:
             degraded.append(f"semantic search covers {index.embedded} of "
@@ -329,6 +331,30 @@ def index_json(status: IndexStatus) -> dict[str, Any]:
             "files": status.files, "chunks": status.chunks, "embedded": status.embedded,
             "pendingEmbeddings": status.pending_embeddings,
             "skippedFiles": status.skipped_files, "indexBytes": status.index_bytes}
+
+def models_json(statuses: Mapping[Role, ModelStatus]) -> dict[str, dict[str, object]]:
+    """The `models` part of the `status` tool's answer: per role its state, setting,
+    backend and model (the same keys as the language server's status)."""
+    out: dict[str, dict[str, object]] = {}
+    for role, m in statuses.items():
+        entry: dict[str, object] = {"state": m.state.value, "message": m.message,
+                                    "spec": m.spec}
+        if m.choice:  # `auto` was resolved for this machine: to what, and why
+            entry["setting"], entry["choice"] = m.setting, m.choice
+        if m.backend:
+            entry["backend"], entry["backend_reason"] = m.backend, m.backend_reason
+        if m.info is not None:
+            entry.update(identity=m.info.identity, backend=m.info.backend,
+                         device=m.info.device, path=m.info.path)
+            if m.info.dims is not None:
+                entry["dims"] = m.info.dims
+        if m.builtin:
+            entry["builtin"] = True
+            if m.quality:
+                entry["quality"] = m.quality
+        out[role.value] = entry
+    return out
+
 
 
 def hit_meta(rank: int, score: float, chunk: Chunk) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from semcode.kinds import Role
 from semcode.messages import first_line
 from semcode.models.auto import backend_for, model_for
 from semcode.models.backends import remote_url
-from semcode.models.base import Embedder, ModelError, ModelMissing, Reranker
+from semcode.models.base import Embedder, ModelError, ModelInfo, ModelMissing, Reranker
 from semcode.models.builtin import builtin_quality, builtin_reranker_quality, is_builtin
 from semcode.models.factory import ModelRequest, build_model
 from semcode.models.hub import ModelSpec
@@ -48,6 +48,24 @@ class ModelNotice:
         """The line users read ("semantic search is off: …", "reranking is off: …")."""
         stage = "semantic search" if self.role == Role.EMBEDDER else "reranking"
         return f"{stage} is off: {self.reason}"
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """Where one role's model stands (the `models` part of the LSP and MCP status is made
+    from it by each adapter): its state and why, the setting and what `auto` chose for it,
+    the backend, and what the loaded model is."""
+
+    state: ModelState
+    message: str
+    spec: str  # the model setting with `auto` resolved
+    setting: str = ""  # the setting as written, when `auto` was resolved ...
+    choice: str = ""  # ... and why it resolved to `spec` on this machine
+    backend: str = ""  # the backend chosen before loading, and why
+    backend_reason: str = ""
+    info: ModelInfo | None = None  # the loaded model (its `backend` wins over the above)
+    builtin: bool = False  # one of the models shipped in the package
+    quality: str = ""  # a built-in model's measured quality, one line
 
 
 class _Slot:
@@ -164,31 +182,24 @@ class ModelSet:
             notices.append(ModelNotice(Role.RERANKER, rer.message))
         return notices
 
-    def status(self) -> dict[str, dict[str, object]]:
-        """Per role: state, message, spec, what `auto` chose and why, backend, model info
-        (the `models` part of the LSP and MCP status: published keys)."""
-        out: dict[str, dict[str, object]] = {}
+    def status(self) -> dict[Role, ModelStatus]:
+        """Per role: its state and message, the resolved setting, what `auto` chose and why,
+        the backend and the loaded model's info."""
+        out: dict[Role, ModelStatus] = {}
         for role in (Role.EMBEDDER, Role.RERANKER):
-            slot = self._slots[role]
-            entry: dict[str, object] = {"state": slot.state.value, "message": slot.message,
-                                        "spec": self._spec_text(role)}
-            setting, why = self._setting_text(role), self._choice(role)[1]
-            if why:  # "auto" was resolved for this machine: say to what, and why
-                entry["setting"], entry["choice"] = setting, why
-            if slot.backend:
-                entry["backend"], entry["backend_reason"] = slot.backend, slot.backend_reason
-            if slot.model is not None:
-                info = slot.model.info
-                entry.update(identity=info.identity, backend=info.backend, device=info.device,
-                             path=info.path)
-                if info.dims is not None:
-                    entry["dims"] = info.dims
-            if is_builtin(self._spec_text(role)):
-                entry["builtin"] = True
-                quality = builtin_quality() if role == Role.EMBEDDER else builtin_reranker_quality()
-                if quality:
-                    entry["quality"] = quality
-            out[role] = entry
+            slot, spec = self._slots[role], self._spec_text(role)
+            why = self._choice(role)[1]  # set when "auto" was resolved for this machine
+            builtin = is_builtin(spec)
+            quality = ""
+            if builtin:
+                quality = (builtin_quality() if role == Role.EMBEDDER
+                           else builtin_reranker_quality()) or ""
+            out[role] = ModelStatus(
+                state=slot.state, message=slot.message, spec=spec,
+                setting=self._setting_text(role) if why else "", choice=why or "",
+                backend=slot.backend, backend_reason=slot.backend_reason,
+                info=slot.model.info if slot.model is not None else None,
+                builtin=builtin, quality=quality)
         return out
 
     def reconfigure(self, settings: Settings) -> None:
