@@ -18,6 +18,8 @@ M.server_settings = {
   rerankDepth = "number",
   rerankBudgetMs = "number",
   rerankDocTokens = "number",
+  rerankWeight = "number",
+  rerankRrfK = "number",
   rrfK = "number",
   lexicalWeight = "number",
   denseWeight = "number",
@@ -30,6 +32,8 @@ M.server_settings = {
   windowLines = "number",
   embedBatchTokens = "number",
   indexDir = "string",
+  sharedEmbeddingCache = "boolean",
+  sharedEmbeddingCacheMb = "number",
 }
 
 ---@class semcode.Options
