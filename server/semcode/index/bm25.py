@@ -32,8 +32,7 @@ class Built:
     """An immutable built layer. `bm25` is None when the snapshot was empty."""
 
     bm25: bm25s.BM25 | None
-    row_ids: np.ndarray  # int64 chunk id of each matrix row
-    row_of: dict[int, int]
+    row_ids: np.ndarray  # int64 chunk id of each matrix row, strictly increasing
     n_vocab: int  # vocabulary size at build time (matrix columns)
     df: np.ndarray  # int64 document frequency per term id < n_vocab
     n_docs: int
@@ -42,7 +41,15 @@ class Built:
     @classmethod
     def empty(cls) -> Built:
         """The layer of an empty snapshot: no matrix, no rows, every query scores nothing."""
-        return cls(None, np.zeros(0, np.int64), {}, 0, np.zeros(0, np.int64), 0, 0.0)
+        return cls(None, np.zeros(0, np.int64), 0, np.zeros(0, np.int64), 0, 0.0)
+
+    def row(self, chunk_id: int) -> int | None:
+        """The matrix row of `chunk_id`, None when it was not built (a bisection of the
+        sorted row ids: no dict of every row)."""
+        row = int(np.searchsorted(self.row_ids, chunk_id))
+        if row < len(self.row_ids) and int(self.row_ids[row]) == chunk_id:
+            return row
+        return None
 
 
 @dataclass
@@ -92,26 +99,33 @@ def fields_of(flat: np.ndarray, lengths: np.ndarray, markers: dict[int, float]
 
 
 def build(docs: list[tuple[int, np.ndarray]], n_vocab: int,
-           markers: dict[int, float] | None = None) -> Built:
+          markers: dict[int, float] | None = None) -> Built:
+    """`build_flat` of (chunk id, token ids) pairs sorted by id."""
+    ids = np.fromiter((cid for cid, _ in docs), dtype=np.int64, count=len(docs))
+    lengths = np.fromiter((len(t) for _, t in docs), dtype=np.int64, count=len(docs))
+    flat = (np.concatenate([t for _, t in docs]).astype(np.int32) if lengths.sum()
+            else np.zeros(0, np.int32))
+    return build_flat(ids, lengths, flat, n_vocab, markers)
+
+
+def build_flat(row_ids: np.ndarray, lengths: np.ndarray, flat: np.ndarray, n_vocab: int,
+               markers: dict[int, float] | None = None) -> Built:
     """The heavy part of a rebuild (touches no shared state): the bm25s score matrix of
-    `docs`, computed with vectorised NumPy (see `score_matrix`). `markers` maps the
-    term ids of BM25F field markers to their weights."""
-    if not docs:
+    the documents `row_ids` (sorted) whose token ids are `flat`, `lengths` each,
+    computed with vectorised NumPy (see `score_matrix`). `markers` maps the term ids of
+    BM25F field markers to their weights."""
+    if not len(row_ids):
         return Built.empty()
-    row_ids = np.fromiter((cid for cid, _ in docs), dtype=np.int64, count=len(docs))
-    row_of = {int(c): i for i, c in enumerate(row_ids)}
-    lengths = np.fromiter((len(ids) for _, ids in docs), dtype=np.int64, count=len(docs))
-    flat = np.concatenate([ids for _, ids in docs]) if lengths.sum() else np.zeros(0, np.int32)
     flat, weights, lengths = fields_of(flat, lengths, markers or {})
     if not lengths.sum():  # only empty documents: nothing can ever match them
-        return Built(None, row_ids, row_of, n_vocab, np.zeros(n_vocab, np.int64), len(docs), 0.0)
+        return Built(None, row_ids, n_vocab, np.zeros(n_vocab, np.int64), len(row_ids), 0.0)
     scores, df = score_matrix(flat, lengths, n_vocab, weights)
     bm25 = new_bm25()
     bm25.scores = scores
     bm25.vocab_dict = {}
     bm25.nonoccurrence_array = None
-    return Built(bm25=bm25, row_ids=row_ids, row_of=row_of, n_vocab=n_vocab, df=df,
-                  n_docs=len(docs), avgdl=float(lengths.mean()))
+    return Built(bm25=bm25, row_ids=row_ids, n_vocab=n_vocab, df=df,
+                 n_docs=len(row_ids), avgdl=float(lengths.mean()))
 
 
 def score_matrix(flat: np.ndarray, lengths: np.ndarray, n_vocab: int,
