@@ -132,11 +132,12 @@ def probe(argv: list[str]) -> None:
                       Path("/proc/self/status").read_text().splitlines() if ":" in line)
         return (int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024)
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     import semcode.cli as cli  # noqa: PLC0415  (what is timed)
     import semcode.search.engine  # noqa: F401, PLC0415
     records.append({"stage": "imports (semcode.cli, search.engine)",
-                    "s": time.perf_counter() - t0, "rss_mb": rss()[0]})
+                    "s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
+                    "rss_mb": rss()[0]})
     import importlib  # noqa: PLC0415
 
     def wrap(label: str, module: str, attr: str) -> None:
@@ -149,12 +150,13 @@ def probe(argv: list[str]) -> None:
         fn = getattr(owner, name)
 
         def timed(*a: Any, **k: Any) -> Any:
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             before = rss()[0]
             try:
                 return fn(*a, **k)
             finally:
                 records.append({"stage": label, "s": time.perf_counter() - t,
+                                "cpu_s": time.process_time() - c,
                                 "rss_mb": rss()[0], "rss_delta_mb": rss()[0] - before})
         setattr(owner, name, timed)
 
@@ -200,6 +202,10 @@ def measure(tree: Path, index_dir: Path, repeats: int, reindex: bool,
               "--json", QUERY]
     result["disk_mb"] = sum(p.stat().st_size for p in index_dir.rglob("*")
                             if p.is_file()) / 1e6
+    # The first search after an upgrade converts an older saved build (not counted).
+    first = run_rusage([py, "-m", "semcode", *search], env)
+    result["first"] = {k: first[k] for k in ("wall_s", "cpu_s", "peak_mb", "rc")}
+    result["first"]["notices"] = first["stderr"].strip().splitlines()[-3:]
     whole, probes = [], []
     for _ in range(repeats):
         r = run_rusage([py, "-m", "semcode", *search], env)
@@ -217,23 +223,27 @@ def measure(tree: Path, index_dir: Path, repeats: int, reindex: bool,
     return result
 
 
-def summary(result: dict[str, Any]) -> list[tuple[str, float, float]]:
-    """(stage, median seconds, median RSS after it in MB), whole-process rows first."""
+def summary(result: dict[str, Any]) -> list[tuple[str, float, float, float]]:
+    """(stage, median wall seconds, median CPU seconds, median RSS after it in MB),
+    whole-process rows first (their RSS: the peak)."""
     med = statistics.median
-    rows = [("whole `semcode search --no-update` (wall)", med(w["wall_s"] for w in
-             result["whole"]), med(w["peak_mb"] for w in result["whole"]))]
+    whole = result["whole"]
+    rows = [("whole `semcode search --no-update`", med(w["wall_s"] for w in whole),
+             med(w["cpu_s"] for w in whole), med(w["peak_mb"] for w in whole))]
     probes = result["probes"]
-    rows.append(("interpreter start", med(p["interpreter_start_s"] for p in probes), 0.0))
+    rows.append(("interpreter start", med(p["interpreter_start_s"] for p in probes),
+                 0.0, 0.0))
     labels = list(dict.fromkeys(r["stage"] for p in probes for r in p["stages"]))
     for label in labels:
-        secs, mbs = [], []
+        secs, cpus, mbs = [], [], []
         for p in probes:
             mine = [r for r in p["stages"] if r["stage"] == label]
             secs.append(sum(r["s"] for r in mine))
+            cpus.append(sum(r.get("cpu_s", 0.0) for r in mine))
             mbs.append(max(r["rss_mb"] for r in mine))
-        rows.append((label, med(secs), med(mbs)))
-    rows.append(("exit (interpreter teardown)", med(p["exit_s"] for p in probes), 0.0))
-    rows.append(("probe: peak RSS (VmHWM)", 0.0, med(p["peak_mb"] for p in probes)))
+        rows.append((label, med(secs), med(cpus), med(mbs)))
+    rows.append(("exit (interpreter teardown)", med(p["exit_s"] for p in probes), 0.0, 0.0))
+    rows.append(("probe: peak RSS (VmHWM)", 0.0, 0.0, med(p["peak_mb"] for p in probes)))
     return rows
 
 
@@ -263,8 +273,10 @@ def main() -> None:
         chunks = result.get("index", {}).get("chunks", "?")
         print(f"\n{tree} ({chunks} chunks, index {result['disk_mb']:.0f} MB on disk), "
               f"load {result['load_before']} -> {result['load_after']}")
-        for label, secs, mb in summary(result):
-            print(f"  {label:<48} {secs:8.3f} s {mb:8.0f} MB")
+        if "first" in result:
+            print(f"  first search (converts an older build): {result['first']}")
+        for label, secs, cpu, mb in summary(result):
+            print(f"  {label:<48} {secs:8.3f} s {cpu:8.3f} s CPU {mb:8.0f} MB")
     if args.out:
         args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
 

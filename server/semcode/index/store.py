@@ -452,11 +452,15 @@ class Store:
             with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
-                rows = db.execute(f"SELECT id, {column}, {REF_COLUMNS} FROM chunks").fetchall()
+                refs: dict[int, ChunkRef] = {}
+                texts: list[tuple[int, str]] = []
+                # Row by row, not fetchall(): the rows never all exist as tuples at once.
+                for r in db.execute(f"SELECT id, {column}, {REF_COLUMNS} FROM chunks"):
+                    refs[r[0]] = row_to_ref(r[2:])
+                    if tokens:
+                        texts.append((r[0], stored_text(r[1])))
             return Snapshot(stored_text(meta.get("store_id", "")),
-                            parse_int(meta.get("generation", 0)),
-                            {r[0]: row_to_ref(r[2:]) for r in rows},
-                            [(r[0], stored_text(r[1])) for r in rows] if tokens else [])
+                            parse_int(meta.get("generation", 0)), refs, texts)
         return self._read(read)
 
     def tokens_of(self, ids: Sequence[int]) -> dict[int, str]:
