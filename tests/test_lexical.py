@@ -258,6 +258,24 @@ def test_mapped_load_answers_exactly_as_the_eager_index(tmp_path: Path) -> None:
     same(LexicalIndex.load(tmp_path / "again"), eager)
 
 
+def test_a_mapped_build_stays_whole_when_a_save_replaces_it(tmp_path: Path) -> None:
+    """A process holds the saved build mapped while another saves a new one in its place
+    (and the previous copy is deleted): the holder keeps answering from what it mapped,
+    exactly as before; a new load sees the new build."""
+    target = tmp_path / "lex"
+    old = build(random_corpus(200, seed=3))
+    old.save(target)
+    held = LexicalIndex.load(target)
+    queries = [[w] for w in WORDS[:20]]
+    before = [held.search(q, 50) for q in queries]
+    new = build(random_corpus(300, seed=4))
+    new.save(target)
+    new.save(target)  # twice: the first replacement's copy is deleted too
+    assert [held.search(q, 50) for q in queries] == before
+    assert [LexicalIndex.load(target).search(q, 50) for q in queries] == [
+        new.search(q, 50) for q in queries]
+
+
 def test_old_format_and_changed_files_are_refused(tmp_path: Path) -> None:
     """A format-1 index (an older semcode's .npz files) is refused in one line that says
     so (the indexer rebuilds it: tests/test_index_robustness.py); a file rewritten after
@@ -398,6 +416,18 @@ def test_vectorised_matrix_equals_bm25s_build() -> None:
     np.testing.assert_allclose(ours.scores["data"], ref["data"], rtol=1e-6)
     assert ours.scores["data"].dtype == ref["data"].dtype
     assert ours.scores["indices"].dtype == ref["indices"].dtype
+    # and it is queried exactly as bm25s queries it (semcode does not import bm25s)
+    theirs = bm25s.BM25(method="lucene", k1=K1, b=B, backend="numpy")
+    theirs.scores = ours.scores
+    theirs.nonoccurrence_array = None
+    rng = random.Random(8)
+    mask = np.ones(500, np.float32)
+    mask[::7] = 0.0
+    for _ in range(30):
+        q = [rng.randrange(idx.vocabulary_size) for _ in range(rng.randint(1, 5))]
+        for m in (None, mask):
+            np.testing.assert_array_equal(ours.get_scores_from_ids(q, weight_mask=m),
+                                          theirs.get_scores_from_ids(q, weight_mask=m))
 
 
 def test_bm25f_field_weights_scale_term_frequency() -> None:

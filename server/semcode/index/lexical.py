@@ -64,15 +64,13 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 
-from semcode.index.bm25 import K1, METHOD, B, score_pending
+from semcode.index.bm25 import K1, METHOD, B, ScoreMatrix, score_pending
 from semcode.index.bm25 import Built as _Built
 from semcode.index.bm25 import PendingCache as _PendingCache
 from semcode.index.bm25 import build_flat as _build_flat
 from semcode.index.bm25 import fields_of as _fields
-from semcode.index.bm25 import new_bm25 as _new_bm25
 from semcode.index.bm25 import top_k as _top_k
 from semcode.index.lexical_docs import DocTokens
 from semcode.index.lexical_files import (
@@ -408,13 +406,10 @@ class LexicalIndex:
         index._docs = DocTokens(a["chunk_ids"], a["doc_offsets"], a["tokens"])
         index._docs_checked = verify
         if n_docs:
-            bm25: bm25s.BM25 | None = None
+            bm25: ScoreMatrix | None = None
             if n_docs > 0 and float(meta["avgdl"]) > 0:
-                bm25 = _new_bm25()
-                bm25.scores = {"data": a["data"], "indices": a["indices"],
-                               "indptr": a["indptr"], "num_docs": n_docs}
-                bm25.vocab_dict = {}
-                bm25.nonoccurrence_array = None  # lucene: none (set by a real build)
+                bm25 = ScoreMatrix({"data": a["data"], "indices": a["indices"],
+                                    "indptr": a["indptr"], "num_docs": n_docs})
             index._built = _Built(bm25, a["row_ids"], n_vocab, a["df"], n_docs,
                                   float(meta["avgdl"]))
         index._mask = np.array(a["mask"], np.float32)  # a copy: hiding writes to it

@@ -115,7 +115,16 @@ class DocTokens:
 
     def missing(self, live: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """(held ids not in `live`, ids of `live` not held), both sorted."""
-        want = np.unique(np.fromiter(live, dtype=np.int64))
+        want = np.fromiter(live, dtype=np.int64)
+        if len(want) > 1 and not bool(np.all(want[1:] > want[:-1])):
+            want = np.unique(want)  # (the store hands ids out in order: mostly sorted)
         held = self.ids()
-        return np.setdiff1d(held, want, assume_unique=True), np.setdiff1d(
-            want, held, assume_unique=True)
+        return held[~_member(held, want)], want[~_member(want, held)]
+
+
+def _member(values: np.ndarray, sorted_ids: np.ndarray) -> np.ndarray:
+    """Which of `values` are in `sorted_ids` (a bisection each, no sort of both)."""
+    if not len(sorted_ids):
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(sorted_ids, values), len(sorted_ids) - 1)
+    return np.asarray(sorted_ids[at] == values)
