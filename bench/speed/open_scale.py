@@ -44,8 +44,9 @@ STAGES = (
     ("settings", "semcode.cli", "settings_from_args"),
     ("open the SQLite store", "semcode.index.store", "Store.__init__"),
     ("rollback check", "semcode.index.catch_up", "CatchUp.check_rollback"),
-    ("snapshot (refs + tokens rows)", "semcode.index.store", "Store.snapshot"),
-    ("chunk table (refs, no tokens)", "semcode.index.store", "Store.chunk_table"),
+    ("snapshot: every chunk's row (0.2: and its tokens)", "semcode.index.store",
+     "Store.snapshot"),
+    ("tokens of the chunks the saved build lacks", "semcode.index.store", "Store.tokens_of"),
     ("lexical load (saved build)", "semcode.index.lexical", "LexicalIndex.load"),
     ("lexical reconcile", "semcode.index.lexical", "LexicalIndex.reconcile"),
     ("vectors reconcile", "semcode.index.vector_upkeep", "VectorUpkeep.reconcile"),
@@ -247,9 +248,27 @@ def summary(result: dict[str, Any]) -> list[tuple[str, float, float, float]]:
     return rows
 
 
+def compare(before: Path, after: Path) -> None:
+    """A Markdown table of two `--out` files side by side (stage: wall s, CPU s, MB)."""
+    runs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in (before, after)]
+    for old, new in zip(*runs, strict=True):
+        chunks = old.get("index", {}).get("chunks") or new.get("index", {}).get("chunks")
+        print(f"\n{chunks} chunks (`--copies {old['copies']:g}`)\n")
+        print("| stage | before: wall s / CPU s / MB | after: wall s / CPU s / MB |")
+        print("|---|---|---|")
+        b_rows = {r[0]: r for r in summary(old)}
+        for label, secs, cpu, mb in summary(new):
+            b = b_rows.get(label, (label, 0.0, 0.0, 0.0))
+            cells = [f"{x[1]:.3f} / {x[2]:.3f} / {x[3]:.0f}" for x in (b, (label, secs, cpu, mb))]
+            print(f"| {label} | {cells[0]} | {cells[1]} |")
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--probe":
         probe(sys.argv[2:])
+        return
+    if len(sys.argv) == 4 and sys.argv[1] == "--compare":
+        compare(Path(sys.argv[2]), Path(sys.argv[3]))
         return
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copies", type=float, action="append",
