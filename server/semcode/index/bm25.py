@@ -74,6 +74,8 @@ class Built:
     def row(self, chunk_id: int) -> int | None:
         """The matrix row of `chunk_id`, None when it was not built (a bisection of the
         sorted row ids: no dict of every row)."""
+        if not self.n_docs:
+            return None
         row = int(np.searchsorted(self.row_ids, chunk_id))
         if row < len(self.row_ids) and int(self.row_ids[row]) == chunk_id:
             return row

@@ -124,8 +124,12 @@ class LexicalIndex:
 
     # ------------------------------------------------------------------ writing
     def _ids_for(self, tokens: list[str]) -> np.ndarray:
-        add = self._vocab.add
-        return np.fromiter((add(tok) for tok in tokens), dtype=np.int32, count=len(tokens))
+        known, add = self._vocab.known, self._vocab.add  # the dict first: the hot path
+        out = np.empty(len(tokens), np.int32)
+        for i, tok in enumerate(tokens):
+            tid = known.get(tok)
+            out[i] = tid if tid is not None else add(tok)
+        return out
 
     def _hide(self, chunk_id: int) -> None:
         row = self._built.row(chunk_id)

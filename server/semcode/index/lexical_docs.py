@@ -32,6 +32,8 @@ class DocTokens:
 
     def _row(self, chunk_id: int) -> int | None:
         """The saved row of `chunk_id` (removed ones included), or None."""
+        if not len(self._ids):
+            return None
         row = int(np.searchsorted(self._ids, chunk_id))
         if row < len(self._ids) and int(self._ids[row]) == chunk_id:
             return row
@@ -56,11 +58,12 @@ class DocTokens:
 
     def put(self, chunk_id: int, token_ids: np.ndarray) -> None:
         """Hold `token_ids` for `chunk_id` (replacing what it held)."""
-        if chunk_id not in self:
-            self._count += 1
-        row = self._row(chunk_id)
-        if row is not None:
-            self._gone.add(chunk_id)  # the saved row is stale now
+        if chunk_id not in self._added:
+            row = self._row(chunk_id)
+            if row is None or chunk_id in self._gone:
+                self._count += 1
+            if row is not None:
+                self._gone.add(chunk_id)  # the saved row is stale now
         self._added[chunk_id] = token_ids
 
     def pop(self, chunk_id: int) -> bool:

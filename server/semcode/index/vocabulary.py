@@ -36,6 +36,11 @@ class Vocabulary:
         self._known: dict[str, int] = {}  # added terms, and saved ones looked up
         self._added: list[str] = []  # terms of ids >= _saved, in id order
 
+    @property
+    def known(self) -> dict[str, int]:
+        """The terms looked up or added so far (a subset: `get` finds the others)."""
+        return self._known
+
     def __len__(self) -> int:
         return self._saved + len(self._added)
 
