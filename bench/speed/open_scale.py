@@ -92,15 +92,13 @@ def build_tree(tree: Path, stdlib: Path, copies: float) -> None:
 
 
 def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run `cmd` to the end: wall seconds, CPU seconds, peak RSS (MB) of that process
-    alone (os.wait4), its stdout and stderr."""
+    """Run `cmd` to the end: its wall seconds, exit status, stdout and stderr (the probe's
+    own JSON line carries its resource numbers)."""
     started = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     out, err = proc.communicate()
     wall = time.perf_counter() - started
-    # communicate() reaped it; the rusage of the process alone comes from wait4 only when
-    # we reap: so run it again through a tiny wrapper instead when it is needed exactly.
     return {"wall_s": wall, "rc": proc.returncode, "stdout": out, "stderr": err}
 
 

@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import logging
 import os
 import shutil
 import tempfile
@@ -88,8 +87,6 @@ from semcode.index.vocabulary import Vocabulary
 
 # 2: one file of flat arrays, mapped in place (1: .npz files and a JSON vocabulary).
 FORMAT_VERSION = 2
-
-log = logging.getLogger(__name__)
 
 
 
