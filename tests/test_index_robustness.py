@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import sqlite3
@@ -345,7 +346,7 @@ def test_repaired_lexical_index_is_saved(tmp_path: Path,
     ix.sync()
     ix.flush()
     ix.close()
-    docs = index_dir_for(root.resolve(), s) / "lexical" / "docs.npz"
+    docs = index_dir_for(root.resolve(), s) / "lexical" / "arrays.bin"
     docs.write_bytes(docs.read_bytes()[:-10])
     with caplog.at_level(logging.WARNING):
         Indexer(root, s).flush()
@@ -356,13 +357,45 @@ def test_repaired_lexical_index_is_saved(tmp_path: Path,
     assert len(first) == 1 and second == []
 
 
+def test_an_older_lexical_format_is_rebuilt_once_with_one_notice(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """An index saved by semcode 0.2 (lexical format 1: .npz files, a JSON vocabulary)
+    opens: one warning that says why, the same answers as before, and a format-2 build
+    saved in its place (the next open says nothing)."""
+    root = make_ws(tmp_path)
+    s = settings(tmp_path / "index")
+    ix = Indexer(root, s)
+    ix.sync()
+    ix.flush()
+    want = state(ix)
+    ix.close()
+    lexical_dir = index_dir_for(root.resolve(), s) / "lexical"
+    meta = json.loads((lexical_dir / "meta.json").read_text(encoding="utf-8"))
+    meta["format"] = 1
+    (lexical_dir / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    for name in ("docs.npz", "built.npz", "vocab.json"):
+        (lexical_dir / name).write_bytes(b"saved by 0.2")
+    with caplog.at_level(logging.WARNING):
+        ix = Indexer(root, s)
+        assert state(ix) == want
+        ix.flush()
+        ix.close()
+        first = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        caplog.clear()
+        Indexer(root, s).close()
+        second = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(first) == 1 and "older semcode" in first[0] and second == [], first
+    assert json.loads((lexical_dir / "meta.json").read_text())["format"] == 2
+    assert sorted(p.name for p in lexical_dir.iterdir()) == ["arrays.bin", "meta.json"]
+
+
 def test_killed_saves_leave_no_temp_dirs_behind(tmp_path: Path) -> None:
     root = make_ws(tmp_path)
     s = settings(tmp_path / "index")
     d = index_dir_for(root.resolve(), s)
     d.mkdir(parents=True)
     (d / ".lexical.tmp-abc123").mkdir()
-    (d / ".lexical.tmp-abc123" / "docs.npz").write_bytes(b"x" * 1000)
+    (d / ".lexical.tmp-abc123" / "arrays.bin").write_bytes(b"x" * 1000)
     (d / ".vectors.usearch.xyz.tmp").write_bytes(b"x")
     ix = Indexer(root, s)
     ix.sync()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import random
 import threading
 import time
@@ -12,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from semcode.index import lexical
+from semcode.index import bm25, lexical
 from semcode.index.lexical import K1, B, LexicalIndex, LexicalIndexError
 
 
@@ -199,9 +200,9 @@ def test_load_errors(tmp_path: Path) -> None:
     idx = build(random_corpus(50))
     target = tmp_path / "lex"
     idx.save(target)
-    data = bytearray((target / "docs.npz").read_bytes())
+    data = bytearray((target / "arrays.bin").read_bytes())
     data[len(data) // 2] ^= 0xFF
-    (target / "docs.npz").write_bytes(bytes(data))
+    (target / "arrays.bin").write_bytes(bytes(data))
     with pytest.raises(LexicalIndexError, match="corrupt"):
         LexicalIndex.load(target)
     idx.save(target)
@@ -214,17 +215,104 @@ def test_load_errors(tmp_path: Path) -> None:
     assert len(LexicalIndex.load(target)) == 50
 
 
+def test_mapped_load_answers_exactly_as_the_eager_index(tmp_path: Path) -> None:
+    """Issue 19: a loaded index reads its arrays in place (mapped, overlays for what
+    changes); it answers byte for byte what the in-memory index it was saved from
+    answers (same ids, same float scores, same order), through edits made to both, a
+    rebuild of both, and another save/load round; a verified load is the same."""
+    rng = random.Random(11)
+    corpus = random_corpus(400, seed=11)
+    corpus[5] = ["§name", "ünïcödé", "\udcff", "w1"]  # non-ASCII and a lone surrogate
+    eager = build(corpus)
+    for cid in rng.sample(sorted(corpus), 30):  # pending chunks, hidden rows
+        eager.upsert(cid, random_doc(rng) + ["fresh" + str(cid % 7)])
+    for cid in rng.sample(sorted(corpus), 20):
+        eager.remove(cid)
+    queries = [[WORDS[rng.randrange(60)] for _ in range(rng.randint(1, 4))]
+               for _ in range(40)] + [["fresh3", "w2"], ["ünïcödé"], ["\udcff"], ["nope"]]
+
+    def same(a: LexicalIndex, b: LexicalIndex) -> None:
+        assert len(a) == len(b) and a.pending == b.pending
+        assert a.chunk_ids() == b.chunk_ids() and a.vocabulary_size == b.vocabulary_size
+        for q in queries:
+            assert a.search(q, 1000) == b.search(q, 1000), q
+            assert a.search(q, 3, allow=lambda c: c % 2 == 0) == b.search(
+                q, 3, allow=lambda c: c % 2 == 0)
+        for cid in sorted(a.chunk_ids())[::37]:
+            assert a.tokens(cid) == b.tokens(cid)
+
+    eager.save(tmp_path / "lex")
+    mapped = LexicalIndex.load(tmp_path / "lex")
+    same(mapped, eager)
+    same(LexicalIndex.load(tmp_path / "lex", verify=True), eager)
+    for ix in (mapped, eager):  # the same edits on both
+        ix.upsert(100_000, ["w3", "newterm", "w3"])
+        ix.upsert(5, ["w9"])
+        ix.remove(sorted(corpus)[7])
+        ix.reconcile([*sorted(ix.chunk_ids())[2:], 100_001], lambda c: ["w4", "late"])
+    same(mapped, eager)
+    mapped.rebuild()
+    eager.rebuild()
+    same(mapped, eager)
+    mapped.save(tmp_path / "again")
+    same(LexicalIndex.load(tmp_path / "again"), eager)
+
+
+def test_a_mapped_build_stays_whole_when_a_save_replaces_it(tmp_path: Path) -> None:
+    """A process holds the saved build mapped while another saves a new one in its place
+    (and the previous copy is deleted): the holder keeps answering from what it mapped,
+    exactly as before; a new load sees the new build."""
+    target = tmp_path / "lex"
+    old = build(random_corpus(200, seed=3))
+    old.save(target)
+    held = LexicalIndex.load(target)
+    queries = [[w] for w in WORDS[:20]]
+    before = [held.search(q, 50) for q in queries]
+    new = build(random_corpus(300, seed=4))
+    new.save(target)
+    new.save(target)  # twice: the first replacement's copy is deleted too
+    assert [held.search(q, 50) for q in queries] == before
+    assert [LexicalIndex.load(target).search(q, 50) for q in queries] == [
+        new.search(q, 50) for q in queries]
+
+
+def test_old_format_and_changed_files_are_refused(tmp_path: Path) -> None:
+    """A format-1 index (an older semcode's .npz files) is refused in one line that says
+    so (the indexer rebuilds it: tests/test_index_robustness.py); a file rewritten after
+    the save is refused without hashing it; a flipped byte that keeps the file's size
+    and time is caught by a verified load."""
+    target = tmp_path / "lex"
+    build(random_corpus(50)).save(target)
+    meta = (target / "meta.json").read_text(encoding="utf-8")
+    data = (target / "arrays.bin").read_bytes()
+    st = (target / "arrays.bin").stat()
+    flipped = bytearray(data)
+    flipped[-3] ^= 0xFF
+    (target / "arrays.bin").write_bytes(bytes(flipped))
+    os.utime(target / "arrays.bin", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert len(LexicalIndex.load(target)) == 50  # size and time as saved: not hashed
+    with pytest.raises(LexicalIndexError, match="checksum mismatch"):
+        LexicalIndex.load(target, verify=True)
+    (target / "arrays.bin").write_bytes(data)
+    with pytest.raises(LexicalIndexError, match="changed after it was saved"):
+        LexicalIndex.load(target)
+    (target / "meta.json").write_text(meta.replace('"format": 2', '"format": 1'))
+    (target / "docs.npz").write_bytes(b"old")
+    with pytest.raises(LexicalIndexError, match="format 1, expected 2 .saved by an older"):
+        LexicalIndex.load(target)
+
+
 def test_changes_during_rebuild_stay_pending(monkeypatch: pytest.MonkeyPatch) -> None:
     idx = build({1: ["a"], 2: ["b"], 3: ["c"]})
     started, release = threading.Event(), threading.Event()
-    real_build = lexical._build
+    real_build = lexical._build_flat
 
-    def slow_build(docs: list[tuple[int, np.ndarray]], n_vocab: int, *rest: object) -> object:
+    def slow_build(*args: object) -> object:
         started.set()
         release.wait(5)
-        return real_build(docs, n_vocab, *rest)  # type: ignore[arg-type]
+        return real_build(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(lexical, "_build", slow_build)
+    monkeypatch.setattr(lexical, "_build_flat", slow_build)
     t = threading.Thread(target=idx.rebuild)
     t.start()
     assert started.wait(5)
@@ -238,7 +326,7 @@ def test_changes_during_rebuild_stay_pending(monkeypatch: pytest.MonkeyPatch) ->
     assert idx.search(["a"], 10) == [] and idx.search(["b"], 10) == []
     assert [c for c, _ in idx.search(["z"], 10)] == [1]
     assert sorted(c for c, _ in idx.search(["c"], 10)) == [3, 4]
-    monkeypatch.setattr(lexical, "_build", real_build)
+    monkeypatch.setattr(lexical, "_build_flat", real_build)
     idx.rebuild()
     assert idx.pending == 0
     corpus = {1: ["z"], 3: ["c"], 4: ["c"]}
@@ -317,8 +405,8 @@ def test_vectorised_matrix_equals_bm25s_build() -> None:
     idx = LexicalIndex()
     for cid, doc in corpus.items():
         idx.upsert(cid, doc)
-    docs = sorted(idx._docs.items())
-    ours = lexical._build(docs, idx.vocabulary_size).bm25
+    docs = [(cid, idx._docs_of(cid)) for cid in sorted(corpus)]
+    ours = bm25.build(docs, idx.vocabulary_size).bm25
     assert ours is not None
     ref = bm25s.BM25(method="lucene", k1=K1, b=B).build_index_from_ids(
         unique_token_ids=list(range(idx.vocabulary_size)),
@@ -328,6 +416,18 @@ def test_vectorised_matrix_equals_bm25s_build() -> None:
     np.testing.assert_allclose(ours.scores["data"], ref["data"], rtol=1e-6)
     assert ours.scores["data"].dtype == ref["data"].dtype
     assert ours.scores["indices"].dtype == ref["indices"].dtype
+    # and it is queried exactly as bm25s queries it (semcode does not import bm25s)
+    theirs = bm25s.BM25(method="lucene", k1=K1, b=B, backend="numpy")
+    theirs.scores = ours.scores
+    theirs.nonoccurrence_array = None
+    rng = random.Random(8)
+    mask = np.ones(500, np.float32)
+    mask[::7] = 0.0
+    for _ in range(30):
+        q = [rng.randrange(idx.vocabulary_size) for _ in range(rng.randint(1, 5))]
+        for m in (None, mask):
+            np.testing.assert_array_equal(ours.get_scores_from_ids(q, weight_mask=m),
+                                          theirs.get_scores_from_ids(q, weight_mask=m))
 
 
 def test_bm25f_field_weights_scale_term_frequency() -> None:

@@ -6,7 +6,10 @@ and the top-k cut with deterministic ties (`top_k`).
 Pure functions of NumPy arrays of token ids: it must not hold state, take locks,
 know chunk tokens as strings, or touch files (`lexical.py` does all that).
 
-Scoring is bm25s `method="lucene"`, `k1=1.2`, `b=0.75` (see lexical.py).
+Scoring is bm25s `method="lucene"`, `k1=1.2`, `b=0.75` (see lexical.py). The matrix is
+bm25s' (same layout, dtypes and arithmetic, checked against bm25s in
+tests/test_lexical.py), held and queried by `ScoreMatrix` here: importing bm25s pulls in
+SciPy, a third of a second of every process's start for two NumPy lines.
 """
 
 from __future__ import annotations
@@ -14,9 +17,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-import bm25s
 import numpy as np
 
 if TYPE_CHECKING:
@@ -27,13 +29,38 @@ K1 = 1.2
 B = 0.75
 
 
+class ScoreMatrix:
+    """bm25s' CSC matrix of BM25 term scores (`scores`: data, indices, indptr, num_docs;
+    columns are term ids) and its query, `get_scores_from_ids`, computed exactly as
+    bm25s 0.2's NumPy backend does (float32, one `np.add.at` per query term in query
+    order, then the weight mask)."""
+
+    def __init__(self, scores: dict[str, Any]) -> None:
+        self.scores = scores
+
+    def get_scores_from_ids(self, term_ids: list[int],
+                            weight_mask: np.ndarray | None = None) -> np.ndarray:
+        """Each document's score for the query term ids (with multiplicity), times
+        `weight_mask` when given (0 hides a row)."""
+        s = self.scores
+        data, indices, indptr = s["data"], s["indices"], s["indptr"]
+        ids = np.asarray(term_ids, dtype=np.int32)
+        if int(ids.max(initial=0)) >= len(indptr) - 1:
+            raise ValueError("a query term id is beyond the matrix's columns")
+        scores = np.zeros(int(s["num_docs"]), dtype=np.float32)
+        for start, end in zip(indptr[ids].tolist(), indptr[ids + 1].tolist(), strict=True):
+            np.add.at(scores, indices[start:end], data[start:end])
+        if weight_mask is not None:
+            scores *= weight_mask
+        return scores
+
+
 @dataclass(frozen=True)
 class Built:
     """An immutable built layer. `bm25` is None when the snapshot was empty."""
 
-    bm25: bm25s.BM25 | None
-    row_ids: np.ndarray  # int64 chunk id of each matrix row
-    row_of: dict[int, int]
+    bm25: ScoreMatrix | None
+    row_ids: np.ndarray  # int64 chunk id of each matrix row, strictly increasing
     n_vocab: int  # vocabulary size at build time (matrix columns)
     df: np.ndarray  # int64 document frequency per term id < n_vocab
     n_docs: int
@@ -42,7 +69,17 @@ class Built:
     @classmethod
     def empty(cls) -> Built:
         """The layer of an empty snapshot: no matrix, no rows, every query scores nothing."""
-        return cls(None, np.zeros(0, np.int64), {}, 0, np.zeros(0, np.int64), 0, 0.0)
+        return cls(None, np.zeros(0, np.int64), 0, np.zeros(0, np.int64), 0, 0.0)
+
+    def row(self, chunk_id: int) -> int | None:
+        """The matrix row of `chunk_id`, None when it was not built (a bisection of the
+        sorted row ids: no dict of every row)."""
+        if not self.n_docs:
+            return None
+        row = int(np.searchsorted(self.row_ids, chunk_id))
+        if row < len(self.row_ids) and int(self.row_ids[row]) == chunk_id:
+            return row
+        return None
 
 
 @dataclass
@@ -58,10 +95,6 @@ class PendingCache:
     weights: np.ndarray | None = None  # BM25F field weight per token (None: all 1)
 
 
-def new_bm25() -> bm25s.BM25:
-    """An empty bm25s model with semcode's scoring parameters (lucene, k1, b) on the NumPy
-    backend."""
-    return bm25s.BM25(method=METHOD, k1=K1, b=B, backend="numpy", csc_backend="numpy")
 
 
 def fields_of(flat: np.ndarray, lengths: np.ndarray, markers: dict[int, float]
@@ -92,26 +125,29 @@ def fields_of(flat: np.ndarray, lengths: np.ndarray, markers: dict[int, float]
 
 
 def build(docs: list[tuple[int, np.ndarray]], n_vocab: int,
-           markers: dict[int, float] | None = None) -> Built:
+          markers: dict[int, float] | None = None) -> Built:
+    """`build_flat` of (chunk id, token ids) pairs sorted by id."""
+    ids = np.fromiter((cid for cid, _ in docs), dtype=np.int64, count=len(docs))
+    lengths = np.fromiter((len(t) for _, t in docs), dtype=np.int64, count=len(docs))
+    flat = (np.concatenate([t for _, t in docs]).astype(np.int32) if lengths.sum()
+            else np.zeros(0, np.int32))
+    return build_flat(ids, lengths, flat, n_vocab, markers)
+
+
+def build_flat(row_ids: np.ndarray, lengths: np.ndarray, flat: np.ndarray, n_vocab: int,
+               markers: dict[int, float] | None = None) -> Built:
     """The heavy part of a rebuild (touches no shared state): the bm25s score matrix of
-    `docs`, computed with vectorised NumPy (see `score_matrix`). `markers` maps the
-    term ids of BM25F field markers to their weights."""
-    if not docs:
+    the documents `row_ids` (sorted) whose token ids are `flat`, `lengths` each,
+    computed with vectorised NumPy (see `score_matrix`). `markers` maps the term ids of
+    BM25F field markers to their weights."""
+    if not len(row_ids):
         return Built.empty()
-    row_ids = np.fromiter((cid for cid, _ in docs), dtype=np.int64, count=len(docs))
-    row_of = {int(c): i for i, c in enumerate(row_ids)}
-    lengths = np.fromiter((len(ids) for _, ids in docs), dtype=np.int64, count=len(docs))
-    flat = np.concatenate([ids for _, ids in docs]) if lengths.sum() else np.zeros(0, np.int32)
     flat, weights, lengths = fields_of(flat, lengths, markers or {})
     if not lengths.sum():  # only empty documents: nothing can ever match them
-        return Built(None, row_ids, row_of, n_vocab, np.zeros(n_vocab, np.int64), len(docs), 0.0)
+        return Built(None, row_ids, n_vocab, np.zeros(n_vocab, np.int64), len(row_ids), 0.0)
     scores, df = score_matrix(flat, lengths, n_vocab, weights)
-    bm25 = new_bm25()
-    bm25.scores = scores
-    bm25.vocab_dict = {}
-    bm25.nonoccurrence_array = None
-    return Built(bm25=bm25, row_ids=row_ids, row_of=row_of, n_vocab=n_vocab, df=df,
-                  n_docs=len(docs), avgdl=float(lengths.mean()))
+    return Built(bm25=ScoreMatrix(scores), row_ids=row_ids, n_vocab=n_vocab, df=df,
+                 n_docs=len(row_ids), avgdl=float(lengths.mean()))
 
 
 def score_matrix(flat: np.ndarray, lengths: np.ndarray, n_vocab: int,

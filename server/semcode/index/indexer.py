@@ -201,7 +201,8 @@ class Indexer:
         self.refs: dict[int, ChunkRef] = {}
         self.catch_up = CatchUp(self.dir, self.store, self.write_lock)
         self.lexical_upkeep = LexicalUpkeep(self.dir, self.lock, self.catch_up.stamp,
-                                            self.order_key, self._writing)
+                                            self.order_key, self._writing,
+                                            verify=check)
         self.vector_upkeep = VectorUpkeep(self.dir, self.store.embeddings, self.lock,
                                           self.refs, self.catch_up.stamp, self.order_key)
         self.saving = Saving(self.dir, self.catch_up, self.lexical_upkeep,
@@ -247,7 +248,7 @@ class Indexer:
                     self.store.set_meta("chunker_version", version)
         self.catch_up.check_rollback()
         with self.lock:
-            self._reload(self.store.snapshot())
+            self._reload(self.store.snapshot(tokens=False))
         with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
             if got:
                 self.saving.remove_stale_temp()
@@ -261,10 +262,12 @@ class Indexer:
             if saved is None or saved.store_id != snap.store_id or \
                     saved.generation <= snap.generation:
                 break
-            snap = self.store.snapshot()
+            snap = self.store.snapshot(tokens=bool(snap.tokens))
+        # The tokens are read only where the saved build lacks them.
+        built_here, snap = self.lexical_upkeep.load(snap, self.store.tokens_of,
+                                                    self.store.snapshot)
         self.refs.clear()
         self.refs.update(snap.refs)
-        built_here = self.lexical_upkeep.load(snap)
         store_changed = snap.store_id != self.catch_up.stamp.store_id
         self.catch_up.caught_up(snap.store_id, snap.generation)
         if store_changed:  # chunk ids of another database mean nothing here
@@ -316,7 +319,7 @@ class Indexer:
             if drift is Drift.DATABASE:
                 log.info("the index database was replaced in another process: "
                          "reloading it")
-                self._reload(self.store.snapshot())
+                self._reload(self.store.snapshot(tokens=False))
             elif drift is Drift.CHUNKS:
                 self._apply_delta()
             elif drift is Drift.EMBEDDINGS:

@@ -37,6 +37,17 @@ multiplicity (as bm25s does).
 Tokens are mapped to ids in a vocabulary that only grows (ids are never reused, so a
 rebuild never re-tokenises and never remaps); terms of deleted chunks stay in it until
 the index is rebuilt from scratch by its owner.
+
+Nothing in proportion to the index becomes Python objects when a saved index opens
+(issue 19): the saved build is one file of flat arrays (the score matrix, every chunk's
+token ids, the vocabulary) mapped read-only into memory (`lexical_files.map_arrays`),
+so that opening costs the same at a thousand chunks as at a million and every process
+on the index shares the OS page cache; what changes afterwards lives in small overlays
+(`lexical_docs.DocTokens`, `vocabulary.Vocabulary`). A load compares each file's size
+and modification time with the manifest and checks the arrays' shapes (cheap); the
+checksums, and every value being in range, are checked when asked (`verify=True`:
+`semcode index --full` does) and before the saved token ids are built from. A save
+never writes into a file a reader may have mapped: it renames a new directory in.
 """
 
 from __future__ import annotations
@@ -52,27 +63,30 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import bm25s
 import numpy as np
 
-from semcode.index.bm25 import K1, METHOD, B, score_pending
+from semcode.index.bm25 import K1, METHOD, B, ScoreMatrix, score_pending
 from semcode.index.bm25 import Built as _Built
 from semcode.index.bm25 import PendingCache as _PendingCache
-from semcode.index.bm25 import build as _build
+from semcode.index.bm25 import build_flat as _build_flat
 from semcode.index.bm25 import fields_of as _fields
-from semcode.index.bm25 import new_bm25 as _new_bm25
 from semcode.index.bm25 import top_k as _top_k
+from semcode.index.lexical_docs import DocTokens
 from semcode.index.lexical_files import (
-    BUILT_FILE,
-    DOCS_FILE,
+    ARRAYS_FILE,
     META_FILE,
-    VOCAB_FILE,
+    OLD_FILES,
     digest,
+    file_signature,
     fsync,
+    map_arrays,
+    write_arrays,
 )
 from semcode.index.tokenizer import FIELD_WEIGHTS
+from semcode.index.vocabulary import Vocabulary
 
-FORMAT_VERSION = 1
+# 2: one file of flat arrays, mapped in place (1: .npz files and a JSON vocabulary).
+FORMAT_VERSION = 2
 
 
 
@@ -87,9 +101,9 @@ class LexicalIndex:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._rebuild_lock = threading.Lock()  # one rebuild at a time
-        self._vocab: dict[str, int] = {}
-        self._terms: list[str] = []
-        self._docs: dict[int, np.ndarray] = {}  # chunk id -> int32 token ids (current)
+        self._vocab = Vocabulary()
+        self._docs = DocTokens()  # chunk id -> int32 token ids (current)
+        self._docs_checked = True  # the token ids are known to be in range
         self._built = _Built.empty()
         self._mask = np.zeros(0, np.float32)  # 1 = row live, 0 = hidden
         self._hidden: set[int] = set()  # chunk ids whose built row is hidden
@@ -107,18 +121,15 @@ class LexicalIndex:
 
     # ------------------------------------------------------------------ writing
     def _ids_for(self, tokens: list[str]) -> np.ndarray:
-        vocab = self._vocab
+        known, add = self._vocab.known, self._vocab.add  # the dict first: the hot path
         out = np.empty(len(tokens), np.int32)
         for i, tok in enumerate(tokens):
-            tid = vocab.get(tok)
-            if tid is None:
-                tid = vocab[tok] = len(self._terms)
-                self._terms.append(tok)
-            out[i] = tid
+            tid = known.get(tok)
+            out[i] = tid if tid is not None else add(tok)
         return out
 
     def _hide(self, chunk_id: int) -> None:
-        row = self._built.row_of.get(chunk_id)
+        row = self._built.row(chunk_id)
         if row is not None and chunk_id not in self._hidden:
             self._mask[row] = 0.0
             self._hidden.add(chunk_id)
@@ -132,7 +143,7 @@ class LexicalIndex:
             if (old is not None and chunk_id not in self._pending
                     and chunk_id not in self._hidden and np.array_equal(old, ids)):
                 return  # unchanged and already built: nothing to do
-            self._docs[chunk_id] = ids
+            self._docs.put(chunk_id, ids)
             self._hide(chunk_id)
             self._pending.add(chunk_id)
             if self._changed_during_build is not None:
@@ -143,7 +154,7 @@ class LexicalIndex:
         """Forget a chunk; missing ids are ignored."""
         chunk_id = int(chunk_id)
         with self._lock:
-            if self._docs.pop(chunk_id, None) is None:
+            if not self._docs.pop(chunk_id):
                 return
             self._pending.discard(chunk_id)
             self._hide(chunk_id)
@@ -166,28 +177,34 @@ class LexicalIndex:
     def chunk_ids(self) -> set[int]:
         """The ids of every chunk held (built or pending)."""
         with self._lock:
-            return set(self._docs)
+            return set(self._docs.ids().tolist())
 
     def tokens(self, chunk_id: int) -> list[str]:
         """The tokens a chunk was given (KeyError when it is not held)."""
         with self._lock:
-            terms = self._terms
-            return [terms[i] for i in self._docs[int(chunk_id)].tolist()]
+            ids = self._docs.get(int(chunk_id))
+            if ids is None:
+                raise KeyError(chunk_id)
+            term = self._vocab.term
+            return [term(i) for i in ids.tolist()]
 
     def reconcile(self, live: Iterable[int], tokens_of: Callable[[int], list[str]]) -> int:
         """Make the held chunks exactly `live`: drop the others, add the missing ones
         with `tokens_of(id)` (pending: scored with this build's statistics). Chunk ids
         are never reused with other content, so ids alone tell what differs. Returns how
         many chunks were dropped or added."""
-        live = set(live)
         with self._lock:
-            held = set(self._docs)
-            gone, new = held - live, sorted(live - held)
-            for chunk_id in gone:
+            gone, new = self._docs.missing(live)
+            for chunk_id in gone.tolist():
                 self.remove(chunk_id)
-            for chunk_id in new:
+            for chunk_id in new.tolist():
                 self.upsert(chunk_id, tokens_of(chunk_id))
         return len(gone) + len(new)
+
+    def missing(self, live: Iterable[int]) -> list[int]:
+        """The ids of `live` this index does not hold (what `reconcile` would add)."""
+        with self._lock:
+            return self._docs.missing(live)[1].tolist()
 
     @property
     def pending(self) -> int:
@@ -198,7 +215,7 @@ class LexicalIndex:
     @property
     def vocabulary_size(self) -> int:
         """Distinct terms ever seen (terms of deleted chunks stay until a fresh index)."""
-        return len(self._terms)
+        return len(self._vocab)
 
     # ------------------------------------------------------------------ rebuild
     def rebuild(self) -> None:
@@ -216,12 +233,17 @@ class LexicalIndex:
         so that every process scores with a build that is on disk). One build at a time."""
         with self._rebuild_lock:
             with self._lock:
-                snapshot = sorted(self._docs.items())
-                n_vocab = len(self._terms)
+                ids, lengths, flat = self._docs.flat()
+                n_vocab = len(self._vocab)
+                checked = self._docs_checked
                 self._changed_during_build = set()
                 markers = self._markers()
             try:
-                built = _build(snapshot, n_vocab, markers)
+                if not checked and len(flat) and (int(flat.min()) < 0
+                                                  or int(flat.max()) >= n_vocab):
+                    raise LexicalIndexError("the saved lexical index holds token ids "
+                                            "out of range (damaged); rebuild it")
+                built = _build_flat(ids, lengths, flat, n_vocab, markers)
 
                 def install() -> None:
                     with self._lock:
@@ -240,13 +262,15 @@ class LexicalIndex:
         self._mask = np.ones(built.n_docs, np.float32)
         self._hidden = set()
         self._pending = {cid for cid in changed if cid in self._docs}
+        self._docs_checked = True
         for cid in changed:
             self._hide(cid)
         self._version += 1
 
     def _markers(self) -> dict[int, float]:
         """Term ids of the BM25F field markers in this vocabulary, with their weights."""
-        return {self._vocab[m]: w for m, w in FIELD_WEIGHTS.items() if m in self._vocab}
+        found = {m: self._vocab.get(m) for m in FIELD_WEIGHTS}
+        return {tid: FIELD_WEIGHTS[m] for m, tid in found.items() if tid is not None}
 
     # ------------------------------------------------------------------ search
     def search(self, query_tokens: list[str], k: int,
@@ -256,7 +280,8 @@ class LexicalIndex:
         if k <= 0 or not query_tokens:
             return []
         with self._lock:
-            qids = [self._vocab[t] for t in query_tokens if t in self._vocab]
+            found = [self._vocab.get(t) for t in query_tokens]
+            qids = [q for q in found if q is not None]
             if not qids:
                 return []
             built = self._built
@@ -267,6 +292,7 @@ class LexicalIndex:
         if built.bm25 is not None:
             in_matrix = [q for q in qids if q < built.n_vocab]
             if in_matrix:
+                _check_postings(built, in_matrix)
                 scores = built.bm25.get_scores_from_ids(in_matrix, weight_mask=mask)
                 rows = np.flatnonzero(scores > 0)
                 cand_ids.append(built.row_ids[rows])
@@ -286,7 +312,7 @@ class LexicalIndex:
         if self._cache.version == self._version:
             return self._cache
         cids = np.array(sorted(self._pending), dtype=np.int64)
-        arrays = [self._docs[int(c)] for c in cids]
+        arrays = [self._docs_of(int(c)) for c in cids]
         lengths = np.fromiter((len(a) for a in arrays), dtype=np.int64, count=len(arrays))
         tokens = np.concatenate(arrays) if arrays else np.zeros(0, np.int32)
         tokens, weights, lengths = _fields(tokens, lengths, self._markers())
@@ -297,71 +323,73 @@ class LexicalIndex:
         self._cache = cache
         return cache
 
+    def _docs_of(self, chunk_id: int) -> np.ndarray:
+        ids = self._docs.get(chunk_id)
+        if ids is None:
+            raise KeyError(chunk_id)
+        return ids
+
     # ------------------------------------------------------------------ persistence
     def save(self, directory: Path, stamp: dict[str, Any] | None = None) -> None:
         """Write the index to `directory` atomically: a temp dir beside it is filled,
         then renamed into place (a previous copy is moved aside first and removed after;
-        `load` falls back to it if a crash hit between the two renames). `stamp` (JSON
-        values: the database identity and generation) goes into the manifest beside the
-        checksums of every file; `load` gives it back as `.stamp`."""
+        `load` falls back to it if a crash hit between the two renames). A process that
+        mapped the previous files keeps reading them as they were (they are unlinked,
+        never rewritten). `stamp` (JSON values: the database identity and generation)
+        goes into the manifest beside each file's size, time and checksum; `load` gives
+        it back as `.stamp`."""
         directory = Path(directory)
         stamp = dict(stamp or {})
         with self._lock:
-            items = sorted(self._docs.items())
-            chunk_ids = np.fromiter((c for c, _ in items), dtype=np.int64, count=len(items))
-            lengths = np.fromiter((len(a) for _, a in items), dtype=np.int64, count=len(items))
-            tokens = (np.concatenate([a for _, a in items]) if items
-                      else np.zeros(0, np.int32)).astype(np.int32)
-            terms = list(self._terms)
+            chunk_ids, lengths, tokens = self._docs.flat()
+            blob, term_offsets, term_order = self._vocab.arrays()
             built = self._built
             mask = self._mask.copy()
             pending = np.array(sorted(self._pending), dtype=np.int64)
             hidden = np.array(sorted(self._hidden), dtype=np.int64)
             build_id = self.build_id
+        scores = built.bm25.scores if built.bm25 is not None else None
+        arrays = {
+            "chunk_ids": chunk_ids, "doc_offsets": _offsets(lengths),
+            "tokens": tokens.astype(np.int32),
+            "terms": blob, "term_offsets": term_offsets, "term_order": term_order,
+            "data": scores["data"] if scores else np.zeros(0, np.float32),
+            "indices": scores["indices"] if scores else np.zeros(0, np.int32),
+            "indptr": scores["indptr"] if scores else np.zeros(1, np.int64),
+            "row_ids": built.row_ids, "df": built.df, "mask": mask, "pending": pending,
+            "hidden": hidden}
         directory.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.tmp-", dir=directory.parent))
         try:
-            np.savez(tmp / DOCS_FILE, chunk_ids=chunk_ids, lengths=lengths, tokens=tokens)
-            scores = built.bm25.scores if built.bm25 is not None else None
-            np.savez(
-                tmp / BUILT_FILE,
-                data=scores["data"] if scores else np.zeros(0, np.float32),
-                indices=scores["indices"] if scores else np.zeros(0, np.int32),
-                indptr=scores["indptr"] if scores else np.zeros(1, np.int64),
-                row_ids=built.row_ids, df=built.df, mask=mask, pending=pending, hidden=hidden)
-            (tmp / VOCAB_FILE).write_text(json.dumps(terms), encoding="utf-8")
+            layout = write_arrays(tmp / ARRAYS_FILE, arrays)
             meta = {
                 "format": FORMAT_VERSION, "method": METHOD, "k1": K1, "b": B,
                 "n_vocab_built": built.n_vocab, "n_docs_built": built.n_docs,
                 "avgdl": built.avgdl, "stamp": stamp, "build_id": build_id,
-                "files": {name: digest(tmp / name)
-                          for name in (DOCS_FILE, BUILT_FILE, VOCAB_FILE)},
+                "arrays": layout,
+                "files": {ARRAYS_FILE: {"signature": file_signature(tmp / ARRAYS_FILE),
+                                        "digest": digest(tmp / ARRAYS_FILE)}},
             }
             (tmp / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
-            for name in (DOCS_FILE, BUILT_FILE, VOCAB_FILE, META_FILE):
-                fsync(tmp / name)
-            backup = directory.with_name(directory.name + ".old")
-            if backup.exists():
-                shutil.rmtree(backup)
-            if directory.exists():
-                os.replace(directory, backup)
-            os.replace(tmp, directory)
-            shutil.rmtree(backup, ignore_errors=True)
+            fsync(tmp / META_FILE)
+            _swap_in(tmp, directory)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
-        """Load what `save` wrote. Raises `LexicalIndexError` (one line) when it is
-        missing, corrupt or of another format: the caller then rebuilds from its store."""
+    def load(cls, directory: Path, verify: bool = False) -> LexicalIndex:
+        """Load what `save` wrote, mapped in place (see the module docstring); `verify`
+        also compares checksums and checks every value. Raises `LexicalIndexError` (one
+        line) when it is missing, damaged or of another format: the caller then
+        rebuilds from its store."""
         directory = Path(directory)
         if not (directory / META_FILE).is_file():
             backup = directory.with_name(directory.name + ".old")
             if (backup / META_FILE).is_file():
                 directory = backup
         try:
-            return cls._load(directory)
+            return cls._load(directory, verify)
         except LexicalIndexError:
             raise
         except Exception as exc:  # any decoding/shape problem means "corrupt"
@@ -369,70 +397,72 @@ class LexicalIndex:
                                     f"({type(exc).__name__}: {exc}); rebuild it") from exc
 
     @classmethod
-    def _load(cls, directory: Path) -> LexicalIndex:
-        meta = _checked_meta(directory)
-        terms = json.loads((directory / VOCAB_FILE).read_text(encoding="utf-8"))
-        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
-            raise _corrupt(directory, "vocabulary is not a list of strings")
-        with np.load(directory / DOCS_FILE, allow_pickle=False) as z:
-            chunk_ids, lengths, tokens = z["chunk_ids"], z["lengths"], z["tokens"]
-        with np.load(directory / BUILT_FILE, allow_pickle=False) as z:
-            b = {k: z[k] for k in ("data", "indices", "indptr", "row_ids", "df", "mask",
-                                   "pending", "hidden")}
-        _check_arrays(directory, meta, terms, (chunk_ids, lengths, tokens), b)
+    def _load(cls, directory: Path, verify: bool) -> LexicalIndex:
+        meta = _checked_meta(directory, verify)
+        a = map_arrays(directory / ARRAYS_FILE, meta["arrays"])
+        _check_arrays(directory, meta, a, verify)
         n_vocab, n_docs = int(meta["n_vocab_built"]), int(meta["n_docs_built"])
-        has_matrix = n_docs > 0 and float(meta["avgdl"]) > 0
         index = cls()
-        index._terms = terms
-        index._vocab = {t: i for i, t in enumerate(terms)}
-        if len(index._vocab) != len(terms):
-            raise _corrupt(directory, "duplicate vocabulary terms")
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        index._docs = {int(c): tokens[offsets[i]:offsets[i + 1]].astype(np.int32)
-                       for i, c in enumerate(chunk_ids.tolist())}
+        index._vocab = Vocabulary(a["terms"], a["term_offsets"], a["term_order"])
+        index._docs = DocTokens(a["chunk_ids"], a["doc_offsets"], a["tokens"])
+        index._docs_checked = verify
         if n_docs:
-            bm25: bm25s.BM25 | None = None
-            if has_matrix:
-                bm25 = _new_bm25()
-                bm25.scores = {"data": b["data"], "indices": b["indices"],
-                               "indptr": b["indptr"], "num_docs": n_docs}
-                bm25.vocab_dict = {}
-                bm25.nonoccurrence_array = None  # lucene: none (set by a real build)
-            row_ids = b["row_ids"].astype(np.int64)
-            index._built = _Built(bm25, row_ids, {int(c): i for i, c in enumerate(row_ids)},
-                                  n_vocab, b["df"].astype(np.int64), n_docs,
+            bm25: ScoreMatrix | None = None
+            if n_docs > 0 and float(meta["avgdl"]) > 0:
+                bm25 = ScoreMatrix({"data": a["data"], "indices": a["indices"],
+                                    "indptr": a["indptr"], "num_docs": n_docs})
+            index._built = _Built(bm25, a["row_ids"], n_vocab, a["df"], n_docs,
                                   float(meta["avgdl"]))
-        index._mask = b["mask"].astype(np.float32)
-        index._pending = {int(c) for c in b["pending"]}
-        index._hidden = {int(c) for c in b["hidden"]}
+        index._mask = np.array(a["mask"], np.float32)  # a copy: hiding writes to it
+        index._pending = set(a["pending"].tolist())
+        index._hidden = set(a["hidden"].tolist())
         stamp = meta.get("stamp", {})
         index.stamp = stamp if isinstance(stamp, dict) else {}
         index.build_id = str(meta.get("build_id", ""))
-        if not index._pending <= index._docs.keys():
+        if not all(c in index._docs for c in index._pending):
             raise _corrupt(directory, "pending chunk ids unknown")
-        if not index._hidden <= index._built.row_of.keys():
+        if not all(index._built.row(c) is not None for c in index._hidden):
             raise _corrupt(directory, "hidden chunk ids unknown")
         return index
 
 
 
-__all__ = ["LexicalIndex", "LexicalIndexError", "METHOD", "K1", "B"]
+__all__ = ["LexicalIndex", "LexicalIndexError", "FORMAT_VERSION", "METHOD", "K1", "B"]
+
+
+def _offsets(lengths: np.ndarray) -> np.ndarray:
+    out = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=out[1:])
+    return out
+
+
+def _swap_in(tmp: Path, directory: Path) -> None:
+    """Rename the filled `tmp` to `directory`, the previous copy moved aside first."""
+    backup = directory.with_name(directory.name + ".old")
+    if backup.exists():
+        shutil.rmtree(backup)
+    if directory.exists():
+        os.replace(directory, backup)
+    os.replace(tmp, directory)
+    shutil.rmtree(backup, ignore_errors=True)
 
 
 def _corrupt(directory: Path, why: str) -> LexicalIndexError:
     return LexicalIndexError(f"lexical index at {directory} is corrupt ({why}); rebuild it")
 
 
-def _checked_meta(directory: Path) -> dict[str, Any]:
+def _checked_meta(directory: Path, verify: bool) -> dict[str, Any]:
     """The saved build's meta.json, once its format, BM25 parameters and every file's
-    checksum are what this code writes."""
+    size and time (with `verify`, checksum) are what this code wrote."""
     meta_path = directory / META_FILE
     if not meta_path.is_file():
         raise LexicalIndexError(f"no lexical index at {directory}")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if meta.get("format") != FORMAT_VERSION:
+        old = any((directory / name).is_file() for name in OLD_FILES)
         raise LexicalIndexError(f"lexical index at {directory} has format "
-                                f"{meta.get('format')!r}, expected {FORMAT_VERSION}; "
+                                f"{meta.get('format')!r}, expected {FORMAT_VERSION}"
+                                f"{' (saved by an older semcode)' if old else ''}; "
                                 "rebuild it")
     if (meta.get("method"), meta.get("k1"), meta.get("b")) != (METHOD, K1, B):
         raise LexicalIndexError(f"lexical index at {directory} was built with other "
@@ -441,29 +471,62 @@ def _checked_meta(directory: Path) -> dict[str, Any]:
         path = directory / name
         if not path.is_file():
             raise _corrupt(directory, f"{name} missing")
-        if digest(path) != recorded:
+        if file_signature(path) != recorded["signature"]:
+            raise _corrupt(directory, f"{name} was changed after it was saved")
+        if verify and digest(path) != recorded["digest"]:
             raise _corrupt(directory, f"{name} checksum mismatch")
     return dict(meta)
 
 
-def _check_arrays(directory: Path, meta: dict[str, Any], terms: list[str],
-                  docs: tuple[np.ndarray, np.ndarray, np.ndarray],
-                  b: dict[str, np.ndarray]) -> None:
+def _check_arrays(directory: Path, meta: dict[str, Any], a: dict[str, np.ndarray],
+                  verify: bool) -> None:
     """Raise `LexicalIndexError` unless the saved arrays agree with each other and the
-    vocabulary (checksums prove the files are as written, not that they fit)."""
-    chunk_ids, lengths, tokens = docs
+    vocabulary: their lengths and order always (cheap: per chunk and per term, never per
+    token), every value in range with `verify` (the token ids are also checked before a
+    build reads them)."""
     n_vocab, n_docs = int(meta["n_vocab_built"]), int(meta["n_docs_built"])
-    if len(chunk_ids) != len(lengths) or int(lengths.sum()) != len(tokens):
+    ids, offsets, tokens = a["chunk_ids"], a["doc_offsets"], a["tokens"]
+    n_terms = len(a["term_offsets"]) - 1
+    if (len(offsets) != len(ids) + 1 or n_terms < 0 or len(a["term_order"]) != n_terms
+            or int(offsets[0]) != 0 or int(offsets[-1]) != len(tokens)
+            or (len(ids) and not bool(np.all(np.diff(offsets) >= 0)))):
         raise _corrupt(directory, "document arrays disagree")
-    if len(tokens) and (tokens.min() < 0 or tokens.max() >= len(terms)):
-        raise _corrupt(directory, "token id out of range")
-    if len(np.unique(chunk_ids)) != len(chunk_ids):
-        raise _corrupt(directory, "duplicate chunk ids")
-    if (len(b["row_ids"]) != n_docs or len(b["mask"]) != n_docs
-            or len(b["df"]) != n_vocab or n_vocab > len(terms)):
+    t_off = a["term_offsets"]
+    if (int(t_off[0]) != 0 or int(t_off[-1]) != len(a["terms"])
+            or (n_terms and not bool(np.all(np.diff(t_off) >= 0)))
+            or (n_terms and not bool(np.all(np.bincount(a["term_order"],
+                                                        minlength=n_terms) == 1)))):
+        raise _corrupt(directory, "vocabulary arrays disagree")
+    if len(ids) > 1 and not bool(np.all(np.diff(ids) > 0)):
+        raise _corrupt(directory, "chunk ids not unique and sorted")
+    row_ids = a["row_ids"]
+    if (len(row_ids) != n_docs or len(a["mask"]) != n_docs
+            or len(a["df"]) != n_vocab or n_vocab > n_terms
+            or (n_docs > 1 and not bool(np.all(np.diff(row_ids) > 0)))):
         raise _corrupt(directory, "built arrays disagree")
     has_matrix = n_docs > 0 and float(meta["avgdl"]) > 0
-    if has_matrix and (len(b["indptr"]) != n_vocab + 1 or len(b["indices"]) != len(b["data"])
-                       or int(b["indptr"][-1]) != len(b["data"])
-                       or (len(b["indices"]) and int(b["indices"].max()) >= n_docs)):
+    indptr = a["indptr"]
+    if has_matrix and (len(indptr) != n_vocab + 1 or len(a["indices"]) != len(a["data"])
+                       or int(indptr[0]) != 0 or int(indptr[-1]) != len(a["data"])
+                       or not bool(np.all(np.diff(indptr) >= 0))):
         raise _corrupt(directory, "score matrix is malformed")
+    if verify:
+        if len(tokens) and (int(tokens.min()) < 0 or int(tokens.max()) >= n_terms):
+            raise _corrupt(directory, "token id out of range")
+        if has_matrix and len(a["indices"]) and (int(a["indices"].min()) < 0 or
+                                                int(a["indices"].max()) >= n_docs):
+            raise _corrupt(directory, "score matrix is malformed")
+
+
+def _check_postings(built: _Built, term_ids: list[int]) -> None:
+    """The matrix columns a query reads point at rows that exist (a saved build is
+    checked in full only when asked: a damaged one fails here, never answers)."""
+    if built.bm25 is None:
+        return
+    scores = built.bm25.scores
+    indptr, indices = scores["indptr"], scores["indices"]
+    for q in term_ids:
+        part = indices[int(indptr[q]):int(indptr[q + 1])]
+        if len(part) and (int(part.min()) < 0 or int(part.max()) >= built.n_docs):
+            raise LexicalIndexError("the saved lexical index is damaged (a score column "
+                                    "points outside the matrix); rebuild it")

@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 LEXICAL_REBUILD_PENDING = 256
 
 OrderKey = Callable[[int], tuple[str, int, str, int]]
+TokensOf = Callable[[list[int]], dict[int, str]]
 
 
 class LexicalUpkeep:
@@ -52,12 +53,15 @@ class LexicalUpkeep:
 
     def __init__(self, directory: Path, lock: threading.RLock, stamp: MemoryStamp,
                  order_key: OrderKey,
-                 writing: Callable[[], AbstractContextManager[None]]) -> None:
+                 writing: Callable[[], AbstractContextManager[None]],
+                 verify: bool = False) -> None:
         """Keep the build saved under `directory`/lexical. `lock` is the indexer's memory
         lock, `stamp` the database state memory holds (read to stamp a save),
         `order_key` the result tie order, `writing` the indexer's hold of the write lock
-        (catching up on entry)."""
+        (catching up on entry); `verify` checks a saved build in full (checksums, every
+        value) when it is opened (`semcode index --full`)."""
         self._dir = directory / LEXICAL_DIR
+        self._verify = verify
         self._lock = lock
         self._stamp = stamp
         self._order_key = order_key
@@ -70,30 +74,43 @@ class LexicalUpkeep:
         self._seen: tuple[int, int, int] | None = None
 
     # ------------------------------------------------------------------ opening
-    def load(self, snap: Snapshot) -> bool:
-        """Make `index` hold exactly `snap`'s chunks (holding the memory lock): the saved
-        build reconciled with the snapshot when there is one of this database, else a
-        build from the snapshot's tokens. Returns whether it was built here (not saved
-        yet: the caller saves it when it can)."""
+    def load(self, snap: Snapshot, tokens_of: TokensOf,
+             with_tokens: Callable[[], Snapshot]) -> tuple[bool, Snapshot]:
+        """Make `index` hold exactly the chunks of `snap` (holding the memory lock): the
+        saved build reconciled with the snapshot when there is one of this database,
+        else a build from the snapshot's tokens. A snapshot read without tokens (the
+        usual open: the saved build holds them) gets those of the chunks the build lacks
+        from `tokens_of`; when that is not enough (no build fits, or those chunks were
+        removed meanwhile) the state is read again `with_tokens`. Returns whether it was
+        built here (not saved yet: the caller saves it when it can) and the snapshot it
+        holds."""
         loaded = self._load_saved(snap.store_id)
         if loaded is not None:
             tokens = dict(snap.tokens)  # as stored: split only for the chunks it lacks
+            if not snap.tokens and snap.refs:
+                missing = loaded.missing(snap.refs.keys())
+                tokens = tokens_of(missing) if missing else {}
+                if len(tokens) < len(missing):  # removed since the snapshot was read
+                    snap = with_tokens()
+                    tokens = dict(snap.tokens)
             changed = loaded.reconcile(snap.refs.keys(), lambda i: tokens[i].split())
             self.install(loaded, manifest_signature(self._dir))
             self.dirty = changed > 0
-            return False
+            return False, snap
+        if snap.refs and not snap.tokens:
+            snap = with_tokens()
         lexical = LexicalIndex()
         for chunk_id, tokens_ in snap.tokens:
             lexical.upsert(chunk_id, tokens_.split())
         lexical.rebuild()
         self.install(lexical, manifest_signature(self._dir))
         self.dirty = True
-        return True
+        return True, snap
 
     def _load_saved(self, store_id: str) -> LexicalIndex | None:
         directory = self._dir
         try:
-            loaded = LexicalIndex.load(directory)
+            loaded = LexicalIndex.load(directory, verify=self._verify)
         except LexicalIndexError as exc:
             if (directory / "meta.json").exists() or directory.with_name(
                     directory.name + ".old").exists():  # damaged: say so, once

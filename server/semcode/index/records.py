@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from sys import intern
 
 from semcode.chunks import Chunk, SymbolKind
 from semcode.kinds import ContentKind
@@ -101,7 +102,10 @@ def row_to_ref(row: Sequence[object]) -> ChunkRef:
     if (type(path) is str and type(language) is str and type(kind) is int
             and type(content_hash) is str and type(start_line) is int
             and type(name) is str and type(content) is str):
-        return ChunkRef(path, language, kind, content_hash, content, start_line, name)
+        # A file's chunks share one path string, every chunk one language and content
+        # kind string (SQLite hands out a new string per row: ~150 bytes a chunk).
+        return ChunkRef(intern(path), intern(language), kind, content_hash, intern(content),
+                        start_line, name)
     raise TypeError("a chunk row holds a value of the wrong type: "
                     f"{[type(v).__name__ for v in row]}")
 

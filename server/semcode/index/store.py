@@ -447,18 +447,41 @@ class Store:
             if not own:
                 db.execute("COMMIT")
 
-    def snapshot(self) -> Snapshot:
-        """Generation, refs and tokens of one committed state (one read transaction)."""
+    def snapshot(self, tokens: bool = True) -> Snapshot:
+        """Generation, refs and (unless `tokens` is False: a saved lexical index holds
+        them) tokens of one committed state (one read transaction)."""
+        column = "tokens" if tokens else "''"
         def read(db: sqlite3.Connection) -> Snapshot:
             """The snapshot, read inside one transaction on `db`."""
             with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
-                rows = db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks").fetchall()
+                refs: dict[int, ChunkRef] = {}
+                texts: list[tuple[int, str]] = []
+                # Row by row, not fetchall(): the rows never all exist as tuples at once.
+                for r in db.execute(f"SELECT id, {column}, {REF_COLUMNS} FROM chunks"):
+                    refs[r[0]] = row_to_ref(r[2:])
+                    if tokens:
+                        texts.append((r[0], stored_text(r[1])))
             return Snapshot(stored_text(meta.get("store_id", "")),
-                            parse_int(meta.get("generation", 0)),
-                            {r[0]: row_to_ref(r[2:]) for r in rows},
-                            [(r[0], stored_text(r[1])) for r in rows])
+                            parse_int(meta.get("generation", 0)), refs, texts)
+        return self._read(read)
+
+    def tokens_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """The stored BM25 tokens (space-separated) of these chunks; ids no longer
+        stored are left out. Read in batches of 500."""
+        ids = list(ids)
+
+        def read(db: sqlite3.Connection) -> dict[int, str]:
+            """The tokens of `ids`, 500 at a time."""
+            out: dict[int, str] = {}
+            for start in range(0, len(ids), 500):
+                part = ids[start:start + 500]
+                marks = ",".join("?" * len(part))
+                for chunk_id, text in db.execute(
+                        f"SELECT id, tokens FROM chunks WHERE id IN ({marks})", part):
+                    out[chunk_id] = stored_text(text)
+            return out
         return self._read(read)
 
     def delta(self, known: set[int]) -> tuple[str, int, set[int], Snapshot]:
