@@ -12,7 +12,7 @@ offered another). The text of the line comes from the open buffer when there is 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +21,13 @@ from pygls.uris import from_fs_path
 
 from semcode.chunks import Chunk
 from semcode.index.indexer import IndexStatus
-from semcode.kinds import Role, Stage
+from semcode.kinds import Stage
 from semcode.lsp import PROTOCOL_VERSION
 from semcode.lsp.progress import progress_text
 from semcode.lsp.records import FolderRef, FolderStatus, Refinement, SearchAnswer, ServerStatus
 from semcode.lsp.searches import Merged
-from semcode.models.registry import ModelStatus
 from semcode.search.engine import Hit, Progress, StageScore
+from semcode.shapes import models_json
 
 PREVIEW_CHARS = 200
 
@@ -198,31 +198,8 @@ def server_status(status: ServerStatus) -> dict[str, Any]:
     """The `semcode/status` params (and the `semcode.status` command's result)."""
     return {"version": status.version, "protocolVersion": PROTOCOL_VERSION,
             "state": status.state.value, "degraded": [n.line() for n in status.degraded],
-            "models": models_status(status.models),
+            "models": models_json(status.models),
             "workspaces": [folder_status(f) for f in status.workspaces]}
-
-def models_status(statuses: Mapping[Role, ModelStatus]) -> dict[str, dict[str, object]]:
-    """The `models` part of the status: per role its state, setting, backend and model (the
-    same keys as MCP's `status` tool)."""
-    out: dict[str, dict[str, object]] = {}
-    for role, m in statuses.items():
-        entry: dict[str, object] = {"state": m.state.value, "message": m.message,
-                                    "spec": m.spec}
-        if m.choice:  # `auto` was resolved for this machine: to what, and why
-            entry["setting"], entry["choice"] = m.setting, m.choice
-        if m.backend:
-            entry["backend"], entry["backend_reason"] = m.backend, m.backend_reason
-        if m.info is not None:
-            entry.update(identity=m.info.identity, backend=m.info.backend,
-                         device=m.info.device, path=m.info.path)
-            if m.info.dims is not None:
-                entry["dims"] = m.info.dims
-        if m.builtin:
-            entry["builtin"] = True
-            if m.quality:
-                entry["quality"] = m.quality
-        out[role.value] = entry
-    return out
 
 
 

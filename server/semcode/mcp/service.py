@@ -25,7 +25,6 @@ from semcode.heap import settle_heap
 from semcode.index.indexer import IndexStatus, SyncReport
 from semcode.kinds import AnswerKind, Role, SearchMode, Stage
 from semcode.messages import first_line
-from semcode.models.registry import ModelStatus
 from semcode.search.engine import (
     CONTENT_KINDS,
     EMBED_SLICE_S,
@@ -36,6 +35,7 @@ from semcode.search.engine import (
     SearchResponse,
     StageScore,
 )
+from semcode.shapes import models_json
 from semcode.states import ModelState, ServeState
 
 log = logging.getLogger(__name__)
@@ -331,29 +331,6 @@ def index_json(status: IndexStatus) -> dict[str, Any]:
             "files": status.files, "chunks": status.chunks, "embedded": status.embedded,
             "pendingEmbeddings": status.pending_embeddings,
             "skippedFiles": status.skipped_files, "indexBytes": status.index_bytes}
-
-def models_json(statuses: Mapping[Role, ModelStatus]) -> dict[str, dict[str, object]]:
-    """The `models` part of the `status` tool's answer: per role its state, setting,
-    backend and model (the same keys as the language server's status)."""
-    out: dict[str, dict[str, object]] = {}
-    for role, m in statuses.items():
-        entry: dict[str, object] = {"state": m.state.value, "message": m.message,
-                                    "spec": m.spec}
-        if m.choice:  # `auto` was resolved for this machine: to what, and why
-            entry["setting"], entry["choice"] = m.setting, m.choice
-        if m.backend:
-            entry["backend"], entry["backend_reason"] = m.backend, m.backend_reason
-        if m.info is not None:
-            entry.update(identity=m.info.identity, backend=m.info.backend,
-                         device=m.info.device, path=m.info.path)
-            if m.info.dims is not None:
-                entry["dims"] = m.info.dims
-        if m.builtin:
-            entry["builtin"] = True
-            if m.quality:
-                entry["quality"] = m.quality
-        out[role.value] = entry
-    return out
 
 
 
