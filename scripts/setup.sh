@@ -38,4 +38,10 @@ if [ -n "$extras" ] && ! .venv/bin/python -c 'import torch' 2>/dev/null; then
   "${PIP[@]}" install "torch==$TORCH_VERSION"
 fi
 "${PIP[@]}" install --find-links "$WHEELS" -e ".$extras"
+if [ -n "$extras" ]; then
+  # llama.cpp's GGUF converter (training/, and the tests that export a tiny model): from
+  # the llama-cpp-python sdist on PyPI, fetched once into the build cache (2 MB)
+  .venv/bin/python -m training.reranker.converter >/dev/null \
+    || echo "warning: llama.cpp's converter could not be fetched (tests that convert to GGUF will fail)" >&2
+fi
 echo "semcode installed: $(.venv/bin/semcode --version)" >&2

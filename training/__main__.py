@@ -11,7 +11,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run one of the training commands."""
     args = sys.argv[1:] if argv is None else argv
     commands = {"select": "training.data.select", "data": "training.data.build",
-                "embedder": "training.embedder.__main__"}
+                "embedder": "training.embedder.__main__",
+                "reranker": "training.reranker.__main__"}
     if not args or args[0] not in commands:
         print(f"usage: python -m training {{{','.join(commands)}}} [options]", file=sys.stderr)
         return 2

@@ -142,7 +142,9 @@ def prepare_split(split: str, args: argparse.Namespace, base: Settings,
     corpora = [_subsample(c, args.max_queries) for c in corpora]
     dense = None
     if embedder is not None:
-        cache = OUT / f"rerank_fit-dense-{split}-{embedder.info.identity[:24]}.pkl"
+        # The lists are of the subsampled queries: the sample size is part of the key.
+        cache = OUT / (f"rerank_fit-dense-{split}-q{args.max_queries}-"
+                       f"{embedder.info.identity[:24]}.pkl")
         if cache.is_file():
             dense = pickle.loads(cache.read_bytes())
         else:

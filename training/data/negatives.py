@@ -1,13 +1,11 @@
 """Hard negatives: for each query, the chunks of the same package that semcode's own first
-stage ranks highest (BM25 with semcode's tokenizer and scoring parameters), the gold and
-the other parts of the gold's definition excluded."""
+stage ranks highest (its `LexicalIndex`: semcode's tokenizer and BM25 scoring), the gold
+and the other parts of the gold's definition excluded."""
 
 from __future__ import annotations
 
-import numpy as np
-
 from semcode.chunks import Chunk
-from semcode.index.bm25 import new_bm25
+from semcode.index.lexical import LexicalIndex
 from semcode.index.tokenizer import chunk_tokens, query_tokens
 
 MAX_NEGATIVES = 4
@@ -19,23 +17,19 @@ def hard_negatives(chunks: list[Chunk], queries: list[tuple[str, int]],
     (score > 0), best first."""
     if len(chunks) < 2 or not queries:
         return [[] for _ in queries]
-    bm25 = new_bm25()
-    bm25.index([chunk_tokens(c) or [""] for c in chunks], show_progress=False)
-    vocab = bm25.vocab_dict
+    index = LexicalIndex()  # ties by chunk id, i.e. by the chunks' order here
+    for i, c in enumerate(chunks):
+        index.upsert(i, chunk_tokens(c) or [""])
+    index.rebuild()
     out: list[list[int]] = []
     for query, gold in queries:
-        tokens = [t for t in query_tokens(query) if t in vocab]
-        if not tokens:
-            out.append([])
-            continue
-        scores = np.asarray(bm25.get_scores(tokens))
-        top = np.argsort(-scores, kind="stable")[: k + 8]
+        ranked = index.search(query_tokens(query), k + 8)  # scores > 0 only, best first
         same = (chunks[gold].path, chunks[gold].qualified_name)
         gold_text = chunks[gold].embedding_text()
         picked: list[int] = []
-        for i in top.tolist():
+        for i, _ in ranked:
             c = chunks[i]
-            if scores[i] <= 0 or len(picked) >= k:
+            if len(picked) >= k:
                 break
             if i == gold or (c.path, c.qualified_name) == same or c.embedding_text() == gold_text:
                 continue

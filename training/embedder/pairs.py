@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +75,16 @@ class EncodedPairs:
 def encode_pairs(pairs: Sequence[dict[str, object]], embedder: StaticEmbedder) -> EncodedPairs:
     """Tokenise every distinct query and code text once, as `embedder` would at search
     time; pairs whose query or code has no known token are dropped."""
+    return encode_texts(pairs, lambda texts, kinds: _tokenise(texts, kinds, embedder))
+
+
+Tokenise = Callable[[list[str], list[bool]], list[list[int]]]
+
+
+def encode_texts(pairs: Sequence[dict[str, object]], tokenise: Tokenise) -> EncodedPairs:
+    """Pairs over their distinct texts, each tokenised once by `tokenise(texts, is_query)`
+    (the embedder's tokenisation, or the cross-encoder's); pairs whose query or code has
+    no token are dropped."""
     index: dict[tuple[bool, str], int] = {}
     texts: list[str] = []
     kinds: list[bool] = []  # True: a query (query template), False: a document
@@ -94,7 +104,7 @@ def encode_pairs(pairs: Sequence[dict[str, object]], embedder: StaticEmbedder) -
         rows.append((text_id(str(pair["query"]), True), text_id(str(pair["code"]), False), negs,
                      str(pair.get("package", "")), str(pair.get("language", "")),
                      str(pair.get("source", ""))))
-    token_lists = _tokenise(texts, kinds, embedder)
+    token_lists = tokenise(texts, kinds)
     lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=len(token_lists))
     offsets = np.zeros(len(token_lists) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])

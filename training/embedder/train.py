@@ -90,14 +90,21 @@ def validate(table: np.ndarray, data: EncodedPairs, k: int = 10) -> dict[str, fl
         gold_score = scores[np.arange(len(rows)), gold_col]
         rank = 1 + (scores > gold_score[:, None]).sum(axis=1)
         rr[rows] = np.where(rank <= k, 1.0 / rank, 0.0)
+    return mrr_summary(rr, data.language, data.sources, k)
+
+
+def mrr_summary(rr: np.ndarray, languages: list[str], sources: list[str],
+                k: int = 10) -> dict[str, float]:
+    """The validation record of per-query reciprocal ranks `rr`: `mrr@k` overall, one
+    entry per language, their `macro` mean and one `source:NAME` entry per pair source."""
     by_lang: dict[str, list[float]] = {}
-    for lang, v in zip(data.language, rr, strict=True):
+    for lang, v in zip(languages, rr, strict=True):
         by_lang.setdefault(lang, []).append(float(v))
     out = {f"mrr@{k}": float(rr.mean()) if len(rr) else 0.0}
     out |= {f"{lang}": float(np.mean(v)) for lang, v in sorted(by_lang.items())}
     out["macro"] = float(np.mean([np.mean(v) for v in by_lang.values()])) if by_lang else 0.0
     by_source: dict[str, list[float]] = {}
-    for source, v in zip(data.sources, rr, strict=True):
+    for source, v in zip(sources, rr, strict=True):
         by_source.setdefault(source, []).append(float(v))
     out |= {f"source:{name}": float(np.mean(v)) for name, v in sorted(by_source.items())}
     return out
