@@ -16,7 +16,8 @@ state it has not seen, and `flush()` stamps a generation only on structures that
 exactly that generation.
 
 Saved structures carry a manifest (database id, generation, checksums of their own
-files) checked before anything is loaded; a mismatch rebuilds from the store.
+files) checked before anything is loaded (the mapped lexical build: its files' sizes,
+times and shapes, their checksums with `check`); a mismatch rebuilds from the store.
 
 It knows nothing of models (vectors are handed to it with the model's identity) nor of
 editors (buffer text is handed to it like disk text).
