@@ -95,7 +95,7 @@ def embedding_batches(damaged: Path) -> Iterator[list[tuple[str, str, bytes]]]:
                 break
             if (isinstance(row[0], bytes) and isinstance(row[1], bytes)
                     and isinstance(row[2], bytes) and len(row[2]) % 4 == 0
-                    and (model := _decoded(row[0])) and (content := _decoded(row[1]))):
+                    and (model := decoded_text(row[0])) and (content := decoded_text(row[1]))):
                 batch.append((model, content, row[2]))
             if len(batch) >= BATCH:
                 yield batch
@@ -107,9 +107,22 @@ def embedding_batches(damaged: Path) -> Iterator[list[tuple[str, str, bytes]]]:
         src.close()
 
 
-def _decoded(text: bytes) -> str | None:
-    """`text` as UTF-8, or None when it is not (damaged)."""
+def decoded_text(raw: object) -> str | None:
+    """`raw` (bytes read with `CAST(... AS BLOB)` or a bytes text factory) as UTF-8, or
+    None when it is not bytes or not UTF-8 (damaged)."""
+    if not isinstance(raw, bytes):
+        return None
     try:
-        return text.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
+
+
+def file_id(path: Path) -> tuple[int, int] | None:
+    """Which file is at `path` (device, inode), or None without one: a database another
+    process moved aside and replaced shows as another id."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino)

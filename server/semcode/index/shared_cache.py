@@ -43,7 +43,7 @@ from typing import TypeVar
 import numpy as np
 from filelock import FileLock, Timeout
 
-from semcode.index.salvage import move_aside
+from semcode.index.salvage import decoded_text, file_id, move_aside
 from semcode.index.store_errors import StoreCorrupt, StoreError, _describe, _Transaction
 
 log = logging.getLogger(__name__)
@@ -140,7 +140,7 @@ class SharedEmbeddings:
                     "SELECT CAST(hash AS BLOB), crc, vector FROM vectors WHERE model=? "
                     f"AND hash IN ({','.join('?' * len(part))})", [model_id, *part])
                 for raw, crc, blob in rows:
-                    content = _decoded(raw)
+                    content = decoded_text(raw)
                     if (content is None or not isinstance(blob, bytes)
                             or len(blob) != 4 * dims or crc != row_check(model, content, blob)):
                         bad += 1
@@ -272,13 +272,13 @@ class SharedEmbeddings:
     def _connection(self) -> sqlite3.Connection:
         """The open connection, reopened when the file was replaced (another process moved
         a damaged one aside); `StoreCorrupt` when the file is not a usable cache."""
-        if self._db is not None and _file_id(self.path) == self._file_id:
+        if self._db is not None and file_id(self.path) == self._file_id:
             return self._db
         self._close()
         self.directory.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000,
                              isolation_level=None, check_same_thread=False)
-        self._db, self._file_id = db, _file_id(self.path)
+        self._db, self._file_id = db, file_id(self.path)
         db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._prepare(db)
         return db
@@ -314,7 +314,7 @@ class SharedEmbeddings:
         self._close()
         try:
             with FileLock(self.directory / REPAIR_LOCK).acquire(timeout=REPAIR_WAIT_S):
-                if _file_id(self.path) != damaged_id:
+                if file_id(self.path) != damaged_id:
                     return  # another process moved it aside meanwhile: use the new one
                 aside = move_aside(self.path, "damaged")
                 kept = sum(self._copy(batch) for batch in readable_rows(aside))
@@ -371,7 +371,7 @@ def readable_rows(damaged: Path) -> Iterator[list[tuple[str, int, str, int, byte
         models = {}
         with contextlib.suppress(sqlite3.Error):
             for model_id, raw, dims in src.execute("SELECT id, identity, dims FROM models"):
-                if (identity := _decoded(raw)) is not None and isinstance(dims, int):
+                if (identity := decoded_text(raw)) is not None and isinstance(dims, int):
                     models[model_id] = (identity, dims)
         rows = src.execute("SELECT model, hash, used, crc, vector FROM vectors")
         batch: list[tuple[str, int, str, int, bytes]] = []
@@ -384,7 +384,7 @@ def readable_rows(damaged: Path) -> Iterator[list[tuple[str, int, str, int, byte
                 break
             model_id, raw, used, crc, blob = row
             known = models.get(model_id)
-            content = _decoded(raw) if isinstance(raw, bytes) else None
+            content = decoded_text(raw)
             if (known is not None and content is not None and isinstance(blob, bytes)
                     and isinstance(used, int) and len(blob) == 4 * known[1]
                     and crc == row_check(known[0], content, blob)):
@@ -404,21 +404,3 @@ def _live_bytes(db: sqlite3.Connection) -> int:
     pages = int(db.execute("PRAGMA page_count").fetchone()[0])
     free = int(db.execute("PRAGMA freelist_count").fetchone()[0])
     return (pages - free) * int(db.execute("PRAGMA page_size").fetchone()[0])
-
-
-def _decoded(raw: object) -> str | None:
-    """`raw` (bytes from a `CAST(... AS BLOB)` or a bytes text factory) as UTF-8, or None."""
-    if not isinstance(raw, bytes):
-        return None
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)

@@ -54,7 +54,13 @@ from semcode.index.records import (
     row_to_ref,
     stored_text,
 )
-from semcode.index.salvage import clear_damage_note, move_aside, note_damage, noted_damage
+from semcode.index.salvage import (
+    clear_damage_note,
+    file_id,
+    move_aside,
+    note_damage,
+    noted_damage,
+)
 from semcode.index.schema import (
     NEVER_INDEXED,
     REBUILD_OWED,
@@ -149,12 +155,12 @@ class Store:
             self._db = self._connect()
             db = self._db
             prepare(db, path, check, self._locked, self.workspace)
-            self._file_id = _file_id(path)
+            self._file_id = file_id(path)
 
     def replaced(self) -> bool:
         """Whether the database file is no longer the one this store opened (another
         process moved a damaged one aside and started a new one): `reopen()` then."""
-        return _file_id(self.path) != self._file_id
+        return file_id(self.path) != self._file_id
 
     def reopen(self) -> None:
         """Open the file now at `path` (holding the write lock). Other threads' read
@@ -588,14 +594,6 @@ def _meta_value(db: sqlite3.Connection, key: str) -> str | None:
     """The meta table's text under `key` (None when absent; a non-text value is damage)."""
     row = db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
     return stored_text(row[0]) if row else None
-
-
-def _file_id(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_dev, st.st_ino)
 
 
 def _nonempty(path: Path) -> bool:
