@@ -68,6 +68,18 @@ CREATE TABLE IF NOT EXISTS embeddings (
 """
 
 
+def use_wal(db: sqlite3.Connection,
+            locked: Callable[[], AbstractContextManager[None]]) -> None:
+    """Put the database in WAL mode (persistent: once per file). Switching needs the file
+    to itself, and SQLite answers busy at once, without waiting, when another process is
+    opening the same new file; so the switch is made under `locked()` (a lock every
+    opener of the file takes), after checking that no other opener made it meanwhile."""
+    if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+        return
+    with locked():
+        db.execute("PRAGMA journal_mode=WAL")
+
+
 def prepare(db: sqlite3.Connection, path: Path, check: bool,
             locked: Callable[[], AbstractContextManager[None]],
             workspace: str | None = None) -> None:
@@ -75,7 +87,7 @@ def prepare(db: sqlite3.Connection, path: Path, check: bool,
     its tables under `locked()` (the write lock); raise `StoreCorrupt` when it is
     damaged, not ours or of an older schema, `StoreForeign` when it records another
     `workspace` than this one, `StoreError` when it is newer."""
-    db.execute("PRAGMA journal_mode=WAL")
+    use_wal(db, locked)
     db.execute("PRAGMA synchronous=NORMAL")
     if check:
         row = db.execute("PRAGMA quick_check(1)").fetchone()

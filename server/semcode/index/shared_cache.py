@@ -44,6 +44,7 @@ import numpy as np
 from filelock import FileLock, Timeout
 
 from semcode.index.salvage import decoded_text, file_id, move_aside
+from semcode.index.schema import use_wal
 from semcode.index.store_errors import StoreCorrupt, StoreError, _describe, _Transaction
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ class SharedEmbeddings:
         self.cap_bytes = cap_bytes
         self._clock = clock
         self._mutex = threading.Lock()
+        # Who reshapes the file (repairs it, or sets its journal mode) across processes;
+        # one instance, so that a repair that opens the new file takes it again freely.
+        self._reshaping = FileLock(directory / REPAIR_LOCK)
         self._db: sqlite3.Connection | None = None
         self._file_id: tuple[int, int] | None = None
         self._models: dict[str, tuple[int, int]] = {}  # identity -> (id, dims) in this file
@@ -286,7 +290,7 @@ class SharedEmbeddings:
     def _prepare(self, db: sqlite3.Connection) -> None:
         """WAL, the tables (created when new), the version; raises `StoreCorrupt` for a
         file that is not this cache, refuses one made by a newer semcode."""
-        db.execute("PRAGMA journal_mode=WAL")
+        use_wal(db, self._setup_lock)
         db.execute("PRAGMA synchronous=NORMAL")
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not tables:
@@ -306,6 +310,12 @@ class SharedEmbeddings:
         for table in ("models", "vectors"):  # a damaged root page shows now
             db.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchall()
 
+    @contextlib.contextmanager
+    def _setup_lock(self) -> Iterator[None]:
+        """Held while this process sets the file's journal mode (the lock a repair holds)."""
+        with self._reshaping.acquire(timeout=REPAIR_WAIT_S):
+            yield
+
     def _repair(self, error: StoreCorrupt) -> None:
         """Move the damaged file aside and start a new one with every row that verifies
         (once across processes: `repair.lock`, then only when the file is still the one
@@ -313,7 +323,7 @@ class SharedEmbeddings:
         damaged_id = self._file_id
         self._close()
         try:
-            with FileLock(self.directory / REPAIR_LOCK).acquire(timeout=REPAIR_WAIT_S):
+            with self._reshaping.acquire(timeout=REPAIR_WAIT_S):
                 if file_id(self.path) != damaged_id:
                     return  # another process moved it aside meanwhile: use the new one
                 aside = move_aside(self.path, "damaged")
