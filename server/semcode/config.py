@@ -54,6 +54,9 @@ class Settings:
     max_chunk_lines: int = 120  # longer definitions are split with overlap
     chunk_overlap_lines: int = 12
     window_lines: int = 60  # line-window fallback size
+    # Processes that read and chunk files during a large sync (index/preparing.py):
+    # 0 = one per core (at most 8), 1 = all in the indexing process.
+    index_workers: int = 0
     # --- models ("auto" picks by hardware; "off" disables; "hf:owner/repo/file.gguf",
     # "hf:owner/repo" (a static model2vec model) or a local file/folder)
     embedding_model: str = DEFAULT_EMBEDDING_MODEL
@@ -157,7 +160,8 @@ class Settings:
                 raise ConfigError(f"setting {name!r} must be > 0, got {getattr(self, name)!r}")
         if not 0 <= self.chunk_overlap_lines < self.max_chunk_lines:
             raise ConfigError("setting 'chunk_overlap_lines' must be >= 0 and < max_chunk_lines")
-        for name in ("rerank_depth", "rerank_budget_ms", "n_threads", "rerank_rrf_k"):
+        for name in ("rerank_depth", "rerank_budget_ms", "n_threads", "rerank_rrf_k",
+                     "index_workers"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"setting {name!r} must be >= 0")
         if self.rerank_weight > 1:

@@ -36,6 +36,7 @@ export const SERVER_SETTING_KEYS = [
   'maxChunkLines',
   'chunkOverlapLines',
   'windowLines',
+  'indexWorkers',
   'embedBatchTokens',
   'indexDir',
   'sharedEmbeddingCache',

@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semcode.chunking import CHUNKER_VERSION, ChunkerConfig, ChunkResult, chunk_file
+from semcode.chunking import CHUNKER_VERSION, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
 from semcode.index.catch_up import CatchUp, Drift
@@ -48,6 +48,16 @@ from semcode.index.layout import dir_size as _dir_size
 from semcode.index.lexical import LexicalIndex
 from semcode.index.lexical_files import saved_build
 from semcode.index.lexical_upkeep import LexicalUpkeep
+from semcode.index.preparing import (
+    Job,
+    PrepareConfig,
+    Prepared,
+    Preparer,
+    Skipped,
+    auto_workers,
+    chunk_text,
+    text_digest,
+)
 from semcode.index.saving import Saving
 from semcode.index.shared_cache import MIB, SHARED_DIR, SharedEmbeddings
 from semcode.index.store import (
@@ -153,11 +163,6 @@ def shared_cache_for(settings: Settings) -> SharedEmbeddings | None:
                             settings.shared_embedding_cache_mb * MIB)
 
 
-def text_digest(text: str) -> str:
-    """The content digest a file record keeps (decides whether a file changed)."""
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
-
-
 class Indexer:
     """One workspace's index (see the module docstring). It owns the store, the chunk
     table (`refs`) and the editor buffers, and wires four parts that each own their
@@ -193,11 +198,10 @@ class Indexer:
                 shutil.rmtree(self.dir / LEXICAL_DIR, ignore_errors=True)
         self.notices: list[str] = list(self.store.notices)
         self.lock = threading.RLock()  # guards the store + both derived indexes together
-        self.chunker = ChunkerConfig(
-            max_chunk_lines=settings.max_chunk_lines,
-            chunk_overlap_lines=settings.chunk_overlap_lines,
-            window_lines=settings.window_lines,
-        )
+        # Reading, chunking and tokenising files: the CPU-heavy half of indexing, on
+        # every core during a large sync (`preparing.py`).
+        self.preparer = Preparer(PrepareConfig.of(self.root, settings),
+                                 auto_workers(settings.index_workers))
         # The chunk table: filled in place (the parts hold this very dict).
         self.refs: dict[int, ChunkRef] = {}
         self.catch_up = CatchUp(self.dir, self.store, self.write_lock)
@@ -291,8 +295,8 @@ class Indexer:
         for path, text in list(self._buffer_text.items()):
             record = self.store.file(path)
             if record is None or record.digest != text_digest(text):
-                self._index_text(path, text, len(text.encode("utf-8", "replace")),
-                                 BUFFER_MTIME, text_digest(text))
+                self._index_text(len(text.encode("utf-8", "replace")), BUFFER_MTIME,
+                                 self._chunk_text(path, text))
 
     # ================================================================ catching up
     def refresh(self) -> bool:
@@ -386,18 +390,35 @@ class Indexer:
         known = self.store.files()
         seen: set[str] = set()
         total = len(entries)
-        last_report = 0.0
-        for n, entry in enumerate(entries):
-            if cancel is not None and cancel.is_set():
-                report.cancelled = True
-                break
-            if progress and time.monotonic() - last_report > 0.1:
-                last_report = time.monotonic()
-                progress(Progress("chunk", n, total, f"{n}/{total} files"))
+        # Files whose stat changed (or that are new) are read; the rest are not touched.
+        to_read: list[tuple[FileEntry, FileRecord | None]] = []
+        for entry in entries:
             seen.add(entry.rel_path)
             report.files_seen += 1
-            if entry.rel_path not in self.buffers:  # the editor's text wins while open
-                self._sync_entry(entry, known.get(entry.rel_path), report)
+            if entry.rel_path in self.buffers:  # the editor's text wins while open
+                continue
+            record = known.get(entry.rel_path)
+            if (record is not None and record.mtime_ns >= 0
+                    and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
+                report.files_unchanged += 1
+                continue
+            to_read.append((entry, record))
+        done = total - len(to_read)
+        last_report = 0.0
+        results = self.preparer.run([Job(e.rel_path, e.size, r.digest if r else None)
+                                     for e, r in to_read])
+        try:
+            for (entry, record), result in zip(to_read, results, strict=True):
+                if cancel is not None and cancel.is_set():
+                    report.cancelled = True
+                    break
+                if progress and time.monotonic() - last_report > 0.1:
+                    last_report = time.monotonic()
+                    progress(Progress("chunk", done, total, f"{done}/{total} files"))
+                self._sync_entry(entry, record, result, report)
+                done += 1
+        finally:
+            results.close()  # a cancelled sync stops the workers
         if progress and not report.cancelled:
             progress(Progress("chunk", total, total, f"{total}/{total} files"))
         if not report.cancelled:
@@ -417,29 +438,22 @@ class Indexer:
         return report
 
     def _sync_entry(self, entry: FileEntry, record: FileRecord | None,
-                    report: SyncReport) -> None:
-        """Bring one scanned file up to date (its stat unchanged: nothing is read; its
-        content unchanged: only the stat is recorded), counting what happened."""
-        if (record is not None and record.mtime_ns >= 0
-                and record.size == entry.size and record.mtime_ns == entry.mtime_ns):
-            report.files_unchanged += 1
-            return
-        try:
-            text = self.workspace.read_text(entry.rel_path)
-        except FileSkipped as skip:
-            self.skipped[entry.rel_path] = str(skip.reason)
+                    result: Prepared | Skipped, report: SyncReport) -> None:
+        """Store one file whose stat changed, as `result` found it (its content
+        unchanged: only the stat is recorded), counting what happened."""
+        if isinstance(result, Skipped):
+            self.skipped[entry.rel_path] = str(result.reason)
             report.files_skipped += 1
             if record is not None:
                 self._remove_exact(entry.rel_path)
             return
-        digest = text_digest(text)
         mtime_ns = _trusted_mtime(entry.mtime_ns)
-        if record is not None and record.digest == digest:
-            if (record.size, record.mtime_ns) != (entry.size, mtime_ns):
+        if result.unchanged or (record is not None and record.digest == result.digest):
+            if record is not None and (record.size, record.mtime_ns) != (entry.size, mtime_ns):
                 self.store.touch_file(entry.rel_path, entry.size, mtime_ns)
             report.files_unchanged += 1
             return
-        warning = self._index_text(entry.rel_path, text, entry.size, mtime_ns, digest)
+        warning = self._index_text(entry.size, mtime_ns, result)
         if warning:
             report.warnings.append(f"{entry.rel_path}: {warning}")
         report.files_indexed += 1
@@ -466,18 +480,19 @@ class Indexer:
             self.remove_file(rel_path)
             return [f"{rel_path}: not indexed ({reason})"]
         # Outside the lock: the CPU-heavy part.
-        chunked = chunk_file(rel_path, text, self.chunker)
+        chunked = chunk_file(rel_path, text, self.preparer.config.chunker)
         known = self._buffer_tokens.get(rel_path, {})
         tokens = [known.get(c) or chunk_tokens(c, self.settings.bm25_fields)
                   for c in chunked.chunks]
         self._buffer_tokens[rel_path] = dict(zip(chunked.chunks, tokens, strict=True))
-        result = (chunked, tokens)
+        prepared = Prepared(rel_path, text_digest(text), chunked, tuple(tokens),
+                            tuple(c.content_hash() for c in chunked.chunks))
         with self._writing():
             with self.lock:
                 self.buffers.add(rel_path)
                 self._buffer_text[rel_path] = text
-            warning = self._index_text(rel_path, text, len(text.encode("utf-8", "replace")),
-                                       BUFFER_MTIME, text_digest(text), result)
+            warning = self._index_text(len(text.encode("utf-8", "replace")), BUFFER_MTIME,
+                                       prepared)
         self.rebuild_lexical_if_needed()
         return [f"{rel_path}: {warning}"] if warning else []
 
@@ -517,7 +532,7 @@ class Indexer:
             if (record.size, record.mtime_ns) != (st.st_size, mtime_ns):
                 self.store.touch_file(rel_path, st.st_size, mtime_ns)
             return
-        self._index_text(rel_path, text, st.st_size, mtime_ns, digest)
+        self._index_text(st.st_size, mtime_ns, self._chunk_text(rel_path, text, digest))
 
     def remove_file(self, rel_path: str) -> None:
         """Remove a file, or everything under a directory (one watcher event for a
@@ -556,19 +571,20 @@ class Indexer:
             self.buffers.discard(rel_path)
             self._buffer_text.pop(rel_path, None)
 
-    def _chunk(self, rel_path: str, text: str) -> tuple[ChunkResult, list[list[str]]]:
-        result = chunk_file(rel_path, text, self.chunker)
-        return result, [chunk_tokens(c, self.settings.bm25_fields) for c in result.chunks]
+    def _chunk_text(self, rel_path: str, text: str, digest: str | None = None) -> Prepared:
+        return chunk_text(rel_path, text, self.preparer.config, digest)
 
-    def _index_text(self, rel_path: str, text: str, size: int, mtime_ns: int,
-                    digest: str,
-                    chunked: tuple[ChunkResult, list[list[str]]] | None = None) -> str | None:
+    def _index_text(self, size: int, mtime_ns: int, prepared: Prepared) -> str | None:
+        """Store a file's chunks (`prepared`: read and chunked) and make them searchable."""
+        rel_path, result, tokens = prepared.rel_path, prepared.chunked, prepared.tokens
+        assert result is not None, "an unchanged file has nothing to index"
         if not valid_name(rel_path):
             return f"not indexed ({SkipReason.BAD_NAME})"
-        result, tokens = chunked if chunked is not None else self._chunk(rel_path, text)
-        record = FileRecord(rel_path, size, mtime_ns, digest, result.language, result.warning)
+        record = FileRecord(rel_path, size, mtime_ns, prepared.digest, result.language,
+                            result.warning)
         with self._writing(), self.lock:
-            removed, new_ids = self.store.replace_file(record, result.chunks, tokens)
+            removed, new_ids = self.store.replace_file(record, result.chunks, tokens,
+                                                       prepared.hashes)
             # Searches in other threads see the file's old chunks or its new ones, never
             # neither (they take these locks, not `self.lock`); the commit is done first
             # so that they never wait for the disk.
@@ -576,12 +592,13 @@ class Indexer:
                                              if self.vectors is not None else nullcontext()):
                 self._forget(removed)
                 added = []
-                for chunk_id, chunk, toks in zip(new_ids, result.chunks, tokens, strict=True):
+                for chunk_id, chunk, toks, content_hash in zip(
+                        new_ids, result.chunks, tokens, prepared.hashes, strict=True):
                     if chunk_id in self.refs:
                         continue  # stored exactly as before: kept with its id
                     self.lexical.upsert(chunk_id, toks)
                     self.refs[chunk_id] = ChunkRef(
-                        chunk.path, chunk.language, int(chunk.kind), chunk.content_hash(),
+                        chunk.path, chunk.language, int(chunk.kind), content_hash,
                         content=chunk.content, start_line=chunk.start_line, name=chunk.name)
                     added.append(chunk_id)
                 self.vector_upkeep.add_cached(added)

@@ -352,11 +352,13 @@ class Store:
         record: FileRecord,
         chunks: Sequence[Chunk],
         tokens: Sequence[Sequence[str]],
+        hashes: Sequence[str] | None = None,
     ) -> tuple[list[int], list[int]]:
         """Replace everything stored for `record.path` in one transaction. A chunk stored
         exactly as before (every column) keeps its row and id, so an edit rewrites only
         the chunks it changed. Returns (removed chunk ids, chunk ids in the order of
-        `chunks`: kept ones and new ones)."""
+        `chunks`: kept ones and new ones). `hashes` are the chunks' `content_hash()`s,
+        when the caller has them already."""
         with self._write(), self._transaction():
             db = self._wdb
             stored: dict[tuple[object, ...], list[int]] = {}
@@ -371,8 +373,10 @@ class Store:
             rows = [(chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
                      chunk.start_line, chunk.end_line, chunk.name_line, chunk.name_start_col,
                      chunk.name_end_col, chunk.part, chunk.text, chunk.content,
-                     chunk.content_hash(), " ".join(toks))
-                    for chunk, toks in zip(chunks, tokens, strict=True)]
+                     content_hash, " ".join(toks))
+                    for chunk, toks, content_hash in zip(
+                        chunks, tokens, hashes or [c.content_hash() for c in chunks],
+                        strict=True)]
             kept = [stored[row].pop() if stored.get(row) else None for row in rows]
             removed = [i for ids in stored.values() for i in ids]
             db.executemany("DELETE FROM chunks WHERE id=?", [(i,) for i in removed])

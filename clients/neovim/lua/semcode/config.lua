@@ -30,6 +30,7 @@ M.server_settings = {
   maxChunkLines = "number",
   chunkOverlapLines = "number",
   windowLines = "number",
+  indexWorkers = "number",
   embedBatchTokens = "number",
   indexDir = "string",
   sharedEmbeddingCache = "boolean",
