@@ -90,6 +90,9 @@ RECHECK_MTIME = -2  # a file modified just before it was read: its content is re
 # the same timestamp tick, with the same size: its stat cannot be trusted next time (git's
 # "racy clean" problem), so its content is compared again on the next sync.
 RACY_NS = 2_000_000_000
+# A large sync commits about this often (`_batched_writes`): other processes see its
+# progress, and an interrupted one keeps what was committed.
+BATCH_COMMIT_S = 1.0
 ALMOST_NOTHING = 10  # an ignore rule that excluded 10x what was indexed is reported
 FULL_REINDEX_OWED = "a full reindex has not finished"
 MODEL_KEY_PREFIX = "model_identity:"  # meta: embedder configuration -> its identity
@@ -163,6 +166,16 @@ def shared_cache_for(settings: Settings) -> SharedEmbeddings | None:
                             settings.shared_embedding_cache_mb * MIB)
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A file's chunks stored but not yet made searchable: the ids its write removed,
+    its chunks' ids (kept and new, in chunk order) and what was stored."""
+
+    removed: list[int]
+    ids: list[int]
+    prepared: Prepared
+
+
 class Indexer:
     """One workspace's index (see the module docstring). It owns the store, the chunk
     table (`refs`) and the editor buffers, and wires four parts that each own their
@@ -219,6 +232,7 @@ class Indexer:
         # only the chunks it changed.
         self._buffer_tokens: dict[str, dict[Chunk, list[str]]] = {}
         self.skipped: dict[str, str] = {}  # path -> reason, from the last sync
+        self._held: list[_Held] | None = None  # inside `_batched_writes`
         self._load()
 
     @property
@@ -388,13 +402,11 @@ class Indexer:
         entries = list(self.workspace.scan())
         self.skipped = {path: str(reason) for path, reason in self.workspace.skipped}
         known = self.store.files()
-        seen: set[str] = set()
-        total = len(entries)
+        seen = {entry.rel_path for entry in entries}
+        report.files_seen = total = len(entries)
         # Files whose stat changed (or that are new) are read; the rest are not touched.
         to_read: list[tuple[FileEntry, FileRecord | None]] = []
         for entry in entries:
-            seen.add(entry.rel_path)
-            report.files_seen += 1
             if entry.rel_path in self.buffers:  # the editor's text wins while open
                 continue
             record = known.get(entry.rel_path)
@@ -403,22 +415,7 @@ class Indexer:
                 report.files_unchanged += 1
                 continue
             to_read.append((entry, record))
-        done = total - len(to_read)
-        last_report = 0.0
-        results = self.preparer.run([Job(e.rel_path, e.size, r.digest if r else None)
-                                     for e, r in to_read])
-        try:
-            for (entry, record), result in zip(to_read, results, strict=True):
-                if cancel is not None and cancel.is_set():
-                    report.cancelled = True
-                    break
-                if progress and time.monotonic() - last_report > 0.1:
-                    last_report = time.monotonic()
-                    progress(Progress("chunk", done, total, f"{done}/{total} files"))
-                self._sync_entry(entry, record, result, report)
-                done += 1
-        finally:
-            results.close()  # a cancelled sync stops the workers
+        self._read_changed(to_read, total, report, progress, cancel)
         if progress and not report.cancelled:
             progress(Progress("chunk", total, total, f"{total}/{total} files"))
         if not report.cancelled:
@@ -436,6 +433,62 @@ class Indexer:
         report.chunks = len(self.refs)
         report.seconds = time.perf_counter() - started
         return report
+
+    def _read_changed(self, to_read: Sequence[tuple[FileEntry, FileRecord | None]],
+                      total: int, report: SyncReport, progress: ProgressFn | None,
+                      cancel: threading.Event | None) -> None:
+        """Read, chunk and store the files whose stat changed (`preparing.py` does the
+        reading and chunking, on every core when there are many), in scan order, in
+        batched transactions (`_batched_writes`)."""
+        done = total - len(to_read)
+        last_report = 0.0
+        results = self.preparer.run([Job(e.rel_path, e.size, r.digest if r else None)
+                                     for e, r in to_read])
+        try:
+            with self._batched_writes() as flush:
+                for (entry, record), result in zip(to_read, results, strict=True):
+                    if cancel is not None and cancel.is_set():
+                        report.cancelled = True
+                        break
+                    if progress and time.monotonic() - last_report > 0.1:
+                        last_report = time.monotonic()
+                        progress(Progress("chunk", done, total, f"{done}/{total} files"))
+                    self._sync_entry(entry, record, result, report)
+                    flush(False)
+                    done += 1
+        finally:
+            results.close()  # a cancelled sync stops the workers
+
+    @contextlib.contextmanager
+    def _batched_writes(self) -> Iterator[Callable[[bool], None]]:
+        """Files indexed inside are committed together (`Store.batch`), about once a
+        second (`flush(False)`) and at the end; what they change in memory (the chunk
+        table, BM25, vectors) is applied right after each commit, so that this
+        process's searches, like every other process's, see only committed chunks. A
+        failure rolls back what was not committed and reloads memory from the store."""
+        held: list[_Held] = []
+        last = time.monotonic()
+        with self._writing():
+            try:
+                with self.store.batch() as commit:
+                    def flush(now: bool) -> None:
+                        nonlocal last
+                        if held and (now or time.monotonic() - last >= BATCH_COMMIT_S):
+                            commit()
+                            self._apply(held)
+                            held.clear()
+                            last = time.monotonic()
+
+                    self._held = held
+                    yield flush
+                    flush(True)
+            except Exception:
+                self._held = None
+                with self.lock:  # removals were applied before their commit
+                    self._reload(self.store.snapshot(tokens=False))
+                raise
+            finally:
+                self._held = None
 
     def _sync_entry(self, entry: FileEntry, record: FileRecord | None,
                     result: Prepared | Skipped, report: SyncReport) -> None:
@@ -585,15 +638,27 @@ class Indexer:
         with self._writing(), self.lock:
             removed, new_ids = self.store.replace_file(record, result.chunks, tokens,
                                                        prepared.hashes)
-            # Searches in other threads see the file's old chunks or its new ones, never
-            # neither (they take these locks, not `self.lock`); the commit is done first
-            # so that they never wait for the disk.
-            with self.lexical.atomically(), (self.vectors.atomically()
-                                             if self.vectors is not None else nullcontext()):
-                self._forget(removed)
-                added = []
+            if self._held is not None:  # inside `_batched_writes`: after the commit
+                self._held.append(_Held(removed, new_ids, prepared))
+            else:
+                self._apply([_Held(removed, new_ids, prepared)])
+        return str(result.warning) if result.warning else None
+
+    def _apply(self, stored: Sequence[_Held]) -> None:
+        """Make files just committed to the store searchable (holding the write lock).
+        Searches in other threads see a file's old chunks or its new ones, never neither
+        (they take these locks, not `self.lock`); the commit is done first so that they
+        never wait for the disk."""
+        with self.lock, self.lexical.atomically(), (
+                self.vectors.atomically() if self.vectors is not None else nullcontext()):
+            added = []
+            for held in stored:
+                self._forget(held.removed)
+                prepared = held.prepared
+                assert prepared.chunked is not None
                 for chunk_id, chunk, toks, content_hash in zip(
-                        new_ids, result.chunks, tokens, prepared.hashes, strict=True):
+                        held.ids, prepared.chunked.chunks, prepared.tokens, prepared.hashes,
+                        strict=True):
                     if chunk_id in self.refs:
                         continue  # stored exactly as before: kept with its id
                     self.lexical.upsert(chunk_id, toks)
@@ -601,9 +666,8 @@ class Indexer:
                         chunk.path, chunk.language, int(chunk.kind), content_hash,
                         content=chunk.content, start_line=chunk.start_line, name=chunk.name)
                     added.append(chunk_id)
-                self.vector_upkeep.add_cached(added)
-            self._note_write()
-        return str(result.warning) if result.warning else None
+            self.vector_upkeep.add_cached(added)
+        self._note_write()
 
     def _forget(self, chunk_ids: Sequence[int]) -> None:
         for chunk_id in chunk_ids:

@@ -60,6 +60,7 @@ import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -121,11 +122,15 @@ class LexicalIndex:
 
     # ------------------------------------------------------------------ writing
     def _ids_for(self, tokens: list[str]) -> np.ndarray:
-        known, add = self._vocab.known, self._vocab.add  # the dict first: the hot path
-        out = np.empty(len(tokens), np.int32)
-        for i, tok in enumerate(tokens):
-            tid = known.get(tok)
-            out[i] = tid if tid is not None else add(tok)
+        # The hot path of indexing (every token of every chunk): one dict look-up per
+        # token in C (`map`), the few new terms added one by one.
+        out = np.fromiter(map(self._vocab.known.get, tokens, repeat(-1)), np.int32,
+                          len(tokens))
+        new = np.flatnonzero(out < 0)
+        if len(new):
+            add = self._vocab.add
+            for i in new.tolist():
+                out[i] = add(tokens[i])
         return out
 
     def _hide(self, chunk_id: int) -> None:

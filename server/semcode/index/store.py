@@ -115,6 +115,7 @@ class Store:
         self._closed = False
         self._db: sqlite3.Connection | None = None
         self._file_id: tuple[int, int] | None = None
+        self._batching = False  # inside `batch()`: writes are savepoints
         self._epoch = 0  # bumped by `reopen`: thread-local readers reconnect
         self.notices: list[str] = []
         self.embeddings = EmbeddingCache(self._read, self._write_transaction, shared)
@@ -590,7 +591,32 @@ class Store:
         bump_counter(self._wdb, "generation")
 
     def _transaction(self) -> _Transaction:
-        return _Transaction(self._wdb, self.path)
+        return _Transaction(self._wdb, self.path, nested=self._batching)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[Callable[[], None]]:
+        """Every write inside in one transaction, committed when the block ends and
+        whenever it calls the `commit` it is given (which begins the next one). A bulk
+        load writes each B-tree page once per commit, not once per file: a cold index
+        spends about a third less time in SQLite. Each write inside is a savepoint: one
+        that fails undoes only itself. An exception rolls back what was not committed."""
+        with self._write():
+            db = self._wdb
+            db.execute("BEGIN IMMEDIATE")
+            self._batching = True
+
+            def commit() -> None:
+                db.execute("COMMIT")
+                db.execute("BEGIN IMMEDIATE")
+
+            try:
+                yield commit
+                db.execute("COMMIT")
+            finally:
+                self._batching = False
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        db.execute("ROLLBACK")
 
 
 

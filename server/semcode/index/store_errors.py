@@ -100,14 +100,23 @@ class _Transaction:
     (disk full, I/O error) is rolled back too, so the connection never stays inside a
     transaction that wedges every later write."""
 
-    def __init__(self, db: sqlite3.Connection, path: Path) -> None:
+    def __init__(self, db: sqlite3.Connection, path: Path, nested: bool = False) -> None:
+        """`nested`: inside a transaction already (`Store.batch`): a savepoint, so that
+        a failed write undoes itself and leaves the rest of the transaction."""
         self._db = db
         self._path = path
+        self._nested = nested
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute("SAVEPOINT write" if self._nested else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
+        if self._nested:
+            if exc_type is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK TO write")
+            self._db.execute("RELEASE write")
+            return
         if exc_type is None:
             try:
                 self._db.execute("COMMIT")
