@@ -397,9 +397,14 @@ def test_build_and_query_speed_report(capsys: pytest.CaptureFixture[str]) -> Non
               f"query median {sorted(lat)[25] * 1e3:.2f} ms")
 
 
-def test_vectorised_matrix_equals_bm25s_build() -> None:
-    """`_score_matrix` must build what bm25s' own (slow) builder builds."""
+@pytest.mark.parametrize("block_tokens", [bm25.BLOCK_TOKENS, 97, 1])
+def test_vectorised_matrix_equals_bm25s_build(block_tokens: int,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_score_matrix` must build what bm25s' own (slow) builder builds, in one block of
+    documents or in many (a block of 1 token: every document its own block)."""
     import bm25s
+
+    monkeypatch.setattr(bm25, "BLOCK_TOKENS", block_tokens)
 
     corpus = random_corpus(500, seed=6)
     idx = LexicalIndex()
@@ -451,3 +456,46 @@ def test_bm25f_field_weights_scale_term_frequency() -> None:
         expected = (name_w / (name_w + k1_norm)) / (1 / (1 + k1_norm))
         assert hits[1] / hits[2] == pytest.approx(expected, rel=1e-4)
         assert idx.search(["§name"], 10) == []
+
+
+def test_bm25f_matrix_is_the_same_in_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Field-weighted term frequencies give the same matrix built in one block or many."""
+    rng = random.Random(11)
+    n_vocab, markers = 40, {38: 3.0, 39: 1.5}
+    docs = [(cid, np.array([rng.randrange(n_vocab) for _ in range(rng.randint(0, 30))],
+                           np.int32)) for cid in range(300)]
+    whole = bm25.build(docs, n_vocab, markers).bm25
+    monkeypatch.setattr(bm25, "BLOCK_TOKENS", 13)
+    blocked = bm25.build(docs, n_vocab, markers).bm25
+    assert whole is not None and blocked is not None
+    for key in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(whole.scores[key], blocked.scores[key])
+
+
+def test_doc_tokens_flat_is_in_id_order_whatever_was_added() -> None:
+    """Saved chunks plus added ones, flattened in id order: added after every saved
+    one (no reorder needed), between them, and after a removal."""
+    from semcode.index.lexical_docs import DocTokens
+
+    def saved() -> DocTokens:
+        return DocTokens(np.array([1, 5, 9], np.int64), np.array([0, 2, 3, 6], np.int64),
+                         np.array([10, 11, 50, 90, 91, 92], np.int32))
+
+    def flat(docs: DocTokens) -> list[tuple[int, list[int]]]:
+        ids, lengths, tokens = docs.flat()
+        starts = np.concatenate([[0], np.cumsum(lengths)])
+        return [(int(i), tokens[starts[n]:starts[n + 1]].tolist()) for n, i in enumerate(ids)]
+
+    after = saved()
+    after.put(12, np.array([120], np.int32))
+    assert flat(after) == [(1, [10, 11]), (5, [50]), (9, [90, 91, 92]), (12, [120])]
+    between = saved()
+    between.put(3, np.array([30, 31], np.int32))
+    between.put(12, np.array([120], np.int32))
+    assert flat(between) == [(1, [10, 11]), (3, [30, 31]), (5, [50]), (9, [90, 91, 92]),
+                             (12, [120])]
+    removed = saved()
+    removed.pop(9)
+    removed.put(7, np.array([70], np.int32))
+    removed.put(5, np.array([55, 56], np.int32))  # replaces a saved row
+    assert flat(removed) == [(1, [10, 11]), (5, [55, 56]), (7, [70])]

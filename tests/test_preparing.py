@@ -102,7 +102,9 @@ def test_a_missing_file_is_skipped_not_raised(tmp_path: Path, few_jobs_use_worke
 
 
 def test_a_worker_that_dies_costs_only_time(tmp_path: Path, few_jobs_use_workers: None,
-                                            caplog: pytest.LogCaptureFixture) -> None:
+                                            caplog: pytest.LogCaptureFixture,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preparing, "BATCH_FILES", 1)  # more batches than are in flight
     paths = write_tree(tmp_path)
     jobs = [Job(p) for p in paths]
     expected = list(Preparer(config(tmp_path), 1).run(jobs))

@@ -150,35 +150,92 @@ def build_flat(row_ids: np.ndarray, lengths: np.ndarray, flat: np.ndarray, n_voc
                  n_docs=len(row_ids), avgdl=float(lengths.mean()))
 
 
+# Tokens a block of `score_matrix` handles at once: its temporaries (a few int64 arrays
+# of this length) stay ~100 MB however large the index (at the Linux kernel's 171M
+# tokens, one block of everything peaked above 6 GB).
+BLOCK_TOKENS = 1 << 22
+
+
+def _doc_blocks(lengths: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Consecutive (first doc, end doc, first token, end token) ranges of about
+    `BLOCK_TOKENS` tokens each (a longer document is a block of its own)."""
+    offsets = np.zeros(len(lengths) + 1, np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    out, d0 = [], 0
+    while d0 < len(lengths):
+        d1 = int(np.searchsorted(offsets, offsets[d0] + BLOCK_TOKENS, side="right")) - 1
+        d1 = min(max(d1, d0 + 1), len(lengths))
+        out.append((d0, d1, int(offsets[d0]), int(offsets[d1])))
+        d0 = d1
+    return out
+
+
+def _block_pairs(flat: np.ndarray, lengths: np.ndarray, weights: np.ndarray | None,
+                 n_vocab: int, block: tuple[int, int, int, int]
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(doc, term, tf) of every distinct (document, term) pair of one block, sorted by
+    (doc, term); tf is the count, or the sum of the occurrences' field weights."""
+    d0, d1, t0, t1 = block
+    owner = np.repeat(np.arange(d1 - d0, dtype=np.int64), lengths[d0:d1])
+    keys = owner * n_vocab + flat[t0:t1].astype(np.int64)
+    del owner
+    if weights is None:
+        keys, tf = np.unique(keys, return_counts=True)
+    else:
+        keys, inverse = np.unique(keys, return_inverse=True)
+        tf = np.bincount(inverse.ravel(), weights=weights[t0:t1], minlength=len(keys))
+    doc = keys // n_vocab
+    term = keys - doc * n_vocab
+    return doc + d0, term, tf
+
+
 def score_matrix(flat: np.ndarray, lengths: np.ndarray, n_vocab: int,
-                  weights: np.ndarray | None = None) -> tuple[dict[str, object], np.ndarray]:
+                 weights: np.ndarray | None = None) -> tuple[dict[str, object], np.ndarray]:
     """The CSC score matrix `bm25s.BM25.build_index_from_ids` builds for method="lucene"
     (same dtypes, same layout, same float32 arithmetic; a test checks they agree), but
     vectorised: bm25s loops over documents in Python (17 s at 100k chunks here, holding
     the GIL the LSP event loop needs), this takes a fraction of that in NumPy.
     With `weights` (BM25F), a term's frequency is the sum of its occurrences' field
-    weights; the length normalisation stays the plain token count."""
+    weights; the length normalisation stays the plain token count.
+
+    Built in blocks of documents, in two passes (document frequencies first, then each
+    block's scores scattered into their columns), so that memory beyond the result is a
+    block's worth (`BLOCK_TOKENS`), not several arrays as long as the whole corpus."""
     n_docs = len(lengths)
-    owner = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
-    if weights is None:
-        keys, tf = np.unique(owner * n_vocab + flat.astype(np.int64), return_counts=True)
-    else:
-        keys, inverse = np.unique(owner * n_vocab + flat.astype(np.int64), return_inverse=True)
-        tf = np.bincount(inverse.ravel(), weights=weights, minlength=len(keys))
-    doc = keys // n_vocab  # sorted by (doc, term)
-    term = keys - doc * n_vocab
-    df = np.bincount(term, minlength=n_vocab).astype(np.int64)
+    blocks = _doc_blocks(lengths)
+    df = np.zeros(n_vocab, np.int64)
+    n_pairs = 0
+    for block in blocks:
+        _, term, _ = _block_pairs(flat, lengths, weights, n_vocab, block)
+        df += np.bincount(term, minlength=n_vocab)
+        n_pairs += len(term)
     idf = np.log(1.0 + (n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
     avgdl = lengths.mean()
     norm = (K1 * ((1 - B) + B * lengths / avgdl)).astype(np.float32)
-    tf32 = tf.astype(np.float32)
-    data = idf[term] * (tf32 / (norm[doc] + tf32))
-    order = np.argsort(term, kind="stable")  # by (term, doc): CSC over terms
     indptr = np.zeros(n_vocab + 1, dtype=np.int64)
     np.cumsum(df, out=indptr[1:])
-    scores = {"data": data[order].astype(np.float32), "indices": doc[order].astype(np.int32),
-              "indptr": indptr, "num_docs": n_docs}
-    return scores, df
+    data = np.empty(n_pairs, np.float32)
+    indices = np.empty(n_pairs, np.int32)
+    fill = indptr[:-1].copy()  # the next free slot of each term's column
+    for block in blocks:
+        doc, term, tf = _block_pairs(flat, lengths, weights, n_vocab, block)
+        if not len(term):  # empty documents only
+            continue
+        tf32 = tf.astype(np.float32)
+        scores = idf[term] * (tf32 / (norm[doc] + tf32))
+        # Stable by term: each column keeps the documents in order, as one global
+        # sort of (term, doc) would; blocks come in document order.
+        order = np.argsort(term, kind="stable")
+        sorted_terms = term[order]
+        starts = np.flatnonzero(np.concatenate(
+            [[True], sorted_terms[1:] != sorted_terms[:-1]]))
+        runs = np.diff(np.append(starts, len(sorted_terms)))
+        rank = np.arange(len(sorted_terms)) - np.repeat(starts, runs)
+        dest = fill[sorted_terms] + rank
+        data[dest] = scores[order]
+        indices[dest] = doc[order]
+        fill[sorted_terms[starts]] += runs
+    return {"data": data, "indices": indices, "indptr": indptr, "num_docs": n_docs}, df
 
 
 def score_pending(cache: PendingCache, qids: list[int], built: Built) -> np.ndarray:

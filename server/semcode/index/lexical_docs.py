@@ -105,10 +105,18 @@ class DocTokens:
         if not self._added:
             return ids, lengths, tokens
         added = sorted(self._added.items())
-        ids = np.concatenate([ids, np.fromiter((c for c, _ in added), np.int64, len(added))])
+        added_ids = np.fromiter((c for c, _ in added), np.int64, len(added))
         new_lengths = np.fromiter((len(a) for _, a in added), np.int64, len(added))
-        tokens = np.concatenate([tokens, *(a for _, a in added)]).astype(np.int32)
+        tokens = np.concatenate([tokens, *(a for _, a in added)], dtype=np.int32)
+        saved_last = int(ids[-1]) if len(ids) else -1
+        ids = np.concatenate([ids, added_ids])
         lengths = np.concatenate([lengths, new_lengths])
+        del added
+        if added_ids[0] > saved_last:
+            # Chunk ids only grow: chunks added since the save come after the saved
+            # ones, so this is in id order already (a cold index: all of it), without
+            # the gather below and its index arrays as long as all the tokens.
+            return ids, lengths, tokens
         order = np.argsort(ids, kind="stable")
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
         out_starts = np.concatenate([[0], np.cumsum(lengths[order])[:-1]]).astype(np.int64)

@@ -208,36 +208,33 @@ class Preparer:
         pool = ProcessPoolExecutor(max_workers=self.workers,
                                    mp_context=multiprocessing.get_context("spawn"),
                                    initializer=_init_worker, initargs=(self.config,))
-        pending: deque[tuple[list[Job], Future[list[Result]]]] = deque()
+        pending: deque[Future[list[Result]]] = deque()
         todo = batches(jobs)
         limit = self.workers * IN_FLIGHT_PER_WORKER
+        delivered = 0
         finished = False
         try:
-            while True:
-                while len(pending) < limit and (batch := next(todo, None)) is not None:
-                    pending.append((batch, pool.submit(_prepare_batch, batch)))
-                if not pending:
-                    break
-                batch, future = pending.popleft()
-                try:
-                    results = future.result()
-                except BrokenProcessPool:
-                    # A worker died (killed for memory, a crash in a grammar): what was
-                    # not delivered yet is prepared here, so the sync still completes.
-                    log.warning("an indexing worker process died; going on in this process")
-                    reader = self.reader()
-                    for job in [*batch, *(j for b, _ in pending for j in b),
-                                *(j for b in todo for j in b)]:
-                        yield reader.prepare(job)
-                    pending.clear()
-                    break
-                yield from results
+            try:
+                while True:
+                    while len(pending) < limit and (batch := next(todo, None)) is not None:
+                        pending.append(pool.submit(_prepare_batch, batch))
+                    if not pending:
+                        break
+                    for result in pending.popleft().result():
+                        yield result
+                        delivered += 1
+            except BrokenProcessPool:
+                # A worker died (killed for memory, a crash in a grammar): what was not
+                # delivered yet is prepared here, so the sync still completes.
+                log.warning("an indexing worker process died; going on in this process")
+                reader = self.reader()
+                for job in jobs[delivered:]:
+                    yield reader.prepare(job)
             finished = True
         finally:
             # Cancelled (or failed): drop the batches not started, do not wait for the
             # ones running (their results are not wanted).
             pool.shutdown(wait=finished, cancel_futures=not finished)
-
 
 __all__ = ["Job", "Prepared", "Skipped", "Result", "PrepareConfig", "Preparer",
            "chunk_text", "text_digest", "auto_workers", "batches", "WORKER_MIN_JOBS"]
