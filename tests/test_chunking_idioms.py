@@ -245,3 +245,42 @@ def test_a_cpp_header_is_chunked_as_cpp() -> None:
         (c.name, c.kind, c.container) for c in result.chunks if c.is_symbol}
     plain = chunk_file("include/list.h", "struct node {\n  int value;\n};\nint count(void);\n")
     assert plain.language == "c"
+
+
+def test_cpp_specialisations_are_named_after_their_template() -> None:
+    # ctags and callers name `template <> struct formatter<bytes>` `formatter`; the
+    # arguments stay in the signature line. Methods take the template's name as container.
+    text = (
+        "template <typename T> struct formatter {};\n"
+        "template <typename Char> struct formatter<std::tm,\n"
+        "                                          Char> {\n"
+        "  void parse() {}\n};\n"
+        "template <> struct std::hash<point> {};\n"
+        "template <> inline void fputs<wchar_t>(const wchar_t* s) {}\n"
+        "void emitter::set_precision<double>(int n) {}\n"
+    )
+    result = chunk_file("src/format.cpp", text)
+    found = {(c.name, c.kind, c.container, c.start_line) for c in result.chunks if c.is_symbol}
+    assert {("formatter", K.Struct, "", 1), ("formatter", K.Struct, "", 2),
+            ("parse", K.Method, "formatter", 4), ("hash", K.Struct, "std", 6),
+            ("fputs", K.Function, "", 7), ("set_precision", K.Method, "emitter", 8)} <= found
+    specialised = next(c for c in result.chunks if c.start_line == 2)
+    assert (specialised.name_line, specialised.name_start_col, specialised.name_end_col) \
+        == (2, 32, 41)  # the name token, not `formatter<std::tm,\n Char>`
+    assert result.warning is None
+
+
+def test_cpp_conversion_operators_are_methods_named_as_written() -> None:
+    text = (
+        "class source {\n public:\n"
+        "  explicit operator bool() const { return ok_; }\n"
+        "  operator const std::locale&() const { return loc_; }\n"
+        "  operator T*() const\n  {\n    return p_;\n  }\n"
+        " private:\n  bool ok_;\n};\n"
+        "parser::operator bool() const { return true; }\n"
+    )
+    found = symbols("src/source.cpp", text)
+    assert {("operator bool", K.Method, "source"),
+            ("operator const std::locale&", K.Method, "source"),
+            ("operator T*", K.Method, "source"), ("operator bool", K.Method, "parser")} <= found
+
