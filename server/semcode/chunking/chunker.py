@@ -26,7 +26,9 @@ Policies (each chosen for retrieval, where a chunk is what a search hit points a
 - **C and C++ names.** A specialisation is named after its template (`template <>
   struct formatter<bytes>` is `formatter`, `fputs<wchar_t>` is `fputs`), as its callers,
   the primary template and ctags write it; the arguments stay in the signature line. A
-  conversion operator is `operator T` as written (`operator const Char*`).
+  conversion operator is `operator T` as written (`operator const Char*`). A typedef'd
+  tagged type (`typedef struct tag {…} name_t;`) is one chunk named `name_t` that also
+  answers to `tag` (`names.py` says why and how).
 - **C and C++ with macros.** A parse with errors is redone with object-like macro names
   (`FMT_CONSTEXPR`, `PUGI__FN`, `FMT_BEGIN_NAMESPACE`) blanked to spaces of the same
   length, so every offset still points into the real text; the tree with fewer errors
