@@ -13,8 +13,9 @@ lines, and two chunks would index the fields twice (BM25 counts them twice, the 
 shows the definition twice). Why read back from the text, not stored: the tag is spelled
 in the chunk's own header line (`typedef struct tag {`), so reading it back is exact for
 every chunk the chunker made, and the store needs no column of its own (the index format
-does not change; `CHUNKER_VERSION` re-chunks and re-tokenizes). An exact-name lookup in
-the store (`Store.chunks_named`) still sees only `name`.
+does not change; `CHUNKER_VERSION` re-chunks and re-tokenizes). The store's exact-name
+lookup (`Store.chunks_named`, the MCP `symbol` tool) falls back to other names when no
+chunk has the name itself.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ import re
 
 from semcode.chunks import Chunk, SymbolKind
 
-_C_FAMILY = frozenset({"c", "cpp"})
-_TYPE_KINDS = frozenset({SymbolKind.Struct, SymbolKind.Enum, SymbolKind.Class})
+# Only chunks of these languages and kinds have other names (a store looking them up by
+# another name reads only those rows).
+OTHER_NAMED_LANGUAGES = frozenset({"c", "cpp"})
+OTHER_NAMED_KINDS = frozenset({SymbolKind.Struct, SymbolKind.Enum, SymbolKind.Class})
 # The header of a typedef'd tagged type, at the start of a line: `typedef struct tag {`,
 # `typedef const struct __attribute__((packed)) tag\n{`. Comment lines never start so.
 _C_TYPEDEF_TAG = re.compile(
@@ -38,7 +41,7 @@ _C_TYPEDEF_TAG = re.compile(
 def other_names(chunk: Chunk) -> tuple[str, ...]:
     """The names besides `chunk.name` that the chunk's definition answers to (the tag of
     a typedef'd C struct, union or enum); () for every other chunk."""
-    if chunk.language not in _C_FAMILY or chunk.kind not in _TYPE_KINDS:
+    if chunk.language not in OTHER_NAMED_LANGUAGES or chunk.kind not in OTHER_NAMED_KINDS:
         return ()
     return _c_tag(chunk.name, chunk.text)
 
@@ -69,4 +72,4 @@ def _header_offset(text: str) -> int:
     return offset
 
 
-__all__ = ["other_names"]
+__all__ = ["OTHER_NAMED_KINDS", "OTHER_NAMED_LANGUAGES", "other_names"]
