@@ -245,3 +245,94 @@ def test_a_cpp_header_is_chunked_as_cpp() -> None:
         (c.name, c.kind, c.container) for c in result.chunks if c.is_symbol}
     plain = chunk_file("include/list.h", "struct node {\n  int value;\n};\nint count(void);\n")
     assert plain.language == "c"
+
+
+def test_cpp_specialisations_are_named_after_their_template() -> None:
+    # ctags and callers name `template <> struct formatter<bytes>` `formatter`; the
+    # arguments stay in the signature line. Methods take the template's name as container.
+    text = (
+        "template <typename T> struct formatter {};\n"
+        "template <typename Char> struct formatter<std::tm,\n"
+        "                                          Char> {\n"
+        "  void parse() {}\n};\n"
+        "template <> struct std::hash<point> {};\n"
+        "template <> inline void fputs<wchar_t>(const wchar_t* s) {}\n"
+        "void emitter::set_precision<double>(int n) {}\n"
+    )
+    result = chunk_file("src/format.cpp", text)
+    found = {(c.name, c.kind, c.container, c.start_line) for c in result.chunks if c.is_symbol}
+    assert {("formatter", K.Struct, "", 1), ("formatter", K.Struct, "", 2),
+            ("parse", K.Method, "formatter", 4), ("hash", K.Struct, "std", 6),
+            ("fputs", K.Function, "", 7), ("set_precision", K.Method, "emitter", 8)} <= found
+    specialised = next(c for c in result.chunks if c.start_line == 2)
+    assert (specialised.name_line, specialised.name_start_col, specialised.name_end_col) \
+        == (2, 32, 41)  # the name token, not `formatter<std::tm,\n Char>`
+    assert result.warning is None
+
+
+def test_cpp_conversion_operators_are_methods_named_as_written() -> None:
+    text = (
+        "class source {\n public:\n"
+        "  explicit operator bool() const { return ok_; }\n"
+        "  operator const std::locale&() const { return loc_; }\n"
+        "  operator T*() const\n  {\n    return p_;\n  }\n"
+        " private:\n  bool ok_;\n};\n"
+        "parser::operator bool() const { return true; }\n"
+    )
+    found = symbols("src/source.cpp", text)
+    assert {("operator bool", K.Method, "source"),
+            ("operator const std::locale&", K.Method, "source"),
+            ("operator T*", K.Method, "source"), ("operator bool", K.Method, "parser")} <= found
+
+
+def test_a_typedef_struct_answers_to_its_tag_too() -> None:
+    # One chunk named `name_t` (what callers write); `struct tag` (what the kernel style
+    # and forward declarations write) is its other name, in BM25's name terms and the
+    # definition boost's exact names. An untagged or same-named typedef has none.
+    from semcode.chunking.names import other_names
+    from semcode.index.tokenizer import chunk_tokens, tokenize
+
+    text = (
+        "/* A parser; see yaml_parser_initialize(). */\n"
+        "typedef struct yaml_parser_s {\n  int error;\n} yaml_parser_t;\n"
+        "typedef enum yaml_break_e\n{\n  YAML_ANY_BREAK\n} yaml_break_t;\n"
+        "typedef struct { int x, y; } point_t;\n"
+        "typedef struct node node;\n"
+        "typedef struct list {\n  struct list *next;\n} list;\n"
+        "struct plain {\n  int z;\n};\n"
+    )
+    result = chunk_file("include/yaml.h", text)
+    assert result.language == "c" and result.warning is None
+    names = {c.name: other_names(c) for c in result.chunks if c.is_symbol}
+    assert names == {"yaml_parser_t": ("yaml_parser_s",), "yaml_break_t": ("yaml_break_e",),
+                     "point_t": (), "list": (), "plain": ()}
+    parser = next(c for c in result.chunks if c.name == "yaml_parser_t")
+    assert chunk_tokens(parser).count(tokenize("yaml_parser_s")[0]) == 3  # twice + text
+    assert chunk_tokens(parser, fields=True).count(tokenize("yaml_parser_s")[0]) == 2
+
+
+def test_other_names_ignore_what_is_not_the_chunks_own_header() -> None:
+    # A C++ class holding a typedef'd struct member is not named by the member's tag; a
+    # commented-out header is no header; nothing but C-family type chunks is asked.
+    from semcode.chunking.names import other_names
+
+    text = (
+        "class holder {\n"
+        "  typedef struct inner_s {\n    int a;\n  } inner_t;\n"
+        "};\n"
+        "// typedef struct old_s {\n"
+        "typedef struct new_s {\n  int b;\n} new_t;\n"
+    )
+    chunks = {c.name: c for c in chunk_file("src/holder.cpp", text).chunks if c.is_symbol}
+    assert other_names(chunks["holder"]) == ()
+    assert other_names(chunks["inner_t"]) == ("inner_s",)
+    assert other_names(chunks["new_t"]) == ("new_s",)
+    for bad in ("", "typedef struct", "typedef struct {", "\x00typedef struct x {", "}" * 50):
+        odd = chunks["new_t"].__class__(**{**_fields(chunks["new_t"]), "text": bad})
+        assert other_names(odd) == ()
+    python = next(c for c in chunk_file("m.py", "class A:\n    pass\n").chunks)
+    assert other_names(python) == ()
+
+
+def _fields(chunk: object) -> dict[str, object]:
+    return {name: getattr(chunk, name) for name in chunk.__slots__}  # type: ignore[attr-defined]

@@ -402,3 +402,26 @@ def test_identifier_lookups_skip_reranking(workspace, tmp_path, classifier_gguf)
         assert not engine.will_rerank(SearchRequest("where do we refresh", rerank=False))
     finally:
         engine.indexer.close()
+
+
+def test_a_typedef_struct_is_found_by_its_tag_and_its_name(tmp_path):
+    # Lexical search and the exact-name lookup (the MCP `symbol` tool) both answer to
+    # `struct yaml_parser_s` and `yaml_parser_t` with the one chunk; a use of the tag in
+    # a function's text is no definition of it.
+    root = tmp_path / "ws"
+    (root / "src").mkdir(parents=True)
+    (root / "src" / "yaml.h").write_text(
+        "typedef struct yaml_parser_s {\n  int error;\n  int offset;\n} yaml_parser_t;\n")
+    for i in range(4):
+        (root / "src" / f"use{i}.c").write_text(
+            f"int use{i}(struct yaml_parser_s *p) {{\n  return p->error + {i};\n}}\n")
+    engine = Engine.open(root, lexical_settings(tmp_path))
+    engine.sync()
+    for query in ("yaml_parser_s", "yaml_parser_t"):
+        top = engine.search(SearchRequest(query, limit=3)).hits[0].chunk
+        assert (top.path, top.name, top.start_line) == ("src/yaml.h", "yaml_parser_t", 1)
+    store = engine.indexer.store
+    for name in ("yaml_parser_s", "YAML_PARSER_S", "yaml_parser_t"):
+        assert [c.name for c in store.chunks_named(name).values()] == ["yaml_parser_t"]
+    assert store.chunks_named("yaml_parser") == {} and store.chunks_named("error") == {}
+    assert store.chunks_named("%") == {} and store.chunks_named("") == {}

@@ -109,6 +109,24 @@ def test_definition_boost_tiers() -> None:
     assert out[0].chunk.name == "getUser" and out[0].factors["definition"] == 0.5
 
 
+def test_definition_boost_takes_a_typedef_structs_tag_as_its_name() -> None:
+    # `typedef struct yaml_parser_s {…} yaml_parser_t;` answers to both names (the tag
+    # read back from its header line: chunking/names.py); a chunk that only uses the tag
+    # gets nothing.
+    typedef = Chunk(path="include/yaml.h", language="c", kind=SymbolKind.Struct,
+                    name="yaml_parser_t", container="", start_line=1, end_line=3,
+                    text="typedef struct yaml_parser_s {\n  int error;\n} yaml_parser_t;",
+                    name_line=3)
+    user = Chunk(path="src/api.c", language="c", kind=SymbolKind.Function, name="reset",
+                 container="", start_line=1, end_line=1,
+                 text="void reset(struct yaml_parser_s *p) {}", name_line=1)
+    p = replace(OFF, definition=1.0)
+    for query in ("yaml_parser_s", "yaml_parser_t"):
+        out = rank(cands(user, typedef), classify_query(query), p)
+        assert names(out) == ["yaml_parser_t", "reset"]
+        assert out[0].factors["definition"] == 1.0 and "definition" not in out[1].factors
+
+
 def test_definition_stem_tier_for_sentences() -> None:
     cs = cands(chunk("handle", "a.py"), chunk("token", "t.py"), chunk("refresh_tokens", "b.py"))
     p = replace(OFF, definition=1.0, definition_stem=0.4, definition_natural=1.0)

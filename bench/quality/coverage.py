@@ -10,7 +10,8 @@ for every pinned corpus of `corpora.toml`, its library files (`is_gold_path`: no
 examples, benchmarks or docs) are written to a temporary directory, ctags tags them, and
 each tag of a counted kind (`COUNTED`: functions, methods, classes, structs, interfaces,
 traits, enums; Java enum constants; no prototypes, fields, variables or macros) is
-*covered* when a semcode symbol chunk of the same file has the same name and its line
+*covered* when a semcode symbol chunk of the same file has the same name (its `name`, or
+one of its other names: the tag of a typedef'd C struct, `chunking.names`) and its line
 range holds the tag's line. Anonymous tags (ctags' `__anon…` names) and tags whose name
 is not spelled on their line (ctags' guesses at computed names such as
 `Axios.prototype[method] = function`) and the object literals ctags tags as JavaScript
@@ -45,6 +46,7 @@ for entry in (str(REPO), str(REPO / "server")):
 from bench.quality.corpora import SOURCE_EXTS, load_manifest, read_corpus  # noqa: E402
 from semcode.chunking import chunk_file, detect_language  # noqa: E402
 from semcode.chunking.languages import SPECS  # noqa: E402
+from semcode.chunking.names import other_names  # noqa: E402
 from semcode.evaluation.styles import is_gold_path  # noqa: E402
 
 # ctags language -> the kinds that count as definitions. Headers (`.h`) are C++ to ctags
@@ -159,7 +161,8 @@ def measure(corpus: dict[str, Any], result: LanguageCoverage) -> None:
         spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for chunk in chunk_file(path, text).chunks:
             if chunk.is_symbol:
-                spans[chunk.name].append((chunk.start_line, chunk.end_line))
+                for name in (chunk.name, *other_names(chunk)):
+                    spans[name].append((chunk.start_line, chunk.end_line))
         for tag in tags:
             name, line = tag["name"], int(tag.get("line", 0))
             if name.startswith("__anon") or "anonymous" in tag.get("extras", ""):

@@ -4,8 +4,9 @@ Knows nothing of indexes, models or editors. `languages` describes each language
 `chunker` applies those descriptions (`chunk_file`, and the chunking policy in its
 docstring) through `source` (the text as rows), `definitions` (parse, find the
 definitions), `symbols` (definitions to chunks) and `windows` (line windows, Markdown).
-`content` gives each chunk its content kind. The indexer calls `chunk_file` and stores
-`CHUNKER_VERSION` to know when to re-chunk.
+`content` gives each chunk its content kind; `names` the other names a chunk answers to
+(the tag of a typedef'd C struct), for the tokenizer and the ranking. The indexer calls
+`chunk_file` and stores `CHUNKER_VERSION` to know when to re-chunk.
 """
 
 from semcode.chunking.chunker import CHUNKER_VERSION, ChunkerConfig, ChunkResult, chunk_file

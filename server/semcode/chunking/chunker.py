@@ -23,6 +23,12 @@ Policies (each chosen for retrieval, where a chunk is what a search hit points a
   (`options.onDone = function () {}`, `{ visit() {} }` passed on) stay that function's
   code: as chunks of their own they outrank it with its own words. Overload signatures
   fold into the chunk of the definition they precede (one chunk per function).
+- **C and C++ names.** A specialisation is named after its template (`template <>
+  struct formatter<bytes>` is `formatter`, `fputs<wchar_t>` is `fputs`), as its callers,
+  the primary template and ctags write it; the arguments stay in the signature line. A
+  conversion operator is `operator T` as written (`operator const Char*`). A typedef'd
+  tagged type (`typedef struct tag {…} name_t;`) is one chunk named `name_t` that also
+  answers to `tag` (`names.py` says why and how).
 - **C and C++ with macros.** A parse with errors is redone with object-like macro names
   (`FMT_CONSTEXPR`, `PUGI__FN`, `FMT_BEGIN_NAMESPACE`) blanked to spaces of the same
   length, so every offset still points into the real text; the tree with fewer errors
@@ -63,8 +69,10 @@ from semcode.chunks import Chunk
 
 # Bump whenever the chunks produced for the same input change (the index stores it and
 # re-chunks everything when it differs).
-CHUNKER_VERSION = "4"  # 2: content kinds; 3: flat tokens by default; 4: more definitions
-# (JS prototype/exports/object-literal methods, accessors, bodyless declarations, enum constants)
+CHUNKER_VERSION = "5"  # 2: content kinds; 3: flat tokens by default; 4: more definitions
+# (JS prototype/exports/object-literal methods, accessors, bodyless declarations, enum constants);
+# 5: C++ specialisations named after their template, conversion operators, a typedef'd C
+# struct's tag among its name tokens (chunking/names.py)
 
 
 @dataclass

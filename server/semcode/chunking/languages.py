@@ -759,31 +759,89 @@ SWIFT = LanguageSpec(
 
 
 def _c_function(node: Node) -> Found | None:
-    # The name hides in a declarator chain: `*(*f)(int)` ... -> function_declarator.
+    # The name hides in a declarator chain: `*(*f)(int)` ... -> function_declarator. A
+    # conversion operator has no function_declarator: `operator bool() const` is an
+    # operator_cast, `Parser::operator bool() const` a qualified_identifier around one.
     declarator = node.child_by_field_name("declarator")
     for _ in range(16):  # bounded against pathological nesting
-        if declarator is None or declarator.type == "function_declarator":
+        if declarator is None or declarator.type in _C_FUNCTION_DECLARATORS:
             break
         declarator = declarator.child_by_field_name("declarator") or (
             declarator.named_children[-1] if declarator.named_children else None
         )
     if declarator is None:
         return None
-    name = declarator.child_by_field_name("declarator")
+    name = (declarator.child_by_field_name("declarator")
+            if declarator.type == "function_declarator" else declarator)
     if name is None:
         return None
-    if name.type == "qualified_identifier":
+    scope_parts: list[str] = []
+    while name is not None and name.type == "qualified_identifier":
         # `double Polygon::area() const {...}`: a method defined outside its class.
-        scope_parts: list[str] = []
-        while name is not None and name.type == "qualified_identifier":
-            scope = name.child_by_field_name("scope")
-            if scope is not None:
-                scope_parts.append(_text(scope).split("<", 1)[0])
-            name = name.child_by_field_name("name")
-        if name is None:
-            return None
-        return Found(name, K.Method, scope=".".join(scope_parts))
+        scope = name.child_by_field_name("scope")
+        if scope is not None:
+            scope_parts.append(_text(scope).split("<", 1)[0])
+        name = name.child_by_field_name("name")
+    if name is None:
+        return None
+    found = _c_function_name(name)
+    if scope_parts:
+        return Found(found.name_node, K.Method, found.name, scope=".".join(scope_parts))
+    return found
+
+
+_C_FUNCTION_DECLARATORS = frozenset(
+    {"function_declarator", "operator_cast", "qualified_identifier"})
+_SPACES = re.compile(r"\s+")
+
+
+def _c_function_name(name: Node) -> Found:
+    """A function's name node to its name: `fputs<wchar_t>` (a specialisation) is
+    `fputs`, as its callers and the primary template write it; a conversion operator is
+    `operator T` as written up to its parameters (`operator const Char*`)."""
+    if name.type == "template_function":
+        return Found(name.child_by_field_name("name") or name)
+    if name.type == "operator_cast":
+        raw = name.text or b""
+        params = _c_parameters(name)
+        cut = raw[: params.start_byte - name.start_byte] if params is not None else raw
+        text = cut.decode("utf-8", "replace")
+        if params is None:
+            text = text.split("(", 1)[0]
+        return Found(name, name=_SPACES.sub(" ", text).strip())
     return Found(name)
+
+
+def _c_parameters(node: Node) -> Node | None:
+    """The parameter list of a conversion operator (under its abstract declarators)."""
+    declarator = node.child_by_field_name("declarator")
+    for _ in range(8):  # `&`, `*`, `const` wrappers nest only a few deep
+        if declarator is None:
+            return None
+        params = declarator.child_by_field_name("parameters")
+        if params is not None:
+            return params
+        declarator = declarator.child_by_field_name("declarator") or (
+            declarator.named_children[0] if declarator.named_children else None
+        )
+    return None
+
+
+def _c_type_name(node: Node) -> Found | None:
+    """The name of a struct/class/union/enum specifier: `formatter<std::tm, Char>` (a
+    specialisation) is `formatter`; `std::hash<Foo>` is `hash` in scope `std`."""
+    name = node.child_by_field_name("name")
+    scope_parts: list[str] = []
+    while name is not None and name.type == "qualified_identifier":
+        scope = name.child_by_field_name("scope")
+        if scope is not None:
+            scope_parts.append(_text(scope).split("<", 1)[0])
+        name = name.child_by_field_name("name")
+    if name is not None and name.type == "template_type":
+        name = name.child_by_field_name("name") or name
+    if name is None:
+        return None
+    return Found(name, scope=".".join(scope_parts))
 
 
 def _c_tagged(node: Node) -> Found | None:
@@ -793,7 +851,7 @@ def _c_tagged(node: Node) -> Found | None:
         return None
     if node.parent is not None and node.parent.type == "type_definition":
         return None
-    return by_field()(node)
+    return _c_type_name(node)
 
 
 _C_TAG_KINDS = {

@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from semcode.chunking.names import OTHER_NAMED_KINDS, OTHER_NAMED_LANGUAGES, other_names
 from semcode.chunks import Chunk
 from semcode.index.embedding_cache import EmbeddingCache
 from semcode.index.locking import LOCK_FILE, WriteLock
@@ -548,11 +549,33 @@ class Store:
         return {row[0]: row_to_chunk(row[1:]) for row in rows}
 
     def chunks_named(self, name: str, limit: int = 200) -> dict[int, Chunk]:
-        """Chunks whose symbol name is `name`, ignoring case (exact-name lookups)."""
+        """Chunks whose symbol name is `name`, ignoring case (exact-name lookups); when
+        none is, the chunks that answer to `name` as another name (`chunking.names`: a
+        typedef'd C struct looked up by its tag)."""
         rows = self._read(lambda db: db.execute(
             f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE name = ? COLLATE NOCASE "
             "ORDER BY path, start_line LIMIT ?", (name, limit)).fetchall())
-        return {row[0]: row_to_chunk(row[1:]) for row in rows}
+        if rows:
+            return {row[0]: row_to_chunk(row[1:]) for row in rows}
+        return self._chunks_also_named(name, limit)
+
+    def _chunks_also_named(self, name: str, limit: int) -> dict[int, Chunk]:
+        # Only the rows that can have other names and spell `name` in their text are read
+        # (a scan, but only when the exact lookup found nothing).
+        languages, kinds = sorted(OTHER_NAMED_LANGUAGES), sorted(int(k) for k in OTHER_NAMED_KINDS)
+        marks = ", ".join("?" * len(languages)), ", ".join("?" * len(kinds))
+        rows = self._read(lambda db: db.execute(
+            f"SELECT id, {CHUNK_COLUMNS} FROM chunks WHERE language IN ({marks[0]}) "
+            f"AND kind IN ({marks[1]}) AND instr(lower(text), lower(?)) > 0 "
+            "ORDER BY path, start_line", (*languages, *kinds, name)).fetchall())
+        wanted, found = name.lower(), {}
+        for row in rows:
+            chunk = row_to_chunk(row[1:])
+            if wanted in (other.lower() for other in other_names(chunk)):
+                found[row[0]] = chunk
+                if len(found) == limit:
+                    break
+        return found
 
     def embedding_texts(self, ids: Sequence[int]) -> dict[int, str]:
         """What the embedder sees for each chunk of `ids` (`Chunk.embedding_text`), by id."""

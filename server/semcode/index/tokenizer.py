@@ -29,7 +29,8 @@ With the `bm25_fields` setting, a chunk's tokens (`chunk_tokens`) are BM25F fiel
 container, path, signature, doc comments, body, each opened by a marker token (`FIELD_*`)
 that no text can produce; index/lexical.py weights every occurrence by its field
 (`FIELD_WEIGHTS`) instead of repeating the name. Off by default: on the benchmark the
-flat layout (the name repeated) scored as well or slightly better.
+flat layout (the name repeated) scored as well or slightly better. A chunk's other names
+(`chunking.names.other_names`: the tag of a typedef'd C struct) count as its name.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import threading
 
 import Stemmer
 
+from ..chunking.names import other_names
 from ..chunks import Chunk
 from ..words import SEPARATORS as _SEPARATORS
 from ..words import WORD as _WORD
@@ -163,11 +165,12 @@ def chunk_tokens(chunk: Chunk, fields: bool = False) -> list[str]:
     `bm25_fields` setting): BM25F fields, weights in `FIELD_WEIGHTS`: its name, its
     container, its path components, its signature line, its doc comments, the rest of
     its text, each after its marker token."""
+    names = tokenize(" ".join((chunk.name, *other_names(chunk))))
     if not fields:
-        return (tokenize(chunk.name) * 2 + tokenize(chunk.container) + path_tokens(chunk.path)
+        return (names * 2 + tokenize(chunk.container) + path_tokens(chunk.path)
                 + tokenize(chunk.text))
     sig, doc, body = split_fields(chunk)
-    return ([FIELD_NAME, *tokenize(chunk.name)]
+    return ([FIELD_NAME, *names]
             + [FIELD_CONTAINER, *tokenize(chunk.container)]
             + [FIELD_PATH, *path_tokens(chunk.path)]
             + [FIELD_SIGNATURE, *tokenize("\n".join(sig))]

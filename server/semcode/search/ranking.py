@@ -13,8 +13,9 @@ only what helps. In order:
    (< 1), code by 1. A kind the query asks for ("tests for ...") is lifted instead
    (`rank_lift`). Identifier lookups get the prior too: a definition beats its test.
    Module chunks (code between definitions: imports, constants) get `rank_prior_module`.
-3. **Definition boost** (`rank_definition`): a symbol chunk whose name is an identifier
-   the query names gets `rank_definition × tier` added, tier 1 for the exact name,
+3. **Definition boost** (`rank_definition`): a symbol chunk whose name (or other name:
+   `chunking.names`, the tag of a typedef'd C struct) is an identifier the query names
+   gets `rank_definition × tier` added, tier 1 for the exact name,
    `rank_definition_normalised` when equal up to case and `_`, `rank_definition_stem`
    times the share of a multi-word name's parts that occur (stemmed) in the query, when
    at least two do. Sentences that name
@@ -44,6 +45,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from semcode.chunking.names import other_names
 from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.tokenizer import tokenize
@@ -187,7 +189,8 @@ def _definition(chunk: Chunk, intent: Intent, p: RankingParams,
     tier = 0.0
     if intent.identifiers:
         names = intent.identifiers
-        if chunk.name in names or chunk.qualified_name in names:
+        if chunk.name in names or chunk.qualified_name in names or any(
+                other in names for other in other_names(chunk)):
             tier = 1.0
         elif normalise(chunk.name) in {normalise(n) for n in names}:
             tier = p.definition_normalised
