@@ -143,7 +143,10 @@ def probe(argv: list[str]) -> None:
     import importlib  # noqa: PLC0415
 
     def wrap(label: str, module: str, attr: str) -> None:
-        owner: Any = importlib.import_module(module)
+        try:
+            owner: Any = importlib.import_module(module)
+        except ModuleNotFoundError:
+            return  # not in this version
         *path, name = attr.split(".")
         for part in path:
             owner = getattr(owner, part)

@@ -26,7 +26,6 @@ state; the indexer's memory lock still orders it with the other structures.
 from __future__ import annotations
 
 import threading
-from array import array
 from collections import Counter
 from collections.abc import (
     Callable,
@@ -121,6 +120,7 @@ class ChunkColumns(Mapping[int, ChunkRef]):
         self.stamp = stamp
         a = self.arrays
         self.ids: np.ndarray = a["ids"]
+        self._last = int(self.ids[-1]) if len(self.ids) else -(1 << 63)
         self._path, self._language, self._content = a["path"], a["language"], a["content"]
         self._kind, self._start, self._hash = a["kind"], a["start_line"], a["hash"]
         self._name_offsets, self._name_blob = a["name_offsets"], a["name_blob"]
@@ -158,9 +158,9 @@ class ChunkColumns(Mapping[int, ChunkRef]):
     # ------------------------------------------------------------------ rows
     def row(self, chunk_id: int) -> int | None:
         """The row of `chunk_id`, None when it is not here."""
-        ids = self.ids
-        if not len(ids):
+        if chunk_id > self._last:  # a new chunk (ids only grow): the indexing path
             return None
+        ids = self.ids
         at = int(np.searchsorted(ids, chunk_id))
         return at if at < len(ids) and int(ids[at]) == chunk_id else None
 
@@ -278,55 +278,62 @@ class ChunkColumns(Mapping[int, ChunkRef]):
         """The columns of `rows` (ascending), tables kept as they are."""
         rows = np.asarray(rows, np.int64)
         arrays = {name: self.arrays[name][rows] for name in ROW_ARRAYS}
-        arrays["name_blob"], arrays["name_offsets"] = _gather(self._name_blob,
-                                                              self._name_offsets, rows)
+        # The names kept, by a mask per byte (a gather index would be 8 bytes a byte).
+        lengths = np.asarray(np.diff(np.asarray(self._name_offsets, np.int64)), np.int64)
+        keep = np.zeros(len(self.ids), bool)
+        keep[rows] = True
+        arrays["name_blob"] = np.asarray(self._name_blob)[np.repeat(keep, lengths)]
+        arrays["name_offsets"] = _offsets(lengths[rows])
         arrays["path_blob"], arrays["path_offsets"] = self._path_blob, self._path_offsets
         return ChunkColumns(arrays, self.languages, self.contents)
 
 
 def concat(parts: Sequence[ChunkColumns]) -> ChunkColumns:
     """One set of columns holding the rows of every part (their ids disjoint), sorted by
-    id, with only the paths their rows use."""
+    id, with only the paths their rows use. Parts in id order (new chunks after the
+    old: a fold, a delta) are joined without a permutation."""
     parts = [p for p in parts if len(p)]
     if not parts:
         return ChunkColumns.empty()
-    if len(parts) == 1 and (len(parts[0].arrays["path_offsets"]) - 1
-                            == len(np.unique(parts[0].arrays["path"]))):
+    used = [np.unique(p.arrays["path"]) for p in parts]
+    if len(parts) == 1 and len(parts[0].arrays["path_offsets"]) - 1 == len(used[0]):
         return parts[0]  # every path used: nothing to prune
+    used_bytes = [[p._path_bytes(int(c)) for c in u] for p, u in zip(parts, used, strict=True)]
+    paths = sorted({b for part in used_bytes for b in part})
+    path_index = {b: i for i, b in enumerate(paths)}
     languages = sorted({s for p in parts for s in p.languages})
     contents = sorted({s for p in parts for s in p.contents})
-    paths = sorted({b for p in parts for b in _used_paths(p)})
-    path_index = {b: i for i, b in enumerate(paths)}
     columns: dict[str, list[np.ndarray]] = {name: [] for name in ROW_ARRAYS}
     names, name_lengths = [], []
-    for p in parts:
+    for p, u, u_bytes in zip(parts, used, used_bytes, strict=True):
         a = p.arrays
         columns["ids"].append(np.asarray(a["ids"], np.int64))
-        codes = [path_index.get(p._path_bytes(c), -1) for c in range(len(p.paths()))]
-        columns["path"].append(np.asarray(codes, np.int64)[np.asarray(a["path"], np.int64)])
+        remap = np.zeros(len(a["path_offsets"]) - 1, np.int64)
+        remap[u] = [path_index[b] for b in u_bytes]
+        columns["path"].append(remap[np.asarray(a["path"], np.int64)])
         for name, table, new in (("language", p.languages, languages),
                                  ("content", p.contents, contents)):
-            remap = np.asarray([new.index(s) for s in table] or [0], np.int64)
-            columns[name].append(remap[np.asarray(a[name], np.int64)])
+            codes = np.asarray([new.index(s) for s in table] or [0], np.int64)
+            columns[name].append(codes[np.asarray(a[name], np.int64)])
         for name in ("kind", "start_line", "hash"):
             columns[name].append(np.asarray(a[name]))
         names.append(np.asarray(a["name_blob"]))
         name_lengths.append(np.diff(np.asarray(a["name_offsets"], np.int64)))
     ids = np.concatenate(columns["ids"])
-    order = np.argsort(ids, kind="stable")
-    if len(ids) > 1 and not bool(np.all(np.diff(ids[order]) > 0)):
+    in_order = len(ids) < 2 or bool(np.all(ids[1:] > ids[:-1]))
+    order = None if in_order else np.argsort(ids, kind="stable")
+    if order is not None and not bool(np.all(np.diff(ids[order]) > 0)):
         raise ValueError("the same chunk id in two parts")
-    out = {name: np.concatenate(columns[name])[order] for name in ROW_ARRAYS}
+    out = {name: np.concatenate(columns[name]) for name in ROW_ARRAYS}
+    if order is not None:
+        out = {name: column[order] for name, column in out.items()}
     for name in ("path", "language", "content", "kind", "start_line"):
         out[name] = _smallest(out[name])
-    out["name_blob"], out["name_offsets"] = _gather(
-        np.concatenate(names), _offsets(np.concatenate(name_lengths)), order)
+    blob, offsets = np.concatenate(names), _offsets(np.concatenate(name_lengths))
+    out["name_blob"], out["name_offsets"] = (
+        (blob, offsets) if order is None else _gather(blob, offsets, order))
     out["path_blob"], out["path_offsets"] = _blob(paths)
     return ChunkColumns(out, languages, contents)
-
-
-def _used_paths(columns: ChunkColumns) -> list[bytes]:
-    return [columns._path_bytes(int(c)) for c in np.unique(columns.arrays["path"])]
 
 
 def _blob(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -335,56 +342,73 @@ def _blob(items: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
 
 
 class ColumnsBuilder:
-    """Collects (id, ref) pairs, in any order, into `ChunkColumns` (`build`)."""
+    """Collects (id, ref) pairs, in any order, into `ChunkColumns` (`build`); every
+    `FOLD_AT` of them become columns at once, so it never holds more refs than that."""
 
     def __init__(self) -> None:
-        self._ids = array("q")
-        self._paths: dict[str, int] = {}
-        self._languages: dict[str, int] = {}
-        self._contents: dict[str, int] = {}
-        self._codes = {name: array("q") for name in ("path", "language", "content", "kind",
-                                                     "start_line")}
-        self._names: list[bytes] = []
-        self._hashes: list[bytes] = []
+        self._ids: list[int] = []
+        self._refs: list[ChunkRef] = []
+        self._parts: list[ChunkColumns] = []
+        self._count = 0
 
     def __len__(self) -> int:
-        return len(self._ids)
+        return self._count
 
     def add(self, chunk_id: int, ref: ChunkRef) -> None:
         """Add the chunk `chunk_id` (each id once)."""
         self._ids.append(chunk_id)
-        codes = self._codes
-        codes["path"].append(self._paths.setdefault(ref.path, len(self._paths)))
-        codes["language"].append(self._languages.setdefault(ref.language,
-                                                            len(self._languages)))
-        codes["content"].append(self._contents.setdefault(ref.content, len(self._contents)))
-        codes["kind"].append(ref.kind)
-        codes["start_line"].append(ref.start_line)
-        self._names.append(ref.name.encode(ENCODING, ERRORS))
-        self._hashes.append(ref.hash.encode(ENCODING, ERRORS))
+        self._refs.append(ref)
+        self._count += 1
+        if len(self._refs) >= FOLD_AT:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._refs:
+            self._parts.append(_columns(self._ids, self._refs))
+            self._ids, self._refs = [], []
 
     def build(self) -> ChunkColumns:
         """The columns of everything added, sorted by id."""
-        ids = np.frombuffer(self._ids, np.int64).copy() if len(self._ids) else EMPTY_IDS
-        order = np.argsort(ids, kind="stable")
-        if len(ids) > 1 and not bool(np.all(np.diff(ids[order]) > 0)):
+        self._flush()
+        if len(self._parts) == 1:
+            return self._parts[0]
+        return concat(self._parts) if self._parts else _columns([], [])
+
+
+def _columns(chunk_ids: Sequence[int], refs: Sequence[ChunkRef]) -> ChunkColumns:
+    """Columns of `refs` (of ids `chunk_ids`), column by column."""
+    n = len(refs)
+    ids = np.fromiter(chunk_ids, np.int64, n)
+    order = None if n < 2 or bool(np.all(ids[1:] > ids[:-1])) else np.argsort(ids,
+                                                                            kind="stable")
+    if order is not None:
+        if not bool(np.all(np.diff(ids[order]) > 0)):
             raise ValueError("a chunk id added twice")
-        paths = sorted(self._paths, key=lambda p: p.encode(ENCODING, ERRORS))
-        remap = np.zeros(max(1, len(paths)), np.int64)
-        for code, path in enumerate(paths):
-            remap[self._paths[path]] = code
-        arrays: dict[str, np.ndarray] = {"ids": ids[order]}
-        for name, values in self._codes.items():
-            column = np.frombuffer(values, np.int64) if len(values) else EMPTY_IDS
-            arrays[name] = _smallest((remap[column] if name == "path" else column)[order])
-        width = max((len(h) for h in self._hashes), default=1) or 1
-        arrays["hash"] = np.array(self._hashes, dtype=f"S{width}")[order] if self._hashes \
-            else np.zeros(0, f"S{width}")
-        blob, offsets = _blob(self._names)
-        arrays["name_blob"], arrays["name_offsets"] = _gather(blob, offsets, order)
-        arrays["path_blob"], arrays["path_offsets"] = _blob(
-            [p.encode(ENCODING, ERRORS) for p in paths])
-        return ChunkColumns(arrays, list(self._languages), list(self._contents))
+        ids, refs = ids[order], [refs[i] for i in order.tolist()]
+    paths = sorted({r.path for r in refs}, key=lambda p: p.encode(ENCODING, ERRORS))
+    path_code = {p: i for i, p in enumerate(paths)}
+    languages = list(dict.fromkeys(r.language for r in refs))
+    contents = list(dict.fromkeys(r.content for r in refs))
+    language_code = {s: i for i, s in enumerate(languages)}
+    content_code = {s: i for i, s in enumerate(contents)}
+    arrays = {
+        "ids": ids,
+        "path": _smallest(np.fromiter((path_code[r.path] for r in refs), np.int64, n)),
+        "language": _smallest(np.fromiter((language_code[r.language] for r in refs),
+                                          np.int64, n)),
+        "content": _smallest(np.fromiter((content_code[r.content] for r in refs),
+                                         np.int64, n)),
+        "kind": _smallest(np.fromiter((r.kind for r in refs), np.int64, n)),
+        "start_line": _smallest(np.fromiter((r.start_line for r in refs), np.int64, n)),
+    }
+    hashes = [r.hash.encode(ENCODING, ERRORS) for r in refs]
+    width = max(map(len, hashes), default=1) or 1
+    arrays["hash"] = np.array(hashes, dtype=f"S{width}") if n else np.zeros(0, f"S{width}")
+    arrays["name_blob"], arrays["name_offsets"] = _blob(
+        [r.name.encode(ENCODING, ERRORS) for r in refs])
+    arrays["path_blob"], arrays["path_offsets"] = _blob(
+        [p.encode(ENCODING, ERRORS) for p in paths])
+    return ChunkColumns(arrays, languages, contents)
 
 
 def columns_of(refs: Mapping[int, ChunkRef]) -> ChunkColumns:
@@ -479,10 +503,8 @@ class ChunkTable(MutableMapping[int, ChunkRef]):
         if self._gone:
             gone = np.fromiter(self._gone, np.int64, len(self._gone))
             base = base.take(np.flatnonzero(~np.isin(base.ids, gone)))
-        added = ColumnsBuilder()
-        for chunk_id, ref in self._added.items():
-            added.add(chunk_id, ref)
-        self._base, self._added, self._gone = concat([base, added.build()]), {}, set()
+        added = columns_of(self._added)
+        self._base, self._added, self._gone = concat([base, added]), {}, set()
 
     def _changed(self) -> None:
         self._version += 1
