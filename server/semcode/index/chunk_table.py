@@ -417,6 +417,8 @@ def columns_of(refs: Mapping[int, ChunkRef]) -> ChunkColumns:
         return refs
     if isinstance(refs, ChunkTable):
         return refs.columns()
+    if len(refs) <= FOLD_AT:  # (an overlay being folded) at once, column by column
+        return _columns(list(refs), list(refs.values()))
     builder = ColumnsBuilder()
     for chunk_id, ref in refs.items():
         builder.add(chunk_id, ref)
