@@ -280,7 +280,7 @@ def test_opening_with_a_snapshot_older_than_the_saved_build(tmp_path: Path) -> N
 
 # ---------------------------------------------------------------- corruption matrix
 FILES = ("index.sqlite", "lexical/arrays.bin",
-         "lexical/meta.json", "vectors.usearch", "vectors.json")
+         "lexical/meta.json", "vectors.usearch", "vectors.json", "chunks.bin")
 DAMAGE = ("missing", "truncated", "garbled head", "garbled middle", "zero bytes", "older")
 
 

@@ -44,6 +44,9 @@ STAGES = (
     ("settings", "semcode.cli", "settings_from_args"),
     ("open the SQLite store", "semcode.index.store", "Store.__init__"),
     ("rollback check", "semcode.index.catch_up", "CatchUp.check_rollback"),
+    ("saved chunk table (mapped; issue 19)", "semcode.index.chunk_files", "read_table"),
+    ("chunk table brought up to date (Store.advance)", "semcode.index.store",
+     "Store.advance"),
     ("snapshot: every chunk's row (0.2: and its tokens)", "semcode.index.store",
      "Store.snapshot"),
     ("tokens of the chunks the saved build lacks", "semcode.index.store", "Store.tokens_of"),
@@ -140,7 +143,10 @@ def probe(argv: list[str]) -> None:
     import importlib  # noqa: PLC0415
 
     def wrap(label: str, module: str, attr: str) -> None:
-        owner: Any = importlib.import_module(module)
+        try:
+            owner: Any = importlib.import_module(module)
+        except ModuleNotFoundError:
+            return  # not in this version
         *path, name = attr.split(".")
         for part in path:
             owner = getattr(owner, part)

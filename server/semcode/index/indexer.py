@@ -10,14 +10,16 @@ longer than a method call:
 Across processes (a `semcode serve` and a terminal `semcode index` on one workspace):
 every write holds the index directory's `WriteLock`, and on taking it the indexer
 compares the store's (id, generation) with the one its memory reflects; if another
-process moved it, refs, lexical and vectors are reloaded first. Readers call
+process moved it, refs, lexical and vectors catch up first (by id: `Store.delta`). Readers call
 `refresh()` (cheap: one SELECT) before answering. So no process ever writes on top of a
 state it has not seen, and `flush()` stamps a generation only on structures that hold
 exactly that generation.
 
 Saved structures carry a manifest (database id, generation, checksums of their own
-files) checked before anything is loaded (the mapped lexical build: its files' sizes,
-times and shapes, their checksums with `check`); a mismatch rebuilds from the store.
+files) checked before anything is loaded (the mapped lexical build and chunk table:
+their files' sizes, times and shapes, their checksums with `check`); a mismatch
+rebuilds from the store. The chunk table (`refs`, chunk_table.py) is mapped from
+`chunks.bin` at open: when it is the store's state, no chunk row is read.
 
 It knows nothing of models (vectors are handed to it with the model's identity) nor of
 editors (buffer text is handed to it like disk text).
@@ -43,6 +45,8 @@ from semcode.chunking import CHUNKER_VERSION, chunk_file
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
 from semcode.index.catch_up import CatchUp, Drift
+from semcode.index.chunk_files import CHUNKS_FILE, load_saved
+from semcode.index.chunk_table import ChunkTable
 from semcode.index.layout import LEXICAL_DIR
 from semcode.index.layout import dir_size as _dir_size
 from semcode.index.lexical import LexicalIndex
@@ -215,16 +219,18 @@ class Indexer:
         # every core during a large sync (`preparing.py`).
         self.preparer = Preparer(PrepareConfig.of(self.root, settings),
                                  auto_workers(settings.index_workers))
-        # The chunk table: filled in place (the parts hold this very dict).
-        self.refs: dict[int, ChunkRef] = {}
+        # The chunk table (chunk_table.py): filled in place (the parts hold this very
+        # object), dict-like to write, columns to scan, mapped from `chunks.bin` at open.
+        self.refs = ChunkTable()
+        self._verify = check
         self.catch_up = CatchUp(self.dir, self.store, self.write_lock)
         self.lexical_upkeep = LexicalUpkeep(self.dir, self.lock, self.catch_up.stamp,
                                             self.order_key, self._writing,
-                                            verify=check)
+                                            verify=check, after_save=self._save_table)
         self.vector_upkeep = VectorUpkeep(self.dir, self.store.embeddings, self.lock,
                                           self.refs, self.catch_up.stamp, self.order_key)
         self.saving = Saving(self.dir, self.catch_up, self.lexical_upkeep,
-                             self.vector_upkeep)
+                             self.vector_upkeep, self.refs)
         self.buffers: set[str] = set()  # paths whose text the editor owns right now
         self._reapply_owed = False  # buffers to re-apply once the write lock is free
         self._buffer_text: dict[str, str] = {}  # re-applied if another process overwrote it
@@ -267,10 +273,23 @@ class Indexer:
                     self.store.set_meta("chunker_version", version)
         self.catch_up.check_rollback()
         with self.lock:
-            self._reload(self.store.snapshot(tokens=False))
+            self._reload(self._opening_snapshot())
         with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
             if got:
                 self.saving.remove_stale_temp()
+
+    def _opening_snapshot(self) -> Snapshot:
+        """The state an open starts from: the saved chunk table when it is this
+        database's (not one chunk row read when it is current; else brought up to date
+        by id), else every chunk's row."""
+        saved = load_saved(self.dir / CHUNKS_FILE, self.store.store_id, self._verify)
+        if saved is None or saved.stamp is None:
+            return self.store.snapshot(tokens=False)
+        return self.store.advance(Snapshot(*saved.stamp, saved, []))
+
+    def _save_table(self) -> None:
+        """Beside every save of the lexical build (holding the write lock, caught up)."""
+        self.saving.write_table()
 
     def _reload(self, snap: Snapshot) -> None:
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
@@ -281,12 +300,12 @@ class Indexer:
             if saved is None or saved.store_id != snap.store_id or \
                     saved.generation <= snap.generation:
                 break
-            snap = self.store.snapshot(tokens=bool(snap.tokens))
+            snap = (self.store.snapshot(tokens=True) if snap.tokens
+                    else self.store.advance(snap))
         # The tokens are read only where the saved build lacks them.
         built_here, snap = self.lexical_upkeep.load(snap, self.store.tokens_of,
                                                     self.store.snapshot)
-        self.refs.clear()
-        self.refs.update(snap.refs)
+        self.refs.install(snap.refs, (snap.store_id, snap.generation))
         store_changed = snap.store_id != self.catch_up.stamp.store_id
         self.catch_up.caught_up(snap.store_id, snap.generation)
         if store_changed:  # chunk ids of another database mean nothing here
@@ -300,8 +319,7 @@ class Indexer:
     def order_key(self, chunk_id: int) -> tuple[str, int, str, int]:
         """The tie order of search results: (path, start line, name, kind), the same in
         an incremental index and a rebuild (chunk ids are not)."""
-        ref = self.refs.get(chunk_id)
-        return ref.order_key if ref is not None else ("\U0010ffff", chunk_id, "", 0)
+        return self.refs.order_key(chunk_id)
 
     def _reapply_buffers(self) -> None:
         """Another process re-indexed a file this one holds an editor buffer of (a
@@ -347,18 +365,18 @@ class Indexer:
                 self._reapply_buffers()
             # Score with the build every process has (lexical_upkeep.py): one stat when
             # nobody saved a new one.
-            return self.lexical_upkeep.adopt_saved(self.refs.keys()) or \
+            return self.lexical_upkeep.adopt_saved(self.refs.ids) or \
                 drift is not Drift.NONE
 
     def _apply_delta(self) -> None:
         """Another process changed chunks: forget the removed ones, add the new ones
         (holding `self.lock`). Exact, because chunk ids are never reused; costs one read
         of the id column plus the changed rows, not a rebuild."""
-        store_id, generation, ids, added = self.store.delta(set(self.refs))
+        store_id, generation, ids, added = self.store.delta(self.refs.ids())
         if store_id != self.catch_up.stamp.store_id:
             self._reload(self.store.snapshot())
             return
-        removed = [i for i in self.refs if i not in ids]
+        removed = self.refs.missing_from(ids)[1].tolist()
         with self.lexical.atomically():  # a search sees a file's old or new chunks
             self._forget(removed)
             for chunk_id, tokens in added.tokens:

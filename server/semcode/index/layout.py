@@ -13,6 +13,8 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
+from semcode.index.chunk_files import CHUNKS_FILE, saved_stamp
+from semcode.index.chunk_files import remove_stale_temp as _remove_table_temp
 from semcode.index.lexical_files import remove_stale_temp as _remove_lexical_temp
 
 VECTORS_FILE = "vectors.usearch"
@@ -35,6 +37,7 @@ def remove_stale_temp(directory: Path) -> None:
     """What killed saves left behind in `directory` (call it holding the write lock:
     nobody is saving)."""
     _remove_lexical_temp(directory / LEXICAL_DIR)
+    _remove_table_temp(directory)
     for tmp in [*directory.glob(f".{VECTORS_FILE}.*.tmp"),
                 directory / f".{VECTORS_MANIFEST}.tmp"]:
         tmp.unlink(missing_ok=True)
@@ -53,6 +56,9 @@ def saved_generations(directory: Path, store_id: str) -> list[int]:
                 out.append(stamp["generation"])
         except (OSError, ValueError, AttributeError):
             continue
+    table = saved_stamp(directory / CHUNKS_FILE)
+    if table is not None and table[0] == store_id:
+        out.append(table[1])
     return out
 
 

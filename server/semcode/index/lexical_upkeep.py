@@ -28,11 +28,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from semcode.index.catch_up import MemoryStamp
+from semcode.index.chunk_table import chunk_ids
 from semcode.index.layout import LEXICAL_DIR
 from semcode.index.lexical import LexicalIndex, LexicalIndexError
 from semcode.index.lexical_files import manifest_signature, saved_build
@@ -54,18 +55,21 @@ class LexicalUpkeep:
     def __init__(self, directory: Path, lock: threading.RLock, stamp: MemoryStamp,
                  order_key: OrderKey,
                  writing: Callable[[], AbstractContextManager[None]],
-                 verify: bool = False) -> None:
+                 verify: bool = False, after_save: Callable[[], None] | None = None) -> None:
         """Keep the build saved under `directory`/lexical. `lock` is the indexer's memory
         lock, `stamp` the database state memory holds (read to stamp a save),
         `order_key` the result tie order, `writing` the indexer's hold of the write lock
         (catching up on entry); `verify` checks a saved build in full (checksums, every
-        value) when it is opened (`semcode index --full`)."""
+        value) when it is opened (`semcode index --full`); `after_save` runs after each
+        save, still holding the write lock (the indexer writes its chunk table beside
+        the build)."""
         self._dir = directory / LEXICAL_DIR
         self._verify = verify
         self._lock = lock
         self._stamp = stamp
         self._order_key = order_key
         self._writing = writing
+        self._after_save = after_save
         self.index = LexicalIndex()
         self.index.order_key = order_key
         self.dirty = False  # rebuilt or changed since the last save
@@ -86,18 +90,19 @@ class LexicalUpkeep:
         holds."""
         loaded = self._load_saved(snap.store_id)
         if loaded is not None:
+            ids = chunk_ids(snap.refs)  # (the chunk table's column: no int per chunk)
             tokens = dict(snap.tokens)  # as stored: split only for the chunks it lacks
-            if not snap.tokens and snap.refs:
-                missing = loaded.missing(snap.refs.keys())
+            if not snap.tokens and len(ids):
+                missing = loaded.missing(ids)
                 tokens = tokens_of(missing) if missing else {}
                 if len(tokens) < len(missing):  # removed since the snapshot was read
                     snap = with_tokens()
-                    tokens = dict(snap.tokens)
-            changed = loaded.reconcile(snap.refs.keys(), lambda i: tokens[i].split())
+                    ids, tokens = chunk_ids(snap.refs), dict(snap.tokens)
+            changed = loaded.reconcile(ids, lambda i: tokens[i].split())
             self.install(loaded, manifest_signature(self._dir))
             self.dirty = changed > 0
             return False, snap
-        if snap.refs and not snap.tokens:
+        if len(snap.refs) and not snap.tokens:
             snap = with_tokens()
         lexical = LexicalIndex()
         for chunk_id, tokens_ in snap.tokens:
@@ -128,10 +133,10 @@ class LexicalUpkeep:
         self._seen = seen
 
     # ------------------------------------------------------------------ adopting
-    def adopt_saved(self, chunk_ids: Collection[int]) -> bool:
+    def adopt_saved(self, held: Callable[[], Iterable[int]]) -> bool:
         """Another process saved a build this one does not hold: load it and reconcile
-        it with `chunk_ids`, the chunks held (holding the memory lock, after catching up
-        with the database). Returns whether it was adopted."""
+        it with `held()`, the chunk ids held (holding the memory lock, after catching
+        up with the database; asked only then). Returns whether it was adopted."""
         directory = self._dir
         signature = manifest_signature(directory)
         if signature is None or signature == self._seen:
@@ -153,7 +158,7 @@ class LexicalUpkeep:
             return False
         if loaded.build_id != saved.build_id:
             return False  # replaced between the two reads: look again next time
-        loaded.reconcile(chunk_ids, self.index.tokens)
+        loaded.reconcile(held(), self.index.tokens)
         self.install(loaded, saved.signature)
         log.info("adopted the lexical index another process built (%d chunks)",
                  len(loaded))
@@ -218,3 +223,5 @@ class LexicalUpkeep:
         self.index.save(self._dir, stamp)
         self.dirty = False
         self._seen = manifest_signature(self._dir)
+        if self._after_save is not None:
+            self._after_save()

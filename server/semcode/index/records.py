@@ -6,7 +6,7 @@ Plain data: it must not open a database or import anything of the index beyond t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from sys import intern
 
@@ -57,11 +57,12 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """What the in-memory structures are rebuilt from, read in one transaction."""
+    """What the in-memory structures are rebuilt from, read in one transaction (or the
+    saved chunk table: `Store.advance`)."""
 
     store_id: str
     generation: int
-    refs: dict[int, ChunkRef]
+    refs: Mapping[int, ChunkRef]  # `chunk_table.ChunkColumns` as the store reads them
     # Each chunk's BM25 tokens as stored (space-separated), split only where the lexical
     # index is rebuilt: split up front, 100k chunks' ~9M token strings held ~700 MB at
     # every open, though a valid saved lexical index never needs them.

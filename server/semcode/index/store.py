@@ -39,8 +39,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+import numpy as np
+
 from semcode.chunking.names import OTHER_NAMED_KINDS, OTHER_NAMED_LANGUAGES, other_names
 from semcode.chunks import Chunk
+from semcode.index.chunk_table import ColumnsBuilder, advanced, chunk_ids
 from semcode.index.embedding_cache import EmbeddingCache
 from semcode.index.locking import LOCK_FILE, WriteLock
 from semcode.index.records import (
@@ -460,24 +463,38 @@ class Store:
                 db.execute("COMMIT")
 
     def snapshot(self, tokens: bool = True) -> Snapshot:
-        """Generation, refs and (unless `tokens` is False: a saved lexical index holds
-        them) tokens of one committed state (one read transaction)."""
+        """Generation, refs (as `ChunkColumns`) and (unless `tokens` is False: a saved
+        lexical index holds them) tokens of one committed state (one read transaction)."""
         column = "tokens" if tokens else "''"
         def read(db: sqlite3.Connection) -> Snapshot:
             """The snapshot, read inside one transaction on `db`."""
             with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
-                refs: dict[int, ChunkRef] = {}
+                refs = ColumnsBuilder()
                 texts: list[tuple[int, str]] = []
-                # Row by row, not fetchall(): the rows never all exist as tuples at once.
+                # Row by row, not fetchall(): the rows never all exist as tuples at once,
+                # and into columns: no `ChunkRef` per chunk outlives its row.
                 for r in db.execute(f"SELECT id, {column}, {REF_COLUMNS} FROM chunks"):
-                    refs[r[0]] = row_to_ref(r[2:])
+                    refs.add(r[0], row_to_ref(r[2:]))
                     if tokens:
                         texts.append((r[0], stored_text(r[1])))
             return Snapshot(stored_text(meta.get("store_id", "")),
-                            parse_int(meta.get("generation", 0)), refs, texts)
+                            parse_int(meta.get("generation", 0)), refs.build(), texts)
         return self._read(read)
+
+    def advance(self, snap: Snapshot) -> Snapshot:
+        """`snap` (refs without tokens: the saved chunk table) brought to the committed
+        state now: itself when nothing moved since (no chunk row is read), else exactly,
+        by id (`delta`: the id column and the new chunks' rows); a snapshot of every row
+        when it is of another database."""
+        store_id, generation, _ = self.stamp()
+        if store_id == snap.store_id and generation == snap.generation:
+            return snap
+        store_id, generation, ids, added = self.delta(chunk_ids(snap.refs), tokens=False)
+        if store_id != snap.store_id:
+            return self.snapshot(tokens=False)
+        return Snapshot(store_id, generation, advanced(snap.refs, ids, added.refs), [])
 
     def tokens_of(self, ids: Sequence[int]) -> dict[int, str]:
         """The stored BM25 tokens (space-separated) of these chunks; ids no longer
@@ -496,30 +513,41 @@ class Store:
             return out
         return self._read(read)
 
-    def delta(self, known: set[int]) -> tuple[str, int, set[int], Snapshot]:
-        """What changed relative to a process that holds the chunks `known`, from one
-        committed state (one read transaction): (store id, generation, every chunk id,
-        a snapshot of only the chunks not in `known`). Chunk ids are never reused and a
-        chunk's content never changes under its id, so ids gone from the result were
-        removed and new ones added: that is the whole difference."""
-        def read(db: sqlite3.Connection) -> tuple[str, int, set[int], Snapshot]:
+    def delta(self, known: np.ndarray, tokens: bool = True
+              ) -> tuple[str, int, np.ndarray, Snapshot]:
+        """What changed relative to a process that holds the chunks `known` (sorted),
+        from one committed state (one read transaction): (store id, generation, every
+        chunk id sorted, a snapshot of only the chunks not in `known`, with their tokens
+        unless `tokens` is False). Chunk ids are never reused and a chunk's content never
+        changes under its id, so ids gone from the result were removed and new ones
+        added: that is the whole difference."""
+        known = np.asarray(known, np.int64)
+        column = "tokens" if tokens else "''"
+
+        def read(db: sqlite3.Connection) -> tuple[str, int, np.ndarray, Snapshot]:
             """The delta, read inside one transaction on `db`."""
             with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
-                ids = {r[0] for r in db.execute("SELECT id FROM chunks")}
-                new = sorted(ids - known)
+                # (In whatever order an index hands them out: sorted here.)
+                ids = np.sort(np.fromiter((r[0] for r in db.execute("SELECT id FROM chunks")),
+                                          np.int64))
+                at = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
+                new = (ids[known[at] != ids] if len(known) else ids).tolist()
                 rows = []
                 for start in range(0, len(new), 500):
                     part = new[start:start + 500]
                     marks = ",".join("?" * len(part))
-                    rows += db.execute(f"SELECT id, tokens, {REF_COLUMNS} FROM chunks "
+                    rows += db.execute(f"SELECT id, {column}, {REF_COLUMNS} FROM chunks "
                                        f"WHERE id IN ({marks})", part).fetchall()
             store_id = stored_text(meta.get("store_id", ""))
             generation = parse_int(meta.get("generation", 0))
+            refs = ColumnsBuilder()
+            for r in rows:
+                refs.add(r[0], row_to_ref(r[2:]))
             return store_id, generation, ids, Snapshot(
-                store_id, generation, {r[0]: row_to_ref(r[2:]) for r in rows},
-                [(r[0], stored_text(r[1])) for r in rows])
+                store_id, generation, refs.build(),
+                [(r[0], stored_text(r[1])) for r in rows] if tokens else [])
         return self._read(read)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:

@@ -15,15 +15,15 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from semcode.index.catch_up import MemoryStamp
+from semcode.index.chunk_table import ChunkTable
 from semcode.index.embedding_cache import EmbeddingCache
 from semcode.index.layout import MANIFEST_FORMAT, VECTORS_FILE, VECTORS_MANIFEST
-from semcode.index.records import ChunkRef
 from semcode.index.vectors import VectorIndex, VectorIndexError
 
 log = logging.getLogger(__name__)
@@ -35,11 +35,12 @@ class VectorUpkeep:
     """Keeps the live vector index in step with the chunks (see the module docstring)."""
 
     def __init__(self, directory: Path, cache: EmbeddingCache, lock: threading.RLock,
-                 refs: Mapping[int, ChunkRef], stamp: MemoryStamp,
+                 refs: ChunkTable, stamp: MemoryStamp,
                  order_key: OrderKey) -> None:
         """Keep the vectors saved in `directory`, filled from `cache`. `refs` is the
-        indexer's chunk table (read only, under `lock`), `stamp` the database state
-        memory holds (a saved index of another database is not loaded)."""
+        indexer's chunk table (read only, under `lock`: its column questions, so that no
+        pass over every chunk is a Python loop), `stamp` the database state memory
+        holds (a saved index of another database is not loaded)."""
         self._dir = directory
         self._cache = cache
         self._lock = lock
@@ -109,25 +110,25 @@ class VectorUpkeep:
         of it is reconciled exactly."""
         if self.index is None:
             return
-        stale = [i for i in self.index.ids() if i not in self._refs]
-        self.index.remove(stale)
-        if stale:
+        stale, missing = self._refs.missing_from(self.index.id_array())
+        if len(stale):
+            self.index.remove(stale.tolist())
             self.dirty = True
-        self.add_cached([i for i in self._refs if i not in self.index])
+        self.add_cached(missing)
 
     def add_cached(self, chunk_ids: Iterable[int]) -> None:
         """Add the cached vectors of these chunks (those this index's own table has: the
         shared cache's reach it through the embedder path, which stores them here first)."""
         if self.index is None or self.model_id is None:
             return
-        refs = {i: self._refs[i] for i in chunk_ids if i in self._refs}
-        if not refs:
+        hashes = self._refs.hashes(chunk_ids)
+        if not hashes:
             return
-        cached = self._cache.own_vectors(self.model_id, (r.hash for r in refs.values()))
-        ids = [i for i, r in refs.items()
-               if r.hash in cached and len(cached[r.hash]) == self.index.dims]
+        cached = self._cache.own_vectors(self.model_id, hashes.values())
+        ids = [i for i, h in hashes.items()
+               if h in cached and len(cached[h]) == self.index.dims]
         if ids:
-            matrix = np.stack([cached[refs[i].hash] for i in ids])
+            matrix = np.stack([cached[hashes[i]] for i in ids])
             self.index.add(np.asarray(ids, dtype=np.uint64), matrix)
             self.dirty = True
 
@@ -135,7 +136,7 @@ class VectorUpkeep:
         """Add cached vectors for every chunk that lacks one (another process cached
         some)."""
         if self.index is not None:
-            self.add_cached([i for i in self._refs if i not in self.index])
+            self.add_cached(self._refs.missing_from(self.index.id_array())[1])
 
     def forget(self, chunk_ids: Sequence[int]) -> None:
         """Drop the vectors of removed chunks."""
@@ -149,8 +150,9 @@ class VectorUpkeep:
         still exist with the same content, when `model_id` is the attached model."""
         if self.index is None or self.model_id != model_id:
             return
+        held = self._refs.hashes(chunk_ids)
         keep = [n for n, (i, h) in enumerate(zip(chunk_ids, hashes, strict=True))
-                if (ref := self._refs.get(i)) is not None and ref.hash == h]
+                if held.get(i) == h]
         if keep:
             self.index.add(np.asarray([chunk_ids[n] for n in keep], dtype=np.uint64),
                            np.asarray(vectors)[keep])
@@ -158,14 +160,11 @@ class VectorUpkeep:
 
     def pending(self, priority: Sequence[str] = ()) -> list[int]:
         """Chunks of the attached model still without a vector, priority paths first."""
-        rank = {p: n for n, p in enumerate(priority)}
-        last = len(rank)
         with self._lock:  # `refs` changes under the writer: read it only under the lock
             if self.index is None:
                 return []
-            keyed = [(rank.get(ref.path, last), i) for i, ref in self._refs.items()
-                     if i not in self.index]
-        return [i for _, i in sorted(keyed)]
+            missing = self._refs.missing_from(self.index.id_array())[1]
+        return self._refs.pending_order(missing, priority)
 
     def pending_count(self) -> int:
         """How many chunks lack a vector of the attached model (all of them when none is

@@ -98,14 +98,18 @@ class VectorIndex:
                 return int(chunk_id) in self._row
             return bool(self._index.contains(int(chunk_id)))
 
-    def ids(self) -> list[int]:
-        """Every stored chunk id, ascending."""
+    def id_array(self) -> np.ndarray:
+        """Every stored chunk id, ascending (int64: no Python int per vector)."""
         with self._lock:
             if self._index is None:
                 keys = self._keys[:self._n].copy()
             else:
                 keys = np.asarray(self._index.keys, dtype=np.uint64)
-        return [int(k) for k in np.sort(keys)]
+        return np.sort(keys).astype(np.int64)
+
+    def ids(self) -> list[int]:
+        """Every stored chunk id, ascending."""
+        return self.id_array().tolist()
 
     def _check(self, vectors: np.ndarray) -> np.ndarray:
         arr = np.asarray(vectors, dtype=np.float32)

@@ -328,19 +328,10 @@ class Engine:
     def _filter(self, req: SearchRequest) -> Callable[[int], bool] | None:
         if not (req.languages or req.paths or req.kinds or req.contents):
             return None
-        langs = set(req.languages)
-        kinds = set(req.kinds)
-        contents = set(req.contents)
-        refs = list(self.indexer.refs.items())
         globs = compile_globs(req.paths)  # validated by req.validate(); cached
-        # Each distinct path is matched once (a file has many chunks).
-        paths = globs.allowed(r.path for _, r in refs) if globs is not None else None
-        allowed = {
-            i for i, r in refs
-            if (not langs or r.language in langs) and (not kinds or r.kind in kinds)
-            and (not contents or r.content in contents)
-            and (paths is None or r.path in paths)
-        }
+        # Column masks over the chunk table; each distinct path is matched once.
+        allowed = self.indexer.refs.select(req.languages, req.kinds, req.contents,
+                                           globs.allowed if globs is not None else None)
         return allowed.__contains__
 
     # ================================================================ second stage

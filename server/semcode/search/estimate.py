@@ -141,8 +141,9 @@ def _index_sample(sample: list[tuple[str, str, str]], settings: Settings) -> _Sa
             report = engine.sync()
             index_seconds = time.monotonic() - began
             language_of = {rel: language for rel, language, _ in sample}
-            chunks_by_language = Counter(language_of[ref.path]
-                                         for ref in engine.indexer.refs.values())
+            chunks_by_language: Counter[str] = Counter()
+            for path, count in engine.indexer.refs.path_counts().items():
+                chunks_by_language[language_of[path]] += count
             began = time.monotonic()
             embedded = engine.embed_pending()
             embed_seconds = time.monotonic() - began if embedded.model else None
