@@ -3,6 +3,8 @@
 
     PYTHONPATH=server python -m bench.speed.open_scale --copies 1.45 [--copies 6] \\
         [--repeats 3] [--out FILE] [--reindex]
+    PYTHONPATH=server python -m bench.speed.open_scale --kernel     (the Linux kernel:
+        Debian's linux-source-6.1, prepared once by bench/speed/kernel_tree.py)
 
 1. Builds a tree of `--copies` copies of the running Python's stdlib (its `.py` files,
    tests included; a fractional copy takes that share of the files, in path order) under
@@ -34,6 +36,8 @@ import sysconfig
 import time
 from pathlib import Path
 from typing import Any
+
+from bench.speed import kernel_tree
 
 REPO = Path(__file__).resolve().parents[2]
 QUERY = "parse the configuration file into a dictionary"
@@ -277,6 +281,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--copies", type=float, action="append",
                     help="stdlib copies per tree (repeatable; default 1.45)")
+    ap.add_argument("--kernel", action="store_true",
+                    help="measure the Linux kernel tree (Debian linux-source-6.1; "
+                         "bench/speed/kernel_tree.py) instead of stdlib copies")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--reindex", action="store_true", help="a fresh cold index first")
     ap.add_argument("--cache", type=Path, default=default_cache())
@@ -286,11 +293,13 @@ def main() -> None:
     args = ap.parse_args()
     stdlib = Path(sysconfig.get_paths()["stdlib"])
     results = []
-    for copies in args.copies or [1.45]:
-        tree = args.cache / f"tree-{copies:g}"
-        build_tree(tree, stdlib, copies)
-        result = measure(tree, args.cache / f"index-{copies:g}", args.repeats, args.reindex,
-                         args.server.resolve())
+    for copies in [0.0] if args.kernel else (args.copies or [1.45]):
+        if args.kernel:
+            tree, index_dir = kernel_tree.prepare(args.cache), args.cache / "index-kernel"
+        else:
+            tree, index_dir = args.cache / f"tree-{copies:g}", args.cache / f"index-{copies:g}"
+            build_tree(tree, stdlib, copies)
+        result = measure(tree, index_dir, args.repeats, args.reindex, args.server.resolve())
         result["copies"] = copies
         results.append(result)
         chunks = result.get("index", {}).get("chunks", "?")
