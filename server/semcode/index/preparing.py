@@ -82,6 +82,7 @@ class Prepared:
 
     @property
     def unchanged(self) -> bool:
+        """The text is the one already stored (nothing was chunked)."""
         return self.chunked is None
 
 
@@ -109,6 +110,7 @@ class PrepareConfig:
 
     @classmethod
     def of(cls, root: Path, settings: Settings) -> PrepareConfig:
+        """The configuration of a workspace root under these settings."""
         return cls(root, settings, ChunkerConfig(
             max_chunk_lines=settings.max_chunk_lines,
             chunk_overlap_lines=settings.chunk_overlap_lines,
@@ -133,6 +135,7 @@ class _Reader:
         self.workspace = Workspace(config.root, config.settings)
 
     def prepare(self, job: Job) -> Result:
+        """Read one file and, unless its digest is the known one, chunk it."""
         try:
             text = self.workspace.read_text(job.rel_path)
         except FileSkipped as skip:
@@ -190,6 +193,7 @@ class Preparer:
         self._here: _Reader | None = None
 
     def reader(self) -> _Reader:
+        """The reader that prepares jobs in this process (made once, on first use)."""
         if self._here is None:
             self._here = _Reader(self.config)
         return self._here
