@@ -62,11 +62,27 @@ def _lib() -> Any:
 
 def _load(gguf: Path, n_tokens: int, vocab_only: bool = False) -> Any:
     import llama_cpp
+    import llama_cpp.llama as high_level
 
     n = max(64, n_tokens)
-    return llama_cpp.Llama(model_path=str(gguf), embedding=True, n_ctx=n, n_batch=n, n_ubatch=n,
-                           pooling_type=llama_cpp.LLAMA_POOLING_TYPE_RANK, n_threads=2,
-                           vocab_only=vocab_only, verbose=False)
+    # Without llama.cpp's extra CPU buffer types (weight repacking): on a CPU with AMX,
+    # llama-cpp-python 0.3.36 crashed (SIGSEGV in decode) scoring a tiny Q8_0 export
+    # through them. Parity compares numbers, not speed, and `Llama` has no argument
+    # for it, so its default model parameters are wrapped while it loads.
+    defaults = high_level.llama_cpp.llama_model_default_params
+
+    def plain_buffers() -> Any:
+        params = defaults()
+        params.use_extra_bufts = False
+        return params
+
+    high_level.llama_cpp.llama_model_default_params = plain_buffers
+    try:
+        return llama_cpp.Llama(model_path=str(gguf), embedding=True, n_ctx=n, n_batch=n,
+                               n_ubatch=n, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_RANK,
+                               n_threads=2, vocab_only=vocab_only, verbose=False)
+    finally:
+        high_level.llama_cpp.llama_model_default_params = defaults
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
