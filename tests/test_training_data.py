@@ -205,3 +205,21 @@ def test_excluded_projects_match_loosely() -> None:
         assert exclusions.excludes_package(name) is None, name
     assert exclusions.excludes_path("vendor/github.com/gin-gonic/gin/context.go") == "gin"
     assert exclusions.excludes_path("src/ginger/context.go") is None
+
+
+def test_a_scoped_npm_tarball_is_kept_under_its_pinned_name(tmp_path: Path) -> None:
+    """The registry names `@adobe/css-tools`' tarball `css-tools-4.4.0.tgz`, `npm pack`
+    (and so the manifest) `adobe-css-tools-4.4.0.tgz`: the fetch keeps the pinned name."""
+    from training.data.fetch import fetch
+
+    served = tmp_path / "registry" / "css-tools-4.4.0.tgz"
+    served.parent.mkdir()
+    _npm_tarball(served, {"index.js": "module.exports = 1;\n"})
+    package = Package(name="@adobe/css-tools", language=Language.JAVASCRIPT,
+                      fetch=FetchMethod.NPM, spec="@adobe/css-tools@4.4.0",
+                      file="adobe-css-tools-4.4.0.tgz", sha256=file_sha256(served),
+                      url=served.as_uri())
+    (tmp_path / "archives").mkdir()
+    got = fetch(package, tmp_path / "archives")
+    assert got == tmp_path / "archives" / "adobe-css-tools-4.4.0.tgz"
+    assert file_sha256(got) == package.sha256

