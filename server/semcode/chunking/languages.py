@@ -775,19 +775,26 @@ def _c_function(node: Node) -> Found | None:
             if declarator.type == "function_declarator" else declarator)
     if name is None:
         return None
-    scope_parts: list[str] = []
-    while name is not None and name.type == "qualified_identifier":
-        # `double Polygon::area() const {...}`: a method defined outside its class.
-        scope = name.child_by_field_name("scope")
-        if scope is not None:
-            scope_parts.append(_text(scope).split("<", 1)[0])
-        name = name.child_by_field_name("name")
+    # `double Polygon::area() const {...}`: a method defined outside its class.
+    name, scope_parts = _unqualified(name)
     if name is None:
         return None
     found = _c_function_name(name)
     if scope_parts:
         return Found(found.name_node, K.Method, found.name, scope=".".join(scope_parts))
     return found
+
+
+def _unqualified(name: Node | None) -> tuple[Node | None, list[str]]:
+    """A C++ name without its qualifiers (`a::b<T>::c` is `c`) and the scopes it named,
+    outermost first, each without template arguments (`a`, `b`)."""
+    scope_parts: list[str] = []
+    while name is not None and name.type == "qualified_identifier":
+        scope = name.child_by_field_name("scope")
+        if scope is not None:
+            scope_parts.append(_text(scope).split("<", 1)[0])
+        name = name.child_by_field_name("name")
+    return name, scope_parts
 
 
 _C_FUNCTION_DECLARATORS = frozenset(
@@ -830,13 +837,7 @@ def _c_parameters(node: Node) -> Node | None:
 def _c_type_name(node: Node) -> Found | None:
     """The name of a struct/class/union/enum specifier: `formatter<std::tm, Char>` (a
     specialisation) is `formatter`; `std::hash<Foo>` is `hash` in scope `std`."""
-    name = node.child_by_field_name("name")
-    scope_parts: list[str] = []
-    while name is not None and name.type == "qualified_identifier":
-        scope = name.child_by_field_name("scope")
-        if scope is not None:
-            scope_parts.append(_text(scope).split("<", 1)[0])
-        name = name.child_by_field_name("name")
+    name, scope_parts = _unqualified(node.child_by_field_name("name"))
     if name is not None and name.type == "template_type":
         name = name.child_by_field_name("name") or name
     if name is None:
