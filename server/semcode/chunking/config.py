@@ -18,5 +18,11 @@ class ChunkerConfig:
     chunk_overlap_lines: int = Settings.chunk_overlap_lines  # overlap between parts, windows
     window_lines: int = Settings.window_lines  # size of Module / File windows
 
+    @classmethod
+    def of(cls, settings: Settings) -> ChunkerConfig:
+        """The sizes these settings ask for."""
+        return cls(settings.max_chunk_lines, settings.chunk_overlap_lines,
+                   settings.window_lines)
+
 
 __all__ = ["ChunkerConfig"]

@@ -205,9 +205,7 @@ def run_docstring(files: dict[str, str], settings: Settings, work_dir: Path,
                   log: Callable[[str], None] | None = None) -> ProtocolRun:
     """The docstring protocol on `files` (path -> original text): strip, write to
     `work_dir/tree`, index with the engine, query. Returns results and timings."""
-    corpus = docstring_corpus(files, ChunkerConfig(settings.max_chunk_lines,
-                                                   settings.chunk_overlap_lines,
-                                                   settings.window_lines))
+    corpus = docstring_corpus(files, ChunkerConfig.of(settings))
     queries = sample(corpus.queries, max_queries, seed)
     tree = work_dir / "tree"
     shutil.rmtree(tree, ignore_errors=True)

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from semcode.chunking import CHUNKER_VERSION, chunk_file
+from semcode.chunking import CHUNKER_VERSION
 from semcode.chunks import Chunk
 from semcode.config import Settings, cache_dir
 from semcode.index.catch_up import CatchUp, Drift
@@ -74,7 +74,6 @@ from semcode.index.store import (
     StoreError,
     WriteLock,
 )
-from semcode.index.tokenizer import chunk_tokens
 from semcode.index.vector_upkeep import VectorUpkeep
 from semcode.index.vectors import VectorIndex
 from semcode.workspace import (
@@ -551,13 +550,11 @@ class Indexer:
             self.remove_file(rel_path)
             return [f"{rel_path}: not indexed ({reason})"]
         # Outside the lock: the CPU-heavy part.
-        chunked = chunk_file(rel_path, text, self.preparer.config.chunker)
-        known = self._buffer_tokens.get(rel_path, {})
-        tokens = [known.get(c) or chunk_tokens(c, self.settings.bm25_fields)
-                  for c in chunked.chunks]
-        self._buffer_tokens[rel_path] = dict(zip(chunked.chunks, tokens, strict=True))
-        prepared = Prepared(rel_path, text_digest(text), chunked, tuple(tokens),
-                            tuple(c.content_hash() for c in chunked.chunks))
+        prepared = chunk_text(rel_path, text, self.preparer.config,
+                              known=self._buffer_tokens.get(rel_path))
+        assert prepared.chunked is not None
+        self._buffer_tokens[rel_path] = dict(zip(prepared.chunked.chunks, prepared.tokens,
+                                                 strict=True))
         with self._writing():
             with self.lock:
                 self.buffers.add(rel_path)

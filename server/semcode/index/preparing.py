@@ -24,13 +24,14 @@ import logging
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
 from semcode.chunking import ChunkerConfig, ChunkResult, chunk_file
+from semcode.chunks import Chunk
 from semcode.config import Settings
 from semcode.index.tokenizer import chunk_tokens
 from semcode.workspace import FileSkipped, SkipReason, Workspace
@@ -111,19 +112,18 @@ class PrepareConfig:
     @classmethod
     def of(cls, root: Path, settings: Settings) -> PrepareConfig:
         """The configuration of a workspace root under these settings."""
-        return cls(root, settings, ChunkerConfig(
-            max_chunk_lines=settings.max_chunk_lines,
-            chunk_overlap_lines=settings.chunk_overlap_lines,
-            window_lines=settings.window_lines))
+        return cls(root, settings, ChunkerConfig.of(settings))
 
 
-def chunk_text(rel_path: str, text: str, config: PrepareConfig,
-               digest: str | None = None) -> Prepared:
-    """Chunk, tokenise and hash a text (a file's or an editor buffer's)."""
+def chunk_text(rel_path: str, text: str, config: PrepareConfig, digest: str | None = None,
+               known: Mapping[Chunk, list[str]] | None = None) -> Prepared:
+    """Chunk, tokenise and hash a text (a file's or an editor buffer's). `known`: tokens
+    of chunks seen before (an editor buffer's last version), not tokenised again."""
     result = chunk_file(rel_path, text, config.chunker)
     fields = config.settings.bm25_fields
+    known = known or {}
     return Prepared(rel_path, digest if digest is not None else text_digest(text), result,
-                    tuple(chunk_tokens(c, fields) for c in result.chunks),
+                    tuple(known.get(c) or chunk_tokens(c, fields) for c in result.chunks),
                     tuple(c.content_hash() for c in result.chunks))
 
 
