@@ -5,7 +5,9 @@ nothing of the result, chunk ids included."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,11 +21,15 @@ from semcode.index.tokenizer import query_tokens
 FILES = 12
 
 
-def make_tree(root: Path) -> None:
+def make_tree(tmp_path: Path) -> Path:
+    """A workspace of FILES small Python files, each one handler."""
+    root = tmp_path / "ws"
+    root.mkdir()
     for i in range(FILES):
         (root / f"m{i:02}.py").write_text(
             f"def handler_{i}(request):\n    '''Handle request number {i}.'''\n"
             f"    return request.reply({i})\n", encoding="utf-8")
+    return root
 
 
 class _FailingNthCommit:
@@ -43,6 +49,18 @@ class _FailingNthCommit:
         return getattr(self.db, name)
 
 
+@contextlib.contextmanager
+def failing_commit(ix: Indexer, n: int) -> Iterator[None]:
+    """The index's `n`-th COMMIT from now fails (as on a full disk) inside the block."""
+    real = ix.store._db
+    assert real is not None
+    ix.store._db = _FailingNthCommit(real, n)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        ix.store._db = real
+
+
 def names(ix: Indexer, query: str) -> set[str]:
     ids = [i for i, _ in ix.lexical.search(query_tokens(query), 50)]
     return {c.name for c in ix.chunks(ids).values()}
@@ -50,9 +68,7 @@ def names(ix: Indexer, query: str) -> set[str]:
 
 def test_how_often_a_sync_commits_changes_nothing(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / "ws"
-    root.mkdir()
-    make_tree(root)
+    root = make_tree(tmp_path)
     one = Indexer(root, settings(tmp_path / "one"))
     one.sync()
     monkeypatch.setattr(indexer_module, "BATCH_COMMIT_S", 0.0)  # a commit per file
@@ -64,17 +80,11 @@ def test_how_often_a_sync_commits_changes_nothing(tmp_path: Path,
 
 def test_a_failed_commit_loses_only_its_batch(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / "ws"
-    root.mkdir()
-    make_tree(root)
+    root = make_tree(tmp_path)
     monkeypatch.setattr(indexer_module, "BATCH_COMMIT_S", 0.0)
     ix = Indexer(root, settings(tmp_path / "index"))
-    real = ix.store._db
-    assert real is not None
-    ix.store._db = _FailingNthCommit(real, 5)  # type: ignore[assignment]
-    with pytest.raises(StoreError, match="disk is full"):
+    with failing_commit(ix, 5), pytest.raises(StoreError, match="disk is full"):
         ix.sync()
-    ix.store._db = real
     # Memory is exactly the store: the four files committed, the fifth rolled back.
     stored = ix.store.chunk_refs()
     assert sorted(ix.refs) == sorted(stored)
@@ -91,22 +101,16 @@ def test_a_failed_commit_loses_only_its_batch(tmp_path: Path,
 
 def test_a_failed_commit_undoes_a_removal_in_memory_too(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / "ws"
-    root.mkdir()
-    make_tree(root)
+    root = make_tree(tmp_path)
     ix = Indexer(root, settings(tmp_path / "index"))
     ix.sync()
     monkeypatch.setattr(indexer_module, "BATCH_COMMIT_S", 0.0)
     (root / "m03.py").write_text("def renamed_three():\n    pass\n", encoding="utf-8")
     (root / "m04.py").write_bytes(b"\x00binary now")  # skipped: its chunks are removed
     (root / "m05.py").write_text("def renamed_five():\n    pass\n", encoding="utf-8")
-    real = ix.store._db
-    assert real is not None
     # Commit 1: m03. Commit 2: m04's removal with m05: it fails.
-    ix.store._db = _FailingNthCommit(real, 2)  # type: ignore[assignment]
-    with pytest.raises(StoreError, match="disk is full"):
+    with failing_commit(ix, 2), pytest.raises(StoreError, match="disk is full"):
         ix.sync()
-    ix.store._db = real
     assert sorted(ix.refs) == sorted(ix.store.chunk_refs())
     assert "handler_4" in names(ix, "handler 4 request")  # the removal was rolled back
     assert "renamed_three" in names(ix, "renamed three")
