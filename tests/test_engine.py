@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -133,6 +134,33 @@ def test_damaged_derived_index_is_rebuilt_from_the_store(workspace, tmp_path):
     assert names(reopened.search(SearchRequest("retry backoff")))[0] == \
         "HttpClient.get_with_retry"
     reopened.close()
+
+
+@pytest.mark.parametrize("fields", [False, True], ids=["flat", "bm25-fields"])
+def test_a_lexical_build_from_the_database_scores_as_the_sync_did(workspace, tmp_path,
+                                                                   fields):
+    """Tokens are not stored (schema 2): a build from the database re-derives them from
+    each chunk's row, and must give exactly the sync's tokens (same hits, same scores)."""
+    settings = lexical_settings(tmp_path, bm25_fields=fields)
+    queries = ("retry backoff", "parse the config file", "http client get", "token")
+
+    def scores(engine):
+        return [[(h.chunk.path, h.chunk.name, h.score) for h in
+                 engine.search(SearchRequest(q, mode="lexical", limit=20)).hits]
+                for q in queries]
+
+    engine = Engine.open(workspace, settings)
+    engine.sync()
+    synced = scores(engine)
+    index_dir = engine.indexer.dir
+    engine.close()
+    shutil.rmtree(index_dir / "lexical")
+    (index_dir / "chunks.bin").unlink()
+    reopened = Engine.open(workspace, settings)
+    try:
+        assert scores(reopened) == synced and any(synced)
+    finally:
+        reopened.close()
 
 
 def test_crash_before_flush_keeps_the_last_good_index(workspace, tmp_path):

@@ -287,8 +287,6 @@ DAMAGE = ("missing", "truncated", "garbled head", "garbled middle", "zero bytes"
 # Damage inside valid SQLite pages (issue 22): integrity_check still says ok, but a
 # stored text no longer decodes, a number does not parse, a value has the wrong type.
 VALUE_DAMAGE = {
-    "utf-8 in tokens": "UPDATE chunks SET tokens = CAST(X'6c6f6f6bff' AS TEXT) "
-                       "WHERE id = (SELECT min(id) FROM chunks)",
     "utf-8 in text": "UPDATE chunks SET text = CAST(X'64656680' AS TEXT) "
                      "WHERE id = (SELECT max(id) FROM chunks)",
     "utf-8 in a path": "UPDATE files SET path = CAST(X'6dc3' AS TEXT) "

@@ -252,6 +252,71 @@ def test_older_schema_keeps_cached_embeddings(tmp_path: Path) -> None:
     ix.close()
 
 
+def _as_schema_1(db: Path) -> None:
+    """Make `db` what semcode 0.2 wrote (schema 1): every chunk's BM25 tokens stored in a
+    `tokens` column, as large as they were (about the size of the text)."""
+    with sqlite3.connect(db) as c:
+        c.execute("ALTER TABLE chunks ADD COLUMN tokens TEXT NOT NULL DEFAULT ''")
+        c.execute("UPDATE chunks SET tokens = text || text || text")
+        c.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    with sqlite3.connect(db) as c:
+        c.execute("VACUUM")
+        c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _on_disk(db: Path) -> int:
+    return sum(p.stat().st_size for p in (db, Path(f"{db}-wal")) if p.exists())
+
+
+@pytest.mark.parametrize("reader_open", [False, True], ids=["alone", "beside-a-reader"])
+def test_a_schema_1_database_is_upgraded_in_place(tmp_path: Path, reader_open: bool,
+                                                  caplog: pytest.LogCaptureFixture) -> None:
+    """Dropping the stored tokens (schema 2) loses nothing: no re-chunk, every cached
+    embedding kept, the same scores; one line says so; the file shrinks unless another
+    connection is reading it (then its free pages are reused)."""
+    big = "\n\n".join(f"def helper_{n}(value):\n    return value * {n} + len('{'x' * 300}')"
+                      for n in range(300))
+    root = make_ws(tmp_path, {"helpers.py": HELPERS, "big.py": big})
+    s = settings(tmp_path / "index")
+    ix = Indexer(root, s)
+    ix.sync()
+    n = embed_all(ix)
+    before = state(ix)
+    ix.close()
+    db = index_dir_for(root.resolve(), s) / "index.sqlite"
+    _as_schema_1(db)
+    size_1 = _on_disk(db)
+    reader = sqlite3.connect(db)
+    if reader_open:  # another process in the middle of a read
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM chunks").fetchone()
+    try:
+        with caplog.at_level(logging.INFO, logger="semcode.index.schema"):
+            ix = Indexer(root, s)
+    finally:
+        reader.close()
+    try:
+        lines = [r for r in caplog.records if r.name == "semcode.index.schema"]
+        assert [r.levelno for r in lines][:1] == [logging.WARNING], lines
+        assert "upgrading the index database" in lines[0].getMessage()
+        assert ix.sync().files_indexed == 0  # nothing re-chunked
+        assert ix.attach_model(FAKE_MODEL, FAKE_DIMS) == 0 and len(ix.vectors or []) == n
+        assert state(ix) == before
+    finally:
+        ix.close()
+    with sqlite3.connect(db) as c:
+        assert c.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() \
+            == ("2",)
+        assert "tokens" not in {r[1] for r in c.execute("PRAGMA table_info(chunks)")}
+    if not reader_open:
+        assert _on_disk(db) < size_1 * 0.6, (_on_disk(db), size_1)
+    ix = Indexer(root, s)  # once: a second open says nothing
+    try:
+        assert not any("upgrad" in n for n in ix.notices)
+    finally:
+        ix.close()
+
+
 # ---------------------------------------------------------------- finding 8
 def test_index_dir_that_is_a_file_is_one_line(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:

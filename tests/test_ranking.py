@@ -319,8 +319,9 @@ def test_a_name_in_lookup_phrasing_is_an_identifier_lookup(query: str, name: str
 
 def test_bm25_fields_setting_changes_the_token_layout(engine: Engine, tmp_path: Path) -> None:
     def markers(eng: Engine) -> bool:
-        return any(t.startswith("§") for _, toks in eng.indexer.store.chunk_tokens()
-                   for t in toks)
+        lexical = eng.indexer.lexical
+        return any(t.startswith("§") for cid in eng.indexer.refs.ids().tolist()
+                   for t in lexical.tokens(cid))
 
     assert not markers(engine)  # flat by default
     root, settings = engine.root, engine.settings

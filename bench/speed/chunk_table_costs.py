@@ -72,8 +72,8 @@ def main() -> None:
     timed("write it", lambda: save_table(probe, columns, "probe", 0))
     probe.unlink()
     timed("a stale table's catch-up (Store.delta, no tokens)",
-          lambda: ix.store.delta(ix.refs.ids(), tokens=False), 1)
-    timed("no usable table: every row into columns", lambda: ix.store.snapshot(tokens=False), 1)
+          lambda: ix.store.delta(ix.refs.ids()), 1)
+    timed("no usable table: every row into columns", lambda: ix.store.snapshot(), 1)
     refs = timed("0.2: every row into a dict of ChunkRef", ix.store.chunk_refs, 1)
     engine = Engine(ix, ModelSet(settings))
     for req in (SearchRequest("x", languages=("python",)),

@@ -74,6 +74,7 @@ from semcode.index.store import (
     StoreError,
     WriteLock,
 )
+from semcode.index.tokenizer import chunk_tokens
 from semcode.index.vector_upkeep import VectorUpkeep
 from semcode.index.vectors import VectorIndex
 from semcode.workspace import (
@@ -283,8 +284,8 @@ class Indexer:
         by id), else every chunk's row."""
         saved = load_saved(self.dir / CHUNKS_FILE, self.store.store_id, self._verify)
         if saved is None or saved.stamp is None:
-            return self.store.snapshot(tokens=False)
-        return self.store.advance(Snapshot(*saved.stamp, saved, []))
+            return self.store.snapshot()
+        return self.store.advance(Snapshot(*saved.stamp, saved))
 
     def _save_table(self) -> None:
         """Beside every save of the lexical build (holding the write lock, caught up)."""
@@ -293,17 +294,16 @@ class Indexer:
     def _reload(self, snap: Snapshot) -> None:
         """Make refs, lexical and vectors reflect `snap` (holding `self.lock`): the saved
         lexical build reconciled with it (see lexical_upkeep.py), else one built from
-        the snapshot's tokens and saved when the write lock is free."""
+        every chunk's row and saved when the write lock is free."""
         for _ in range(3):  # a build saved after `snap` was read holds chunks it lacks:
             saved = saved_build(self.dir / LEXICAL_DIR)  # read the state it was saved at
             if saved is None or saved.store_id != snap.store_id or \
                     saved.generation <= snap.generation:
                 break
-            snap = (self.store.snapshot(tokens=True) if snap.tokens
-                    else self.store.advance(snap))
-        # The tokens are read only where the saved build lacks them.
-        built_here, snap = self.lexical_upkeep.load(snap, self.store.tokens_of,
-                                                    self.store.snapshot)
+            snap = self.store.advance(snap)
+        # Chunks are tokenised only where the saved build lacks them.
+        built_here, snap = self.lexical_upkeep.load(snap, self._tokens_of, self.store.advance,
+                                                    self._read_all)
         self.refs.install(snap.refs, (snap.store_id, snap.generation))
         store_changed = snap.store_id != self.catch_up.stamp.store_id
         self.catch_up.caught_up(snap.store_id, snap.generation)
@@ -314,6 +314,18 @@ class Indexer:
             with self.write_lock.try_hold() as got, contextlib.suppress(OSError):
                 if got:
                     self.lexical_upkeep.save()
+
+    def _tokenize(self, chunk: Chunk) -> list[str]:
+        """A chunk's BM25 tokens as a sync gives them (`preparing.chunk_text`)."""
+        return chunk_tokens(chunk, self.settings.bm25_fields)
+
+    def _tokens_of(self, ids: list[int]) -> dict[int, list[str]]:
+        """The tokens of these stored chunks, from their rows (removed ones left out)."""
+        return {i: self._tokenize(c) for i, c in self.store.chunks(ids).items()}
+
+    def _read_all(self, add: Callable[[int, list[str]], None]) -> Snapshot:
+        """The committed state, every chunk's tokens handed to `add` on the way."""
+        return self.store.snapshot(visit=lambda i, chunk: add(i, self._tokenize(chunk)))
 
     def order_key(self, chunk_id: int) -> tuple[str, int, str, int]:
         """The tie order of search results: (path, start line, name, kind), the same in
@@ -355,7 +367,7 @@ class Indexer:
             if drift is Drift.DATABASE:
                 log.info("the index database was replaced in another process: "
                          "reloading it")
-                self._reload(self.store.snapshot(tokens=False))
+                self._reload(self.store.snapshot())
             elif drift is Drift.CHUNKS:
                 self._apply_delta()
             elif drift is Drift.EMBEDDINGS:
@@ -371,15 +383,17 @@ class Indexer:
         """Another process changed chunks: forget the removed ones, add the new ones
         (holding `self.lock`). Exact, because chunk ids are never reused; costs one read
         of the id column plus the changed rows, not a rebuild."""
-        store_id, generation, ids, added = self.store.delta(self.refs.ids())
+        tokens: list[tuple[int, list[str]]] = []
+        store_id, generation, ids, added = self.store.delta(
+            self.refs.ids(), visit=lambda i, chunk: tokens.append((i, self._tokenize(chunk))))
         if store_id != self.catch_up.stamp.store_id:
             self._reload(self.store.snapshot())
             return
         removed = self.refs.missing_from(ids)[1].tolist()
         with self.lexical.atomically():  # a search sees a file's old or new chunks
             self._forget(removed)
-            for chunk_id, tokens in added.tokens:
-                self.lexical.upsert(chunk_id, tokens.split())
+            for chunk_id, chunk_tokens_ in tokens:
+                self.lexical.upsert(chunk_id, chunk_tokens_)
         self.refs.update(added.refs)
         self.catch_up.caught_up(store_id, generation)
         self.lexical_upkeep.dirty = True
@@ -502,7 +516,7 @@ class Indexer:
             except Exception:
                 self._held = None
                 with self.lock:  # removals were applied before their commit
-                    self._reload(self.store.snapshot(tokens=False))
+                    self._reload(self.store.snapshot())
                 raise
             finally:
                 self._held = None
@@ -644,15 +658,14 @@ class Indexer:
 
     def _index_text(self, size: int, mtime_ns: int, prepared: Prepared) -> str | None:
         """Store a file's chunks (`prepared`: read and chunked) and make them searchable."""
-        rel_path, result, tokens = prepared.rel_path, prepared.chunked, prepared.tokens
+        rel_path, result = prepared.rel_path, prepared.chunked
         assert result is not None, "an unchanged file has nothing to index"
         if not valid_name(rel_path):
             return f"not indexed ({SkipReason.BAD_NAME})"
         record = FileRecord(rel_path, size, mtime_ns, prepared.digest, result.language,
                             result.warning)
         with self._writing(), self.lock:
-            removed, new_ids = self.store.replace_file(record, result.chunks, tokens,
-                                                       prepared.hashes)
+            removed, new_ids = self.store.replace_file(record, result.chunks, prepared.hashes)
             if self._held is not None:  # inside `_batched_writes`: after the commit
                 self._held.append(_Held(removed, new_ids, prepared))
             else:

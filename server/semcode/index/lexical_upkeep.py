@@ -46,7 +46,13 @@ log = logging.getLogger(__name__)
 LEXICAL_REBUILD_PENDING = 256
 
 OrderKey = Callable[[int], tuple[str, int, str, int]]
-TokensOf = Callable[[list[int]], dict[int, str]]
+# The BM25 tokens of these chunks, tokenised from their rows (ids no longer stored are
+# left out).
+TokensOf = Callable[[list[int]], dict[int, list[str]]]
+# A snapshot brought up to the committed state now.
+Reread = Callable[[Snapshot], Snapshot]
+# The committed state now, every chunk's tokens handed to the callback on the way.
+ReadAll = Callable[[Callable[[int, list[str]], None]], Snapshot]
 
 
 class LexicalUpkeep:
@@ -78,35 +84,33 @@ class LexicalUpkeep:
         self._seen: tuple[int, int, int] | None = None
 
     # ------------------------------------------------------------------ opening
-    def load(self, snap: Snapshot, tokens_of: TokensOf,
-             with_tokens: Callable[[], Snapshot]) -> tuple[bool, Snapshot]:
+    def load(self, snap: Snapshot, tokens_of: TokensOf, reread: Reread,
+             read_all: ReadAll) -> tuple[bool, Snapshot]:
         """Make `index` hold exactly the chunks of `snap` (holding the memory lock): the
-        saved build reconciled with the snapshot when there is one of this database,
-        else a build from the snapshot's tokens. A snapshot read without tokens (the
-        usual open: the saved build holds them) gets those of the chunks the build lacks
-        from `tokens_of`; when that is not enough (no build fits, or those chunks were
-        removed meanwhile) the state is read again `with_tokens`. Returns whether it was
-        built here (not saved yet: the caller saves it when it can) and the snapshot it
-        holds."""
+        saved build reconciled with the snapshot when there is one of this database
+        (the chunks it lacks tokenised from their rows, `tokens_of`; when some of them
+        were removed since the snapshot was read, the state is read again, `reread`),
+        else a build from every chunk of the database (`read_all`). Returns whether it
+        was built here (not saved yet: the caller saves it when it can) and the
+        snapshot it holds."""
         loaded = self._load_saved(snap.store_id)
-        if loaded is not None:
+        for _ in range(3 if loaded is not None else 0):
+            assert loaded is not None
             ids = chunk_ids(snap.refs)  # (the chunk table's column: no int per chunk)
-            tokens = dict(snap.tokens)  # as stored: split only for the chunks it lacks
-            if not snap.tokens and len(ids):
-                missing = loaded.missing(ids)
-                tokens = tokens_of(missing) if missing else {}
-                if len(tokens) < len(missing):  # removed since the snapshot was read
-                    snap = with_tokens()
-                    ids, tokens = chunk_ids(snap.refs), dict(snap.tokens)
-            changed = loaded.reconcile(ids, lambda i: tokens[i].split())
+            missing = loaded.missing(ids) if len(ids) else []
+            tokens = tokens_of(missing) if missing else {}
+            if len(tokens) < len(missing):  # removed since the snapshot was read
+                snap = reread(snap)
+                continue
+            changed = loaded.reconcile(ids, tokens.__getitem__)
             self.install(loaded, manifest_signature(self._dir))
             self.dirty = changed > 0
             return False, snap
-        if len(snap.refs) and not snap.tokens:
-            snap = with_tokens()
         lexical = LexicalIndex()
-        for chunk_id, tokens_ in snap.tokens:
-            lexical.upsert(chunk_id, tokens_.split())
+        snap = read_all(lexical.upsert)
+        if len(snap.refs):
+            log.info("built the lexical index from the index database (%d chunks)",
+                     len(snap.refs))
         lexical.rebuild()
         self.install(lexical, manifest_signature(self._dir))
         self.dirty = True

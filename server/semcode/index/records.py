@@ -6,7 +6,7 @@ Plain data: it must not open a database or import anything of the index beyond t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from sys import intern
 
@@ -63,10 +63,11 @@ class Snapshot:
     store_id: str
     generation: int
     refs: Mapping[int, ChunkRef]  # `chunk_table.ChunkColumns` as the store reads them
-    # Each chunk's BM25 tokens as stored (space-separated), split only where the lexical
-    # index is rebuilt: split up front, 100k chunks' ~9M token strings held ~700 MB at
-    # every open, though a valid saved lexical index never needs them.
-    tokens: list[tuple[int, str]]
+
+
+# Called with each chunk (id, the chunk whole) a snapshot or delta reads, inside its read
+# transaction (`Store.snapshot(visit=...)`).
+ChunkVisitor = Callable[[int, Chunk], None]
 
 
 

@@ -14,6 +14,7 @@ holds no connection of its own.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import uuid
 from collections.abc import Callable
@@ -22,7 +23,13 @@ from pathlib import Path
 
 from semcode.index.store_errors import StoreCorrupt, StoreError, StoreForeign
 
-SCHEMA_VERSION = 1
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 2
+# Schema 1 stored each chunk's BM25 tokens beside its text (about 40% of a large
+# database); they are a pure function of the chunk's row, so schema 2 re-derives them
+# where a saved lexical build lacks them. A schema-1 database is upgraded in place.
+_UPGRADABLE = {"1"}
 # Meta key: set while the database does not hold a complete index of its workspace
 # (new, recovered from damage, or a full reindex that has not finished); its value
 # says why, for the commands that must not answer from it silently.
@@ -54,7 +61,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     part INTEGER NOT NULL,
     text TEXT NOT NULL,
     hash TEXT NOT NULL,
-    tokens TEXT NOT NULL,            -- BM25 tokens, space-joined (rebuilds need no re-tokenising)
     content TEXT NOT NULL DEFAULT 'code'  -- content kind (chunking/content.py)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_path ON chunks(path);
@@ -100,6 +106,9 @@ def prepare(db: sqlite3.Connection, path: Path, check: bool,
         raise StoreCorrupt(f"{path} is not a semcode index database")
     version = (db.execute("SELECT value FROM meta WHERE key='schema_version'")
                .fetchone() if "meta" in tables else None)
+    if version is not None and version[0] in _UPGRADABLE:
+        _upgrade(db, path, locked)
+        version = (str(SCHEMA_VERSION),)
     if version is not None and version[0] != str(SCHEMA_VERSION):
         if not isinstance(version[0], str):
             raise StoreCorrupt(f"index database {path} is damaged (its schema version "
@@ -135,6 +144,45 @@ def prepare(db: sqlite3.Connection, path: Path, check: bool,
         with locked():
             db.execute("ALTER TABLE chunks ADD COLUMN content TEXT NOT NULL "
                        "DEFAULT 'code'")
+
+
+def _upgrade(db: sqlite3.Connection, path: Path,
+             locked: Callable[[], AbstractContextManager[None]]) -> None:
+    """Schema 1 -> 2, in place, once (under `locked()`): the stored BM25 tokens are
+    dropped, then the file is compacted when no other process is reading it (else its
+    free pages are reused by later writes)."""
+    with locked():
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        if row is None or row[0] not in _UPGRADABLE:
+            return  # another process upgraded it meanwhile
+        columns = {r[1] for r in db.execute("PRAGMA table_info(chunks)")}
+        size = path.stat().st_size if path.exists() else 0
+        # A warning, so the CLI shows it: compacting a large database takes a while.
+        log.warning("upgrading the index database %s once (BM25 tokens are no longer "
+                    "stored: they are re-derived from each chunk's text)", path)
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if "tokens" in columns:
+                db.execute("ALTER TABLE chunks DROP COLUMN tokens")
+            db.execute("UPDATE meta SET value=? WHERE key='schema_version'",
+                       (str(SCHEMA_VERSION),))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+        timeout = db.execute("PRAGMA busy_timeout").fetchone()[0]
+        db.execute("PRAGMA busy_timeout=0")  # a reader now: not worth waiting for
+        try:
+            db.execute("VACUUM")  # (in WAL mode: into the log, then copied back)
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.OperationalError as exc:  # busy: another process reads it
+            log.info("not compacting %s now (%s); its free space is reused by later "
+                     "writes", path, exc)
+        else:
+            log.info("index database compacted: %.0f MB -> %.0f MB", size / 1e6,
+                     path.stat().st_size / 1e6)
+        finally:
+            db.execute(f"PRAGMA busy_timeout={int(timeout)}")
 
 
 def _check_workspace(db: sqlite3.Connection, path: Path, workspace: str,

@@ -1,7 +1,8 @@
 """The durable record of one workspace's index: SQLite.
 
 It holds what cannot be recomputed cheaply (the embedding cache) and what the derived
-structures are rebuilt from (chunks and their BM25 tokens). The usearch and bm25s files
+structures are rebuilt from (chunks; their BM25 tokens are re-derived from each chunk's
+row, `tokenizer.chunk_tokens`, never stored). The usearch and BM25 files
 beside it are caches of this database: each carries, in a manifest, the database
 identity (`store_id`) and generation it was saved at plus checksums of its own files,
 and any mismatch makes the indexer rebuild it from here. SQLite transactions make every
@@ -50,6 +51,7 @@ from semcode.index.records import (
     CHUNK_COLUMNS,
     REF_COLUMNS,
     ChunkRef,
+    ChunkVisitor,
     FileRecord,
     Snapshot,
     parse_int,
@@ -356,7 +358,6 @@ class Store:
         self,
         record: FileRecord,
         chunks: Sequence[Chunk],
-        tokens: Sequence[Sequence[str]],
         hashes: Sequence[str] | None = None,
     ) -> tuple[list[int], list[int]]:
         """Replace everything stored for `record.path` in one transaction. A chunk stored
@@ -367,7 +368,7 @@ class Store:
         with self._write(), self._transaction():
             db = self._wdb
             stored: dict[tuple[object, ...], list[int]] = {}
-            for row in db.execute(f"SELECT id, {CHUNK_COLUMNS}, hash, tokens FROM chunks "
+            for row in db.execute(f"SELECT id, {CHUNK_COLUMNS}, hash FROM chunks "
                                   "WHERE path=?", (record.path,)):
                 stored.setdefault(tuple(row[1:]), []).append(row[0])
             db.execute(
@@ -378,10 +379,9 @@ class Store:
             rows = [(chunk.path, chunk.language, int(chunk.kind), chunk.name, chunk.container,
                      chunk.start_line, chunk.end_line, chunk.name_line, chunk.name_start_col,
                      chunk.name_end_col, chunk.part, chunk.text, chunk.content,
-                     content_hash, " ".join(toks))
-                    for chunk, toks, content_hash in zip(
-                        chunks, tokens, hashes or [c.content_hash() for c in chunks],
-                        strict=True)]
+                     content_hash)
+                    for chunk, content_hash in zip(
+                        chunks, hashes or [c.content_hash() for c in chunks], strict=True)]
             kept = [stored[row].pop() if stored.get(row) else None for row in rows]
             removed = [i for ids in stored.values() for i in ids]
             db.executemany("DELETE FROM chunks WHERE id=?", [(i,) for i in removed])
@@ -389,8 +389,8 @@ class Store:
             for row, chunk_id in zip(rows, kept, strict=True):
                 if chunk_id is None:
                     cur = db.execute(
-                        f"INSERT INTO chunks ({CHUNK_COLUMNS}, hash, tokens) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                        f"INSERT INTO chunks ({CHUNK_COLUMNS}, hash) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
                     assert cur.lastrowid is not None
                     chunk_id = cur.lastrowid
                 new_ids.append(chunk_id)
@@ -442,13 +442,6 @@ class Store:
             f"SELECT id, {REF_COLUMNS} FROM chunks").fetchall())
         return {r[0]: row_to_ref(r[1:]) for r in rows}
 
-    def chunk_tokens(self) -> Iterator[tuple[int, list[str]]]:
-        """(chunk id, BM25 tokens) of every chunk, for rebuilding the lexical index."""
-        rows = self._read(lambda db: [(r[0], stored_text(r[1])) for r in db.execute(
-            "SELECT id, tokens FROM chunks")])
-        for chunk_id, tokens in rows:
-            yield chunk_id, tokens.split()
-
     @contextlib.contextmanager
     def _one_state(self, db: sqlite3.Connection) -> Iterator[None]:
         """Reads inside see one committed state: a read transaction of their own, or the
@@ -462,67 +455,55 @@ class Store:
             if not own:
                 db.execute("COMMIT")
 
-    def snapshot(self, tokens: bool = True) -> Snapshot:
-        """Generation, refs (as `ChunkColumns`) and (unless `tokens` is False: a saved
-        lexical index holds them) tokens of one committed state (one read transaction)."""
-        column = "tokens" if tokens else "''"
+    def snapshot(self, visit: ChunkVisitor | None = None) -> Snapshot:
+        """Generation and refs (as `ChunkColumns`) of one committed state (one read
+        transaction); with `visit`, every chunk is also read whole and handed to it, row
+        by row, inside that transaction (a lexical build from the database re-derives
+        the tokens from them; no chunk's text outlives its row)."""
+        columns = f"{REF_COLUMNS}, {CHUNK_COLUMNS}" if visit else REF_COLUMNS
+        refs_end = 1 + len(REF_COLUMNS.split(","))  # (the id first)
+
         def read(db: sqlite3.Connection) -> Snapshot:
             """The snapshot, read inside one transaction on `db`."""
             with self._one_state(db):
                 meta = dict(db.execute("SELECT key, value FROM meta WHERE key IN "
                                        "('store_id', 'generation')").fetchall())
                 refs = ColumnsBuilder()
-                texts: list[tuple[int, str]] = []
                 # Row by row, not fetchall(): the rows never all exist as tuples at once,
                 # and into columns: no `ChunkRef` per chunk outlives its row.
-                for r in db.execute(f"SELECT id, {column}, {REF_COLUMNS} FROM chunks"):
-                    refs.add(r[0], row_to_ref(r[2:]))
-                    if tokens:
-                        texts.append((r[0], stored_text(r[1])))
+                for r in db.execute(f"SELECT id, {columns} FROM chunks"):
+                    refs.add(r[0], row_to_ref(r[1:refs_end]))
+                    if visit:
+                        visit(r[0], row_to_chunk(r[refs_end:]))
             return Snapshot(stored_text(meta.get("store_id", "")),
-                            parse_int(meta.get("generation", 0)), refs.build(), texts)
+                            parse_int(meta.get("generation", 0)), refs.build())
         return self._read(read)
 
     def advance(self, snap: Snapshot) -> Snapshot:
-        """`snap` (refs without tokens: the saved chunk table) brought to the committed
+        """`snap` (the saved chunk table) brought to the committed
         state now: itself when nothing moved since (no chunk row is read), else exactly,
         by id (`delta`: the id column and the new chunks' rows); a snapshot of every row
         when it is of another database."""
         store_id, generation, _ = self.stamp()
         if store_id == snap.store_id and generation == snap.generation:
             return snap
-        store_id, generation, ids, added = self.delta(chunk_ids(snap.refs), tokens=False)
+        store_id, generation, ids, added = self.delta(chunk_ids(snap.refs))
         if store_id != snap.store_id:
-            return self.snapshot(tokens=False)
-        return Snapshot(store_id, generation, advanced(snap.refs, ids, added.refs), [])
+            return self.snapshot()
+        return Snapshot(store_id, generation, advanced(snap.refs, ids, added.refs))
 
-    def tokens_of(self, ids: Sequence[int]) -> dict[int, str]:
-        """The stored BM25 tokens (space-separated) of these chunks; ids no longer
-        stored are left out. Read in batches of 500."""
-        ids = list(ids)
-
-        def read(db: sqlite3.Connection) -> dict[int, str]:
-            """The tokens of `ids`, 500 at a time."""
-            out: dict[int, str] = {}
-            for start in range(0, len(ids), 500):
-                part = ids[start:start + 500]
-                marks = ",".join("?" * len(part))
-                for chunk_id, text in db.execute(
-                        f"SELECT id, tokens FROM chunks WHERE id IN ({marks})", part):
-                    out[chunk_id] = stored_text(text)
-            return out
-        return self._read(read)
-
-    def delta(self, known: np.ndarray, tokens: bool = True
+    def delta(self, known: np.ndarray, visit: ChunkVisitor | None = None
               ) -> tuple[str, int, np.ndarray, Snapshot]:
         """What changed relative to a process that holds the chunks `known` (sorted),
         from one committed state (one read transaction): (store id, generation, every
-        chunk id sorted, a snapshot of only the chunks not in `known`, with their tokens
-        unless `tokens` is False). Chunk ids are never reused and a chunk's content never
-        changes under its id, so ids gone from the result were removed and new ones
-        added: that is the whole difference."""
+        chunk id sorted, a snapshot of only the chunks not in `known`; with `visit`,
+        each of those is also read whole and handed to it inside that transaction).
+        Chunk ids are never reused and a chunk's content never changes under its id, so
+        ids gone from the result were removed and new ones added: that is the whole
+        difference."""
         known = np.asarray(known, np.int64)
-        column = "tokens" if tokens else "''"
+        columns = f"{REF_COLUMNS}, {CHUNK_COLUMNS}" if visit else REF_COLUMNS
+        refs_end = 1 + len(REF_COLUMNS.split(","))  # (the id first)
 
         def read(db: sqlite3.Connection) -> tuple[str, int, np.ndarray, Snapshot]:
             """The delta, read inside one transaction on `db`."""
@@ -534,20 +515,18 @@ class Store:
                                           np.int64))
                 at = np.minimum(np.searchsorted(known, ids), max(len(known) - 1, 0))
                 new = (ids[known[at] != ids] if len(known) else ids).tolist()
-                rows = []
+                refs = ColumnsBuilder()
                 for start in range(0, len(new), 500):
                     part = new[start:start + 500]
                     marks = ",".join("?" * len(part))
-                    rows += db.execute(f"SELECT id, {column}, {REF_COLUMNS} FROM chunks "
-                                       f"WHERE id IN ({marks})", part).fetchall()
+                    for r in db.execute(f"SELECT id, {columns} FROM chunks "
+                                        f"WHERE id IN ({marks})", part):
+                        refs.add(r[0], row_to_ref(r[1:refs_end]))
+                        if visit:
+                            visit(r[0], row_to_chunk(r[refs_end:]))
             store_id = stored_text(meta.get("store_id", ""))
             generation = parse_int(meta.get("generation", 0))
-            refs = ColumnsBuilder()
-            for r in rows:
-                refs.add(r[0], row_to_ref(r[2:]))
-            return store_id, generation, ids, Snapshot(
-                store_id, generation, refs.build(),
-                [(r[0], stored_text(r[1])) for r in rows] if tokens else [])
+            return store_id, generation, ids, Snapshot(store_id, generation, refs.build())
         return self._read(read)
 
     def chunks(self, ids: Iterable[int]) -> dict[int, Chunk]:
