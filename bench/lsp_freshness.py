@@ -66,6 +66,17 @@ def summary(values: list[float]) -> dict[str, float]:
             "p95": round(pct(values, 95), 1), "max": round(max(values), 1) if values else 0.0}
 
 
+def server_memory(pid: int) -> dict[str, float]:
+    """The server process's resident memory now and its peak so far (MB; Linux /proc)."""
+    try:
+        fields = dict(line.split(":", 1) for line in
+                      Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    except OSError:
+        return {}
+    return {"rss_mb": int(fields["VmRSS"].split()[0]) / 1024,
+            "peak_mb": int(fields["VmHWM"].split()[0]) / 1024}
+
+
 def pick_file(root: Path) -> Path:
     for candidate in ("server/semcode/config.py", "server/semcode/chunks.py"):
         if (root / candidate).is_file():
@@ -262,11 +273,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         client.initialize([root], options)
+        # On an existing index the server answers from it while it checks the disk for
+        # changes (its state says "indexing" until that catch-up is done).
+        first_answer_s = None
+        while first_answer_s is None and time.perf_counter() - t0 < 3600:
+            if client.search(QUERIES[0], limit=5, rerank=False, mode="lexical")["items"]:
+                first_answer_s = time.perf_counter() - t0
+            elif client.status()["state"] == "ready":
+                break  # a new index: nothing to answer from before it is built
+            else:
+                time.sleep(0.05)
         status = client.wait_ready(timeout=3600, embedded=args.embedder != "off")
         index_s = time.perf_counter() - t0
+        memory_ready = server_memory(client.proc.pid)
         ws = status["workspaces"][0]
         print(f"indexed {ws['files']} files, {ws['chunks']} chunks, {ws['embedded']} embedded "
-              f"in {index_s:.1f} s (index dir {options['indexDir']})")
+              f"in {index_s:.1f} s (index dir {options['indexDir']}); server {memory_ready}; "
+              f"first search answered after {first_answer_s} s")
 
         path = root / args.file if args.file else pick_file(root)
         text = path.read_text(encoding="utf-8")
@@ -331,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
                     refined_ms.append((time.perf_counter() - q0) * 1000)
                     reranked += bool(ref["reranked"])
         client.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        memory_end = server_memory(client.proc.pid)
         rc = client.close()
     finally:
         client.kill()
@@ -339,6 +363,8 @@ def main(argv: list[str] | None = None) -> int:
         "workspace": str(root), "file": str(path.relative_to(root)),
         "embedder": args.embedder, "reranker": args.reranker,
         "files": ws["files"], "chunks": ws["chunks"], "index_s": round(index_s, 2),
+        "first_answer_s": first_answer_s,
+        "server_memory_ready": memory_ready, "server_memory_end": memory_end,
         "edits": args.edits, "pad": args.pad, "missed": missed,
         "freshness_ms": summary(freshness),
         "embedded_freshness_ms": summary(dense_freshness),
@@ -359,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{'ms':<38}{'n':>6}{'median':>10}{'p95':>10}{'max':>10}")
     for label, s in rows:
         print(f"{label:<38}{s['n']:>6}{s['median']:>10}{s['p95']:>10}{s['max']:>10}")
+    print(f"server memory when ready {memory_ready}, at the end {memory_end}")
     print(f"missed edits: {missed}/{args.edits}; load average before {result['loadavg_before']}, "
           f"after {result['loadavg_after']}")
     if args.stages:

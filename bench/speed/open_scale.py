@@ -33,6 +33,7 @@ import statistics
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -110,18 +111,24 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
     return {"wall_s": wall, "rc": proc.returncode, "stdout": out, "stderr": err}
 
 
-def run_rusage(cmd: list[str], env: dict[str, str]) -> dict[str, Any]:
-    """Run `cmd`: wall, CPU and peak RSS (MB) of that process alone, via os.wait4."""
+def run_rusage(cmd: list[str], env: dict[str, str], stdout: bool = False) -> dict[str, Any]:
+    """Run `cmd`: wall, CPU and peak RSS (MB) of that process alone, via os.wait4 (and,
+    with `stdout`, what it printed: through a file, so no pipe can fill up)."""
     started = time.perf_counter()
-    with open(os.devnull, "wb") as null:
-        proc = subprocess.Popen(cmd, env=env, stdout=null, stderr=subprocess.PIPE)
+    with tempfile.TemporaryFile() if stdout else open(os.devnull, "wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.PIPE)
         assert proc.stderr is not None
         err = proc.stderr.read().decode("utf-8", "replace")
         _, status, usage = os.wait4(proc.pid, 0)
+        printed = ""
+        if stdout:
+            out.seek(0)
+            printed = out.read().decode("utf-8", "replace")
     proc.returncode = os.waitstatus_to_exitcode(status)
     return {"wall_s": time.perf_counter() - started,
             "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_mb": usage.ru_maxrss / 1024, "rc": proc.returncode, "stderr": err}
+            "peak_mb": usage.ru_maxrss / 1024, "rc": proc.returncode, "stderr": err,
+            "stdout": printed}
 
 
 INDEXED = re.compile(r"(\d+) chunks in ([\d.]+)s")

@@ -6,6 +6,12 @@ Threads: tool calls run on the SDK's worker threads; one background thread index
 workspace at start and then embeds pending chunks in slices (like the language server).
 Writes to the index (`sync`, `flush`) are serialised by `_write_lock`; embedding runs
 beside them, as it does in the language server.
+
+Before a tool call answers, the index is brought up to the disk (`_catch_up`): by a full
+check (a walk of the workspace and a stat per file) where that is cheap, else by updating
+just the files the OS reported changed (`watching.ChangeWatcher`; on the Linux kernel a
+full check takes seconds). On an existing index, calls made while the first full check
+runs answer from the index as saved, and say so.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from semcode.config import Settings
 from semcode.heap import settle_heap
 from semcode.index.indexer import IndexStatus, SyncReport
 from semcode.kinds import AnswerKind, Role, SearchMode, Stage
+from semcode.mcp.watching import ChangeWatcher
 from semcode.messages import first_line
 from semcode.search.engine import (
     CONTENT_KINDS,
@@ -44,6 +51,12 @@ CHARS_PER_TOKEN = 4  # the usual estimate for code and English
 DEFAULT_MAX_TOKENS = 600
 MIN_MAX_TOKENS = 100
 MAX_MAX_TOKENS = 20_000
+# A full check of the disk that found nothing to do in more than this is not repeated
+# before every tool call where the OS reports changes (a 1,000-file project: ~50 ms; the
+# Linux kernel: ~5 s); below it, every call checks everything (no reporting delay).
+FULL_CHECK_BUDGET_S = 0.25
+STALE_NOTICE = ("the index is being checked for changes made since it was saved: this "
+                "answer may miss them")
 
 
 class ToolFailure(Exception):
@@ -69,7 +82,8 @@ class McpService:
     """The MCP tools over one workspace's Engine: indexing in a background thread, and search,
     related, symbol and status answers sized to a token budget."""
 
-    def __init__(self, root: Path, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(self, root: Path, settings: Settings, engine: Engine | None = None,
+                 full_check_budget_s: float = FULL_CHECK_BUDGET_S) -> None:
         self.root = root
         self.settings = settings
         self.engine = engine or Engine.open(root, settings)
@@ -82,11 +96,18 @@ class McpService:
         self.last_sync: SyncReport | None = None
         self.last_embed_error = ""
         self._dirty = False
+        self._first_sync = threading.Event()  # the start's full check ended (or failed)
+        self._full_check_budget_s = full_check_budget_s
+        # What the last full check that found nothing to do took (None: none yet).
+        self._check_s: float | None = None
+        self.watcher = ChangeWatcher(root)
 
     # ================================================================ lifecycle
     def start(self) -> None:
         """Index (and then embed) in the background; tool calls wait only for the first
         scan of the workspace."""
+        if self._worker is None:  # (a restart after a failed start keeps its watcher)
+            self.watcher.start()  # before the first check: see `ChangeWatcher.start`
         self._worker = threading.Thread(target=self._work, name="semcode-mcp-index",
                                         daemon=True)
         self._worker.start()
@@ -95,6 +116,7 @@ class McpService:
         """Stop the background indexing thread and close the engine."""
         self._stop.set()
         self._wake.set()
+        self.watcher.close()
         if self._worker is not None:
             self._worker.join(timeout_s)
         with self._write_lock:
@@ -134,6 +156,8 @@ class McpService:
             self.state, self.error = ServeState.ERROR, first_line(exc)
             log.warning("indexing %s failed: %s", self.root, self.error)
             return
+        finally:
+            self._first_sync.set()
         while not self._stop.is_set():
             self.state = ServeState.EMBEDDING
             try:
@@ -170,6 +194,8 @@ class McpService:
         if report.files_indexed or report.files_removed:
             self._dirty = True
             self._wake.set()  # embed the new chunks, then save
+        elif not report.cancelled:
+            self._check_s = report.seconds
         if self.state == ServeState.ERROR:  # indexing failed at start and works now: resume
             self.state, self.error = ServeState.READY, ""
             if self._worker is not None and not self._worker.is_alive() and \
@@ -177,14 +203,37 @@ class McpService:
                 self.start()
         return report
 
+    def _catch_up(self) -> list[str]:
+        """Bring the index up to the disk before a tool call answers (see the module
+        docstring); returns the notices the answer carries."""
+        if not self._first_sync.is_set():
+            checking = self._worker is not None and self._worker.is_alive()
+            if checking and len(self.engine.indexer.refs):
+                return [STALE_NOTICE]  # answer from the saved index meanwhile
+            self.sync()  # a new index (nothing to answer from yet), or not started
+            self._first_sync.set()
+            return []
+        changed = self.watcher.take()
+        if changed is None or self._check_s is None or \
+                self._check_s <= self._full_check_budget_s:
+            self.sync()
+            return []
+        if changed:
+            with self._write_lock:
+                for rel in changed:
+                    self.engine.revert_file(rel)  # changed, new, deleted or now ignored
+            self._dirty = True
+            self._wake.set()
+        return []
+
     # ================================================================ tools
     def search(self, query: str, limit: int, mode: str, languages: list[str],
                paths: list[str], contents: list[str], max_tokens: int) -> dict[str, Any]:
-        """The `search` tool: sync, search, and the hits with their code within `max_tokens`."""
-        self.sync()
+        """The `search` tool: catch up, search, and the hits with their code within
+        `max_tokens`."""
+        notices = self._catch_up()
         fields: dict[str, Any] = {"query": query, "limit": limit, "mode": mode,
                                   "languages": tuple(languages), "paths": tuple(paths)}
-        notices: list[str] = []
         if contents:
             unknown = sorted(set(contents) - set(CONTENT_KINDS))
             if unknown:
@@ -210,7 +259,7 @@ class McpService:
     def related(self, path: str, line: int, limit: int, max_tokens: int) -> dict[str, Any]:
         """The `related` tool: code similar to the chunk at `path`:`line` (semantic
         search only)."""
-        self.sync()
+        notices = self._catch_up()
         rel = self._rel_path(path)
         if line < 1:
             raise ToolFailure("line must be 1 or more (lines are 1-based)")
@@ -220,7 +269,7 @@ class McpService:
                               "ignored)")
         if not response.hits and response.notices:  # semantic search is off, not embedded...
             raise ToolFailure(f"related needs semantic search: {response.notices[0]}")
-        return self._answer(response, max_tokens, [])
+        return self._answer(response, max_tokens, notices)
 
     def symbol(self, name: str, limit: int, max_tokens: int) -> dict[str, Any]:
         """The `symbol` tool: definitions named `name` (or a qualified name's tail),
@@ -228,7 +277,7 @@ class McpService:
         name = name.strip()
         if not name:
             raise ToolFailure("name is empty")
-        self.sync()
+        stale = self._catch_up()
         own = name.rsplit(".", 1)[-1].rsplit("::", 1)[-1]
         found = self.engine.indexer.store.chunks_named(own)
         defs = [(i, c) for i, c in found.items() if c.kind not in (SymbolKind.File,
@@ -240,7 +289,7 @@ class McpService:
         exact = [(i, c) for i, c in defs if c.name == own]
         defs = exact or defs  # exact case first; otherwise case-insensitive matches
         merged = _merge_pieces(defs)
-        notices = [] if merged else [f"no definition named {name!r} in the index"]
+        notices = stale + ([] if merged else [f"no definition named {name!r} in the index"])
         hits = [Hit(i, c, 1.0, {Stage.SYMBOL: StageScore(n, 1.0)})
                 for n, (i, c) in enumerate(merged[:limit], start=1)]
         # Found by name, not searched: the answer says so (AnswerKind.SYMBOL), whatever the
@@ -264,6 +313,10 @@ class McpService:
             degraded.append(f"embedding stopped: {self.last_embed_error}")
         if self.error:
             degraded.append(f"indexing failed: {self.error}")
+        if self.watcher.error and self._check_s is not None and \
+                self._check_s > self._full_check_budget_s:
+            degraded.append(f"{self.watcher.error}: every tool call checks the whole "
+                            f"workspace ({self._check_s:.1f} s)")
         out: dict[str, Any] = {"version": semcode.__version__, "state": self.state.value,
                                "workspace": str(self.root), "index": index_json(index),
                                "models": models,
