@@ -460,7 +460,9 @@ class Indexer:
             report.ignore_cause = self._ignore_cause(report.files_seen)
         if not report.cancelled and self.store.get_meta(REBUILD_OWED) is not None:
             self.store.clear_meta(REBUILD_OWED)  # complete now: searchable as it is
-        self.rebuild_lexical()  # a sync ends exact: as a fresh build of these chunks
+        # Exact (as a fresh build of these chunks) where that is cheap; a large index
+        # rebuilds only when enough changed (lexical_upkeep.py).
+        self.lexical_upkeep.settle()
         report.chunks = len(self.refs)
         report.seconds = time.perf_counter() - started
         return report

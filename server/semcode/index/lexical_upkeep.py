@@ -42,8 +42,19 @@ from semcode.index.records import Snapshot
 log = logging.getLogger(__name__)
 
 # Rebuild the BM25 matrix once this many chunks changed since the last build (until then
-# changed chunks are scored by brute force and stale ones masked: see lexical.py).
+# changed chunks are scored by brute force and stale ones masked: see lexical.py), or
+# this share of the index, whichever is more: a rebuild costs in proportion to the index
+# (the Linux kernel's 1M chunks: ~40 s of CPU and GBs of memory), the brute force in
+# proportion to the changed chunks (as search engines merge a small segment into a large
+# one only once it has grown).
 LEXICAL_REBUILD_PENDING = 256
+LEXICAL_REBUILD_SHARE = 0.02
+# Up to this many chunks a build is cheap (well under a second): a sync ends with an exact
+# build (scores as a fresh build's) and a save writes the changed chunks with it. Above,
+# a sync rebuilds only when a rebuild is due, and the saved build is rewritten only by a
+# rebuild: the few chunks changed since are re-tokenised from the database by the next
+# process that opens it, instead of rewriting a build of GBs for them.
+EXACT_BUILD_MAX_CHUNKS = 50_000
 
 OrderKey = Callable[[int], tuple[str, int, str, int]]
 # The BM25 tokens of these chunks, tokenised from their rows (ids no longer stored are
@@ -79,6 +90,7 @@ class LexicalUpkeep:
         self.index = LexicalIndex()
         self.index.order_key = order_key
         self.dirty = False  # rebuilt or changed since the last save
+        self._built_unsaved = False  # a build made here (not loaded) not saved yet
         self.rebuilding = False  # a build is running (one at a time)
         # The manifest of the saved build this process last looked at (None: none yet).
         self._seen: tuple[int, int, int] | None = None
@@ -113,7 +125,7 @@ class LexicalUpkeep:
                      len(snap.refs))
         lexical.rebuild()
         self.install(lexical, manifest_signature(self._dir))
-        self.dirty = True
+        self.dirty = self._built_unsaved = True
         return True, snap
 
     def _load_saved(self, store_id: str) -> LexicalIndex | None:
@@ -169,10 +181,33 @@ class LexicalUpkeep:
         return True
 
     # ------------------------------------------------------------------ rebuilding
+    @property
+    def small(self) -> bool:
+        """Whether the index is small enough to rebuild and save whenever it changed."""
+        return len(self.index) <= EXACT_BUILD_MAX_CHUNKS
+
+    def rebuild_due(self) -> bool:
+        """Whether enough chunks changed since the last build to rebuild it now."""
+        return self.index.pending >= max(LEXICAL_REBUILD_PENDING,
+                                         int(LEXICAL_REBUILD_SHARE * len(self.index)))
+
+    @property
+    def save_due(self) -> bool:
+        """Whether a save should write the build: it changed since its last save, and the
+        index is small or the build was made here (a large build is written by its
+        builds only, not for the chunks changed since)."""
+        return self.dirty and (self.small or self._built_unsaved)
+
+    def settle(self) -> None:
+        """The end of a sync: an exact build now where that is cheap or due (see
+        `EXACT_BUILD_MAX_CHUNKS`), else the changed chunks stay pending."""
+        if self.small or self.rebuild_due():
+            self.rebuild()
+
     def rebuild_if_needed(self) -> None:
         """Rebuild (and save) the BM25 matrix in a worker thread when enough chunks
         changed since the last build (`rebuild` does it now, whatever changed)."""
-        if self.index.pending < LEXICAL_REBUILD_PENDING:
+        if not self.rebuild_due():
             return
         if not self._claim_rebuild():
             return
@@ -225,7 +260,7 @@ class LexicalUpkeep:
         caught up) and remember that manifest as seen."""
         stamp = {"store_id": self._stamp.store_id, "generation": self._stamp.generation}
         self.index.save(self._dir, stamp)
-        self.dirty = False
+        self.dirty = self._built_unsaved = False
         self._seen = manifest_signature(self._dir)
         if self._after_save is not None:
             self._after_save()

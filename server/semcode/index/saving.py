@@ -42,7 +42,7 @@ class Saving:
 
     def needed(self) -> bool:
         """Whether memory holds anything not saved."""
-        return (self._lexical.dirty or self._table.dirty
+        return (self._lexical.save_due or self._table.dirty
                 or (self._vectors.index is not None and self._vectors.dirty))
 
     def write_table(self) -> None:
@@ -60,7 +60,7 @@ class Saving:
         An OS error propagates: the `Indexer` reports it, the last saved files kept."""
         stamp = self._catch_up.stamp
         self.remove_stale_temp()
-        if self._lexical.dirty:  # the build as it is, with its pending chunks
+        if self._lexical.save_due:  # the build as it is, with its pending chunks
             self._lexical.save()
         self.write_table()
         vectors = self._vectors
