@@ -42,6 +42,7 @@ GRID: dict[str, list[Any]] = {
     "rank_definition_stem": [0.0, 0.2, 0.4, 0.8],
     "rank_definition_mixed": [0.25, 0.5, 1.0],
     "rank_definition_natural": [0.25, 0.5, 1.0],
+    "rank_definition_type": [0.0, 0.25, 0.5, 0.75, 1.0],
     "rank_prior_test": [0.2, 0.35, 0.5, 0.7, 1.0],
     "rank_prior_example": [0.2, 0.35, 0.5, 0.7, 1.0],
     "rank_prior_docs": [0.2, 0.35, 0.5, 0.7, 1.0],

@@ -108,6 +108,8 @@ class Settings:
     rank_definition_stem: float = 0.4  # tier: every word part of the name is in the query
     rank_definition_mixed: float = 0.5  # scale for sentences naming an identifier
     rank_definition_natural: float = 0.5  # scale for plain sentences (stem tier only)
+    rank_definition_type: float = 0.0  # scale for types and constructors, in sentences
+    # that name an identifier (they ask about a member)
     rank_path: float = 0.0  # share of query words in the file/directory name (additive)
     rank_container: float = 0.0  # a class/module with several member hits (additive)
     rank_file_decay: float = 1.0  # per further chunk from one file (1.0 = off)

@@ -20,7 +20,10 @@ only what helps. In order:
    times the share of a multi-word name's parts that occur (stemmed) in the query, when
    at least two do. Sentences that name
    an identifier get it scaled by `rank_definition_mixed`; plain sentences get only the
-   stem tier, scaled by `rank_definition_natural`.
+   stem tier, scaled by `rank_definition_natural`. In a sentence naming an identifier,
+   types (class, struct, interface, enum) and constructors get it scaled once more by
+   `rank_definition_type` (0: none): "create an IOCase from a name" asks about what the
+   type does, i.e. a member, not the type's outline or its constructor.
 4. **Path match** (`rank_path`): the share of the query's words found in the file's stem
    or its directory (stemmed), times `rank_path` (not for identifier lookups, which the
    definition boost serves).
@@ -50,10 +53,12 @@ from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.tokenizer import tokenize
 from semcode.kinds import ContentKind
-from semcode.search.intent import IDENTIFIER, NATURAL, Intent, normalise
+from semcode.search.intent import IDENTIFIER, MIXED, NATURAL, Intent, normalise
 
 CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.Struct,
                              SymbolKind.Enum, SymbolKind.Module, SymbolKind.Namespace})
+TYPE_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.Struct,
+                        SymbolKind.Enum})
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,7 @@ class RankingParams:
     definition_stem: float
     definition_mixed: float
     definition_natural: float
+    definition_type: float
     path: float
     container: float
     file_decay: float
@@ -93,7 +99,9 @@ class RankingParams:
             prior_module=s.rank_prior_module, lift=s.rank_lift,
             definition=s.rank_definition, definition_normalised=s.rank_definition_normalised,
             definition_stem=s.rank_definition_stem, definition_mixed=s.rank_definition_mixed,
-            definition_natural=s.rank_definition_natural, path=s.rank_path,
+            definition_natural=s.rank_definition_natural,
+            definition_type=s.rank_definition_type,
+            path=s.rank_path,
             container=s.rank_container, file_decay=s.rank_file_decay,
             file_keep=s.rank_file_keep, depth=s.ranking_depth)
 
@@ -196,6 +204,10 @@ def _definition(chunk: Chunk, intent: Intent, p: RankingParams,
             tier = p.definition_normalised
     if not tier and p.definition_stem:
         tier = p.definition_stem * _stem_coverage(chunk.name, intent.stems)
+    if intent.kind == MIXED and (chunk.kind in TYPE_KINDS or chunk.kind == SymbolKind.Constructor):
+        # A sentence naming an identifier ("create an IOCase from a name") is about what
+        # the type does: its members, which share the words, not its outline.
+        tier *= p.definition_type
     if not tier:
         return 0.0
     if intent.kind == NATURAL:
