@@ -61,6 +61,7 @@ def cands(*chunks: Chunk) -> list[Candidate]:
 
 # Every factor off, from the shipped settings (their one home).
 OFF = replace(RankingParams.from_settings(Settings()), base="rrf", priors={}, prior_module=1.0,
+              prior_part=1.0,
               lift=1.0, definition=0.0, path=0.0, container=0.0, file_decay=1.0)
 
 
@@ -143,6 +144,14 @@ def test_a_sentence_naming_a_type_asks_about_its_members() -> None:
     half = rank(cands(io_case), classify_query("create an IOCase from a name"),
                 replace(p, definition_type=0.5))
     assert half[0].factors["definition"] == 0.25  # 1 x mixed 0.5 x type 0.5
+
+
+def test_parts_of_a_long_definition_get_their_prior() -> None:
+    # A part of a function split for length matches many words by its size alone.
+    cs = cands(chunk("handle", "a.py", part=2), chunk("lazyrouter", "b.py"))
+    out = rank(cs, classify_query("adds the base router lazily"), replace(OFF, prior_part=0.5))
+    assert names(out) == ["lazyrouter", "handle"]
+    assert out[1].factors == {"part": 0.5}
 
 
 def test_definition_stem_tier_for_sentences() -> None:

@@ -102,6 +102,7 @@ class Settings:
     rank_prior_declaration: float = 0.7
     rank_prior_reexport: float = 0.5
     rank_prior_module: float = 0.4  # module chunks (code between definitions)
+    rank_prior_part: float = 0.5  # one part of a definition split for length
     rank_lift: float = 1.2  # a kind the query asks for ("tests for ...")
     rank_definition: float = 2.0  # defines an identifier the query names (additive)
     rank_definition_normalised: float = 0.8  # tier: equal up to case and `_`

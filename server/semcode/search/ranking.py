@@ -12,7 +12,9 @@ only what helps. In order:
    generated code, declarations and re-export barrels are multiplied by their prior
    (< 1), code by 1. A kind the query asks for ("tests for ...") is lifted instead
    (`rank_lift`). Identifier lookups get the prior too: a definition beats its test.
-   Module chunks (code between definitions: imports, constants) get `rank_prior_module`.
+   Module chunks (code between definitions: imports, constants) get `rank_prior_module`,
+   each part of a definition split for length `rank_prior_part` (a 120-line part
+   matches many words by its size alone).
 3. **Definition boost** (`rank_definition`): a symbol chunk whose name (or other name:
    `chunking.names`, the tag of a typedef'd C struct) is an identifier the query names
    gets `rank_definition × tier` added, tier 1 for the exact name,
@@ -71,6 +73,7 @@ class RankingParams:
     weights: dict[str, float]  # per retriever, for "score"
     priors: dict[str, float]  # content kind -> multiplier
     prior_module: float
+    prior_part: float
     lift: float
     definition: float
     definition_normalised: float
@@ -96,7 +99,7 @@ class RankingParams:
                     ContentKind.GENERATED: s.rank_prior_generated,
                     ContentKind.DECLARATION: s.rank_prior_declaration,
                     ContentKind.REEXPORT: s.rank_prior_reexport},
-            prior_module=s.rank_prior_module, lift=s.rank_lift,
+            prior_module=s.rank_prior_module, prior_part=s.rank_prior_part, lift=s.rank_lift,
             definition=s.rank_definition, definition_normalised=s.rank_definition_normalised,
             definition_stem=s.rank_definition_stem, definition_mixed=s.rank_definition_mixed,
             definition_natural=s.rank_definition_natural,
@@ -187,6 +190,9 @@ def _prior(chunk: Chunk, intent: Intent, p: RankingParams, factors: dict[str, fl
     if chunk.kind == SymbolKind.Module and kind == ContentKind.CODE and p.prior_module != 1.0:
         factors["module"] = p.prior_module
         mult *= p.prior_module
+    if chunk.part and p.prior_part != 1.0:
+        factors["part"] = p.prior_part
+        mult *= p.prior_part
     return mult
 
 
