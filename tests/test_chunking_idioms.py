@@ -188,16 +188,47 @@ def test_no_container_holds_the_body_of_a_member_with_its_own_chunk(file_name: s
             assert member.text not in container.text, (container.name, member.name)
 
 
-def test_long_container_is_windowed_over_its_outline_only() -> None:
-    methods = "\n".join(
-        f"  /** Step {i}. */\n  step{i}() {{\n" + "\n".join(f"    x += {j};" for j in range(20))
-        + "\n  }\n" for i in range(12))
-    text = f"class Huge {{\n  field = 1;\n{methods}}}\n"
-    chunks = chunk_file("huge.js", text).chunks
+_DOC_MARKERS = ("/**", "///", "//", "# ", "--", "/*")
+
+
+@pytest.mark.parametrize("file_name", CONTAINER_SAMPLES)
+def test_a_container_holds_its_members_signatures_not_their_doc_comments(file_name: str) -> None:
+    text = (SAMPLES / file_name).read_text(encoding="utf-8")
+    chunks = [c for c in chunk_file(file_name, text).chunks if c.is_symbol]
+    for container in (c for c in chunks if c.kind in SCOPE_KINDS):
+        for member in chunks:
+            if member.container.rsplit(".", 1)[-1] != container.name or member.part:
+                continue
+            if not container.start_line < member.start_line <= container.end_line:
+                continue
+            docs = member.text.splitlines()[: max(member.name_line - member.start_line, 0)]
+            for line in docs:
+                doc = line.strip()
+                if doc.startswith(_DOC_MARKERS) and any(ch.isalpha() for ch in doc):
+                    assert doc not in container.text, (container.name, member.name, doc)
+
+
+@pytest.mark.parametrize(("path", "member", "field"), [
+    ("huge.js", "  /** Step {i}. */\n  step{i}() {{\n{body}\n  }}\n", "  field = 1;"),
+    ("Huge.java", "  /** Step {i}. */\n  @Override\n  public void step{i}() {{\n{body}\n  }}\n",
+     "  private int field = 1;"),
+])
+def test_long_container_is_windowed_over_its_outline_only(path: str, member: str,
+                                                          field: str) -> None:
+    body = "\n".join(f"    x += {j};" for j in range(20))
+    count = 100  # more signatures than one chunk holds: windows over the outline
+    methods = "\n".join(member.format(i=i, body=body) for i in range(count))
+    text = f"/** A huge class. */\nclass Huge {{\n{field}\n{methods}}}\n"
+    chunks = chunk_file(path, text).chunks
     outline = [c for c in chunks if c.name == "Huge"]
-    assert len(outline) == 1  # 12 signatures fit one chunk once the bodies are elided
-    assert "x += 3;" not in outline[0].text and "step11() {" in outline[0].text
-    assert len([c for c in chunks if c.name.startswith("step")]) == 12
+    assert len(outline) > 1  # more than one chunk holds, even as one-line signatures
+    whole = "\n".join(c.text for c in outline)
+    assert "x += 3;" not in whole and "Step 3." not in whole  # bodies and member docs
+    assert "step99() { ... }" in whole and "A huge class." in outline[0].text
+    assert outline[-1].end_line == len(text.splitlines())
+    assert len([c for c in chunks if c.name.startswith("step")]) == count
+    (step3,) = [c for c in chunks if c.name == "step3"]
+    assert "Step 3." in step3.text and "x += 19;" in step3.text  # the member keeps both
 
 
 def test_module_level_plain_assignments_are_functions_local_ones_are_not() -> None:

@@ -61,6 +61,7 @@ def cands(*chunks: Chunk) -> list[Candidate]:
 
 # Every factor off, from the shipped settings (their one home).
 OFF = replace(RankingParams.from_settings(Settings()), base="rrf", priors={}, prior_module=1.0,
+              prior_part=1.0,
               lift=1.0, definition=0.0, path=0.0, container=0.0, file_decay=1.0)
 
 
@@ -125,6 +126,32 @@ def test_definition_boost_takes_a_typedef_structs_tag_as_its_name() -> None:
         out = rank(cands(user, typedef), classify_query(query), p)
         assert names(out) == ["yaml_parser_t", "reset"]
         assert out[0].factors["definition"] == 1.0 and "definition" not in out[1].factors
+
+
+def test_a_sentence_naming_a_type_asks_about_its_members() -> None:
+    # "create an IOCase from a name": the enum and its constructor are named, the answer is
+    # a member (forName). Their boost is scaled by definition_type there; a lookup of the
+    # name alone still puts the type first.
+    io_case = chunk("IOCase", "IOCase.java", kind=SymbolKind.Enum)
+    ctor = chunk("IOCase", "IOCase.java", kind=SymbolKind.Constructor, container="IOCase")
+    member = chunk("forName", "IOCase.java", kind=SymbolKind.Method, container="IOCase")
+    p = replace(OFF, definition=1.0, definition_mixed=0.5, definition_type=0.0)
+    out = rank(cands(io_case, ctor, member), classify_query("create an IOCase from a name"), p)
+    assert all("definition" not in r.factors for r in out)
+    assert names(out) == ["IOCase", "IOCase", "forName"]  # the fused order decides
+    out = rank(cands(member, io_case), classify_query("IOCase"), p)
+    assert names(out)[0] == "IOCase" and out[0].factors["definition"] == 1.0
+    half = rank(cands(io_case), classify_query("create an IOCase from a name"),
+                replace(p, definition_type=0.5))
+    assert half[0].factors["definition"] == 0.25  # 1 x mixed 0.5 x type 0.5
+
+
+def test_parts_of_a_long_definition_get_their_prior() -> None:
+    # A part of a function split for length matches many words by its size alone.
+    cs = cands(chunk("handle", "a.py", part=2), chunk("lazyrouter", "b.py"))
+    out = rank(cs, classify_query("adds the base router lazily"), replace(OFF, prior_part=0.5))
+    assert names(out) == ["lazyrouter", "handle"]
+    assert out[1].factors == {"part": 0.5}
 
 
 def test_definition_stem_tier_for_sentences() -> None:

@@ -42,6 +42,7 @@ GRID: dict[str, list[Any]] = {
     "rank_definition_stem": [0.0, 0.2, 0.4, 0.8],
     "rank_definition_mixed": [0.25, 0.5, 1.0],
     "rank_definition_natural": [0.25, 0.5, 1.0],
+    "rank_definition_type": [0.0, 0.25, 0.5, 0.75, 1.0],
     "rank_prior_test": [0.2, 0.35, 0.5, 0.7, 1.0],
     "rank_prior_example": [0.2, 0.35, 0.5, 0.7, 1.0],
     "rank_prior_docs": [0.2, 0.35, 0.5, 0.7, 1.0],
@@ -50,6 +51,7 @@ GRID: dict[str, list[Any]] = {
     "rank_prior_declaration": [0.3, 0.5, 0.7, 1.0],
     "rank_prior_reexport": [0.3, 0.5, 1.0],
     "rank_prior_module": [0.4, 0.6, 0.8, 1.0],
+    "rank_prior_part": [0.2, 0.4, 0.5, 0.6, 0.8, 1.0],  # flat below 0.5: 0.5 kept
     "rank_path": [0.0, 0.1, 0.2, 0.4],
     "rank_container": [0.0, 0.05, 0.1, 0.2],
     "rank_file_decay": [0.5, 0.7, 0.85, 1.0],

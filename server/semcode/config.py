@@ -102,12 +102,15 @@ class Settings:
     rank_prior_declaration: float = 0.7
     rank_prior_reexport: float = 0.5
     rank_prior_module: float = 0.4  # module chunks (code between definitions)
+    rank_prior_part: float = 0.5  # one part of a definition split for length
     rank_lift: float = 1.2  # a kind the query asks for ("tests for ...")
     rank_definition: float = 2.0  # defines an identifier the query names (additive)
     rank_definition_normalised: float = 0.8  # tier: equal up to case and `_`
     rank_definition_stem: float = 0.4  # tier: every word part of the name is in the query
     rank_definition_mixed: float = 0.5  # scale for sentences naming an identifier
     rank_definition_natural: float = 0.5  # scale for plain sentences (stem tier only)
+    rank_definition_type: float = 0.0  # scale for types and constructors, in sentences
+    # that name an identifier (they ask about a member)
     rank_path: float = 0.0  # share of query words in the file/directory name (additive)
     rank_container: float = 0.0  # a class/module with several member hits (additive)
     rank_file_decay: float = 1.0  # per further chunk from one file (1.0 = off)

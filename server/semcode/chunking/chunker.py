@@ -9,10 +9,12 @@ Policies (each chosen for retrieval, where a chunk is what a search hit points a
   chained upwards with no blank line in between. The doc text is the best natural-language
   description of the code, so it belongs in the chunk.
 - **Containers and summaries.** A class-like chunk (class, struct, interface, enum,
-  namespace) whose members have chunks of their own does not repeat their bodies: each
-  member is cut after its header (signature, decorators, doc comment) and its body is
-  replaced by one indented `...` line. The chunk still spans the whole class, and its
-  text is the class's outline: fields, constants, member signatures. Repeating the
+  namespace) whose members have chunks of their own does not repeat them: each member is
+  reduced to its signature (its decorators and header; its doc comment is left out, it
+  is in the member's chunk) and its body to `...`: on the header's line when the body is
+  braced (`void f() { ... }`), else one indented `...` line. The chunk still spans the
+  whole class, and its text is the class's outline: its own doc comment, fields,
+  constants, member signatures; a class too long even then is split over that outline. Repeating the
   bodies would double-count every method in BM25 and spend the embedder's budget on text
   that already has its own vector. Functions keep nested functions verbatim (a closure
   is part of what its function does), and the nested ones get their own chunks too.
@@ -69,10 +71,11 @@ from semcode.chunks import Chunk
 
 # Bump whenever the chunks produced for the same input change (the index stores it and
 # re-chunks everything when it differs).
-CHUNKER_VERSION = "5"  # 2: content kinds; 3: flat tokens by default; 4: more definitions
+CHUNKER_VERSION = "6"  # 2: content kinds; 3: flat tokens by default; 4: more definitions
 # (JS prototype/exports/object-literal methods, accessors, bodyless declarations, enum constants);
 # 5: C++ specialisations named after their template, conversion operators, a typedef'd C
-# struct's tag among its name tokens (chunking/names.py)
+# struct's tag among its name tokens (chunking/names.py); 6: a container's members reduced
+# to their signature line (no doc comments; `void f() { ... }` on one line)
 
 
 @dataclass

@@ -83,6 +83,7 @@ class Definition:
     end_row: int
     parent: int  # index of the nearest emitted enclosing definition, -1 at top level
     children: list[int] = field(default_factory=list)
+    code_row: int = -1  # first row below its doc comments (its wrapper's or its own)
 
 
 @dataclass
@@ -165,7 +166,7 @@ def _find_definitions(grammar: Grammar, source: Source, root: Node) -> list[Defi
         index = outer.index if outer else -1
         if result.emit:
             index = _record(found, spec, node, result, (name, kind, container), index,
-                            _start_row(spec, node, doc_above), source)
+                            _start_rows(spec, node, doc_above), source)
         scopes.append(
             _Scope(
                 end_byte=node.end_byte,
@@ -201,7 +202,7 @@ def _identify(spec: LanguageSpec, rule_kind: SymbolKind, result: Found, outer: _
 
 
 def _record(found: list[Definition], spec: LanguageSpec, node: Node, result: Found,
-            identity: tuple[str, SymbolKind, str], parent: int, start_row: int,
+            identity: tuple[str, SymbolKind, str], parent: int, rows: tuple[int, int],
             source: Source) -> int:
     """Add a definition to `found` (or fold it into the previous one: an overload
     signature, another clause of the same function); returns its index."""
@@ -222,8 +223,9 @@ def _record(found: list[Definition], spec: LanguageSpec, node: Node, result: Fou
         # Another clause of the same function: one chunk for all of them.
         previous.end_row = max(previous.end_row, end_row(node, source))
         return len(found) - 1
+    start_row, code_row = rows
     found.append(Definition(name, kind, container, node, result.name_node, start_row,
-                            end_row(node, source), parent))
+                            end_row(node, source), parent, code_row=code_row))
     if parent >= 0:
         found[parent].children.append(len(found) - 1)
     return len(found) - 1
@@ -237,7 +239,9 @@ def _doc_blocks(nodes: list[Node], source: Source) -> dict[int, int]:
     return blocks
 
 
-def _start_row(spec: LanguageSpec, node: Node, doc_above: dict[int, int]) -> int:
+def _start_rows(spec: LanguageSpec, node: Node, doc_above: dict[int, int]) -> tuple[int, int]:
+    """(first row of the definition's chunk, doc comments included; first row of its
+    code: the wrappers that hold only it, decorators and `export` included)."""
     # Climb wrappers (decorators, export, template) that hold only this definition.
     outer = node
     while (parent := outer.parent) is not None and parent.type in spec.wrappers:
@@ -245,10 +249,10 @@ def _start_row(spec: LanguageSpec, node: Node, doc_above: dict[int, int]) -> int
         if any(c.type in spec.rules for c in others):
             break  # e.g. `const a = () => 1, b = () => 2`: the wrapper is shared
         outer = parent
-    row = outer.start_point.row
+    code_row = row = outer.start_point.row
     while row - 1 in doc_above:  # doc comments chained directly above
         row = doc_above[row - 1]
-    return row
+    return row, code_row
 
 
 def _keep_apart(found: list[Definition]) -> None:
@@ -260,4 +264,5 @@ def _keep_apart(found: list[Definition]) -> None:
             floor = max(floor, found[definition.parent].node.start_point.row + 1)
         if definition.start_row < floor <= definition.node.start_point.row:
             definition.start_row = floor
+        definition.code_row = max(definition.code_row, definition.start_row)
         last_end[definition.parent] = definition.end_row

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 ELISION = "..."  # stands for a member's body in a class outline
 _CLOSERS = frozenset({"}", "};", "},", "end", "end;", "end)"})
+_BRACE_CLOSERS = frozenset({"}", "};", "},"})
 
 # One line of chunk text: (first file row it stands for, last file row, text). An elision
 # line stands for the rows it replaces, so a split part still knows its exact range.
@@ -48,19 +49,36 @@ def _definition_entries(
     first, last = definition.start_row, definition.end_row
     if not definition.children or definition.kind not in SCOPE_KINDS:
         return [(row, row, source.capped[row]) for row in range(first, last + 1)]
-    # Outline: members cut after their header, bodies replaced by one "..." line.
+    # Outline: members reduced to their signature: their doc comments left out (they are
+    # in the member's own chunk), bodies replaced by one "..." line.
     cuts: dict[int, int] = {}  # first elided row -> last elided row
+    dropped: set[int] = set()  # a member's doc comment rows
+    joined: dict[int, tuple[int, str]] = {}  # a header's `{` row -> (its `}` row, closer)
     for child_index in definition.children:
         child = definitions[child_index]
+        dropped.update(range(child.start_row, child.code_row))
         header_end = _header_end_row(child, source)
         cut_end = child.end_row
-        if cut_end > header_end + 1 and source.lines[cut_end].strip() in _CLOSERS:
+        closer = source.lines[cut_end].strip()
+        if (cut_end > header_end and closer in _BRACE_CLOSERS
+                and source.lines[header_end].rstrip().endswith("{")):
+            joined[header_end] = (cut_end, closer)  # `void f() { ... }`: one line
+            continue
+        if cut_end > header_end + 1 and closer in _CLOSERS:
             cut_end -= 1  # keep a lone `}` / `end` so the outline stays balanced
         if header_end < cut_end:
             cuts[header_end + 1] = cut_end
     entries: list[_Entry] = []
     row = first
     while row <= last:
+        if row in dropped:
+            row += 1
+            continue
+        if row in joined:
+            closed_at, closer = joined[row]
+            entries.append((row, closed_at, f"{source.capped[row].rstrip()} {ELISION} {closer}"))
+            row = closed_at + 1
+            continue
         elided_to = cuts.get(row)
         if elided_to is None:
             entries.append((row, row, source.capped[row]))

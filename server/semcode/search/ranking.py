@@ -12,7 +12,9 @@ only what helps. In order:
    generated code, declarations and re-export barrels are multiplied by their prior
    (< 1), code by 1. A kind the query asks for ("tests for ...") is lifted instead
    (`rank_lift`). Identifier lookups get the prior too: a definition beats its test.
-   Module chunks (code between definitions: imports, constants) get `rank_prior_module`.
+   Module chunks (code between definitions: imports, constants) get `rank_prior_module`,
+   each part of a definition split for length `rank_prior_part` (a 120-line part
+   matches many words by its size alone).
 3. **Definition boost** (`rank_definition`): a symbol chunk whose name (or other name:
    `chunking.names`, the tag of a typedef'd C struct) is an identifier the query names
    gets `rank_definition × tier` added, tier 1 for the exact name,
@@ -20,7 +22,10 @@ only what helps. In order:
    times the share of a multi-word name's parts that occur (stemmed) in the query, when
    at least two do. Sentences that name
    an identifier get it scaled by `rank_definition_mixed`; plain sentences get only the
-   stem tier, scaled by `rank_definition_natural`.
+   stem tier, scaled by `rank_definition_natural`. In a sentence naming an identifier,
+   types (class, struct, interface, enum) and constructors get it scaled once more by
+   `rank_definition_type` (0: none): "create an IOCase from a name" asks about what the
+   type does, i.e. a member, not the type's outline or its constructor.
 4. **Path match** (`rank_path`): the share of the query's words found in the file's stem
    or its directory (stemmed), times `rank_path` (not for identifier lookups, which the
    definition boost serves).
@@ -50,10 +55,12 @@ from semcode.chunks import Chunk, SymbolKind
 from semcode.config import Settings
 from semcode.index.tokenizer import tokenize
 from semcode.kinds import ContentKind
-from semcode.search.intent import IDENTIFIER, NATURAL, Intent, normalise
+from semcode.search.intent import IDENTIFIER, MIXED, NATURAL, Intent, normalise
 
 CONTAINER_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.Struct,
                              SymbolKind.Enum, SymbolKind.Module, SymbolKind.Namespace})
+TYPE_KINDS = frozenset({SymbolKind.Class, SymbolKind.Interface, SymbolKind.Struct,
+                        SymbolKind.Enum})
 
 
 @dataclass(frozen=True)
@@ -66,12 +73,14 @@ class RankingParams:
     weights: dict[str, float]  # per retriever, for "score"
     priors: dict[str, float]  # content kind -> multiplier
     prior_module: float
+    prior_part: float
     lift: float
     definition: float
     definition_normalised: float
     definition_stem: float
     definition_mixed: float
     definition_natural: float
+    definition_type: float
     path: float
     container: float
     file_decay: float
@@ -90,10 +99,12 @@ class RankingParams:
                     ContentKind.GENERATED: s.rank_prior_generated,
                     ContentKind.DECLARATION: s.rank_prior_declaration,
                     ContentKind.REEXPORT: s.rank_prior_reexport},
-            prior_module=s.rank_prior_module, lift=s.rank_lift,
+            prior_module=s.rank_prior_module, prior_part=s.rank_prior_part, lift=s.rank_lift,
             definition=s.rank_definition, definition_normalised=s.rank_definition_normalised,
             definition_stem=s.rank_definition_stem, definition_mixed=s.rank_definition_mixed,
-            definition_natural=s.rank_definition_natural, path=s.rank_path,
+            definition_natural=s.rank_definition_natural,
+            definition_type=s.rank_definition_type,
+            path=s.rank_path,
             container=s.rank_container, file_decay=s.rank_file_decay,
             file_keep=s.rank_file_keep, depth=s.ranking_depth)
 
@@ -179,6 +190,9 @@ def _prior(chunk: Chunk, intent: Intent, p: RankingParams, factors: dict[str, fl
     if chunk.kind == SymbolKind.Module and kind == ContentKind.CODE and p.prior_module != 1.0:
         factors["module"] = p.prior_module
         mult *= p.prior_module
+    if chunk.part and p.prior_part != 1.0:
+        factors["part"] = p.prior_part
+        mult *= p.prior_part
     return mult
 
 
@@ -196,6 +210,10 @@ def _definition(chunk: Chunk, intent: Intent, p: RankingParams,
             tier = p.definition_normalised
     if not tier and p.definition_stem:
         tier = p.definition_stem * _stem_coverage(chunk.name, intent.stems)
+    if intent.kind == MIXED and (chunk.kind in TYPE_KINDS or chunk.kind == SymbolKind.Constructor):
+        # A sentence naming an identifier ("create an IOCase from a name") is about what
+        # the type does: its members, which share the words, not its outline.
+        tier *= p.definition_type
     if not tier:
         return 0.0
     if intent.kind == NATURAL:
