@@ -25,6 +25,7 @@ def large(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(lexical_upkeep, "EXACT_BUILD_MAX_CHUNKS", 5)
     monkeypatch.setattr(lexical_upkeep, "LEXICAL_REBUILD_PENDING", 4)
     monkeypatch.setattr(lexical_upkeep, "LEXICAL_REBUILD_SHARE", 0.0)
+    monkeypatch.setattr(lexical_upkeep, "SAVE_PENDING_CHUNKS", 1000)
 
 
 def tree(tmp_path: Path) -> Path:

@@ -26,7 +26,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import statistics
+import string
 import sys
 import uuid
 from pathlib import Path
@@ -85,21 +87,27 @@ def branch_switch(tree: Path, env: dict[str, str], count: int) -> dict[str, Any]
     step = max(1, len(files) // count)
     chosen = files[::step][:count]
     originals = {p: p.read_bytes() for p in chosen}
-    tag = uuid.uuid4().hex[:8]
+    # One word per file, letters only: no part of it is shared with another file's (a
+    # shared part would be a rare term of 1,000 short chunks, and outrank the probe).
+    rng = random.Random(uuid.uuid4().int)
+    words = ["zq" + "".join(rng.choices(string.ascii_lowercase, k=12)) for _ in chosen]
     result: dict[str, Any] = {"files": len(chosen)}
     try:
-        for n, path in enumerate(chosen):
-            path.write_bytes(originals[path] + f"\n/* semcodeswitch{tag}w{n} */\n".encode())
+        for path, word in zip(chosen, words, strict=True):
+            path.write_bytes(originals[path] + f"\n/* {word} */\n".encode())
         r = semcode(["index", *SETTINGS, "--no-embed", str(tree)], env)
         result["switch"] = {k: r[k] for k in ("wall_s", "cpu_s", "peak_mb")}
         print(f"  {len(chosen)} files changed -> `semcode index`: {r['wall_s']:.1f} s wall, "
               f"{r['cpu_s']:.1f} s CPU, {r['peak_mb']:.0f} MB", flush=True)
         probe = len(chosen) // 2
         found = semcode(["search", "--no-update", "-w", str(tree), *SETTINGS, "--mode",
-                         "lexical", "--json", "-k", "3", f"semcodeswitch{tag}w{probe}"], env)
+                         "lexical", "--json", "-k", "3", words[probe]], env)
         hits = json.loads(found["stdout"])
         result["found"] = bool(hits) and hits[0]["path"] == str(
             chosen[probe].relative_to(tree))
+        result["probe"] = {"file": str(chosen[probe].relative_to(tree)),
+                           "top": [(h["path"], h["start_line"], h["name"], h["score"])
+                                   for h in hits]}
     finally:
         for path, data in originals.items():
             path.write_bytes(data)
@@ -107,7 +115,7 @@ def branch_switch(tree: Path, env: dict[str, str], count: int) -> dict[str, Any]
     result["switch_back"] = {k: r[k] for k in ("wall_s", "cpu_s", "peak_mb")}
     print(f"  switched back -> `semcode index`: {r['wall_s']:.1f} s wall, "
           f"{r['cpu_s']:.1f} s CPU, {r['peak_mb']:.0f} MB; the changed file found: "
-          f"{result['found']}", flush=True)
+          f"{result['found']} ({result.get('probe')})", flush=True)
     return result
 
 
@@ -137,9 +145,10 @@ def main() -> None:
     result["branch_switch"] = branch_switch(tree, env, args.files)
     result["load_after"] = os.getloadavg()
     runs = result["one_file"]["runs"]
-    print(f"one file -> searchable, median of {len(runs)}: "
-          f"{statistics.median(r['wall_s'] for r in runs):.2f} s wall; load "
-          f"{result['load_before']} -> {result['load_after']}")
+    if runs:
+        print(f"one file -> searchable, median of {len(runs)}: "
+              f"{statistics.median(r['wall_s'] for r in runs):.2f} s wall")
+    print(f"load {result['load_before']} -> {result['load_after']}")
     if args.out:
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
 

@@ -55,6 +55,9 @@ LEXICAL_REBUILD_SHARE = 0.02
 # rebuild: the few chunks changed since are re-tokenised from the database by the next
 # process that opens it, instead of rewriting a build of GBs for them.
 EXACT_BUILD_MAX_CHUNKS = 50_000
+# ...unless this many chunks changed since it was saved: then re-tokenising them at every
+# open would cost more than rewriting the build once (a branch switch).
+SAVE_PENDING_CHUNKS = 2048
 
 OrderKey = Callable[[int], tuple[str, int, str, int]]
 # The BM25 tokens of these chunks, tokenised from their rows (ids no longer stored are
@@ -194,9 +197,10 @@ class LexicalUpkeep:
     @property
     def save_due(self) -> bool:
         """Whether a save should write the build: it changed since its last save, and the
-        index is small or the build was made here (a large build is written by its
-        builds only, not for the chunks changed since)."""
-        return self.dirty and (self.small or self._built_unsaved)
+        index is small, or the build was made here, or many chunks changed (a large
+        build is not rewritten for a few changed chunks)."""
+        return self.dirty and (self.small or self._built_unsaved
+                               or self.index.pending >= SAVE_PENDING_CHUNKS)
 
     def settle(self) -> None:
         """The end of a sync: an exact build now where that is cheap or due (see
