@@ -104,8 +104,9 @@ class McpService:
 
     # ================================================================ lifecycle
     def start(self) -> None:
-        """Index (and then embed) in the background; tool calls wait only for the first
-        scan of the workspace."""
+        """Watch the workspace, index (and then embed) in the background; on a new index
+        tool calls wait for its first scan, on an existing one they answer from it
+        meanwhile (`_catch_up`)."""
         if self._worker is None:  # (a restart after a failed start keeps its watcher)
             self.watcher.start()  # before the first check: see `ChangeWatcher.start`
         self._worker = threading.Thread(target=self._work, name="semcode-mcp-index",
