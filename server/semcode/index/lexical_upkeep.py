@@ -109,18 +109,18 @@ class LexicalUpkeep:
         was built here (not saved yet: the caller saves it when it can) and the
         snapshot it holds."""
         loaded = self._load_saved(snap.store_id)
-        for _ in range(3 if loaded is not None else 0):
-            assert loaded is not None
-            ids = chunk_ids(snap.refs)  # (the chunk table's column: no int per chunk)
-            missing = loaded.missing(ids) if len(ids) else []
-            tokens = tokens_of(missing) if missing else {}
-            if len(tokens) < len(missing):  # removed since the snapshot was read
-                snap = reread(snap)
-                continue
-            changed = loaded.reconcile(ids, tokens.__getitem__)
-            self.install(loaded, manifest_signature(self._dir))
-            self.dirty = changed > 0
-            return False, snap
+        if loaded is not None:
+            for _ in range(3):  # read again while the chunks it lacks vanish under it
+                ids = chunk_ids(snap.refs)  # (the chunk table's column: no int per chunk)
+                missing = loaded.missing(ids) if len(ids) else []
+                tokens = tokens_of(missing) if missing else {}
+                if len(tokens) < len(missing):  # removed since the snapshot was read
+                    snap = reread(snap)
+                    continue
+                changed = loaded.reconcile(ids, tokens.__getitem__)
+                self.install(loaded, manifest_signature(self._dir))
+                self.dirty = changed > 0
+                return False, snap
         lexical = LexicalIndex()
         snap = read_all(lexical.upsert)
         if len(snap.refs):

@@ -38,7 +38,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -89,6 +89,23 @@ __all__ = ["BUSY_TIMEOUT_MS", "LOCK_FILE", "NEVER_INDEXED", "REBUILD_OWED",
            "StoreError", "StoreForeign", "WriteLock", "_describe", "_Transaction"]
 
 log = logging.getLogger(__name__)
+
+# A row of a snapshot or delta: the id, the ref's columns, then (for a visitor) the chunk's.
+_REFS_END = 1 + len(REF_COLUMNS.split(","))
+
+
+def _row_columns(visit: ChunkVisitor | None) -> str:
+    """What a snapshot or delta reads per chunk: its ref, and the whole chunk for `visit`."""
+    return f"id, {REF_COLUMNS}, {CHUNK_COLUMNS}" if visit else f"id, {REF_COLUMNS}"
+
+
+def _take_rows(rows: Iterable[Sequence[Any]], refs: ColumnsBuilder,
+               visit: ChunkVisitor | None) -> None:
+    """Each row of `_row_columns(visit)` into `refs`, and its chunk handed to `visit`."""
+    for r in rows:
+        refs.add(r[0], row_to_ref(r[1:_REFS_END]))
+        if visit:
+            visit(r[0], row_to_chunk(r[_REFS_END:]))
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -460,8 +477,7 @@ class Store:
         transaction); with `visit`, every chunk is also read whole and handed to it, row
         by row, inside that transaction (a lexical build from the database re-derives
         the tokens from them; no chunk's text outlives its row)."""
-        columns = f"{REF_COLUMNS}, {CHUNK_COLUMNS}" if visit else REF_COLUMNS
-        refs_end = 1 + len(REF_COLUMNS.split(","))  # (the id first)
+        columns = _row_columns(visit)
 
         def read(db: sqlite3.Connection) -> Snapshot:
             """The snapshot, read inside one transaction on `db`."""
@@ -471,10 +487,7 @@ class Store:
                 refs = ColumnsBuilder()
                 # Row by row, not fetchall(): the rows never all exist as tuples at once,
                 # and into columns: no `ChunkRef` per chunk outlives its row.
-                for r in db.execute(f"SELECT id, {columns} FROM chunks"):
-                    refs.add(r[0], row_to_ref(r[1:refs_end]))
-                    if visit:
-                        visit(r[0], row_to_chunk(r[refs_end:]))
+                _take_rows(db.execute(f"SELECT {columns} FROM chunks"), refs, visit)
             return Snapshot(stored_text(meta.get("store_id", "")),
                             parse_int(meta.get("generation", 0)), refs.build())
         return self._read(read)
@@ -502,8 +515,7 @@ class Store:
         ids gone from the result were removed and new ones added: that is the whole
         difference."""
         known = np.asarray(known, np.int64)
-        columns = f"{REF_COLUMNS}, {CHUNK_COLUMNS}" if visit else REF_COLUMNS
-        refs_end = 1 + len(REF_COLUMNS.split(","))  # (the id first)
+        columns = _row_columns(visit)
 
         def read(db: sqlite3.Connection) -> tuple[str, int, np.ndarray, Snapshot]:
             """The delta, read inside one transaction on `db`."""
@@ -519,11 +531,8 @@ class Store:
                 for start in range(0, len(new), 500):
                     part = new[start:start + 500]
                     marks = ",".join("?" * len(part))
-                    for r in db.execute(f"SELECT id, {columns} FROM chunks "
-                                        f"WHERE id IN ({marks})", part):
-                        refs.add(r[0], row_to_ref(r[1:refs_end]))
-                        if visit:
-                            visit(r[0], row_to_chunk(r[refs_end:]))
+                    _take_rows(db.execute(f"SELECT {columns} FROM chunks "
+                                          f"WHERE id IN ({marks})", part), refs, visit)
             store_id = stored_text(meta.get("store_id", ""))
             generation = parse_int(meta.get("generation", 0))
             return store_id, generation, ids, Snapshot(store_id, generation, refs.build())
