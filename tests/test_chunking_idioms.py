@@ -5,11 +5,13 @@ on real code), and containers that hold themselves, not their members' bodies.""
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 
 import pytest
 
 from semcode.chunking import chunk_file
 from semcode.chunking.languages import SCOPE_KINDS
+from semcode.chunks import Chunk
 from semcode.chunks import SymbolKind as K
 
 SAMPLES = pathlib.Path(__file__).parent / "samples" / "chunking"
@@ -174,18 +176,25 @@ def test_rust_trait_required_methods() -> None:
 CONTAINER_SAMPLES = sorted(p.name for p in SAMPLES.iterdir())
 
 
-@pytest.mark.parametrize("file_name", CONTAINER_SAMPLES)
-def test_no_container_holds_the_body_of_a_member_with_its_own_chunk(file_name: str) -> None:
+def container_pairs(file_name: str) -> Iterator[tuple[Chunk, Chunk]]:
+    """(container, symbol chunk) for every container chunk of the sample `file_name` and
+    every symbol chunk of that file (the container itself included)."""
     text = (SAMPLES / file_name).read_text(encoding="utf-8")
     chunks = [c for c in chunk_file(file_name, text).chunks if c.is_symbol]
     for container in (c for c in chunks if c.kind in SCOPE_KINDS):
         for member in chunks:
-            inside = container.start_line <= member.start_line <= member.end_line
-            inside = inside and member.end_line <= container.end_line and member != container
-            body = [line for line in member.text.splitlines() if line.strip()]
-            if not inside or len(body) < 3 or member.part:
-                continue  # a signature line alone may stand in its container's outline
-            assert member.text not in container.text, (container.name, member.name)
+            yield container, member
+
+
+@pytest.mark.parametrize("file_name", CONTAINER_SAMPLES)
+def test_no_container_holds_the_body_of_a_member_with_its_own_chunk(file_name: str) -> None:
+    for container, member in container_pairs(file_name):
+        inside = container.start_line <= member.start_line <= member.end_line
+        inside = inside and member.end_line <= container.end_line and member != container
+        body = [line for line in member.text.splitlines() if line.strip()]
+        if not inside or len(body) < 3 or member.part:
+            continue  # a signature line alone may stand in its container's outline
+        assert member.text not in container.text, (container.name, member.name)
 
 
 _DOC_MARKERS = ("/**", "///", "//", "# ", "--", "/*")
@@ -193,19 +202,16 @@ _DOC_MARKERS = ("/**", "///", "//", "# ", "--", "/*")
 
 @pytest.mark.parametrize("file_name", CONTAINER_SAMPLES)
 def test_a_container_holds_its_members_signatures_not_their_doc_comments(file_name: str) -> None:
-    text = (SAMPLES / file_name).read_text(encoding="utf-8")
-    chunks = [c for c in chunk_file(file_name, text).chunks if c.is_symbol]
-    for container in (c for c in chunks if c.kind in SCOPE_KINDS):
-        for member in chunks:
-            if member.container.rsplit(".", 1)[-1] != container.name or member.part:
-                continue
-            if not container.start_line < member.start_line <= container.end_line:
-                continue
-            docs = member.text.splitlines()[: max(member.name_line - member.start_line, 0)]
-            for line in docs:
-                doc = line.strip()
-                if doc.startswith(_DOC_MARKERS) and any(ch.isalpha() for ch in doc):
-                    assert doc not in container.text, (container.name, member.name, doc)
+    for container, member in container_pairs(file_name):
+        if member.container.rsplit(".", 1)[-1] != container.name or member.part:
+            continue
+        if not container.start_line < member.start_line <= container.end_line:
+            continue
+        docs = member.text.splitlines()[: max(member.name_line - member.start_line, 0)]
+        for line in docs:
+            doc = line.strip()
+            if doc.startswith(_DOC_MARKERS) and any(ch.isalpha() for ch in doc):
+                assert doc not in container.text, (container.name, member.name, doc)
 
 
 @pytest.mark.parametrize(("path", "member", "field"), [
